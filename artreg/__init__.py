@@ -1,0 +1,51 @@
+"""artreg: an embedded artifact registry (W&B Artifacts + Registry over one SQLite file).
+
+    >>> import artreg
+    >>> reg = artreg.open(":memory:")
+    >>> art = artreg.Artifact("zoo_dataset", type="dataset")
+    >>> with art.new_file("rows.csv") as f:
+    ...     _ = f.write("a,b\\n1,2\\n")
+    >>> reg.log_artifact(art, project="zoo", aliases=["best"]).name
+    'zoo_dataset:v0'
+"""
+
+from ._draft import Artifact, DraftEntry
+from ._errors import (
+    AlreadyExists,
+    ArtregError,
+    Busy,
+    IntegrityError,
+    InvalidName,
+    NotFound,
+    PermissionDenied,
+    SchemaError,
+    TypeMismatch,
+)
+from ._manifest import ManifestEntry
+from ._names import Ref, parse_ref
+from ._registry import Registry, open
+from ._versions import ArtifactVersion, Collection
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "Artifact",
+    "ArtifactVersion",
+    "ArtregError",
+    "Busy",
+    "Collection",
+    "DraftEntry",
+    "IntegrityError",
+    "InvalidName",
+    "ManifestEntry",
+    "NotFound",
+    "PermissionDenied",
+    "Ref",
+    "Registry",
+    "SchemaError",
+    "TypeMismatch",
+    "__version__",
+    "open",
+    "parse_ref",
+]

@@ -1,0 +1,274 @@
+"""Content-addressed blob storage: sha256-named bytes, inline in SQLite or as files.
+
+Write order (as in diskcache): a blob file is written to ``objects/tmp``, fsynced, made
+read-only and renamed to ``objects/ab/cdef...`` *before* the transaction that references
+it, so a crash leaves at worst an orphan file. Files are removed only after the commit
+that stops referencing them (``gc``).
+
+Loggers hold the store lock shared from the first blob they write until their commit;
+``gc`` holds it exclusively, so it never sweeps a blob an in-flight log is about to name.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ._db import Database
+from ._errors import IntegrityError
+
+CHUNK = 1 << 20
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A blob as ingested: its digest and size, and its bytes when it belongs inline."""
+
+    digest: str
+    size: int
+    data: bytes | None
+
+
+class BlobStore:
+    """sha256-addressed bytes of one registry."""
+
+    def __init__(self, db: Database, objects: Path | None, inline_limit: int) -> None:
+        self.db = db
+        self.objects = objects
+        self.inline_limit = inline_limit
+        self._memory_lock = _ReadWriteLock()
+        if objects is not None:
+            (objects / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def is_inline(self, size: int) -> bool:
+        return self.objects is None or size <= self.inline_limit
+
+    def object_path(self, digest: str) -> Path:
+        assert self.objects is not None
+        return self.objects / digest[:2] / digest[2:]
+
+    # -- locking -----------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, *, exclusive: bool) -> Iterator[None]:
+        """The store lock: shared for loggers, exclusive for gc (across processes)."""
+        if self.objects is None:
+            with self._memory_lock.hold(exclusive=exclusive):
+                yield
+            return
+        fd = os.open(self.objects / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    # -- writing -----------------------------------------------------------------------
+
+    def ingest_file(self, source: str | os.PathLike[str]) -> Stored:
+        """Hash a file while storing it; inline blobs come back as bytes for the caller's transaction."""
+        with open(source, "rb") as src:
+            size = os.fstat(src.fileno()).st_size
+            if self.is_inline(size):
+                data = _read_all(src)
+                if not self.is_inline(len(data)):
+                    return self._ingest_stream(io.BytesIO(data))
+                return Stored(hashlib.sha256(data).hexdigest(), len(data), data)
+            return self._ingest_stream(src)
+
+    def ingest_bytes(self, data: bytes) -> Stored:
+        """Store bytes held in memory (inline, or as a file when above the limit)."""
+        if self.is_inline(len(data)):
+            return Stored(hashlib.sha256(data).hexdigest(), len(data), bytes(data))
+        return self._ingest_stream(io.BytesIO(data))
+
+    def ingest_stream(self, stream: BinaryIO) -> Stored:
+        """Store a readable stream of unknown length."""
+        head = stream.read(self.inline_limit + 1)
+        if self.is_inline(len(head)):
+            return Stored(hashlib.sha256(head).hexdigest(), len(head), head)
+        return self._ingest_stream(_Chain(head, stream))
+
+    def _ingest_stream(self, src: BinaryIO) -> Stored:
+        assert self.objects is not None
+        hasher = hashlib.sha256()
+        size = 0
+        tmp_dir = self.objects / "tmp"
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                buf = bytearray(CHUNK)
+                view = memoryview(buf)
+                while n := src.readinto(view):  # type: ignore[attr-defined]
+                    hasher.update(view[:n])
+                    out.write(view[:n])
+                    size += n
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp_name, READ_ONLY)
+            digest = hasher.hexdigest()
+            final = self.object_path(digest)
+            if final.exists() and final.stat().st_size == size:
+                os.unlink(tmp_name)
+            else:
+                final.parent.mkdir(exist_ok=True)
+                os.replace(tmp_name, final)
+                _fsync_dir(final.parent)
+        except BaseException:
+            _unlink_quietly(tmp_name)
+            raise
+        return Stored(digest, size, None)
+
+    def file_present(self, digest: str, size: int) -> bool:
+        """True when the blob file exists with the expected size."""
+        try:
+            return self.object_path(digest).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
+    # -- reading -----------------------------------------------------------------------
+
+    def open(self, digest: str, size: int) -> BinaryIO:
+        """A binary reader of the blob that raises IntegrityError at EOF if the bytes are wrong."""
+        with self.db.read() as con:
+            row = con.execute("SELECT size, data FROM blobs WHERE digest = ?", (digest,)).fetchone()
+        if row is None:
+            raise IntegrityError(f"blob {digest} is missing from the registry", missing=[digest])
+        data = row[1]
+        if data is not None:
+            raw: BinaryIO = io.BytesIO(data)
+        else:
+            try:
+                raw = open(self.object_path(digest), "rb")  # noqa: SIM115 - returned to caller
+            except FileNotFoundError as exc:
+                raise IntegrityError(f"blob file for {digest} is missing from {self.objects}", missing=[digest]) from exc
+        return VerifyingReader(raw, digest, size)  # type: ignore[return-value]
+
+
+class VerifyingReader(io.RawIOBase):
+    """Streams a blob and checks its sha256 and size when a sequential read reaches EOF."""
+
+    def __init__(self, raw: BinaryIO, digest: str, size: int) -> None:
+        self._raw = raw
+        self._digest = digest
+        self._size = size
+        self._hasher: hashlib._Hash | None = hashlib.sha256()
+        self._seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        if self._hasher is not None:
+            if n:
+                self._hasher.update(memoryview(buffer)[:n])
+                self._seen += n
+            elif len(buffer):
+                self._check()
+        return int(n)
+
+    def _check(self) -> None:
+        assert self._hasher is not None
+        ok = self._seen == self._size and self._hasher.hexdigest() == self._digest
+        self._hasher = None
+        if not ok:
+            raise IntegrityError(f"blob {self._digest} is corrupt: its bytes do not match their digest")
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = self._raw.seek(offset, whence)
+        if position != self._seen:
+            self._hasher = None  # random access: the digest can no longer be checked here
+        return position
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _Chain(io.RawIOBase):
+    """``head`` followed by the rest of ``tail``, as one readable stream."""
+
+    def __init__(self, head: bytes, tail: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._tail = tail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._tail.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _ReadWriteLock:
+    """Shared/exclusive lock for one process (``:memory:`` registries have no lock file)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def hold(self, *, exclusive: bool) -> Iterator[None]:
+        with self._cond:
+            while self._writer or (exclusive and self._readers):
+                self._cond.wait()
+            if exclusive:
+                self._writer = True
+            else:
+                self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                if exclusive:
+                    self._writer = False
+                else:
+                    self._readers -= 1
+                self._cond.notify_all()
+
+
+def _read_all(src: BinaryIO) -> bytes:
+    chunks = []
+    while chunk := src.read(CHUNK):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(name: str) -> None:
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass

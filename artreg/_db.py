@@ -1,0 +1,191 @@
+"""The SQLite connection: pragmas, schema checks, migrations and transactions.
+
+One connection per thread (reopened after ``fork``), because an apsw connection carries
+one transaction at a time. ``:memory:`` has a single connection, so its transactions
+are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import apsw
+
+from ._errors import ArtregError, Busy, IntegrityError, SchemaError
+from ._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def translate(exc: apsw.Error, path: str) -> ArtregError:
+    """The ArtregError for an apsw error that reaches a public call."""
+    if isinstance(exc, apsw.BusyError):
+        return Busy(f"registry {path!r} stayed locked for longer than the busy timeout")
+    if isinstance(exc, (apsw.NotADBError, apsw.CorruptError)):
+        return SchemaError(f"{path!r} is damaged or is not an SQLite database: {exc}")
+    if isinstance(exc, apsw.FullError):
+        return ArtregError(f"the disk holding {path!r} is full: {exc}")
+    if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError, apsw.PermError)):
+        return ArtregError(f"cannot write registry {path!r}: {exc}")
+    if isinstance(exc, apsw.ConstraintError):
+        return IntegrityError(f"a database constraint refused the change: {exc}")
+    return ArtregError(f"database error on {path!r}: {exc}")
+
+
+class Database:
+    """The registry's SQLite file: validated, migrated, one connection per thread."""
+
+    def __init__(self, path: str, *, initial_settings: dict[str, str]) -> None:
+        self.path = path
+        self.memory = path == ":memory:"
+        self._initial_settings = initial_settings
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._connections: list[apsw.Connection] = []
+        self._shared: apsw.Connection | None = None
+        self._closed = False
+        self.connection()
+
+    # -- connections -------------------------------------------------------------------
+
+    def connection(self) -> apsw.Connection:
+        """This thread's connection, opened (and the schema checked) on first use."""
+        if self._closed:
+            raise ArtregError("the registry is closed")
+        if self.memory:
+            if self._shared is None:
+                self._shared = self._connect()
+            return self._shared
+        if os.getpid() != self._pid:
+            # A connection must not cross fork(): start afresh in the child and leave the
+            # parent's objects alone (closing them here could disturb the parent's locks).
+            self._pid = os.getpid()
+            self._local = threading.local()
+            self._connections = []
+        con: apsw.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = self._connect()
+            self._local.con = con
+        return con
+
+    def _connect(self) -> apsw.Connection:
+        try:
+            con = apsw.Connection(self.path)
+        except apsw.Error as exc:
+            raise translate(exc, self.path) from exc
+        try:
+            con.set_busy_timeout(BUSY_TIMEOUT_MS)
+            _check_foreign(con, self.path)
+            if not self.memory:
+                con.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL: a process crash loses nothing committed; a power loss may lose
+            # the last commits since a checkpoint, never half of one (README, Guarantees).
+            con.execute("PRAGMA synchronous = NORMAL")
+            con.execute("PRAGMA foreign_keys = ON")
+            # In WAL a DEFERRED read-then-write fails at once with SQLITE_BUSY_SNAPSHOT and
+            # ignores the busy timeout; IMMEDIATE takes the write lock up front and waits.
+            con.transaction_mode = "IMMEDIATE"
+            self._migrate(con)
+        except apsw.Error as exc:
+            con.close()
+            raise translate(exc, self.path) from exc
+        except BaseException:
+            con.close()
+            raise
+        with self._lock:
+            self._connections.append(con)
+        return con
+
+    def _migrate(self, con: apsw.Connection) -> None:
+        if _user_version(con) == SCHEMA_VERSION:
+            return
+        with con:
+            _check_foreign(con, self.path)
+            current = _user_version(con)
+            for number in range(current, SCHEMA_VERSION):
+                con.execute(MIGRATIONS[number])
+                con.execute(f"PRAGMA user_version = {number + 1}")
+            if current == 0:
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.executemany("INSERT INTO settings(key, value) VALUES (?, ?)", self._initial_settings.items())
+
+    def close(self) -> None:
+        """Close every connection this object opened in this process."""
+        with self._lock:
+            self._closed = True
+            if os.getpid() == self._pid:
+                for con in self._connections:
+                    con.close()
+            self._connections = []
+            self._shared = None
+            self._local = threading.local()
+
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[apsw.Connection]:
+        """One IMMEDIATE transaction (a savepoint when nested); rolled back on error."""
+        con = self.connection()
+        with self._serialised():
+            try:
+                with con:
+                    yield con
+            except apsw.Error as exc:
+                raise translate(exc, self.path) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[apsw.Connection]:
+        """A consistent snapshot for several SELECTs (no write lock taken)."""
+        con = self.connection()
+        with self._serialised():
+            if con.in_transaction:
+                yield con
+                return
+            try:
+                con.execute("BEGIN DEFERRED")
+                try:
+                    yield con
+                finally:
+                    con.execute("COMMIT")
+            except apsw.Error as exc:
+                raise translate(exc, self.path) from exc
+
+    @contextmanager
+    def _serialised(self) -> Iterator[None]:
+        if self.memory:
+            with self._lock:
+                yield
+        else:
+            yield
+
+    def setting(self, key: str) -> str | None:
+        """A value from the ``settings`` table."""
+        with self.read() as con:
+            row = con.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+
+def _user_version(con: apsw.Connection) -> int:
+    return int(con.execute("PRAGMA user_version").fetchone()[0])  # type: ignore[index]
+
+
+def _check_foreign(con: apsw.Connection, path: str) -> None:
+    """Refuse, without writing anything, a database that is not artreg's or is newer."""
+    row: Any = con.execute("PRAGMA application_id").fetchone()
+    app_id = int(row[0])
+    version = _user_version(con)
+    has_tables = con.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchone() is not None
+    if app_id == 0 and version == 0 and not has_tables:
+        return
+    if app_id != APPLICATION_ID:
+        raise SchemaError(f"{path!r} is an SQLite database but not an artreg registry (application_id {app_id:#x})")
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"{path!r} has schema version {version}, newer than this artreg understands ({SCHEMA_VERSION}); "
+            "upgrade artreg to open it"
+        )

@@ -1,0 +1,227 @@
+"""Materialising a version on disk (download, checkout) and checking a tree against it (verify).
+
+Every path is checked before anything is written: an entry that would land outside the
+root (through ``..``, an absolute path, or a symlinked folder inside the root) refuses
+the whole download. Each file appears atomically (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ._errors import ArtregError, IntegrityError, InvalidName
+from ._manifest import ManifestEntry
+from ._names import normalize_path
+
+if TYPE_CHECKING:
+    from ._blobs import BlobStore
+    from ._versions import ArtifactVersion
+
+LINK_MODES = ("copy", "hardlink", "symlink", "reflink", "auto")
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+CHUNK = 1 << 20
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def default_root(version: ArtifactVersion) -> str:
+    """``$ARTREG_ARTIFACT_DIR/<name>:<version>``, else ``./artifacts/<name>:<version>``."""
+    base = os.environ.get("ARTREG_ARTIFACT_DIR") or os.path.join(".", "artifacts")
+    return os.path.join(base, f"{version.collection_name}:{version.version}")
+
+
+def download(version: ArtifactVersion, root: str | None, *, link: str, path_prefix: str | None, prune: bool) -> str:
+    """Write the version's files under ``root``; returns the absolute root."""
+    if link not in LINK_MODES:
+        raise InvalidName(f"link must be one of {', '.join(LINK_MODES)}, not {link!r}")
+    root = os.path.abspath(root if root is not None else default_root(version))
+    prefix = None if path_prefix is None else normalize_path(path_prefix)
+    entries = [e for e in version.files() if prefix is None or e.path == prefix or e.path.startswith(prefix + "/")]
+    os.makedirs(root, exist_ok=True)
+    targets = [(entry, _target(root, entry.path)) for entry in entries]
+    store = version._reg._store
+    for entry, dest in targets:
+        if _has_content(dest, entry):
+            continue
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        _materialise(store, entry, dest, link)
+    if prune:
+        _prune(root, {entry.path for entry in entries})
+    return root
+
+
+def _target(root: str, path: str) -> str:
+    """The destination of a logical path, refused if it would resolve outside ``root``."""
+    if normalize_path(path) != path:
+        raise InvalidName(f"manifest path {path!r} is not normalised; refusing to download it")
+    real_root = os.path.realpath(root)
+    dest = os.path.join(root, *path.split("/"))
+    parent = os.path.realpath(os.path.dirname(dest))
+    if parent != real_root and not parent.startswith(real_root + os.sep):
+        raise InvalidName(f"manifest path {path!r} would be written outside {root!r}")
+    return dest
+
+
+def _has_content(dest: str, entry: ManifestEntry) -> bool:
+    try:
+        if os.path.getsize(dest) != entry.size or os.path.isdir(dest):
+            return False
+        return _hash_path(dest) == entry.digest
+    except OSError:
+        return False
+
+
+def _materialise(store: BlobStore, entry: ManifestEntry, dest: str, link: str) -> None:
+    folder = os.path.dirname(dest)
+    object_path = _object_file(store, entry)
+    if object_path is not None and link in ("hardlink", "symlink"):
+        tmp = os.path.join(folder, f".artreg-{os.urandom(8).hex()}.tmp")
+        try:
+            if link == "hardlink":
+                os.link(object_path, tmp)
+            else:
+                os.symlink(object_path, tmp)
+        except OSError as exc:
+            raise ArtregError(f"cannot {link} {entry.path!r} into {folder!r}: {exc.strerror}") from exc
+        _replace(tmp, dest)
+        return
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".artreg-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if object_path is not None and link in ("reflink", "auto") and _reflink(object_path, out.fileno()):
+                pass
+            elif object_path is not None and link == "reflink":
+                raise ArtregError(f"cannot reflink {entry.path!r}: the filesystem of {folder!r} does not support it")
+            else:
+                _copy_verified(store, entry, out.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, dest)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _object_file(store: BlobStore, entry: ManifestEntry) -> str | None:
+    """The blob file of an entry, or None when the blob is inline; checks presence and size."""
+    if store.objects is None:
+        return None
+    with store.db.read() as con:
+        row = con.execute("SELECT data IS NULL FROM blobs WHERE digest = ?", (entry.digest,)).fetchone()
+    if row is None:
+        raise IntegrityError(f"blob {entry.digest} of {entry.path!r} is missing from the registry", missing=[entry.path])
+    if not row[0]:
+        return None
+    if not store.file_present(entry.digest, entry.size):
+        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path])
+    return str(store.object_path(entry.digest))
+
+
+def _copy_verified(store: BlobStore, entry: ManifestEntry, out_fd: int) -> None:
+    with store.open(entry.digest, entry.size) as reader:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := reader.readinto(view):
+            os.write(out_fd, view[:n])
+
+
+def _reflink(source: str, out_fd: int) -> bool:
+    src = os.open(source, os.O_RDONLY)
+    try:
+        fcntl.ioctl(out_fd, FICLONE, src)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(src)
+
+
+def _replace(tmp: str, dest: str) -> None:
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _prune(root: str, keep: set[str]) -> None:
+    """Remove files under root that are not in ``keep``, then emptied folders."""
+    for folder, dirs, files in os.walk(root, topdown=False):
+        rel_folder = os.path.relpath(folder, root)
+        for name in files:
+            rel = name if rel_folder == "." else f"{rel_folder}/{name}".replace(os.sep, "/")
+            if rel not in keep:
+                os.unlink(os.path.join(folder, name))
+        for name in dirs:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                os.unlink(path)
+            elif not os.listdir(path):
+                os.rmdir(path)
+
+
+def verify(version: ArtifactVersion, root: str | None) -> None:
+    """Rehash every entry (stored blobs, or files under ``root``); raise listing what differs."""
+    entries = list(version.files())
+    missing: list[str] = []
+    mismatched: list[str] = []
+    extra: list[str] = []
+    if root is None:
+        store = version._reg._store
+        for entry in entries:
+            try:
+                with store.open(entry.digest, entry.size) as reader:
+                    while reader.read(CHUNK):
+                        pass
+            except IntegrityError as exc:
+                (missing if exc.missing else mismatched).append(entry.path)
+    else:
+        root = os.path.abspath(root)
+        for entry in entries:
+            dest = os.path.join(root, *entry.path.split("/"))
+            if not os.path.isfile(dest):
+                missing.append(entry.path)
+            elif os.path.getsize(dest) != entry.size or _hash_path(dest) != entry.digest:
+                mismatched.append(entry.path)
+        extra = sorted(set(_tree(root)) - {e.path for e in entries})
+    if missing or mismatched or extra:
+        parts = [f"{label}: {', '.join(paths)}" for label, paths in
+                 (("missing", missing), ("mismatched", mismatched), ("extra", extra)) if paths]
+        where = "stored blobs" if root is None else repr(root)
+        raise IntegrityError(
+            f"{version.qualified_name} does not match {where} ({'; '.join(parts)})",
+            missing=missing, extra=extra, mismatched=mismatched,
+        )
+
+
+def _tree(root: str) -> Iterable[str]:
+    for folder, _dirs, files in os.walk(root):
+        rel_folder = os.path.relpath(folder, root)
+        for name in files:
+            yield name if rel_folder == "." else f"{rel_folder}/{name}".replace(os.sep, "/")
+
+
+def _hash_path(path: str) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

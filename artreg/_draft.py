@@ -1,0 +1,331 @@
+"""Drafts: an ``Artifact`` being assembled before it is logged.
+
+A draft records *where* each entry's bytes are (a local file, or a blob already in a
+registry) and the file's stat at the time it was added. Hashing waits until the draft is
+logged, where the registry's stat cache can skip it and the bytes are hashed while they
+are stored, in one pass; nothing is copied to a staging area.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Any, Literal, overload
+
+from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
+from ._names import check_artifact_name, check_metadata, check_tags, check_type, normalize_path
+
+if TYPE_CHECKING:
+    from ._blobs import BlobStore
+    from ._versions import ArtifactVersion
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A local file and its stat when it was added."""
+
+    path: str
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str, st: os.stat_result) -> FileSource:
+        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def same_stat(self, st: os.stat_result) -> bool:
+        return (self.dev, self.ino, self.size, self.mtime_ns) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class BlobSource:
+    """Bytes already stored in a registry's blob store (from ``new_draft``)."""
+
+    store: BlobStore
+    digest: str
+    size: int
+
+
+class DraftEntry:
+    """One logical path of a draft. ``digest`` is computed on first access."""
+
+    __slots__ = ("path", "size", "source", "_digest")
+
+    def __init__(self, path: str, size: int, source: FileSource | BlobSource, digest: str | None = None) -> None:
+        self.path = path
+        self.size = size
+        self.source = source
+        self._digest = digest if digest is not None else (source.digest if isinstance(source, BlobSource) else None)
+
+    @property
+    def digest(self) -> str:
+        """sha256 hex of the entry's bytes (hashes the local file the first time)."""
+        if self._digest is None:
+            assert isinstance(self.source, FileSource)
+            self._digest = _hash_file(self.source)
+        return self._digest
+
+    @property
+    def known_digest(self) -> str | None:
+        return self._digest
+
+    def __repr__(self) -> str:
+        return f"DraftEntry(path={self.path!r}, size={self.size})"
+
+
+class Artifact:
+    """A draft artifact: add files, then log it to a registry to get a version.
+
+    ``description``, ``metadata`` and ``tags`` may be edited until it is logged.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        tags: list[str] | None = None,
+    ) -> None:
+        self.name = check_artifact_name(name)
+        self.type = check_type(type)
+        self.description = _check_description(description)
+        self.metadata: dict[str, Any] = check_metadata(metadata)
+        self.tags: list[str] = check_tags(tags)
+        self._entries: dict[str, DraftEntry] = {}
+        self._dirs: dict[str, int] = {}
+        self._tmpdir: str | None = None
+        self._logged: ArtifactVersion | None = None
+
+    def __repr__(self) -> str:
+        state = f"logged as {self._logged.name}" if self._logged else f"{len(self._entries)} entries"
+        return f"<Artifact {self.name!r} type={self.type!r} {state}>"
+
+    # -- reading the draft -------------------------------------------------------------
+
+    @property
+    def entries(self) -> MappingProxyType[str, DraftEntry]:
+        """Logical path -> entry, read-only."""
+        return MappingProxyType(self._entries)
+
+    @property
+    def logged_version(self) -> ArtifactVersion | None:
+        """The version this draft became when logged (None before)."""
+        return self._logged
+
+    # -- editing -----------------------------------------------------------------------
+
+    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> DraftEntry:
+        """Add one local file under ``name`` (default: its file name).
+
+        The same path twice: same content is a no-op, other content raises
+        :class:`AlreadyExists` unless ``overwrite=True``.
+        """
+        self._check_editable()
+        path = os.path.abspath(os.fspath(local_path))
+        try:
+            st = os.stat(path)
+        except FileNotFoundError as exc:
+            raise NotFound(f"no such file: {os.fspath(local_path)!r}") from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidName(f"not a regular file: {os.fspath(local_path)!r}")
+        logical = normalize_path(os.path.basename(path) if name is None else name)
+        entry = DraftEntry(logical, st.st_size, FileSource.of(path, st))
+        return self._put([entry], overwrite=overwrite)[0]
+
+    def add_dir(self, local_dir: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> list[DraftEntry]:
+        """Add every file under ``local_dir``, at ``name/<relative path>`` (or the relative path).
+
+        Symlinks are followed only when their target lies inside ``local_dir``; one that
+        points outside, or dangles, is refused and nothing is added.
+        """
+        self._check_editable()
+        root = os.path.abspath(os.fspath(local_dir))
+        if not os.path.isdir(root):
+            raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
+        prefix = "" if name is None else normalize_path(name) + "/"
+        entries = [
+            DraftEntry(normalize_path(prefix + rel), st.st_size, FileSource.of(full, st))
+            for rel, full, st in _walk(root)
+        ]
+        return self._put(entries, overwrite=overwrite)
+
+    @overload
+    def new_file(self, name: str, mode: Literal["w"] = "w", encoding: str = "utf-8", *, overwrite: bool = False) -> Any: ...
+    @overload
+    def new_file(self, name: str, mode: Literal["wb"], encoding: None = None, *, overwrite: bool = False) -> Any: ...
+
+    @contextmanager
+    def new_file(self, name: str, mode: str = "w", encoding: str | None = "utf-8", *, overwrite: bool = False) -> Iterator[IO[Any]]:
+        """Write a new file into the draft: ``with art.new_file("notes.txt") as f: f.write(...)``.
+
+        The entry is added when the block ends without an error.
+        """
+        self._check_editable()
+        logical = normalize_path(name)
+        if mode not in ("w", "wb"):
+            raise InvalidName(f"new_file mode must be 'w' or 'wb', not {mode!r}")
+        fd, tmp = tempfile.mkstemp(dir=self._scratch())
+        kwargs: dict[str, Any] = {"encoding": encoding} if mode == "w" else {}
+        try:
+            with os.fdopen(fd, mode, **kwargs) as handle:
+                yield handle
+            self.add_file(tmp, logical, overwrite=overwrite)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def remove(self, path: str) -> None:
+        """Remove an entry, or every entry under a folder prefix."""
+        self._check_editable()
+        logical = normalize_path(path)
+        doomed = [logical] if logical in self._entries else [p for p in self._entries if p.startswith(logical + "/")]
+        if not doomed:
+            raise NotFound(f"draft {self.name!r} has no entry or folder {logical!r}")
+        for p in doomed:
+            self._forget(p)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _put(self, entries: list[DraftEntry], *, overwrite: bool) -> list[DraftEntry]:
+        """Add entries all-or-nothing after checking every conflict."""
+        replaced: list[str] = []
+        result: list[DraftEntry] = []
+        batch: dict[str, DraftEntry] = {}
+        batch_dirs: set[str] = set()
+        for entry in entries:
+            old = self._entries.get(entry.path) or batch.get(entry.path)
+            if old is not None:
+                if _same_content(old, entry):
+                    result.append(old)
+                    continue
+                if not overwrite:
+                    raise AlreadyExists(f"draft {self.name!r} already has {entry.path!r} with other content (pass overwrite=True)")
+                replaced.append(entry.path)
+            self._check_shape(entry.path, batch, batch_dirs)
+            batch[entry.path] = entry
+            batch_dirs.update(_parents(entry.path))
+            result.append(entry)
+        for path in replaced:
+            if path in self._entries:
+                self._forget(path)
+        for path, entry in batch.items():
+            self._entries[path] = entry
+            for parent in _parents(path):
+                self._dirs[parent] = self._dirs.get(parent, 0) + 1
+        return result
+
+    def _check_shape(self, path: str, batch: dict[str, DraftEntry], batch_dirs: set[str]) -> None:
+        """A path cannot be both a file and a folder of other entries."""
+        for parent in _parents(path):
+            if parent in self._entries or parent in batch:
+                raise AlreadyExists(f"{path!r} would sit inside {parent!r}, which is a file in draft {self.name!r}")
+        if self._dirs.get(path) or path in batch_dirs:
+            raise AlreadyExists(f"{path!r} is a folder of other entries in draft {self.name!r}")
+
+    def _forget(self, path: str) -> None:
+        del self._entries[path]
+        for parent in _parents(path):
+            count = self._dirs[parent] - 1
+            if count:
+                self._dirs[parent] = count
+            else:
+                del self._dirs[parent]
+
+    def _check_editable(self) -> None:
+        if self._logged is not None:
+            raise ArtregError(f"draft {self.name!r} was logged as {self._logged.name} and is frozen; use new_draft()")
+
+    def _scratch(self) -> str:
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="artreg-draft-")
+            weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
+        return self._tmpdir
+
+    def _freeze(self, version: ArtifactVersion) -> None:
+        self._logged = version
+
+
+def _check_description(description: object) -> str | None:
+    if description is not None and not isinstance(description, str):
+        raise InvalidName(f"description must be a string or None, not {type(description).__name__}")
+    return description
+
+
+def _parents(path: str) -> Iterator[str]:
+    index = path.find("/")
+    while index != -1:
+        yield path[:index]
+        index = path.find("/", index + 1)
+
+
+def _same_content(a: DraftEntry, b: DraftEntry) -> bool:
+    if isinstance(a.source, FileSource) and isinstance(b.source, FileSource) and a.source == b.source:
+        return True
+    return a.size == b.size and a.digest == b.digest
+
+
+def _hash_file(source: FileSource) -> str:
+    hasher = hashlib.sha256()
+    try:
+        with open(source.path, "rb") as handle:
+            if not source.same_stat(os.fstat(handle.fileno())):
+                raise ArtregError(f"{source.path!r} changed after it was added to the draft; add it again")
+            while chunk := handle.read(CHUNK):
+                hasher.update(chunk)
+    except FileNotFoundError as exc:
+        raise NotFound(f"{source.path!r} was removed after it was added to the draft") from exc
+    return hasher.hexdigest()
+
+
+def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative POSIX path, absolute path, stat) of each file, in sorted order.
+
+    Symlinks are followed only to targets inside ``root``; symlinked folders are walked
+    once (a cycle is refused).
+    """
+    real_root = os.path.realpath(root)
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def visit(folder: str, rel: str) -> Iterator[tuple[str, str, os.stat_result]]:
+        st = os.stat(folder)
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
+        seen_dirs.add(key)
+        with os.scandir(folder) as it:
+            items = sorted(it, key=lambda e: e.name)
+        for item in items:
+            child_rel = f"{rel}{item.name}"
+            if item.is_symlink():
+                target = os.path.realpath(item.path)
+                if target != real_root and not target.startswith(real_root + os.sep):
+                    raise InvalidName(f"symlink {child_rel!r} points outside {root!r}")
+                if not os.path.exists(target):
+                    raise NotFound(f"symlink {child_rel!r} in {root!r} dangles")
+            try:
+                child_st = item.stat()
+            except FileNotFoundError as exc:
+                raise NotFound(f"{item.path!r} vanished while walking {root!r}") from exc
+            if stat.S_ISDIR(child_st.st_mode):
+                yield from visit(item.path, child_rel + "/")
+            elif stat.S_ISREG(child_st.st_mode):
+                yield child_rel, item.path, child_st
+            else:
+                raise InvalidName(f"{child_rel!r} in {root!r} is not a regular file or folder")
+        seen_dirs.discard(key)
+
+    yield from visit(root, "")
+

@@ -1,0 +1,82 @@
+"""The exception tree.
+
+Every error artreg raises on purpose is an :class:`ArtregError`, and each one also
+subclasses the builtin a caller would already catch::
+
+    ArtregError
+    ├── NotFound(LookupError)          no such project, collection, version, alias, path
+    ├── InvalidName(ValueError)        a name, alias, tag, path, reference or metadata breaks a rule
+    ├── TypeMismatch(ValueError)       logging or linking a version of another type
+    ├── AlreadyExists(ValueError)      a path or object that is already there
+    ├── PermissionDenied(PermissionError)
+    ├── IntegrityError                 stored or downloaded bytes do not match their digest
+    ├── Busy(TimeoutError)             the database stayed locked past the busy timeout
+    └── SchemaError                    not an artreg database, or one newer than this code
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "ArtregError",
+    "Busy",
+    "IntegrityError",
+    "InvalidName",
+    "NotFound",
+    "PermissionDenied",
+    "SchemaError",
+    "TypeMismatch",
+]
+
+
+class ArtregError(Exception):
+    """Root of every error artreg raises deliberately."""
+
+
+class NotFound(ArtregError, LookupError):
+    """The named project, collection, version, alias or path does not exist."""
+
+
+class InvalidName(ArtregError, ValueError):
+    """A name, alias, tag, path, reference or metadata value breaks a rule."""
+
+
+class TypeMismatch(ArtregError, ValueError):
+    """A version's type differs from its collection's type."""
+
+
+class AlreadyExists(ArtregError, ValueError):
+    """The thing being created is already there (and differs)."""
+
+
+class PermissionDenied(ArtregError, PermissionError):
+    """The acting user's role does not allow the action."""
+
+
+class IntegrityError(ArtregError):
+    """Bytes on disk or in the database do not match the digest recorded for them.
+
+    ``missing``, ``extra`` and ``mismatched`` list the logical paths concerned when the
+    error comes from :meth:`ArtifactVersion.verify`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: list[str] | None = None,
+        extra: list[str] | None = None,
+        mismatched: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.missing = missing or []
+        self.extra = extra or []
+        self.mismatched = mismatched or []
+
+
+class Busy(ArtregError, TimeoutError):
+    """The registry stayed locked by another writer for longer than the busy timeout."""
+
+
+class SchemaError(ArtregError):
+    """The file is not an artreg database, is damaged, or was written by newer code."""

@@ -1,0 +1,36 @@
+"""Manifest entries and the version digest (SPEC §2)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+DIGEST_HEADER = b"artreg-manifest-v1\n"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One logical path of a version: what it holds and how big it is.
+
+    ``ref`` is the external URI of a reference entry (None for stored bytes); ``extra``
+    carries scheme-specific details such as an ETag.
+    """
+
+    path: str
+    digest: str
+    size: int
+    ref: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def version_digest(pairs: Iterable[tuple[str, str]]) -> str:
+    """sha256 over the header and ``path:digest\\n`` for every entry, sorted by path.
+
+    Depends on paths and entry digests only, never on metadata, aliases or reference URIs.
+    """
+    hasher = hashlib.sha256(DIGEST_HEADER)
+    for path, digest in sorted(pairs):
+        hasher.update(f"{path}:{digest}\n".encode())
+    return hasher.hexdigest()

@@ -1,0 +1,215 @@
+"""Name rules (SPEC §3): validation of every user-supplied name, and the reference grammar.
+
+Each ``check_*`` function returns the value it accepts (normalised where the rule says
+so) and raises :class:`InvalidName` naming the offending part otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import InvalidName
+
+MAX_LEN = 128
+MAX_METADATA_KEYS = 100
+REGISTRY_PROJECT_PREFIX = "wandb-registry-"
+DEFAULT_PROJECT = "uncategorized"
+LATEST = "latest"
+
+_ARTIFACT_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+_TAG = re.compile(r"[-\w]+(?: [-\w]+)*")
+_VERSION_ALIAS = re.compile(r"v[0-9]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_PROJECT_FORBIDDEN = re.compile(r"[/\\#?%:\x00-\x1f\x7f-\x9f]")
+
+
+def _require_str(kind: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidName(f"{kind} must be a string, not {type(value).__name__}: {value!r}")
+    if not 1 <= len(value) <= MAX_LEN:
+        raise InvalidName(f"{kind} must be 1-{MAX_LEN} characters long: {value!r}")
+    return value
+
+
+def check_artifact_name(name: object) -> str:
+    """An artifact or collection name: ``[A-Za-z0-9_.-]+``, 1-128 characters."""
+    value = _require_str("artifact name", name)
+    if not _ARTIFACT_NAME.fullmatch(value):
+        raise InvalidName(f"artifact name may only contain letters, digits, '_', '.' and '-': {value!r}")
+    return value
+
+
+def check_type(type_: object) -> str:
+    """An artifact type: 1-128 characters, no ``/`` or ``:``; ``wandb-*`` is reserved."""
+    value = _require_str("artifact type", type_)
+    if "/" in value or ":" in value or _CONTROL.search(value):
+        raise InvalidName(f"artifact type may not contain '/', ':' or control characters: {value!r}")
+    if value.startswith("wandb-"):
+        raise InvalidName(f"artifact types starting with 'wandb-' are reserved: {value!r}")
+    return value
+
+
+def is_reserved_alias(alias: str) -> bool:
+    """True for ``latest`` and ``v<digits>``, which only artreg assigns."""
+    return alias == LATEST or _VERSION_ALIAS.fullmatch(alias) is not None
+
+
+def check_alias(alias: object, *, allow_reserved: bool = False) -> str:
+    """An alias: 1-128 characters, no ``/``, ``:`` or control characters.
+
+    ``latest`` and ``v<digits>`` are refused unless ``allow_reserved`` (for selectors).
+    """
+    value = _require_str("alias", alias)
+    if "/" in value or ":" in value or _CONTROL.search(value):
+        raise InvalidName(f"alias may not contain '/', ':' or control characters: {value!r}")
+    if not allow_reserved and is_reserved_alias(value):
+        raise InvalidName(f"alias {value!r} is reserved: artreg assigns 'latest' and 'v<N>' itself")
+    return value
+
+
+def check_tag(tag: object) -> str:
+    """A tag: words of ``[-\\w]`` separated by single spaces, 1-128 characters."""
+    value = _require_str("tag", tag)
+    if not _TAG.fullmatch(value):
+        raise InvalidName(f"tag must be words of letters, digits, '_' or '-' separated by single spaces: {value!r}")
+    return value
+
+
+def check_project(name: object, *, kind: str = "project name") -> str:
+    """A project or registry name: 1-128 characters, none of ``/ \\ # ? % :`` or controls."""
+    value = _require_str(kind, name)
+    if _PROJECT_FORBIDDEN.search(value):
+        raise InvalidName(f"{kind} may not contain '/', '\\', '#', '?', '%', ':' or control characters: {value!r}")
+    return value
+
+
+def check_aliases(aliases: object, *, allow_reserved: bool = False) -> list[str]:
+    """A list of aliases, deduplicated in order; a bare string is refused (it is not a list)."""
+    return _unique(_items("aliases", aliases), lambda a: check_alias(a, allow_reserved=allow_reserved))
+
+
+def check_tags(tags: object) -> list[str]:
+    """A list of tags, deduplicated in order."""
+    return _unique(_items("tags", tags), check_tag)
+
+
+def _items(kind: str, values: object) -> list[object]:
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise InvalidName(f"{kind} must be a list of strings, not {values!r}")
+    return list(values)  # type: ignore[call-overload]
+
+
+def _unique(values: list[object], check: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for value in values:
+        seen[check(value)] = None
+    return list(seen)
+
+
+def normalize_path(path: object) -> str:
+    """Normalise a logical manifest path and refuse one that could leave a download root.
+
+    ``a//b`` becomes ``a/b`` and ``./x`` becomes ``x``. Refused afterwards: empty paths, a
+    ``..`` segment, a leading ``/``, NUL or control characters and backslashes.
+    """
+    if not isinstance(path, str):
+        raise InvalidName(f"path must be a string, not {type(path).__name__}: {path!r}")
+    if _CONTROL.search(path):
+        raise InvalidName(f"path may not contain NUL or control characters: {path!r}")
+    if "\\" in path:
+        raise InvalidName(f"path may not contain a backslash: {path!r}")
+    if path.startswith("/"):
+        raise InvalidName(f"path must be relative, not absolute: {path!r}")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise InvalidName(f"path may not contain a '..' segment: {path!r}")
+    if not parts:
+        raise InvalidName(f"path is empty after normalisation: {path!r}")
+    return "/".join(parts)
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    """A JSON object of at most 100 top-level keys, string keys, no NaN or Infinity."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidName(f"metadata must be a dict, not {type(metadata).__name__}")
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise InvalidName(f"metadata has {len(metadata)} top-level keys; at most {MAX_METADATA_KEYS} are allowed")
+    _check_json_value(metadata, "metadata")
+    return json.loads(dump_json(metadata))  # type: ignore[no-any-return]
+
+
+def _check_json_value(value: object, where: str) -> None:
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidName(f"{where} is {value!r}; NaN and Infinity are not JSON")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidName(f"{where} has a non-string key {key!r}")
+            _check_json_value(item, f"{where}.{key}")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_json_value(item, f"{where}[{i}]")
+        return
+    raise InvalidName(f"{where} holds a {type(value).__name__}, which is not JSON: {value!r}")
+
+
+def dump_json(value: object) -> str:
+    """Compact, deterministic JSON as stored in the database."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed reference ``[entity/][project/]name[:selector]``.
+
+    ``registry`` is set when the project is ``wandb-registry-<registry>``. ``selector`` is
+    ``latest`` when the string had none.
+    """
+
+    name: str
+    project: str | None = None
+    entity: str | None = None
+    selector: str = LATEST
+
+    @property
+    def registry(self) -> str | None:
+        if self.project is not None and self.project.startswith(REGISTRY_PROJECT_PREFIX):
+            return self.project[len(REGISTRY_PROJECT_PREFIX):]
+        return None
+
+    def __str__(self) -> str:
+        prefix = "".join(f"{part}/" for part in (self.entity, self.project) if part is not None)
+        return f"{prefix}{self.name}:{self.selector}"
+
+
+def parse_ref(text: object) -> Ref:
+    """Parse ``[entity/][project/]name[:selector]``, split at the first ``:``."""
+    if not isinstance(text, str):
+        raise InvalidName(f"reference must be a string, not {type(text).__name__}: {text!r}")
+    path, colon, selector = text.partition(":")
+    if colon:
+        check_alias(selector, allow_reserved=True)
+    else:
+        selector = LATEST
+    parts = path.split("/")
+    if len(parts) > 3:
+        raise InvalidName(f"reference has too many '/' parts (at most entity/project/name): {text!r}")
+    name = check_artifact_name(parts[-1])
+    project = check_project(parts[-2]) if len(parts) >= 2 else None
+    entity = check_project(parts[0], kind="entity name") if len(parts) == 3 else None
+    if project is not None and project.startswith(REGISTRY_PROJECT_PREFIX):
+        check_project(project[len(REGISTRY_PROJECT_PREFIX):], kind="registry name")
+    return Ref(name=name, project=project, entity=entity, selector=selector)

@@ -1,0 +1,178 @@
+"""The façade: ``artreg.open()`` and the ``Registry`` that composes the other modules."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+
+import platformdirs
+
+from ._blobs import BlobStore
+from ._db import Database
+from ._draft import Artifact
+from ._errors import InvalidName, NotFound
+from ._versions import ArtifactVersion, Collection, find_collection, list_collections, log_draft, resolve
+
+DEFAULT_INLINE_LIMIT = 64 * 1024
+DB_NAME = "registry.db"
+
+
+def default_home() -> str:
+    """``$ARTREG_HOME``, else the platform's per-user data folder for artreg."""
+    return os.environ.get("ARTREG_HOME") or platformdirs.user_data_dir("artreg")
+
+
+def default_user() -> str:
+    """``$ARTREG_USER``, else the login name."""
+    user = os.environ.get("ARTREG_USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def open(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    user: str | None = None,
+    inline_limit: int = DEFAULT_INLINE_LIMIT,
+    clock: Callable[[], datetime] | None = None,
+) -> Registry:
+    """Open (creating what is missing) the registry at ``path``.
+
+    ``path`` is a folder (``registry.db`` and ``objects/`` inside it), a ``.db`` or
+    ``.sqlite`` file (``<file>.objects/`` beside it), or ``":memory:"``. None means
+    ``$ARTREG_HOME``, else the platform's user data folder. Blobs up to ``inline_limit``
+    bytes live in the database. ``clock`` returns the current time (for tests).
+    """
+    return Registry(path, user=user, inline_limit=inline_limit, clock=clock)
+
+
+class Registry:
+    """One registry file (one organisation): projects, collections, versions and blobs."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        user: str | None = None,
+        inline_limit: int = DEFAULT_INLINE_LIMIT,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not isinstance(inline_limit, int) or inline_limit < 0:
+            raise InvalidName(f"inline_limit must be a non-negative number of bytes, not {inline_limit!r}")
+        self.user = user if user is not None else default_user()
+        if not self.user or any(ord(c) < 32 for c in self.user):
+            raise InvalidName(f"user name must be non-empty without control characters: {self.user!r}")
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        db_path, objects = _layout(path)
+        settings = {"created_by": self.user}
+        if objects is not None:
+            settings["objects"] = objects
+        self._db = Database(db_path, initial_settings=settings)
+        self.path = db_path
+        # Where the blob files are is fixed when the file is created, so a registry opened
+        # by its folder or by its .db path finds the same objects.
+        stored = self._db.setting("objects")
+        self.objects = None if stored is None else Path(db_path).parent / stored
+        self._store = BlobStore(self._db, self.objects, inline_limit)
+
+    def __repr__(self) -> str:
+        return f"<Registry {self.path!r} user={self.user!r}>"
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connections; the object is unusable afterwards."""
+        self._db.close()
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    @property
+    def created_by(self) -> str | None:
+        """The user who created this registry file."""
+        return self._db.setting("created_by")
+
+    # -- logging -----------------------------------------------------------------------
+
+    def log_artifact(
+        self,
+        artifact: Artifact | str | os.PathLike[str],
+        *,
+        project: str | None = None,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> ArtifactVersion:
+        """Log a draft (or a local file or folder) as the next version of its collection.
+
+        Content identical to the collection's ``latest`` creates no version: the existing
+        one is returned with the aliases and tags applied.
+        """
+        draft = artifact if isinstance(artifact, Artifact) else _draft_from_path(artifact, name, type)
+        return log_draft(self, draft, project=project, aliases=aliases, tags=tags)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def artifact(self, ref: str, *, project: str | None = None) -> ArtifactVersion:
+        """The version a reference names: ``[entity/][project/]name[:vN|alias]`` (default ``latest``)."""
+        return resolve(self, ref, project=project)
+
+    def artifacts(self, project: str, name: str) -> list[ArtifactVersion]:
+        """The live versions of ``project/name``, newest first."""
+        return find_collection(self, project, name).versions()
+
+    def collection(self, ref: str) -> Collection:
+        """The collection ``project/name``."""
+        project, slash, name = ref.rpartition("/")
+        if not slash:
+            raise InvalidName(f"collection reference must be 'project/name': {ref!r}")
+        return find_collection(self, project.rpartition("/")[2], name)
+
+    def collections(self, project: str | None = None, *, type: str | None = None) -> list[Collection]:
+        """Collections, optionally of one project and one type, by project then name."""
+        return list_collections(self, project, type)
+
+    def projects(self) -> list[str]:
+        """Project names, sorted."""
+        with self._db.read() as con:
+            return [r[0] for r in con.execute("SELECT name FROM projects ORDER BY name")]
+
+
+def _layout(path: str | os.PathLike[str] | None) -> tuple[str, str | None]:
+    """(database path, objects folder name beside it) for an ``open()`` argument; creates folders."""
+    if path is not None and os.fspath(path) == ":memory:":
+        return ":memory:", None
+    target = Path(default_home() if path is None else os.fspath(path)).expanduser()
+    if target.suffix in (".db", ".sqlite"):
+        # "<file>.objects", not a shared "objects": two registry files in one folder must
+        # never sweep each other's blobs.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return str(target), f"{target.name}.objects"
+    target.mkdir(parents=True, exist_ok=True)
+    return str(target / DB_NAME), "objects"
+
+
+def _draft_from_path(path: str | os.PathLike[str], name: str | None, type_: str | None) -> Artifact:
+    local = os.fspath(path)
+    draft = Artifact(name or os.path.basename(os.path.normpath(local)), type_ or "unspecified")
+    if os.path.isdir(local):
+        draft.add_dir(local)
+    elif os.path.isfile(local):
+        draft.add_file(local)
+    else:
+        raise NotFound(f"no such file or folder: {local!r}")
+    return draft
+
