@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,6 +35,29 @@ def translate(exc: apsw.Error, path: str) -> ArtregError:
     if isinstance(exc, apsw.ConstraintError):
         return IntegrityError(f"a database constraint refused the change: {exc}")
     return ArtregError(f"database error on {path!r}: {exc}")
+
+
+def busy_handler(timeout: float) -> Callable[[int], bool]:
+    """A busy handler that retries with short sleeps until ``timeout`` seconds have passed.
+
+    Not ``set_busy_timeout``: apsw's SQLite is built with SQLITE_ENABLE_SETLK_TIMEOUT, and
+    with it two threads of one process contending for the write lock starve each other
+    until the whole timeout runs out (measured: 4 threads x 200 inserts, 9 s and BusyError
+    with the timeout; 0.3 s with this handler). Processes are unaffected either way.
+    """
+    started = 0.0
+
+    def handler(count: int) -> bool:
+        nonlocal started
+        now = time.monotonic()
+        if count == 0:
+            started = now
+        if now - started >= timeout:
+            return False
+        time.sleep(min(0.0005 * 2 ** min(count, 5), 0.016))
+        return True
+
+    return handler
 
 
 class Database:
@@ -79,9 +103,9 @@ class Database:
         except apsw.Error as exc:
             raise translate(exc, self.path) from exc
         try:
-            con.set_busy_timeout(BUSY_TIMEOUT_MS)
+            con.set_busy_handler(busy_handler(BUSY_TIMEOUT_MS / 1000))
             _check_foreign(con, self.path)
-            if not self.memory:
+            if not self.memory and con.execute("PRAGMA journal_mode").fetchone() != ("wal",):
                 con.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL: a process crash loses nothing committed; a power loss may lose
             # the last commits since a checkpoint, never half of one (README, Guarantees).

@@ -58,6 +58,11 @@ def is_reserved_alias(alias: str) -> bool:
     return alias == LATEST or _VERSION_ALIAS.fullmatch(alias) is not None
 
 
+def version_index(selector: str) -> int | None:
+    """The index a ``v<digits>`` selector names (ASCII digits only), else None."""
+    return int(selector[1:]) if _VERSION_ALIAS.fullmatch(selector) else None
+
+
 def check_alias(alias: object, *, allow_reserved: bool = False) -> str:
     """An alias: 1-128 characters, no ``/``, ``:`` or control characters.
 

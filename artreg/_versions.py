@@ -32,6 +32,7 @@ from ._names import (
     is_reserved_alias,
     normalize_path,
     parse_ref,
+    version_index,
 )
 
 if TYPE_CHECKING:
@@ -158,8 +159,9 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
         if row is None:
             raise NotFound(f"no artifact {project_name}/{parsed.name}")
         selector = parsed.selector
-        if selector[0] == "v" and selector[1:].isdigit():
-            found = con.execute(SELECT_BY_INDEX, (row[0], int(selector[1:]))).fetchone()
+        index = version_index(selector)
+        if index is not None:
+            found = con.execute(SELECT_BY_INDEX, (row[0], index)).fetchone()
         else:
             found = con.execute(SELECT_BY_ALIAS, (row[0], selector)).fetchone()
         if found is None:

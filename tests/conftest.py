@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import artreg
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real user data folder, the caller's cwd or their user name."""
+    monkeypatch.setenv("ARTREG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ARTREG_USER", "tester")
+    monkeypatch.delenv("ARTREG_ARTIFACT_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Iterator[artreg.Registry]:
+    """A folder registry; inline_limit=1 KiB so tests see both inline and file blobs."""
+    with artreg.open(tmp_path / "reg", inline_limit=1024) as registry:
+        yield registry
+
+
+@pytest.fixture
+def mem() -> Iterator[artreg.Registry]:
+    with artreg.open(":memory:") as registry:
+        yield registry
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    """A small source tree: two small files and one above the 1 KiB inline limit."""
+    root = tmp_path / "src"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("alpha")
+    (root / "sub" / "b.txt").write_text("bravo")
+    (root / "big.bin").write_bytes(os.urandom(4096))
+    return root
+
+
+def make(name: str = "ds", type: str = "dataset", **files: bytes | str) -> artreg.Artifact:
+    """A draft holding the given files (keyword = logical path with '__' for '/')."""
+    art = artreg.Artifact(name, type=type)
+    for path, content in files.items():
+        mode = "wb" if isinstance(content, bytes) else "w"
+        with art.new_file(path.replace("__", "/"), mode=mode) as f:  # type: ignore[call-overload]
+            f.write(content)
+    return art

@@ -1,0 +1,187 @@
+"""SPEC §4: building a draft: add_file, add_dir, new_file, remove, same-path rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import artreg
+from conftest import make
+
+
+def paths(art: artreg.Artifact) -> list[str]:
+    return sorted(art.entries)
+
+
+def test_add_file_defaults_to_the_file_name_and_returns_the_entry(src: Path) -> None:
+    art = artreg.Artifact("ds", type="dataset")
+    entry = art.add_file(src / "a.txt")
+    assert (entry.path, entry.size) == ("a.txt", 5)
+    assert entry.digest == "8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8"
+    assert art.add_file(src / "sub" / "b.txt", name="x/./y//b.txt").path == "x/y/b.txt"
+
+
+def test_add_file_refuses_missing_files_and_folders(src: Path) -> None:
+    art = artreg.Artifact("ds", type="dataset")
+    with pytest.raises(artreg.NotFound):
+        art.add_file(src / "nope")
+    with pytest.raises(artreg.InvalidName, match="regular file"):
+        art.add_file(src / "sub")
+    with pytest.raises(artreg.InvalidName, match=r"'\.\.'"):
+        art.add_file(src / "a.txt", name="../escape")
+    assert paths(art) == []
+
+
+def test_add_dir_walks_the_tree_under_a_prefix(src: Path) -> None:
+    art = artreg.Artifact("ds", type="dataset")
+    art.add_dir(src)
+    assert paths(art) == ["a.txt", "big.bin", "sub/b.txt"]
+    other = artreg.Artifact("ds", type="dataset")
+    other.add_dir(src, name="data")
+    assert paths(other) == ["data/a.txt", "data/big.bin", "data/sub/b.txt"]
+
+
+def test_add_dir_follows_symlinks_inside_the_tree(src: Path) -> None:
+    (src / "link.txt").symlink_to(src / "a.txt")
+    (src / "linkdir").symlink_to(src / "sub")
+    art = artreg.Artifact("ds", type="dataset")
+    art.add_dir(src)
+    assert paths(art) == ["a.txt", "big.bin", "link.txt", "linkdir/b.txt", "sub/b.txt"]
+    assert art.entries["link.txt"].digest == art.entries["a.txt"].digest
+
+
+def test_add_dir_refuses_symlinks_leaving_the_tree_and_adds_nothing(src: Path, tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("s")
+    (src / "sub" / "z_out").symlink_to(tmp_path / "secret")
+    art = artreg.Artifact("ds", type="dataset")
+    with pytest.raises(artreg.InvalidName, match="points outside"):
+        art.add_dir(src)
+    assert paths(art) == []
+
+
+def test_add_dir_refuses_dangling_links_cycles_and_missing_folders(src: Path) -> None:
+    art = artreg.Artifact("ds", type="dataset")
+    (src / "sub" / "loop").symlink_to(src)
+    with pytest.raises(artreg.InvalidName, match="cycle"):
+        art.add_dir(src)
+    (src / "sub" / "loop").unlink()
+    (src / "dangling").symlink_to(src / "nowhere")
+    with pytest.raises(artreg.NotFound, match="dangles"):
+        art.add_dir(src)
+    with pytest.raises(artreg.NotFound):
+        art.add_dir(src / "nowhere")
+    assert paths(art) == []
+
+
+def test_new_file_text_and_binary() -> None:
+    art = artreg.Artifact("ds", type="dataset")
+    with art.new_file("notes.txt") as f:
+        f.write("héllo")
+    with art.new_file("raw.bin", mode="wb") as f:
+        f.write(b"\x00\x01")
+    assert art.entries["notes.txt"].size == len("héllo".encode())
+    assert art.entries["raw.bin"].size == 2
+    with pytest.raises(artreg.InvalidName, match="mode"):
+        with art.new_file("x", mode="a"):
+            pass
+
+
+def test_new_file_adds_nothing_when_the_block_fails() -> None:
+    art = artreg.Artifact("ds", type="dataset")
+    with pytest.raises(RuntimeError):
+        with art.new_file("notes.txt") as f:
+            f.write("partial")
+            raise RuntimeError("boom")
+    assert paths(art) == []
+
+
+def test_same_path_same_content_is_a_no_op_other_content_needs_overwrite(src: Path) -> None:
+    art = make(a="alpha")
+    first = art.entries["a"]
+    (src / "copy").write_text("alpha")
+    assert art.add_file(src / "copy", name="a") is first
+    with pytest.raises(artreg.AlreadyExists, match="overwrite=True"):
+        art.add_file(src / "sub" / "b.txt", name="a")
+    assert art.entries["a"] is first
+    art.add_file(src / "sub" / "b.txt", name="a", overwrite=True)
+    assert art.entries["a"].size == 5 and art.entries["a"].digest != first.digest
+
+
+def test_a_path_cannot_be_both_file_and_folder(src: Path) -> None:
+    art = make(a="x")
+    with pytest.raises(artreg.AlreadyExists, match="inside 'a'"):
+        art.add_file(src / "a.txt", name="a/b")
+    art.add_file(src / "a.txt", name="d/e")
+    with pytest.raises(artreg.AlreadyExists, match="folder"):
+        art.add_file(src / "a.txt", name="d", overwrite=True)
+    assert paths(art) == ["a", "d/e"]
+
+
+def test_remove_a_path_or_a_folder(src: Path) -> None:
+    art = artreg.Artifact("ds", type="dataset")
+    art.add_dir(src)
+    art.remove("sub")
+    assert paths(art) == ["a.txt", "big.bin"]
+    art.remove("./a.txt")
+    assert paths(art) == ["big.bin"]
+    with pytest.raises(artreg.NotFound):
+        art.remove("sub")
+    art.add_file(src / "a.txt", name="sub")  # the folder is gone, so the name is free
+    assert paths(art) == ["big.bin", "sub"]
+
+
+def test_draft_is_frozen_once_logged(reg: artreg.Registry, src: Path) -> None:
+    art = make(a="x")
+    v = reg.log_artifact(art, project="p")
+    assert art.logged_version == v
+    for attempt in (
+        lambda: art.add_file(src / "a.txt"),
+        lambda: art.add_dir(src),
+        lambda: art.remove("a"),
+    ):
+        with pytest.raises(artreg.ArtregError, match="frozen"):
+            attempt()
+    with pytest.raises(artreg.ArtregError, match="frozen"):
+        with art.new_file("n"):
+            pass
+
+
+def test_draft_constructor_validates() -> None:
+    with pytest.raises(artreg.InvalidName):
+        artreg.Artifact("bad name", type="dataset")
+    with pytest.raises(artreg.InvalidName):
+        artreg.Artifact("ok", type="wandb-reserved")
+    with pytest.raises(artreg.InvalidName):
+        artreg.Artifact("ok", type="dataset", metadata={"x": float("nan")})
+    with pytest.raises(artreg.InvalidName):
+        artreg.Artifact("ok", type="dataset", tags=["bad  tag"])
+    with pytest.raises(artreg.InvalidName):
+        artreg.Artifact("ok", type="dataset", description=3)  # type: ignore[arg-type]
+
+
+def test_new_draft_reuses_blobs_without_copying(reg: artreg.Registry, src: Path) -> None:
+    art = artreg.Artifact("tree", type="dataset", description="d", metadata={"k": 1})
+    art.add_dir(src)
+    v0 = reg.log_artifact(art, project="p")
+    draft = v0.new_draft()
+    assert (draft.name, draft.type, draft.description, draft.metadata) == ("tree", "dataset", "d", {"k": 1})
+    assert paths(draft) == ["a.txt", "big.bin", "sub/b.txt"]
+    files_before = sorted(p for p in reg.objects.rglob("*") if p.is_file())  # type: ignore[union-attr]
+    (src / "new.txt").write_text("new")
+    draft.add_file(src / "new.txt", name="sub/b.txt", overwrite=True)
+    v1 = reg.log_artifact(draft, project="p")
+    assert v1.index == 1
+    assert v1.open("sub/b.txt").read() == b"new"
+    assert v1.get_entry("big.bin").digest == v0.get_entry("big.bin").digest
+    assert sorted(p for p in reg.objects.rglob("*") if p.is_file()) == files_before  # type: ignore[union-attr]
+
+
+def test_new_draft_can_be_logged_into_another_registry(reg: artreg.Registry, tmp_path: Path) -> None:
+    big = os.urandom(3000)
+    v = reg.log_artifact(make(big=big, small="s"), project="p")
+    with artreg.open(tmp_path / "other") as other:
+        copy = other.log_artifact(v.new_draft(), project="p")
+        assert copy.digest == v.digest
+        assert copy.open("big").read() == big

@@ -1,0 +1,243 @@
+"""SPEC §2: the registry file, its layout, schema checks and the blob store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tracemalloc
+from pathlib import Path
+
+import apsw
+import pytest
+
+import artreg
+from artreg._schema import APPLICATION_ID, SCHEMA_VERSION
+from conftest import make
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_folder_layout(tmp_path: Path) -> None:
+    with artreg.open(tmp_path / "r") as reg:
+        assert reg.path == str(tmp_path / "r" / "registry.db")
+        assert reg.objects == tmp_path / "r" / "objects"
+    assert (tmp_path / "r" / "registry.db").is_file()
+
+
+@pytest.mark.parametrize("name", ["zoo.db", "zoo.sqlite"])
+def test_file_layout_keeps_objects_beside_the_file(tmp_path: Path, name: str) -> None:
+    with artreg.open(tmp_path / "deep" / name) as reg:
+        assert reg.objects == tmp_path / "deep" / f"{name}.objects"
+        reg.log_artifact(make(big=os.urandom(100_000)), project="p")
+    assert any((tmp_path / "deep" / f"{name}.objects").rglob("*"))
+
+
+def test_the_folder_and_its_db_file_are_one_registry(tmp_path: Path) -> None:
+    with artreg.open(tmp_path / "r") as reg:
+        reg.log_artifact(make(big=os.urandom(100_000)), project="p")
+    with artreg.open(tmp_path / "r" / "registry.db") as same:
+        assert same.objects == tmp_path / "r" / "objects"
+        assert same.artifact("p/ds").open("big").read()
+
+
+def test_default_location_is_artreg_home(tmp_path: Path) -> None:
+    with artreg.open() as reg:
+        assert reg.path == str(tmp_path / "home" / "registry.db")
+
+
+def test_default_location_without_artreg_home_is_platformdirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import platformdirs
+
+    monkeypatch.delenv("ARTREG_HOME")
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda app: str(tmp_path / "platform" / app))
+    with artreg.open() as reg:
+        assert reg.path == str(tmp_path / "platform" / "artreg" / "registry.db")
+
+
+def test_memory_registry_keeps_everything_inline() -> None:
+    with artreg.open(":memory:") as reg:
+        assert reg.objects is None
+        v = reg.log_artifact(make(big=os.urandom(200_000)), project="p")
+        assert v.open("big").read() == v.open("big").read()
+
+
+def test_pragmas_and_identity(reg: artreg.Registry) -> None:
+    con = reg._db.connection()
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert con.transaction_mode == "IMMEDIATE"
+    assert reg.created_by == "tester"
+
+
+def test_user_defaults_to_env_and_can_be_given(tmp_path: Path) -> None:
+    with artreg.open(tmp_path / "r") as a, artreg.open(tmp_path / "r", user="alice") as b:
+        assert (a.user, b.user) == ("tester", "alice")
+        assert b.created_by == "tester"
+    with pytest.raises(artreg.InvalidName):
+        artreg.open(tmp_path / "r", user="")
+
+
+def test_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    con = apsw.Connection(str(path))
+    con.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+    con.close()
+    before = file_digest(path)
+    with pytest.raises(artreg.SchemaError, match="not an artreg registry"):
+        artreg.open(path)
+    assert file_digest(path) == before
+    assert not (tmp_path / "other.db-wal").exists()
+
+
+def test_newer_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    artreg.open(path).close()
+    con = apsw.Connection(str(path))
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.close()
+    before = file_digest(path)
+    with pytest.raises(artreg.SchemaError, match="newer"):
+        artreg.open(path)
+    assert file_digest(path) == before
+
+
+def test_non_database_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"this is not a database, just some text that is long enough" * 100)
+    before = file_digest(path)
+    with pytest.raises(artreg.SchemaError):
+        artreg.open(path)
+    assert file_digest(path) == before
+
+
+def test_reopening_keeps_the_data(tmp_path: Path) -> None:
+    with artreg.open(tmp_path / "r") as reg:
+        digest = reg.log_artifact(make(a="x"), project="p").digest
+    with artreg.open(tmp_path / "r") as reg:
+        assert reg.artifact("p/ds:v0").digest == digest
+
+
+def test_bad_inline_limit(tmp_path: Path) -> None:
+    with pytest.raises(artreg.InvalidName, match="inline_limit"):
+        artreg.open(tmp_path / "r", inline_limit=-1)
+
+
+def test_closed_registry_refuses_use(tmp_path: Path) -> None:
+    reg = artreg.open(tmp_path / "r")
+    reg.close()
+    with pytest.raises(artreg.ArtregError, match="closed"):
+        reg.artifact("p/ds")
+
+
+# -- blobs ------------------------------------------------------------------------------
+
+
+def object_files(reg: artreg.Registry) -> list[Path]:
+    assert reg.objects is not None
+    return [p for p in reg.objects.rglob("*") if p.is_file() and p.parent.name not in ("tmp",) and p.name != "lock"]
+
+
+def test_small_blobs_inline_large_blobs_as_read_only_files(reg: artreg.Registry) -> None:
+    big = os.urandom(5000)
+    v = reg.log_artifact(make(small="tiny", big=big), project="p")
+    files = object_files(reg)
+    digest = hashlib.sha256(big).hexdigest()
+    assert files == [reg.objects / digest[:2] / digest[2:]]  # type: ignore[operator]
+    assert files[0].read_bytes() == big
+    assert stat.S_IMODE(files[0].stat().st_mode) & 0o222 == 0
+    rows = dict(reg._db.connection().execute("SELECT digest, data IS NULL FROM blobs").fetchall())
+    assert rows == {hashlib.sha256(b"tiny").hexdigest(): 0, digest: 1}
+    assert not list((reg.objects / "tmp").iterdir())  # type: ignore[operator]
+    assert v.open("big").read() == big
+
+
+def test_identical_content_is_stored_once_across_collections(reg: artreg.Registry) -> None:
+    big = os.urandom(5000)
+    reg.log_artifact(make("one", big=big, small="s"), project="p")
+    reg.log_artifact(make("two", other=big, small="s"), project="q")
+    reg.log_artifact(make("three", type="model", third=big), project="p")
+    assert len(object_files(reg)) == 1
+    assert reg._db.connection().execute("SELECT count(*) FROM blobs").fetchone()[0] == 2
+
+
+def test_large_files_stream_in_bounded_memory(tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    with open(source, "wb") as f:
+        for _ in range(32):
+            f.write(os.urandom(1 << 20))
+    with artreg.open(tmp_path / "r") as reg:
+        art = artreg.Artifact("big", type="model")
+        art.add_file(source)
+        tracemalloc.start()
+        v = reg.log_artifact(art, project="p")
+        with v.open("big.bin") as reader:
+            while reader.read(1 << 20):
+                pass
+        v.download(tmp_path / "out")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak Python memory {peak} bytes for a 32 MiB file"
+    assert file_digest(tmp_path / "out" / "big.bin") == file_digest(source)
+
+
+def test_stat_cache_skips_reading_unchanged_files(reg: artreg.Registry, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = os.stat(src).st_mtime_ns - 10**9
+    for path in src.rglob("*"):
+        os.utime(path, ns=(old, old))  # older than the racy window
+    first = artreg.Artifact("tree", type="dataset")
+    first.add_dir(src)
+    v0 = reg.log_artifact(first, project="p")
+
+    reads: list[str] = []
+    real = reg._store.ingest_file
+    monkeypatch.setattr(reg._store, "ingest_file", lambda path: reads.append(str(path)) or real(path))
+    again = artreg.Artifact("tree", type="dataset")
+    again.add_dir(src)
+    assert reg.log_artifact(again, project="p") == v0
+    assert reads == []
+
+    (src / "a.txt").write_text("changed")
+    os.utime(src / "a.txt", ns=(old + 1, old + 1))
+    changed = artreg.Artifact("tree", type="dataset")
+    changed.add_dir(src)
+    v1 = reg.log_artifact(changed, project="p")
+    assert reads == [str(src / "a.txt")]
+    assert v1.index == 1
+    assert v1.open("a.txt").read() == b"changed"
+
+
+def test_recently_modified_files_are_not_trusted_from_the_cache(reg: artreg.Registry, tmp_path: Path) -> None:
+    path = tmp_path / "fresh.txt"
+    path.write_text("one")
+    art = artreg.Artifact("f", type="dataset")
+    art.add_file(path)
+    reg.log_artifact(art, project="p")
+    assert reg._db.connection().execute("SELECT count(*) FROM stat_cache").fetchone()[0] == 0
+
+
+def test_a_file_changed_between_add_and_log_is_refused(reg: artreg.Registry, tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_text("one")
+    art = artreg.Artifact("f", type="dataset")
+    art.add_file(path)
+    path.write_text("two, longer")
+    with pytest.raises(artreg.ArtregError, match="changed after it was added"):
+        reg.log_artifact(art, project="p")
+    assert reg.collections() == []
+
+
+def test_missing_blob_file_is_restored_by_logging_the_content_again(reg: artreg.Registry) -> None:
+    big = os.urandom(5000)
+    v = reg.log_artifact(make(big=big), project="p")
+    (blob,) = object_files(reg)
+    blob.chmod(0o644)
+    blob.unlink()
+    with pytest.raises(artreg.IntegrityError):
+        v.open("big").read()
+    reg.log_artifact(make("other", big=big), project="p")
+    assert v.open("big").read() == big
