@@ -22,7 +22,7 @@ def run_demo(reg: Registry, *, seed: int = 0) -> dict[str, Any]:
         for name, legs, hair in [(f"animal{i}", rng.choice([0, 2, 4, 6]), rng.random() < 0.5) for i in range(101)]
     ]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
 

@@ -22,7 +22,8 @@ def test_demo_logs_a_dataset_and_a_model(tmp_path: Path, capsys: pytest.CaptureF
         model = reg.artifact("zoo/zoo_classifier:best")
         assert model.type == "model"
         assert model.metadata["trained_on"] == "zoo/zoo_dataset:v0"
-        assert reg.artifact("zoo/zoo_dataset:demo").open("zoo.csv").readline() == b"animal,legs,hair,mammal\n"
+        with reg.artifact("zoo/zoo_dataset:demo").open("zoo.csv") as f:
+            assert f.readline() == b"animal,legs,hair,mammal\n"
 
 
 def test_demo_again_dedups(capsys: pytest.CaptureFixture[str]) -> None:
