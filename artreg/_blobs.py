@@ -76,16 +76,14 @@ class BlobStore:
 
     # -- writing -----------------------------------------------------------------------
 
-    def ingest_file(self, source: str | os.PathLike[str]) -> Stored:
-        """Hash a file while storing it; inline blobs come back as bytes for the caller's transaction."""
-        with open(source, "rb") as src:
-            size = os.fstat(src.fileno()).st_size
-            if self.is_inline(size):
-                data = _read_all(src)
-                if not self.is_inline(len(data)):
-                    return self._ingest_stream(io.BytesIO(data))
+    def ingest_open_file(self, src: BinaryIO, size: int) -> Stored:
+        """Hash an open file while storing it; inline blobs come back as bytes for the caller's transaction."""
+        if self.is_inline(size):
+            data = _read_all(src)
+            if self.is_inline(len(data)):
                 return Stored(hashlib.sha256(data).hexdigest(), len(data), data)
-            return self._ingest_stream(src)
+            return self._ingest_stream(io.BytesIO(data))
+        return self._ingest_stream(src)
 
     def ingest_bytes(self, data: bytes) -> Stored:
         """Store bytes held in memory (inline, or as a file when above the limit)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, Literal, overload
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._names import check_artifact_name, check_metadata, check_tags, check_type, normalize_path
@@ -28,11 +29,12 @@ if TYPE_CHECKING:
     from ._versions import ArtifactVersion
 
 CHUNK = 1 << 20
+# What a directory entry's name may not contain (scandir never yields "", "." or "..").
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
 
-@dataclass(frozen=True)
-class FileSource:
-    """A local file and its stat when it was added."""
+class FileSource(NamedTuple):
+    """A local file and its stat when it was added (a tuple: drafts hold millions of them)."""
 
     path: str
     dev: int
@@ -105,7 +107,7 @@ class Artifact:
         self.metadata: dict[str, Any] = check_metadata(metadata)
         self.tags: list[str] = check_tags(tags)
         self._entries: dict[str, DraftEntry] = {}
-        self._dirs: dict[str, int] = {}
+        self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
         self._tmpdir: str | None = None
         self._logged: ArtifactVersion | None = None
 
@@ -156,10 +158,13 @@ class Artifact:
         if not os.path.isdir(root):
             raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
-        entries = [
-            DraftEntry(normalize_path(prefix + rel), st.st_size, FileSource.of(full, st))
-            for rel, full, st in _walk(root)
-        ]
+        entries = [DraftEntry(prefix + rel, st.st_size, FileSource.of(full, st)) for rel, full, st in _walk(root)]
+        if not self._entries:
+            # A walk yields each path once and never a file where it yields a folder, so an
+            # empty draft takes the entries without the per-path conflict checks.
+            self._entries = {entry.path: entry for entry in entries}
+            self._dirs = None
+            return entries
         return self._put(entries, overwrite=overwrite)
 
     @overload
@@ -221,28 +226,38 @@ class Artifact:
         for path in replaced:
             if path in self._entries:
                 self._forget(path)
+        folders = self._folders()
         for path, entry in batch.items():
             self._entries[path] = entry
             for parent in _parents(path):
-                self._dirs[parent] = self._dirs.get(parent, 0) + 1
+                folders[parent] = folders.get(parent, 0) + 1
         return result
+
+    def _folders(self) -> dict[str, int]:
+        if self._dirs is None:
+            self._dirs = {}
+            for path in self._entries:
+                for parent in _parents(path):
+                    self._dirs[parent] = self._dirs.get(parent, 0) + 1
+        return self._dirs
 
     def _check_shape(self, path: str, batch: dict[str, DraftEntry], batch_dirs: set[str]) -> None:
         """A path cannot be both a file and a folder of other entries."""
         for parent in _parents(path):
             if parent in self._entries or parent in batch:
                 raise AlreadyExists(f"{path!r} would sit inside {parent!r}, which is a file in draft {self.name!r}")
-        if self._dirs.get(path) or path in batch_dirs:
+        if self._folders().get(path) or path in batch_dirs:
             raise AlreadyExists(f"{path!r} is a folder of other entries in draft {self.name!r}")
 
     def _forget(self, path: str) -> None:
+        folders = self._folders()
         del self._entries[path]
         for parent in _parents(path):
-            count = self._dirs[parent] - 1
+            count = folders[parent] - 1
             if count:
-                self._dirs[parent] = count
+                folders[parent] = count
             else:
-                del self._dirs[parent]
+                del folders[parent]
 
     def _check_editable(self) -> None:
         if self._logged is not None:
@@ -309,6 +324,8 @@ def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
             items = sorted(it, key=lambda e: e.name)
         for item in items:
             child_rel = f"{rel}{item.name}"
+            if _BAD_NAME.search(item.name):
+                normalize_path(child_rel)  # raises InvalidName with the standard message
             if item.is_symlink():
                 target = os.path.realpath(item.path)
                 if target != real_root and not target.startswith(real_root + os.sep):

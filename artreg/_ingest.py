@@ -1,8 +1,9 @@
 """Turning a draft's entries into stored blobs, ready for the version's transaction.
 
-Runs outside any transaction, under the store lock held shared. For each local file the
-stat cache is consulted first: an unchanged file whose blob is already stored is not read
-at all. Everything else is read once, hashed while it is stored.
+Runs outside any transaction, under the store lock held shared. First every local file is
+looked up in the stat cache (``known_digests``); when that gives the whole manifest and it
+equals the collection's ``latest``, nothing is read at all. Otherwise ``ingest`` stores
+what is missing, reading each file once and hashing it while it is stored.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import apsw
@@ -29,7 +29,10 @@ SELECT_STAT = """
 SELECT s.dev, s.ino, s.size, s.mtime_ns, s.digest
 FROM json_each(?) AS j JOIN stat_cache AS s ON s.dev = j.value ->> 0 AND s.ino = j.value ->> 1
 """
-SELECT_PRESENT = "SELECT digest, size, data IS NULL FROM blobs WHERE digest IN (SELECT value FROM json_each(?))"
+# typeof() reads only the record header; "data IS NULL" would load every blob's bytes.
+SELECT_PRESENT = """
+SELECT digest, size, typeof(data) = 'null' FROM blobs WHERE digest IN (SELECT value FROM json_each(?))
+"""
 INSERT_BLOB = """
 INSERT INTO blobs(digest, size, data) VALUES (?, ?, ?)
 ON CONFLICT(digest) DO UPDATE SET data = excluded.data WHERE blobs.data IS NULL AND excluded.data IS NOT NULL
@@ -55,65 +58,60 @@ class Ingested:
         con.executemany(UPSERT_STAT, self.stat_rows)
 
 
-def ingest(store: BlobStore, entries: Iterable[DraftEntry]) -> Ingested:
-    """Store the bytes of every entry; the caller holds ``store.lock(exclusive=False)``."""
-    entries = list(entries)
-    files = [e for e in entries if isinstance(e.source, FileSource)]
-    cached = _stat_cache(store, [e.source for e in files])  # type: ignore[misc]
-    known = {e.path: (e.known_digest or cached.get(_stat_key(e.source))) for e in files}  # type: ignore[arg-type]
-    present = _present(store, [d for d in known.values() if d] + [e.source.digest for e in entries if isinstance(e.source, BlobSource)])
+def known_digests(store: BlobStore, entries: list[DraftEntry]) -> list[str | None]:
+    """Each entry's digest as far as it is known without reading: memo, blob source or stat cache."""
+    missing = [e.source for e in entries if e.known_digest is None and isinstance(e.source, FileSource)]
+    cached = _stat_cache(store, missing)  # type: ignore[arg-type]
+    return [e.known_digest or cached.get(e.source[1:]) for e in entries]  # type: ignore[index]
+
+
+def ingest(store: BlobStore, entries: list[DraftEntry], known: list[str | None]) -> Ingested:
+    """Store the bytes of every entry not already stored; the caller holds the store lock shared."""
+    candidates = [d for d in known if d is not None]
+    present = _present(store, candidates)
     out = Ingested()
-    for entry in entries:
+    for entry, digest in zip(entries, known):
+        if digest is not None and digest in present:
+            out.entries.append((entry.path, digest, entry.size))
+            continue
         if isinstance(entry.source, FileSource):
-            _ingest_file(store, entry, entry.source, known[entry.path], present, out)
+            stored = _store_file(store, entry, entry.source, out)
         else:
-            _ingest_blob(store, entry, entry.source, present, out)
+            stored = _store_blob(store, entry, entry.source)
+        out.entries.append((entry.path, stored.digest, stored.size))
+        if stored.digest not in out.blobs:
+            out.blobs[stored.digest] = (stored.size, stored.data)
+            out.pending_bytes += len(stored.data or b"")
+        present.add(stored.digest)
         if out.pending_bytes > FLUSH_BYTES:
             _flush(store, out)
     return out
 
 
-def _ingest_file(
-    store: BlobStore, entry: DraftEntry, source: FileSource, digest: str | None, present: set[str], out: Ingested
-) -> None:
-    try:
-        st = os.stat(source.path)
-    except FileNotFoundError as exc:
-        raise NotFound(f"{source.path!r} (draft entry {entry.path!r}) was removed before the draft was logged") from exc
-    if not source.same_stat(st):
-        raise ArtregError(f"{source.path!r} (draft entry {entry.path!r}) changed after it was added; add it again")
-    if digest is not None and digest in present:
-        out.entries.append((entry.path, digest, source.size))
-        return
+def _store_file(store: BlobStore, entry: DraftEntry, source: FileSource, out: Ingested) -> Stored:
     started = time.time_ns()
     try:
-        stored = store.ingest_file(source.path)
+        with open(source.path, "rb") as handle:
+            if not source.same_stat(os.fstat(handle.fileno())):
+                raise ArtregError(f"{source.path!r} (draft entry {entry.path!r}) changed after it was added; add it again")
+            stored = store.ingest_open_file(handle, source.size)
     except FileNotFoundError as exc:
         raise NotFound(f"{source.path!r} (draft entry {entry.path!r}) was removed before the draft was logged") from exc
     if stored.size != source.size or (entry.known_digest is not None and stored.digest != entry.known_digest):
         raise ArtregError(f"{source.path!r} (draft entry {entry.path!r}) changed while it was being logged; add it again")
     if source.mtime_ns < started - RACY_NS:
         out.stat_rows.append((source.dev, source.ino, source.size, source.mtime_ns, stored.digest))
-    _record(out, entry.path, stored, present)
+    return stored
 
 
-def _ingest_blob(store: BlobStore, entry: DraftEntry, source: BlobSource, present: set[str], out: Ingested) -> None:
-    if source.digest in present:
-        out.entries.append((entry.path, source.digest, source.size))
-        return
+def _store_blob(store: BlobStore, entry: DraftEntry, source: BlobSource) -> Stored:
     if source.store is store:
         raise IntegrityError(f"blob {source.digest} of draft entry {entry.path!r} is no longer in the registry")
     with source.store.open(source.digest, source.size) as reader:
         stored = store.ingest_stream(reader)  # type: ignore[arg-type]
-    _record(out, entry.path, stored, present)
-
-
-def _record(out: Ingested, path: str, stored: Stored, present: set[str]) -> None:
-    out.entries.append((path, stored.digest, stored.size))
-    if stored.digest not in out.blobs:
-        out.blobs[stored.digest] = (stored.size, stored.data)
-        out.pending_bytes += len(stored.data or b"")
-    present.add(stored.digest)
+    if stored.digest != source.digest:
+        raise IntegrityError(f"blob {source.digest} of draft entry {entry.path!r} is corrupt in its registry")
+    return stored
 
 
 def _flush(store: BlobStore, out: Ingested) -> None:
@@ -125,11 +123,8 @@ def _flush(store: BlobStore, out: Ingested) -> None:
     out.pending_bytes = 0
 
 
-def _stat_key(source: FileSource) -> tuple[int, int, int, int]:
-    return (source.dev, source.ino, source.size, source.mtime_ns)
-
-
 def _stat_cache(store: BlobStore, sources: list[FileSource]) -> dict[tuple[int, int, int, int], str]:
+    """(dev, ino, size, mtime_ns) -> digest for the sources the cache knows."""
     if not sources:
         return {}
     keys = json.dumps([[s.dev, s.ino] for s in sources])

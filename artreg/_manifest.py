@@ -30,7 +30,5 @@ def version_digest(pairs: Iterable[tuple[str, str]]) -> str:
 
     Depends on paths and entry digests only, never on metadata, aliases or reference URIs.
     """
-    hasher = hashlib.sha256(DIGEST_HEADER)
-    for path, digest in sorted(pairs):
-        hasher.update(f"{path}:{digest}\n".encode())
-    return hasher.hexdigest()
+    text = "".join([f"{path}:{digest}\n" for path, digest in sorted(pairs)])
+    return hashlib.sha256(DIGEST_HEADER + text.encode()).hexdigest()

@@ -18,7 +18,7 @@ import apsw
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, _check_description
 from ._errors import InvalidName, NotFound, TypeMismatch
-from ._ingest import ingest
+from ._ingest import Ingested, ingest, known_digests
 from ._manifest import ManifestEntry, version_digest
 from ._names import (
     DEFAULT_PROJECT,
@@ -105,30 +105,61 @@ def log_draft(
     metadata = dump_json(check_metadata(draft.metadata))
     description = _check_description(draft.description)
     name, type_ = check_artifact_name(draft.name), draft.type
+    entries = list(draft.entries.values())
     with reg._store.lock(exclusive=False):
-        stored = ingest(reg._store, draft.entries.values())
-        digest = version_digest((path, d) for path, d, _ in stored.entries)
-        now = format_time(reg._now())
-        with reg._db.write() as con:
-            stored.write(con)
-            project_id = con.execute(UPSERT_PROJECT, (project_name, now)).fetchone()[0]  # type: ignore[index]
-            collection_id = _collection_for(con, project_id, project_name, name, type_, now)
-            latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
-            if latest is not None and latest[1] == digest:
-                version_id = latest[0]
-            else:
-                index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
-                size = sum(s for _, _, s in stored.entries)
-                row = (collection_id, index, digest, size, len(stored.entries), description, metadata, now, reg.user)
-                version_id = con.execute(INSERT_VERSION, row).fetchone()[0]  # type: ignore[index]
-                con.executemany(INSERT_ENTRY, ((version_id, p, d, s) for p, d, s in stored.entries))
-                set_alias(con, collection_id, LATEST, version_id)
-            for alias in alias_list:
-                set_alias(con, collection_id, alias, version_id)
-            con.executemany(INSERT_TAG, ((version_id, tag) for tag in tag_list))
+        known = known_digests(reg._store, entries)
+        stored: Ingested | None = None
+        if None in known:
+            stored = ingest(reg._store, entries, known)
+        while True:
+            pairs = [(e.path, d) for e, d in zip(entries, known)] if stored is None else [(p, d) for p, d, _ in stored.entries]
+            digest = version_digest(pairs)
+            now = format_time(reg._now())
+            with reg._db.write() as con:
+                project_id = con.execute(UPSERT_PROJECT, (project_name, now)).fetchone()[0]  # type: ignore[index]
+                collection_id = _collection_for(con, project_id, project_name, name, type_, now)
+                latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
+                if latest is not None and latest[1] == digest:
+                    version_id = latest[0]
+                    if stored is not None:
+                        stored.write(con)
+                elif stored is None:
+                    # Everything came from the stat cache but it is new content: presence
+                    # of each blob must be checked (and missing ones stored) after all.
+                    version_id = None
+                else:
+                    stored.write(con)
+                    version_id = _insert_version(con, collection_id, digest, stored, description, metadata, now, reg.user)
+                if version_id is not None:
+                    for alias in alias_list:
+                        set_alias(con, collection_id, alias, version_id)
+                    con.executemany(INSERT_TAG, ((version_id, tag) for tag in tag_list))
+            if version_id is not None:
+                break
+            stored = ingest(reg._store, entries, known)
     version = ArtifactVersion(reg, version_id)
     draft._freeze(version)
     return version
+
+
+def _insert_version(
+    con: apsw.Connection,
+    collection_id: int,
+    digest: str,
+    stored: Ingested,
+    description: str | None,
+    metadata: str,
+    now: str,
+    user: str,
+) -> int:
+    """A new version row at the collection's next index, with its entries; it becomes ``latest``."""
+    index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
+    size = sum(s for _, _, s in stored.entries)
+    row = (collection_id, index, digest, size, len(stored.entries), description, metadata, now, user)
+    version_id = int(con.execute(INSERT_VERSION, row).fetchone()[0])  # type: ignore[index]
+    con.executemany(INSERT_ENTRY, ((version_id, p, d, s) for p, d, s in stored.entries))
+    set_alias(con, collection_id, LATEST, version_id)
+    return version_id
 
 
 def _collection_for(con: apsw.Connection, project_id: int, project: str, name: str, type_: str, now: str) -> int:

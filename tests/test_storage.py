@@ -194,8 +194,8 @@ def test_stat_cache_skips_reading_unchanged_files(reg: artreg.Registry, src: Pat
     v0 = reg.log_artifact(first, project="p")
 
     reads: list[str] = []
-    real = reg._store.ingest_file
-    monkeypatch.setattr(reg._store, "ingest_file", lambda path: reads.append(str(path)) or real(path))
+    real = reg._store.ingest_open_file
+    monkeypatch.setattr(reg._store, "ingest_open_file", lambda f, size: reads.append(f.name) or real(f, size))
     again = artreg.Artifact("tree", type="dataset")
     again.add_dir(src)
     assert reg.log_artifact(again, project="p") == v0
