@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
-from ._names import check_artifact_name, check_metadata, check_tags, check_type, normalize_path
+from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
 
 if TYPE_CHECKING:
     from ._blobs import BlobStore
@@ -274,9 +274,11 @@ class Artifact:
 
 
 def _check_description(description: object) -> str | None:
-    if description is not None and not isinstance(description, str):
+    if description is None:
+        return None
+    if not isinstance(description, str):
         raise InvalidName(f"description must be a string or None, not {type(description).__name__}")
-    return description
+    return check_text(description, "description")
 
 
 def _parents(path: str) -> Iterator[str]:
@@ -306,7 +308,7 @@ def _hash_file(source: FileSource) -> str:
 
 
 def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
-    """(relative POSIX path, absolute path, stat) of each file, in sorted order.
+    """(relative POSIX path, absolute path, stat) of each file, in directory order.
 
     Symlinks are followed only to targets inside ``root``; symlinked folders are walked
     once (a cycle is refused).
@@ -321,7 +323,7 @@ def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
             raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
         seen_dirs.add(key)
         with os.scandir(folder) as it:
-            items = sorted(it, key=lambda e: e.name)
+            items = list(it)
         for item in items:
             child_rel = f"{rel}{item.name}"
             if _BAD_NAME.search(item.name):

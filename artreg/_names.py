@@ -23,8 +23,9 @@ LATEST = "latest"
 _ARTIFACT_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _TAG = re.compile(r"[-\w]+(?: [-\w]+)*")
 _VERSION_ALIAS = re.compile(r"v[0-9]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_PROJECT_FORBIDDEN = re.compile(r"[/\\#?%:\x00-\x1f\x7f-\x9f]")
+# Control characters, and lone surrogates (which cannot be stored as UTF-8).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_PROJECT_FORBIDDEN = re.compile(r"[/\\#?%:\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _require_str(kind: str, value: object) -> str:
@@ -152,7 +153,10 @@ def check_metadata(metadata: object) -> dict[str, Any]:
 
 
 def _check_json_value(value: object, where: str) -> None:
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        check_text(value, where)
+        return
+    if value is None or isinstance(value, (bool, int)):
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -162,6 +166,7 @@ def _check_json_value(value: object, where: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidName(f"{where} has a non-string key {key!r}")
+            check_text(key, f"{where} key")
             _check_json_value(item, f"{where}.{key}")
         return
     if isinstance(value, (list, tuple)):
@@ -169,6 +174,15 @@ def _check_json_value(value: object, where: str) -> None:
             _check_json_value(item, f"{where}[{i}]")
         return
     raise InvalidName(f"{where} holds a {type(value).__name__}, which is not JSON: {value!r}")
+
+
+def check_text(value: str, where: str) -> str:
+    """Free text (descriptions, metadata strings): anything UTF-8 can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidName(f"{where} is not valid Unicode text (a lone surrogate?): {value!r}") from exc
+    return value
 
 
 def dump_json(value: object) -> str:

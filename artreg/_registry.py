@@ -68,7 +68,7 @@ class Registry:
         if not isinstance(inline_limit, int) or inline_limit < 0:
             raise InvalidName(f"inline_limit must be a non-negative number of bytes, not {inline_limit!r}")
         self.user = user if user is not None else default_user()
-        if not self.user or any(ord(c) < 32 for c in self.user):
+        if not self.user or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in self.user):
             raise InvalidName(f"user name must be non-empty without control characters: {self.user!r}")
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         db_path, objects = _layout(path)

@@ -176,3 +176,20 @@ def test_bad_references_name_the_offending_part(text: str, part: str | None) -> 
         return
     with pytest.raises(InvalidName, match=part):
         parse_ref(text)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: check_alias("a\ud800"),
+        lambda: check_project("p\udfff"),
+        lambda: check_type("t\ud800"),
+        lambda: normalize_path("f\ud800"),
+        lambda: check_metadata({"k": "v\ud800"}),
+        lambda: check_metadata({"k\ud800": 1}),
+        lambda: artreg.Artifact("ok", type="dataset", description="d\ud800"),
+    ],
+)
+def test_lone_surrogates_are_invalid_names(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidName):
+        call()
