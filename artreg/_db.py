@@ -20,6 +20,8 @@ from ._errors import ArtregError, Busy, IntegrityError, SchemaError
 from ._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 60_000
+# Checkpoint once the WAL holds this many pages (SQLite's own autocheckpoint default).
+CHECKPOINT_PAGES = 1000
 
 
 def translate(exc: apsw.Error, path: str) -> ArtregError:
@@ -60,6 +62,63 @@ def busy_handler(timeout: float) -> Callable[[int], bool]:
     return handler
 
 
+class Checkpointer:
+    """Runs PASSIVE checkpoints on a thread of its own, off the committing thread.
+
+    With SQLite's autocheckpoint, the commit that crosses the threshold copies the whole WAL
+    back into the database and fsyncs it before returning: for a 40 MiB log of small files
+    that doubled the time of ``log_artifact`` (0.23 s of 0.6 s, measured). A WAL hook on
+    every connection wakes this thread instead. A failed checkpoint only leaves the WAL
+    longer; the next commit over the threshold asks again.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._closing = False
+
+    def hook(self, _con: apsw.Connection, _name: str, pages: int) -> int:
+        if pages >= CHECKPOINT_PAGES:
+            self.request()
+        return apsw.SQLITE_OK
+
+    def request(self) -> None:
+        """Ask for a checkpoint soon (starts the thread on first use, and after fork)."""
+        with self._lock:
+            if self._closing:
+                return
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="artreg-checkpoint", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        con = apsw.Connection(self._path)
+        try:
+            while not self._closing:
+                self._wake.wait()
+                self._wake.clear()
+                try:
+                    con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except apsw.Error:
+                    pass
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        """Stop the thread after the checkpoint it may be running."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread if self._pid == os.getpid() else None
+        self._wake.set()
+        if thread is not None:
+            thread.join()
+
+
 class Database:
     """The registry's SQLite file: validated, migrated, one connection per thread."""
 
@@ -73,6 +132,7 @@ class Database:
         self._connections: list[apsw.Connection] = []
         self._shared: apsw.Connection | None = None
         self._closed = False
+        self._checkpointer = None if self.memory else Checkpointer(path)
         self.connection()
 
     # -- connections -------------------------------------------------------------------
@@ -111,6 +171,8 @@ class Database:
             # the last commits since a checkpoint, never half of one (README, Guarantees).
             con.execute("PRAGMA synchronous = NORMAL")
             con.execute("PRAGMA foreign_keys = ON")
+            if self._checkpointer is not None:
+                con.set_wal_hook(self._checkpointer.hook)  # replaces the in-commit autocheckpoint
             # In WAL a DEFERRED read-then-write fails at once with SQLITE_BUSY_SNAPSHOT and
             # ignores the busy timeout; IMMEDIATE takes the write lock up front and waits.
             con.transaction_mode = "IMMEDIATE"
@@ -140,6 +202,8 @@ class Database:
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
             self._closed = True
             if os.getpid() == self._pid:

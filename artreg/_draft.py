@@ -158,7 +158,7 @@ class Artifact:
         if not os.path.isdir(root):
             raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
-        entries = [DraftEntry(prefix + rel, st.st_size, FileSource.of(full, st)) for rel, full, st in _walk(root)]
+        entries = _walk(root, prefix)
         if not self._entries:
             # A walk yields each path once and never a file where it yields a folder, so an
             # empty draft takes the entries without the per-path conflict checks.
@@ -307,16 +307,19 @@ def _hash_file(source: FileSource) -> str:
     return hasher.hexdigest()
 
 
-def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
-    """(relative POSIX path, absolute path, stat) of each file, in directory order.
+def _walk(root: str, prefix: str) -> list[DraftEntry]:
+    """A draft entry for each file under ``root`` at ``prefix + relative path``, in directory order.
 
     Symlinks are followed only to targets inside ``root``; symlinked folders are walked
-    once (a cycle is refused).
+    once per path (a cycle is refused). This loop runs once per file of a tree, so it
+    avoids per-file work that a whole folder can share.
     """
     real_root = os.path.realpath(root)
     seen_dirs: set[tuple[int, int]] = set()
+    out: list[DraftEntry] = []
+    is_dir, is_reg = stat.S_ISDIR, stat.S_ISREG
 
-    def visit(folder: str, rel: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    def visit(folder: str, rel: str) -> None:
         st = os.stat(folder)
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
@@ -324,27 +327,32 @@ def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
         seen_dirs.add(key)
         with os.scandir(folder) as it:
             items = list(it)
+        if _BAD_NAME.search("/".join(item.name for item in items)):
+            for item in items:
+                normalize_path(rel + item.name)  # raises InvalidName with the standard message
         for item in items:
-            child_rel = f"{rel}{item.name}"
-            if _BAD_NAME.search(item.name):
-                normalize_path(child_rel)  # raises InvalidName with the standard message
             if item.is_symlink():
-                target = os.path.realpath(item.path)
-                if target != real_root and not target.startswith(real_root + os.sep):
-                    raise InvalidName(f"symlink {child_rel!r} points outside {root!r}")
-                if not os.path.exists(target):
-                    raise NotFound(f"symlink {child_rel!r} in {root!r} dangles")
+                _check_link(item, rel, root, real_root)
             try:
-                child_st = item.stat()
+                child = item.stat()
             except FileNotFoundError as exc:
                 raise NotFound(f"{item.path!r} vanished while walking {root!r}") from exc
-            if stat.S_ISDIR(child_st.st_mode):
-                yield from visit(item.path, child_rel + "/")
-            elif stat.S_ISREG(child_st.st_mode):
-                yield child_rel, item.path, child_st
+            if is_reg(child.st_mode):
+                source = FileSource(item.path, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns)
+                out.append(DraftEntry(prefix + rel + item.name, child.st_size, source))
+            elif is_dir(child.st_mode):
+                visit(item.path, f"{rel}{item.name}/")
             else:
-                raise InvalidName(f"{child_rel!r} in {root!r} is not a regular file or folder")
+                raise InvalidName(f"{rel + item.name!r} in {root!r} is not a regular file or folder")
         seen_dirs.discard(key)
 
-    yield from visit(root, "")
+    visit(root, "")
+    return out
 
+
+def _check_link(item: os.DirEntry[str], rel: str, root: str, real_root: str) -> None:
+    target = os.path.realpath(item.path)
+    if target != real_root and not target.startswith(real_root + os.sep):
+        raise InvalidName(f"symlink {rel + item.name!r} points outside {root!r}")
+    if not os.path.exists(target):
+        raise NotFound(f"symlink {rel + item.name!r} in {root!r} dangles")

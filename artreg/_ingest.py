@@ -63,7 +63,12 @@ def known_digests(store: BlobStore, entries: list[DraftEntry]) -> list[str | Non
     """Each entry's digest as far as it is known without reading: memo, blob source or stat cache."""
     missing = [e.source for e in entries if e.known_digest is None and isinstance(e.source, FileSource)]
     cached = _stat_cache(store, missing)  # type: ignore[arg-type]
-    return [e.known_digest or cached.get(e.source[1:]) for e in entries]  # type: ignore[index]
+    return [e.known_digest or _cached(cached, e.source) for e in entries]
+
+
+def _cached(cached: dict[tuple[int, int], tuple[int, int, str]], source: FileSource | BlobSource) -> str | None:
+    hit = cached.get((source.dev, source.ino)) if isinstance(source, FileSource) else None
+    return hit[2] if hit is not None and hit[0] == source.size and hit[1] == source.mtime_ns else None
 
 
 def ingest(store: BlobStore, entries: list[DraftEntry], known: list[str | None]) -> Ingested:
@@ -92,7 +97,7 @@ def ingest(store: BlobStore, entries: list[DraftEntry], known: list[str | None])
 def _store_file(store: BlobStore, entry: DraftEntry, source: FileSource, out: Ingested) -> Stored:
     started = time.time_ns()
     try:
-        with open(source.path, "rb") as handle:
+        with open(source.path, "rb", buffering=0) as handle:
             if not source.same_stat(os.fstat(handle.fileno())):
                 raise ArtregError(f"{source.path!r} (draft entry {entry.path!r}) changed after it was added; add it again")
             stored = store.ingest_open_file(handle, source.size)
@@ -124,8 +129,8 @@ def _flush(store: BlobStore, out: Ingested) -> None:
     out.pending_bytes = 0
 
 
-def _stat_cache(store: BlobStore, sources: list[FileSource]) -> dict[tuple[int, int, int, int], str]:
-    """(dev, ino, size, mtime_ns) -> digest for the sources the cache knows."""
+def _stat_cache(store: BlobStore, sources: list[FileSource]) -> dict[tuple[int, int], tuple[int, int, str]]:
+    """(dev, ino) -> (size, mtime_ns, digest) for the sources the cache knows."""
     if not sources:
         return {}
     devices = {s.dev for s in sources}
@@ -135,11 +140,10 @@ def _stat_cache(store: BlobStore, sources: list[FileSource]) -> dict[tuple[int, 
         if len(devices) == 1 and high - low < 4 * len(inodes):
             # Files of one tree usually have clustered inode numbers: one range scan of the
             # primary key beats a join against a list of 10,000 keys by half.
-            wanted = {(s.dev, s.ino) for s in sources}
             rows = con.execute(SELECT_STAT_RANGE, (devices.pop(), low, high))
-            return {(d, i, size, mtime): digest for d, i, size, mtime, digest in rows if (d, i) in wanted}
-        keys = json.dumps([[s.dev, s.ino] for s in sources])
-        return {(dev, ino, size, mtime): digest for dev, ino, size, mtime, digest in con.execute(SELECT_STAT, (keys,))}
+        else:
+            rows = con.execute(SELECT_STAT, (json.dumps([[s.dev, s.ino] for s in sources]),))
+        return {(dev, ino): (size, mtime, digest) for dev, ino, size, mtime, digest in rows}
 
 
 def _present(store: BlobStore, digests: list[str]) -> set[str]:

@@ -86,7 +86,6 @@ CREATE TABLE entries (
     extra      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
     PRIMARY KEY (version_id, path)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX entries_by_digest ON entries(digest);
 
 -- (device, inode, size, mtime_ns) -> digest, so unchanged files are not hashed again.
 CREATE TABLE stat_cache (
