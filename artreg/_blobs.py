@@ -19,7 +19,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -203,7 +203,7 @@ class VerifyingReader(io.RawIOBase):
         super().close()
 
 
-class _Chain(io.RawIOBase):
+class _Chain(io.RawIOBase, BinaryIO):
     """``head`` followed by the rest of ``tail``, as one readable stream."""
 
     def __init__(self, head: bytes, tail: BinaryIO) -> None:
@@ -268,7 +268,5 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _unlink_quietly(name: str) -> None:
-    try:
+    with suppress(FileNotFoundError):
         os.unlink(name)
-    except FileNotFoundError:
-        pass

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import apsw
@@ -32,7 +32,7 @@ def translate(exc: apsw.Error, path: str) -> ArtregError:
         return SchemaError(f"{path!r} is damaged or is not an SQLite database: {exc}")
     if isinstance(exc, apsw.FullError):
         return ArtregError(f"the disk holding {path!r} is full: {exc}")
-    if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError, apsw.PermError)):
+    if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError, apsw.PermissionsError)):
         return ArtregError(f"cannot write registry {path!r}: {exc}")
     if isinstance(exc, apsw.ConstraintError):
         return IntegrityError(f"a database constraint refused the change: {exc}")
@@ -102,10 +102,8 @@ class Checkpointer:
             while not self._closing:
                 self._wake.wait()
                 self._wake.clear()
-                try:
+                with suppress(apsw.Error):
                     con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except apsw.Error:
-                    pass
         finally:
             con.close()
 

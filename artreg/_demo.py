@@ -17,10 +17,10 @@ PROJECT = "zoo"
 def run_demo(reg: Registry, *, seed: int = 0) -> dict[str, Any]:
     """Log a small zoo dataset and a model trained on it; return what was done."""
     rng = random.Random(seed)
-    rows = [
-        {"animal": name, "legs": legs, "hair": int(hair), "mammal": int(hair and legs == 4)}
-        for name, legs, hair in [(f"animal{i}", rng.choice([0, 2, 4, 6]), rng.random() < 0.5) for i in range(101)]
-    ]
+    rows: list[dict[str, Any]] = []
+    for i in range(101):
+        legs, hair = rng.choice([0, 2, 4, 6]), rng.random() < 0.5
+        rows.append({"animal": f"animal{i}", "legs": legs, "hair": int(hair), "mammal": int(hair and legs == 4)})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()

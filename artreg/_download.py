@@ -7,6 +7,7 @@ the whole download. Each file appears atomically (temporary name, then rename).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -14,13 +15,13 @@ import tempfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ._blobs import BlobStore, VerifyingReader
 from ._errors import ArtregError, IntegrityError, InvalidName
 from ._manifest import ManifestEntry
 from ._names import normalize_path
 
 if TYPE_CHECKING:
-    from ._blobs import BlobStore
-    from ._versions import ArtifactVersion
+        from ._versions import ArtifactVersion
 
 LINK_MODES = ("copy", "hardlink", "symlink", "reflink", "auto")
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -130,6 +131,7 @@ def _object_file(store: BlobStore, entry: ManifestEntry) -> str | None:
 
 def _copy_verified(store: BlobStore, entry: ManifestEntry, out_fd: int) -> None:
     with store.open(entry.digest, entry.size) as reader:
+        assert isinstance(reader, VerifyingReader)
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while n := reader.readinto(view):
@@ -221,7 +223,5 @@ def _hash_path(path: str) -> str:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -62,12 +62,14 @@ class Ingested:
 def known_digests(store: BlobStore, entries: list[DraftEntry]) -> list[str | None]:
     """Each entry's digest as far as it is known without reading: memo, blob source or stat cache."""
     missing = [e.source for e in entries if e.known_digest is None and isinstance(e.source, FileSource)]
-    cached = _stat_cache(store, missing)  # type: ignore[arg-type]
+    cached = _stat_cache(store, missing)
     return [e.known_digest or _cached(cached, e.source) for e in entries]
 
 
 def _cached(cached: dict[tuple[int, int], tuple[int, int, str]], source: FileSource | BlobSource) -> str | None:
-    hit = cached.get((source.dev, source.ino)) if isinstance(source, FileSource) else None
+    if not isinstance(source, FileSource):
+        return None
+    hit = cached.get((source.dev, source.ino))
     return hit[2] if hit is not None and hit[0] == source.size and hit[1] == source.mtime_ns else None
 
 
@@ -76,7 +78,7 @@ def ingest(store: BlobStore, entries: list[DraftEntry], known: list[str | None])
     candidates = [d for d in known if d is not None]
     present = _present(store, candidates)
     out = Ingested()
-    for entry, digest in zip(entries, known):
+    for entry, digest in zip(entries, known, strict=False):
         if digest is not None and digest in present:
             out.entries.append((entry.path, digest, entry.size))
             continue
@@ -114,7 +116,7 @@ def _store_blob(store: BlobStore, entry: DraftEntry, source: BlobSource) -> Stor
     if source.store is store:
         raise IntegrityError(f"blob {source.digest} of draft entry {entry.path!r} is no longer in the registry")
     with source.store.open(source.digest, source.size) as reader:
-        stored = store.ingest_stream(reader)  # type: ignore[arg-type]
+        stored = store.ingest_stream(reader)
     if stored.digest != source.digest:
         raise IntegrityError(f"blob {source.digest} of draft entry {entry.path!r} is corrupt in its registry")
     return stored

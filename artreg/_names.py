@@ -108,7 +108,7 @@ def _items(kind: str, values: object) -> list[object]:
         return []
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise InvalidName(f"{kind} must be a list of strings, not {values!r}")
-    return list(values)  # type: ignore[call-overload]
+    return list(values)  # type: ignore[call-overload,unused-ignore]
 
 
 def _unique(values: list[object], check: Any) -> list[str]:

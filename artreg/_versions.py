@@ -112,7 +112,10 @@ def log_draft(
         if None in known:
             stored = ingest(reg._store, entries, known)
         while True:
-            pairs = [(e.path, d) for e, d in zip(entries, known)] if stored is None else [(p, d) for p, d, _ in stored.entries]
+            if stored is None:
+                pairs = [(e.path, d) for e, d in zip(entries, known, strict=False) if d is not None]
+            else:
+                pairs = [(p, d) for p, d, _ in stored.entries]
             digest = version_digest(pairs)
             now = format_time(reg._now())
             with reg._db.write() as con:

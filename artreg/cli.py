@@ -33,7 +33,7 @@ def exit_code(exc: errors.ArtregError) -> int:
     """The process exit code for an error: the most specific class's, else 1."""
     for cls in type(exc).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return 1
 
 

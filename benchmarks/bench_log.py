@@ -121,12 +121,16 @@ def bench_dir(root: str, count: int, runs: int) -> list[tuple[str, ...]]:
 
     fresh, floor = [], []
     for _ in range(runs):
+        settle()
         floor.append(timed(lambda: hash_files(paths)))
         registry = tempfile.mkdtemp(dir=root)
+        settle()
         fresh.append(log(registry))
     relog, relog_floor = [], []
     for _ in range(runs):
+        settle()
         relog_floor.append(timed(lambda: hash_files(paths)))
+        settle()
         relog.append(log(registry))
     label = f"{count:,} x 4 KiB files"
     return [
@@ -163,6 +167,11 @@ def bench_big(root: str, size_mb: int, runs: int) -> list[tuple[str, ...]]:
         row(f"{label} vs copy+fsync", logs, copies, None),
         ("peak RSS of that log", f"{peak:.1f} MiB", "-", "-", "<= 100 MiB", yes_no(peak <= 100)),
     ]
+
+
+def settle() -> None:
+    """Let the kernel finish writing back earlier runs' data, so it does not slow this one."""
+    os.sync()
 
 
 def hash_files(paths: list[str]) -> None:
@@ -202,7 +211,7 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
     header = ("operation", "artreg", "floor", "ratio", "target", "met")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))))
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=False))))
 
 
 if __name__ == "__main__":

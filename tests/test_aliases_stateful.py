@@ -24,6 +24,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+import artreg
 from strategies import (
     TRICKY_ALIASES,
     artifact_names,
@@ -35,8 +37,6 @@ from strategies import (
     tags,
     user_aliases,
 )
-
-import artreg
 
 TYPE = "dataset"
 

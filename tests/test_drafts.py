@@ -83,17 +83,15 @@ def test_new_file_text_and_binary() -> None:
         f.write(b"\x00\x01")
     assert art.entries["notes.txt"].size == len("héllo".encode())
     assert art.entries["raw.bin"].size == 2
-    with pytest.raises(artreg.InvalidName, match="mode"):
-        with art.new_file("x", mode="a"):
-            pass
+    with pytest.raises(artreg.InvalidName, match="mode"), art.new_file("x", mode="a"):
+        pass
 
 
 def test_new_file_adds_nothing_when_the_block_fails() -> None:
     art = artreg.Artifact("ds", type="dataset")
-    with pytest.raises(RuntimeError):
-        with art.new_file("notes.txt") as f:
-            f.write("partial")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), art.new_file("notes.txt") as f:
+        f.write("partial")
+        raise RuntimeError("boom")
     assert paths(art) == []
 
 
@@ -143,9 +141,8 @@ def test_draft_is_frozen_once_logged(reg: artreg.Registry, src: Path) -> None:
     ):
         with pytest.raises(artreg.ArtregError, match="frozen"):
             attempt()
-    with pytest.raises(artreg.ArtregError, match="frozen"):
-        with art.new_file("n"):
-            pass
+    with pytest.raises(artreg.ArtregError, match="frozen"), art.new_file("n"):
+        pass
 
 
 def test_draft_constructor_validates() -> None:
