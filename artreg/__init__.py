@@ -21,9 +21,13 @@ from ._errors import (
     SchemaError,
     TypeMismatch,
 )
+from ._gc import CheckReport, GcReport
+from ._lifecycle import INHERIT
+from ._lineage import LineageEdge, LineageGraph, LineageNode
 from ._manifest import ManifestEntry
 from ._names import Ref, parse_ref
 from ._registry import Registry, open
+from ._runs import Run
 from ._versions import ArtifactVersion, Collection
 
 __version__ = "0.1.0"
@@ -34,15 +38,22 @@ __all__ = [
     "ArtifactVersion",
     "ArtregError",
     "Busy",
+    "CheckReport",
     "Collection",
     "DraftEntry",
+    "GcReport",
+    "INHERIT",
     "IntegrityError",
     "InvalidName",
+    "LineageEdge",
+    "LineageGraph",
+    "LineageNode",
     "ManifestEntry",
     "NotFound",
     "PermissionDenied",
     "Ref",
     "Registry",
+    "Run",
     "SchemaError",
     "TypeMismatch",
     "__version__",

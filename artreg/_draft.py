@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
+from ._lifecycle import INHERIT, TtlValue, ttl_columns
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class DraftEntry:
 class Artifact:
     """A draft artifact: add files, then log it to a registry to get a version.
 
-    ``description``, ``metadata`` and ``tags`` may be edited until it is logged.
+    ``description``, ``metadata``, ``tags`` and ``ttl`` may be edited until it is logged.
     """
 
     def __init__(
@@ -100,12 +101,15 @@ class Artifact:
         metadata: dict[str, Any] | None = None,
         *,
         tags: list[str] | None = None,
+        ttl: TtlValue = INHERIT,
     ) -> None:
         self.name = check_artifact_name(name)
         self.type = check_type(type)
         self.description = _check_description(description)
         self.metadata: dict[str, Any] = check_metadata(metadata)
         self.tags: list[str] = check_tags(tags)
+        ttl_columns(ttl)
+        self.ttl: TtlValue = ttl
         self._entries: dict[str, DraftEntry] = {}
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
         self._tmpdir: str | None = None

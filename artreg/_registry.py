@@ -5,16 +5,22 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import platformdirs
 
 from ._blobs import BlobStore
+from ._clock import format_time
 from ._db import Database
 from ._draft import Artifact
 from ._errors import InvalidName, NotFound
+from ._gc import CheckReport, GcReport, check, gc
+from ._lifecycle import expire, ttl_columns
+from ._names import check_project
+from ._runs import Run, start_run
 from ._versions import ArtifactVersion, Collection, find_collection, list_collections, log_draft, resolve
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
@@ -121,8 +127,82 @@ class Registry:
         Content identical to the collection's ``latest`` creates no version: the existing
         one is returned with the aliases and tags applied.
         """
+        return self._log(artifact, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None)
+
+    def _log(
+        self,
+        artifact: Artifact | str | os.PathLike[str],
+        *,
+        project: str | None,
+        name: str | None,
+        type: str | None,
+        aliases: Sequence[str] | None,
+        tags: Sequence[str] | None,
+        run_id: int | None,
+    ) -> ArtifactVersion:
         draft = artifact if isinstance(artifact, Artifact) else _draft_from_path(artifact, name, type)
-        return log_draft(self, draft, project=project, aliases=aliases, tags=tags)
+        return log_draft(self, draft, project=project, aliases=aliases, tags=tags, run_id=run_id)
+
+    def init(
+        self,
+        project: str | None = None,
+        *,
+        job_type: str | None = None,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> Run:
+        """Start a run (a context manager): it records what it logs and uses, for lineage."""
+        return start_run(self, project, job_type=job_type, name=name, config=config)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def set_default_ttl(self, project: str, ttl: timedelta | None) -> None:
+        """The TTL of the project's versions whose ttl is ``artreg.INHERIT`` (None: never expire)."""
+        policy, seconds = ttl_columns(ttl)
+        if policy == "inherit":
+            raise InvalidName("a project's default TTL is a timedelta or None, not INHERIT")
+        self._set_project(project, "default_ttl_seconds", seconds)
+
+    def set_retention(self, project: str, keep: int | None, *, collection: str | None = None) -> None:
+        """Keep only the newest ``keep`` alias-free versions of each collection (None: keep all).
+
+        Applied on every log into the collection and by ``expire()``. A collection's own
+        policy overrides its project's.
+        """
+        if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 0):
+            raise InvalidName(f"keep must be a non-negative number of versions or None, not {keep!r}")
+        if collection is None:
+            self._set_project(project, "keep_versions", keep)
+            return
+        coll = find_collection(self, project, collection)
+        with self._db.write() as con:
+            con.execute("UPDATE collections SET keep_versions = ? WHERE id = ?", (keep, coll.id))
+
+    def _set_project(self, project: str, column: str, value: object) -> None:
+        name = check_project(project)
+        now = format_time(self._now())
+        with self._db.write() as con:
+            con.execute(
+                f"INSERT INTO projects(name, created_at, {column}) VALUES (?, ?, ?) "
+                f"ON CONFLICT(name) DO UPDATE SET {column} = excluded.{column}",
+                (name, now, value),
+            )
+
+    def expire(self, now: datetime | None = None) -> list[ArtifactVersion]:
+        """Soft-delete versions whose TTL has run out at ``now`` (default: the clock), and apply
+        retention policies; returns the versions deleted."""
+        moment = now or self._now()
+        with self._db.write() as con:
+            ids = expire(con, moment, format_time(moment))
+        return [ArtifactVersion(self, i) for i in ids]
+
+    def gc(self, *, dry_run: bool = False) -> GcReport:
+        """Remove blobs (inline and files) that no live version references, and orphan files."""
+        return gc(self._store, dry_run=dry_run)
+
+    def check(self, *, fix: bool = False) -> CheckReport:
+        """Verify the database, every referenced blob's presence and digest, and list orphan files."""
+        return check(self._store, fix=fix)
 
     # -- reading -----------------------------------------------------------------------
 

@@ -98,6 +98,47 @@ CREATE TABLE stat_cache (
 ) STRICT, WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [_V1]
+# Runs and lineage (producer and consumer edges); TTL, retention and deletion.
+_V2 = """
+ALTER TABLE projects ADD COLUMN default_ttl_seconds REAL CHECK (default_ttl_seconds > 0);
+ALTER TABLE projects ADD COLUMN keep_versions INTEGER CHECK (keep_versions >= 0);
+ALTER TABLE collections ADD COLUMN keep_versions INTEGER CHECK (keep_versions >= 0);
+ALTER TABLE collections ADD COLUMN deleted_at TEXT;
+ALTER TABLE versions ADD COLUMN ttl_policy TEXT NOT NULL DEFAULT 'inherit'
+    CHECK (ttl_policy IN ('inherit', 'never', 'set'));
+ALTER TABLE versions ADD COLUMN ttl_seconds REAL CHECK (ttl_seconds > 0);
+CREATE INDEX versions_by_state ON versions(state, collection_id, idx);
+
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    project_id  INTEGER NOT NULL REFERENCES projects(id),
+    name        TEXT NOT NULL,
+    job_type    TEXT,
+    config      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config)),
+    state       TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'finished', 'crashed')),
+    error       TEXT,
+    created_by  TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT
+) STRICT;
+
+-- run -> version it logged (a version may have several producers through dedup)
+CREATE TABLE run_outputs (
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    version_id INTEGER NOT NULL REFERENCES versions(id),
+    PRIMARY KEY (run_id, version_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX run_outputs_by_version ON run_outputs(version_id, run_id);
+
+-- version -> run that used it
+CREATE TABLE run_inputs (
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    version_id INTEGER NOT NULL REFERENCES versions(id),
+    PRIMARY KEY (run_id, version_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX run_inputs_by_version ON run_inputs(version_id, run_id);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,15 +10,19 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import apsw
 
+from ._aliases import drop_alias, set_alias
+from ._clock import format_time, parse_time
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, _check_description
 from ._errors import InvalidName, NotFound, TypeMismatch
 from ._ingest import Ingested, ingest, known_digests
+from ._lifecycle import INHERIT, TtlValue, apply_retention, delete_version, soft_delete, ttl_columns, ttl_value
+from ._lineage import LineageGraph, lineage
 from ._manifest import ManifestEntry, version_digest
 from ._names import (
     DEFAULT_PROJECT,
@@ -34,18 +38,17 @@ from ._names import (
     parse_ref,
     version_index,
 )
+from ._runs import INSERT_OUTPUT, Run, runs_of
 
 if TYPE_CHECKING:
     from ._registry import Registry
-
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 UPSERT_PROJECT = """
 INSERT INTO projects(name, created_at) VALUES (?, ?)
 ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id
 """
 SELECT_COLLECTION = """
-SELECT c.id, c.type FROM collections AS c JOIN projects AS p ON p.id = c.project_id
+SELECT c.id, c.type, c.deleted_at FROM collections AS c JOIN projects AS p ON p.id = c.project_id
 WHERE p.name = ? AND c.name = ?
 """
 INSERT_COLLECTION = "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id"
@@ -55,20 +58,16 @@ WHERE a.collection_id = ? AND a.alias = ?
 """
 NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
 INSERT_VERSION = """
-INSERT INTO versions(collection_id, idx, digest, size, file_count, description, metadata, created_at, created_by)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+INSERT INTO versions(collection_id, idx, digest, size, file_count, description, metadata, created_at, created_by,
+                     ttl_policy, ttl_seconds)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
 """
 INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size) VALUES (?, ?, ?, ?)"
-SET_ALIAS = """
-INSERT INTO aliases(collection_id, alias, version_id) VALUES (?, ?, ?)
-ON CONFLICT(collection_id, alias) DO UPDATE SET version_id = excluded.version_id
-"""
-DELETE_ALIAS = "DELETE FROM aliases WHERE collection_id = ? AND alias = ? AND version_id = ?"
 INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
 DELETE_TAG = "DELETE FROM version_tags WHERE version_id = ? AND tag = ?"
 SELECT_VERSION = """
 SELECT v.id, v.idx, v.digest, v.size, v.file_count, v.description, v.metadata, v.created_at, v.created_by,
-       v.state, c.id, c.name, c.type, p.name
+       v.state, c.id, c.name, c.type, p.name, v.ttl_policy, v.ttl_seconds, p.default_ttl_seconds
 FROM versions AS v JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
 WHERE v.id = ?
 """
@@ -76,15 +75,6 @@ SELECT_BY_INDEX = "SELECT id FROM versions WHERE collection_id = ? AND idx = ? A
 SELECT_BY_ALIAS = "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?"
 SELECT_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path"
 SELECT_ENTRY = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path = ?"
-
-
-def format_time(moment: datetime) -> str:
-    """UTC ISO-8601 with microseconds: sorts as text in time order."""
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -97,6 +87,7 @@ def log_draft(
     project: str | None,
     aliases: Sequence[str] | None,
     tags: Sequence[str] | None,
+    run_id: int | None = None,
 ) -> ArtifactVersion:
     """Store a draft's bytes, then create its version in one transaction (or dedup to ``latest``)."""
     project_name = check_project(project or DEFAULT_PROJECT)
@@ -105,6 +96,7 @@ def log_draft(
     metadata = dump_json(check_metadata(draft.metadata))
     description = _check_description(draft.description)
     name, type_ = check_artifact_name(draft.name), draft.type
+    ttl = ttl_columns(draft.ttl)
     entries = list(draft.entries.values())
     with reg._store.lock(exclusive=False):
         known = known_digests(reg._store, entries)
@@ -132,11 +124,15 @@ def log_draft(
                     version_id = None
                 else:
                     stored.write(con)
-                    version_id = _insert_version(con, collection_id, digest, stored, description, metadata, now, reg.user)
+                    row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
+                    version_id = _insert_version(con, row, stored)
                 if version_id is not None:
                     for alias in alias_list:
                         set_alias(con, collection_id, alias, version_id)
                     con.executemany(INSERT_TAG, ((version_id, tag) for tag in tag_list))
+                    if run_id is not None:
+                        con.execute(INSERT_OUTPUT, (run_id, version_id))
+                    apply_retention(con, collection_id, now)
             if version_id is not None:
                 break
             stored = ingest(reg._store, entries, known)
@@ -145,21 +141,15 @@ def log_draft(
     return version
 
 
-def _insert_version(
-    con: apsw.Connection,
-    collection_id: int,
-    digest: str,
-    stored: Ingested,
-    description: str | None,
-    metadata: str,
-    now: str,
-    user: str,
-) -> int:
-    """A new version row at the collection's next index, with its entries; it becomes ``latest``."""
+def _insert_version(con: apsw.Connection, row: tuple[Any, ...], stored: Ingested) -> int:
+    """A new version row at the collection's next index, with its entries; it becomes ``latest``.
+
+    ``row`` is (collection_id, digest, description, metadata, created_at, created_by, ttl_policy, ttl_seconds).
+    """
+    collection_id = row[0]
     index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
     size = sum(s for _, _, s in stored.entries)
-    row = (collection_id, index, digest, size, len(stored.entries), description, metadata, now, user)
-    version_id = int(con.execute(INSERT_VERSION, row).fetchone()[0])  # type: ignore[index]
+    version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], size, len(stored.entries), *row[2:])).fetchone()[0])  # type: ignore[index]
     con.executemany(INSERT_ENTRY, ((version_id, p, d, s) for p, d, s in stored.entries))
     set_alias(con, collection_id, LATEST, version_id)
     return version_id
@@ -171,12 +161,10 @@ def _collection_for(con: apsw.Connection, project_id: int, project: str, name: s
         return int(con.execute(INSERT_COLLECTION, (project_id, name, type_, now)).fetchone()[0])  # type: ignore[index]
     if row[1] != type_:
         raise TypeMismatch(f"collection {project}/{name} holds type {row[1]!r}, not {type_!r}")
+    if row[2] is not None:
+        # Logging into a deleted collection revives it; indices continue, never reused.
+        con.execute("UPDATE collections SET deleted_at = NULL WHERE id = ?", (row[0],))
     return int(row[0])
-
-
-def set_alias(con: apsw.Connection, collection_id: int, alias: str, version_id: int) -> None:
-    """Point ``alias`` at a version, moving it from whichever version held it."""
-    con.execute(SET_ALIAS, (collection_id, alias, version_id))
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -220,11 +208,17 @@ class ArtifactVersion:
         if row is None:
             raise NotFound(f"no version with id {self.id}")
         (_, self.index, self.digest, self.size, self.file_count, description, metadata, created_at,
-         self.created_by, self.state, self._collection_id, self.collection_name, self.type, self.project) = row
+         self.created_by, self.state, self._collection_id, self.collection_name, self.type, self.project,
+         ttl_policy, ttl_seconds, default_ttl) = row
+        self._default_ttl = None if default_ttl is None else timedelta(seconds=default_ttl)
         self.created_at = parse_time(created_at)
         aliases = [r[0] for r in con.execute("SELECT alias FROM aliases WHERE version_id = ? ORDER BY alias", (self.id,))]
         tags = [r[0] for r in con.execute("SELECT tag FROM version_tags WHERE version_id = ? ORDER BY tag", (self.id,))]
-        self._saved: dict[str, Any] = {"description": description, "metadata": json.loads(metadata), "aliases": aliases, "tags": tags}
+        ttl = ttl_value(ttl_policy, ttl_seconds)
+        self._saved: dict[str, Any] = {
+            "description": description, "metadata": json.loads(metadata), "aliases": aliases, "tags": tags, "ttl": ttl,
+        }
+        self._ttl: TtlValue = ttl
         self._description: str | None = description
         self._metadata: dict[str, Any] = json.loads(metadata)
         self._aliases: list[str] = list(aliases)
@@ -296,8 +290,24 @@ class ArtifactVersion:
     def tags(self, value: Sequence[str]) -> None:
         self._tags = check_tags(value)
 
+    @property
+    def ttl(self) -> TtlValue:
+        """The version's TTL: a timedelta, None (never expires) or ``artreg.INHERIT``; edit, then ``save()``."""
+        return self._ttl
+
+    @ttl.setter
+    def ttl(self, value: TtlValue) -> None:
+        ttl_columns(value)
+        self._ttl = value
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When ``expire()`` will delete this version (the TTL, or the project default, after ``created_at``)."""
+        ttl = self._default_ttl if self._saved["ttl"] is INHERIT else self._saved["ttl"]
+        return None if ttl is None else self.created_at + ttl
+
     def save(self) -> None:
-        """Write edits of description, metadata, tags and aliases in one transaction.
+        """Write edits of description, metadata, tags, aliases and ttl in one transaction.
 
         Only what changed since the version was loaded is written, so concurrent edits of
         other fields are kept. Adding an alias held elsewhere in the collection moves it.
@@ -306,6 +316,7 @@ class ArtifactVersion:
         description = _check_description(self._description)
         metadata = check_metadata(self._metadata)
         tags = check_tags(self._tags)
+        ttl_policy, ttl_seconds = ttl_columns(self._ttl)
         wanted = check_aliases(self._aliases, allow_reserved=True)
         saved = self._saved
         for alias in wanted:
@@ -321,17 +332,48 @@ class ArtifactVersion:
                 con.execute("UPDATE versions SET description = ? WHERE id = ?", (description, self.id))
             if metadata != saved["metadata"]:
                 con.execute("UPDATE versions SET metadata = ? WHERE id = ?", (dump_json(metadata), self.id))
+            if self._ttl != saved["ttl"]:
+                con.execute("UPDATE versions SET ttl_policy = ?, ttl_seconds = ? WHERE id = ?", (ttl_policy, ttl_seconds, self.id))
             con.executemany(INSERT_TAG, ((self.id, t) for t in tags if t not in saved["tags"]))
             con.executemany(DELETE_TAG, ((self.id, t) for t in saved["tags"] if t not in tags))
             for alias in add_aliases:
                 set_alias(con, self._collection_id, alias, self.id)
-            con.executemany(DELETE_ALIAS, ((self._collection_id, a, self.id) for a in drop_aliases))
+            for alias in drop_aliases:
+                drop_alias(con, self._collection_id, alias, self.id)
             self._load(con)
 
     def refresh(self) -> None:
         """Reload from the database, dropping unsaved edits."""
         with self._reg._db.read() as con:
             self._load(con)
+
+    def delete(self, *, delete_aliases: bool = False) -> None:
+        """Soft-delete this version: its index stays reserved and it leaves every lookup.
+
+        Refused with PermissionDenied while it holds aliases (``latest`` included) unless
+        ``delete_aliases=True``; ``latest`` then moves back to the newest live version.
+        """
+        with self._reg._db.write() as con:
+            state = con.execute("SELECT state FROM versions WHERE id = ?", (self.id,)).fetchone()
+            if state is None or state[0] != "committed":
+                raise NotFound(f"{self.qualified_name} has already been deleted")
+            now = format_time(self._reg._now())
+            delete_version(con, self._collection_id, self.id, self.qualified_name, now=now, delete_aliases=delete_aliases)
+            self._load(con)
+
+    # -- lineage -----------------------------------------------------------------------
+
+    def logged_by(self) -> list[Run]:
+        """Runs that logged this version (several when identical content was logged again), oldest first."""
+        return runs_of(self._reg, self.id, producers=True)
+
+    def used_by(self) -> list[Run]:
+        """Runs that used this version, oldest first."""
+        return runs_of(self._reg, self.id, producers=False)
+
+    def lineage(self, direction: str = "both", depth: int | None = None) -> LineageGraph:
+        """The runs and versions upstream and/or downstream of this one, ``depth`` hops at most."""
+        return lineage(self._reg, self.id, direction=direction, depth=depth)
 
     # -- contents ----------------------------------------------------------------------
 
@@ -416,6 +458,15 @@ class Collection:
             )]
             return [ArtifactVersion(self._reg, i, con=con) for i in ids]
 
+    def delete(self) -> None:
+        """Delete every version of the collection (aliases included); indices stay reserved."""
+        with self._reg._db.write() as con:
+            now = format_time(self._reg._now())
+            live = [r[0] for r in con.execute("SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'", (self.id,))]
+            soft_delete(con, self.id, live, now)
+            con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (now, self.id))
+        self.refresh()
+
     def save(self) -> None:
         """Write edits of description and tags in one transaction."""
         description = _check_description(self.description)
@@ -438,13 +489,13 @@ class Collection:
 def find_collection(reg: Registry, project: str, name: str) -> Collection:
     with reg._db.read() as con:
         row = con.execute(SELECT_COLLECTION, (check_project(project), check_artifact_name(name))).fetchone()
-    if row is None:
+    if row is None or row[2] is not None:
         raise NotFound(f"no artifact collection {project}/{name}")
     return Collection(reg, row[0])
 
 
 def list_collections(reg: Registry, project: str | None, type_: str | None) -> list[Collection]:
-    sql = "SELECT c.id FROM collections AS c JOIN projects AS p ON p.id = c.project_id WHERE 1"
+    sql = "SELECT c.id FROM collections AS c JOIN projects AS p ON p.id = c.project_id WHERE c.deleted_at IS NULL"
     args: list[Any] = []
     if project is not None:
         sql += " AND p.name = ?"

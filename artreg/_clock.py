@@ -1,0 +1,17 @@
+"""Timestamps as stored: UTC ISO-8601 text with microseconds, which sorts in time order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_time(moment: datetime) -> str:
+    """The stored form of an aware (or UTC-naive) datetime."""
+    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    """An aware UTC datetime from its stored form."""
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)

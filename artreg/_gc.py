@@ -1,0 +1,178 @@
+"""Garbage collection and consistency checks of the blob store (SPEC §8).
+
+``gc`` is mark-and-sweep under the store lock held exclusively, so no log in any process
+is between writing a blob and committing the version that names it. Rows go in one
+transaction; files are unlinked only after it commits (a crash in between leaves orphan
+files, which the next ``gc`` removes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from ._blobs import CHUNK
+
+if TYPE_CHECKING:
+    from ._blobs import BlobStore
+
+# Blobs that no live version names. Entries of deleted versions do not keep a blob.
+UNREFERENCED = """
+SELECT b.digest, b.size, typeof(b.data) = 'null' FROM blobs AS b
+WHERE NOT EXISTS (
+    SELECT 1 FROM entries AS e JOIN versions AS v ON v.id = e.version_id
+    WHERE e.digest = b.digest AND v.state = 'committed'
+)
+"""
+REFERENCED = """
+SELECT DISTINCT e.digest, e.size FROM entries AS e JOIN versions AS v ON v.id = e.version_id
+WHERE v.state = 'committed' AND e.ref IS NULL
+"""
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What ``gc`` removed (or, with ``dry_run``, would remove)."""
+
+    blobs: int = 0
+    bytes: int = 0
+    orphan_files: int = 0
+    orphan_bytes: int = 0
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``check`` found; ``ok`` when nothing is wrong."""
+
+    integrity: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    removed_orphans: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.integrity or self.missing or self.corrupt or self.orphans)
+
+
+def gc(store: BlobStore, *, dry_run: bool = False) -> GcReport:
+    """Remove every blob no live version references, and orphan files; report counts and bytes."""
+    with store.lock(exclusive=True):
+        doomed: list[Any]
+        if dry_run:
+            with store.db.read() as con:
+                doomed = cast(list[Any], con.execute(UNREFERENCED).fetchall())
+        else:
+            with store.db.write() as con:
+                doomed = cast(list[Any], con.execute(UNREFERENCED).fetchall())
+                con.executemany("DELETE FROM blobs WHERE digest = ?", ((d,) for d, _, _ in doomed))
+                con.execute("DELETE FROM stat_cache WHERE digest NOT IN (SELECT digest FROM blobs)")
+        freed_files = [d for d, _, is_file in doomed if is_file]
+        if not dry_run:
+            for digest in freed_files:
+                _unlink(store.object_path(digest))
+        orphans = _orphans(store)
+        orphan_bytes = sum(_size(p) for p in orphans)
+        if not dry_run:
+            for path in orphans:
+                _unlink(path)
+    return GcReport(
+        blobs=len(doomed),
+        bytes=sum(size for _, size, _ in doomed),
+        orphan_files=len(orphans),
+        orphan_bytes=orphan_bytes,
+        dry_run=dry_run,
+    )
+
+
+def check(store: BlobStore, *, fix: bool = False) -> CheckReport:
+    """Integrity-check the database, rehash every referenced blob, list orphan files.
+
+    ``fix=True`` removes orphan files; corrupt or missing blobs are reported, never deleted,
+    since a version still names them.
+    """
+    with store.lock(exclusive=fix):
+        with store.db.read() as con:
+            integrity = [r[0] for r in con.execute("PRAGMA integrity_check")]
+            referenced: list[Any] = con.execute(REFERENCED).fetchall()
+        missing: list[str] = []
+        corrupt: list[str] = []
+        for digest, size in referenced:
+            state = _blob_state(store, digest, size)
+            if state == "missing":
+                missing.append(digest)
+            elif state == "corrupt":
+                corrupt.append(digest)
+        orphans = _orphans(store)
+        removed = []
+        if fix:
+            for path in orphans:
+                _unlink(path)
+                removed.append(str(path))
+    return CheckReport(
+        integrity=[] if integrity == ["ok"] else integrity,
+        missing=missing,
+        corrupt=corrupt,
+        orphans=[] if fix else [str(p) for p in orphans],
+        removed_orphans=removed,
+    )
+
+
+def _blob_state(store: BlobStore, digest: str, size: int) -> str:
+    with store.db.read() as con:
+        row = con.execute("SELECT data, typeof(data) = 'null' FROM blobs WHERE digest = ?", (digest,)).fetchone()
+    if row is None:
+        return "missing"
+    hasher = hashlib.sha256()
+    if not row[1]:
+        hasher.update(row[0])
+        seen = len(row[0])
+    else:
+        try:
+            with open(store.object_path(digest), "rb") as handle:
+                seen = 0
+                while chunk := handle.read(CHUNK):
+                    hasher.update(chunk)
+                    seen += len(chunk)
+        except FileNotFoundError:
+            return "missing"
+    return "ok" if seen == size and hasher.hexdigest() == digest else "corrupt"
+
+
+def _orphans(store: BlobStore) -> list[Path]:
+    """Files under objects/ that no blob row names, and leftovers of interrupted writes.
+
+    Called under the exclusive lock: no writer is between its temporary file and its commit.
+    """
+    if store.objects is None:
+        return []
+    with store.db.read() as con:
+        known = {r[0] for r in con.execute("SELECT digest FROM blobs WHERE typeof(data) = 'null'")}
+    found: list[Path] = []
+    with os.scandir(store.objects) as top:
+        for folder in top:
+            if not folder.is_dir(follow_symlinks=False):
+                continue
+            with os.scandir(folder.path) as inner:
+                for item in inner:
+                    if folder.name == "tmp" or folder.name + item.name not in known:
+                        found.append(Path(item.path))
+    return sorted(found)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,113 @@
+"""Lifecycle (SPEC §8): TTL, soft deletion, retention by count and expiry.
+
+Deletion is soft: the row stays (its index stays reserved), its aliases go, and ``latest``
+moves back to the newest live version. Blobs are freed later by ``gc``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import apsw
+
+from ._aliases import aliases_of, reset_latest
+from ._errors import InvalidName, PermissionDenied
+
+
+class TTL(enum.Enum):
+    """``artreg.INHERIT``: take the project's default TTL."""
+
+    INHERIT = "inherit"
+
+    def __repr__(self) -> str:
+        return "artreg.INHERIT"
+
+
+INHERIT = TTL.INHERIT
+TtlValue = timedelta | None | Literal[TTL.INHERIT]
+
+EXPIRED = """
+SELECT v.id, v.collection_id FROM versions AS v
+JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
+WHERE v.state = 'committed' AND unixepoch(v.created_at, 'subsec') + CASE v.ttl_policy
+    WHEN 'set' THEN v.ttl_seconds WHEN 'inherit' THEN p.default_ttl_seconds END <= ?
+ORDER BY v.id
+"""
+RETENTION_VICTIMS = """
+SELECT v.id FROM versions AS v
+WHERE v.collection_id = ? AND v.state = 'committed'
+  AND NOT EXISTS (SELECT 1 FROM aliases AS a WHERE a.version_id = v.id)
+ORDER BY v.idx DESC LIMIT -1 OFFSET ?
+"""
+KEEP_FOR = """
+SELECT coalesce(c.keep_versions, p.keep_versions) FROM collections AS c JOIN projects AS p ON p.id = c.project_id
+WHERE c.id = ?
+"""
+
+
+def ttl_columns(ttl: object) -> tuple[str, float | None]:
+    """(ttl_policy, ttl_seconds) for a TTL value; refuses anything but a positive timedelta, None or INHERIT."""
+    if ttl is INHERIT:
+        return "inherit", None
+    if ttl is None:
+        return "never", None
+    if isinstance(ttl, timedelta) and ttl > timedelta(0):
+        return "set", ttl.total_seconds()
+    raise InvalidName(f"ttl must be a positive timedelta, None (never expires) or artreg.INHERIT, not {ttl!r}")
+
+
+def ttl_value(policy: str, seconds: float | None) -> TtlValue:
+    if policy == "inherit":
+        return INHERIT
+    if policy == "never" or seconds is None:
+        return None
+    return timedelta(seconds=seconds)
+
+
+def soft_delete(con: apsw.Connection, collection_id: int, version_ids: Iterable[int], now: str) -> list[int]:
+    """Mark versions deleted, drop their aliases, move ``latest`` back; returns the ids."""
+    ids = list(version_ids)
+    con.executemany("DELETE FROM aliases WHERE version_id = ?", ((i,) for i in ids))
+    con.executemany(
+        "UPDATE versions SET state = 'deleted', deleted_at = ? WHERE id = ? AND state = 'committed'", ((now, i) for i in ids)
+    )
+    reset_latest(con, collection_id)
+    return ids
+
+
+def delete_version(con: apsw.Connection, collection_id: int, version_id: int, name: str, *, now: str, delete_aliases: bool) -> None:
+    """Soft-delete one version; refused while it holds aliases unless ``delete_aliases``."""
+    held = aliases_of(con, version_id)
+    if held and not delete_aliases:
+        raise PermissionDenied(f"{name} holds aliases {', '.join(held)}; pass delete_aliases=True to delete it anyway")
+    soft_delete(con, collection_id, [version_id], now)
+
+
+def apply_retention(con: apsw.Connection, collection_id: int, now: str) -> list[int]:
+    """Delete the alias-free versions beyond the newest N that the collection's policy keeps."""
+    row = con.execute(KEEP_FOR, (collection_id,)).fetchone()
+    if row is None or row[0] is None:
+        return []
+    victims = [r[0] for r in con.execute(RETENTION_VICTIMS, (collection_id, row[0]))]
+    return soft_delete(con, collection_id, victims, now) if victims else []
+
+
+def expire(con: apsw.Connection, now: datetime, stamp: str) -> list[int]:
+    """Soft-delete every version whose TTL has run out at ``now``, then apply retention everywhere."""
+    by_collection: dict[int, list[int]] = {}
+    expired: list[Any] = con.execute(EXPIRED, (now.timestamp(),)).fetchall()
+    for version_id, collection_id in expired:
+        by_collection.setdefault(collection_id, []).append(version_id)
+    deleted: list[int] = []
+    for collection_id, ids in by_collection.items():
+        deleted += soft_delete(con, collection_id, ids, stamp)
+    policies: list[Any] = con.execute(
+        "SELECT c.id FROM collections AS c JOIN projects AS p ON p.id = c.project_id "
+        "WHERE coalesce(c.keep_versions, p.keep_versions) IS NOT NULL"
+    ).fetchall()
+    for (collection_id,) in policies:
+        deleted += apply_retention(con, collection_id, stamp)
+    return deleted

@@ -1,0 +1,167 @@
+"""Lineage (SPEC §9): the bipartite graph of runs and versions around one version.
+
+Edges run producer -> version (``run_outputs``) and version -> consumer (``run_inputs``).
+One recursive query walks them; with a depth limit the walk carries the depth, without
+one it only carries the node, so a run that uses its own output cannot loop it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from ._errors import InvalidName
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+DIRECTIONS = ("both", "upstream", "downstream")
+
+# Upstream of a version: the runs that produced it, then the versions those runs used.
+_UP_STEPS = """
+    SELECT 'run', o.run_id{depth} FROM walk AS w JOIN run_outputs AS o ON o.version_id = w.id
+    WHERE w.kind = 'version'{limit}
+    UNION
+    SELECT 'version', i.version_id{depth} FROM walk AS w JOIN run_inputs AS i ON i.run_id = w.id
+    WHERE w.kind = 'run'{limit}
+"""
+# Downstream: the runs that used it, then the versions those runs produced.
+_DOWN_STEPS = """
+    SELECT 'run', i.run_id{depth} FROM walk AS w JOIN run_inputs AS i ON i.version_id = w.id
+    WHERE w.kind = 'version'{limit}
+    UNION
+    SELECT 'version', o.version_id{depth} FROM walk AS w JOIN run_outputs AS o ON o.run_id = w.id
+    WHERE w.kind = 'run'{limit}
+"""
+VERSION_LABELS = """
+SELECT v.id, p.name || '/' || c.name || ':v' || v.idx, c.type, v.state FROM versions AS v
+JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
+WHERE v.id IN (SELECT value FROM json_each(?))
+"""
+RUN_LABELS = """
+SELECT r.id, r.name, r.job_type, r.state, p.name FROM runs AS r JOIN projects AS p ON p.id = r.project_id
+WHERE r.id IN (SELECT value FROM json_each(?))
+"""
+OUTPUT_EDGES = """
+SELECT run_id, version_id FROM run_outputs
+WHERE run_id IN (SELECT value FROM json_each(?)) AND version_id IN (SELECT value FROM json_each(?))
+"""
+INPUT_EDGES = """
+SELECT version_id, run_id FROM run_inputs
+WHERE run_id IN (SELECT value FROM json_each(?)) AND version_id IN (SELECT value FROM json_each(?))
+"""
+
+
+def _walk_sql(steps: str, limited: bool) -> str:
+    if limited:
+        body = steps.format(depth=", w.depth + 1", limit=" AND w.depth < :depth")
+        return f"WITH RECURSIVE walk(kind, id, depth) AS (SELECT 'version', :root, 0 UNION {body}) SELECT kind, id FROM walk"
+    body = steps.format(depth="", limit="")
+    return f"WITH RECURSIVE walk(kind, id) AS (SELECT 'version', :root UNION {body}) SELECT kind, id FROM walk"
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    """A version (``kind="version"``) or a run (``kind="run"``) of a lineage graph."""
+
+    id: str
+    kind: str
+    label: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    """``source`` produced ``target`` (run -> version) or was used by it (version -> run)."""
+
+    source: str
+    target: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    """Runs and versions around ``root``, with exports to JSON, Graphviz DOT and Mermaid."""
+
+    root: str
+    nodes: tuple[LineageNode, ...]
+    edges: tuple[LineageEdge, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "nodes": [asdict(n) for n in self.nodes], "edges": [asdict(e) for e in self.edges]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def to_dot(self) -> str:
+        lines = ["digraph lineage {", "  rankdir=LR;"]
+        for node in self.nodes:
+            shape = "box" if node.kind == "version" else "ellipse"
+            style = ", style=bold" if node.id == self.root else ""
+            label = _dot_quote(f"{node.label}\n{_subtitle(node)}")
+            lines.append(f"  {_dot_quote(node.id)} [label={label}, shape={shape}{style}];")
+        lines += [f"  {_dot_quote(e.source)} -> {_dot_quote(e.target)};" for e in self.edges]
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def to_mermaid(self) -> str:
+        lines = ["flowchart LR"]
+        for node in self.nodes:
+            text = _mermaid_text(f"{node.label}<br/>{_subtitle(node)}")
+            lines.append(f"  {_mermaid_id(node.id)}[{text}]" if node.kind == "version" else f"  {_mermaid_id(node.id)}([{text}])")
+        lines += [f"  {_mermaid_id(e.source)} --> {_mermaid_id(e.target)}" for e in self.edges]
+        return "\n".join(lines) + "\n"
+
+
+def _subtitle(node: LineageNode) -> str:
+    return str(node.detail.get("type") if node.kind == "version" else node.detail.get("job_type") or "run")
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _mermaid_id(node_id: str) -> str:
+    return node_id.replace(":", "_")
+
+
+def _mermaid_text(text: str) -> str:
+    return '"' + text.replace('"', "#quot;") + '"'
+
+
+def lineage(reg: Registry, version_id: int, *, direction: str, depth: int | None) -> LineageGraph:
+    """The lineage graph of one version (see ``ArtifactVersion.lineage``)."""
+    if direction not in DIRECTIONS:
+        raise InvalidName(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+        raise InvalidName(f"depth must be a non-negative number of hops or None, not {depth!r}")
+    steps = [s for d, s in (("upstream", _UP_STEPS), ("downstream", _DOWN_STEPS)) if direction in (d, "both")]
+    runs: set[int] = set()
+    versions: set[int] = {version_id}
+    with reg._db.read() as con:
+        for step in steps:
+            for kind, node in con.execute(_walk_sql(step, depth is not None), {"root": version_id, "depth": depth}):
+                (runs if kind == "run" else versions).add(node)
+        return _graph(con, version_id, runs, versions)
+
+
+def _graph(con: apsw.Connection, root: int, runs: set[int], versions: set[int]) -> LineageGraph:
+    run_ids, version_ids = json.dumps(sorted(runs)), json.dumps(sorted(versions))
+    nodes = [
+        LineageNode(f"version:{i}", "version", label, {"type": type_, "state": state})
+        for i, label, type_, state in con.execute(VERSION_LABELS, (version_ids,))
+    ]
+    nodes += [
+        LineageNode(f"run:{i}", "run", f"{project}/{name}", {"job_type": job_type, "state": state})
+        for i, name, job_type, state, project in con.execute(RUN_LABELS, (run_ids,))
+    ]
+    edges = [LineageEdge(f"run:{r}", f"version:{v}", "produced") for r, v in con.execute(OUTPUT_EDGES, (run_ids, version_ids))]
+    edges += [LineageEdge(f"version:{v}", f"run:{r}", "used") for v, r in con.execute(INPUT_EDGES, (run_ids, version_ids))]
+    return LineageGraph(f"version:{root}", tuple(sorted(nodes, key=lambda n: n.id)), tuple(sorted(edges, key=_edge_key)))
+
+
+def _edge_key(edge: LineageEdge) -> tuple[str, str]:
+    return (edge.source, edge.target)
