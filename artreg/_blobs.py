@@ -19,7 +19,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -126,7 +126,7 @@ class BlobStore:
                 os.replace(tmp_name, final)
                 _fsync_dir(final.parent)
         except BaseException:
-            _unlink_quietly(tmp_name)
+            Path(tmp_name).unlink(missing_ok=True)
             raise
         return Stored(digest, size, None)
 
@@ -265,8 +265,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _unlink_quietly(name: str) -> None:
-    with suppress(FileNotFoundError):
-        os.unlink(name)

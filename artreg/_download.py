@@ -7,12 +7,12 @@ the whole download. Each file appears atomically (temporary name, then rename).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import os
 import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._blobs import BlobStore, VerifyingReader
@@ -110,7 +110,7 @@ def _materialise(store: BlobStore, entry: ManifestEntry, dest: str, link: str) -
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
     except BaseException:
-        _unlink_quietly(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -153,7 +153,7 @@ def _replace(tmp: str, dest: str) -> None:
     try:
         os.replace(tmp, dest)
     except BaseException:
-        _unlink_quietly(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -220,8 +220,3 @@ def _hash_path(path: str) -> str:
         while chunk := handle.read(CHUNK):
             hasher.update(chunk)
     return hasher.hexdigest()
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

@@ -74,12 +74,12 @@ def gc(store: BlobStore, *, dry_run: bool = False) -> GcReport:
         freed_files = [d for d, _, is_file in doomed if is_file]
         if not dry_run:
             for digest in freed_files:
-                _unlink(store.object_path(digest))
+                store.object_path(digest).unlink(missing_ok=True)
         orphans = _orphans(store)
         orphan_bytes = sum(_size(p) for p in orphans)
         if not dry_run:
             for path in orphans:
-                _unlink(path)
+                path.unlink(missing_ok=True)
     return GcReport(
         blobs=len(doomed),
         bytes=sum(size for _, size, _ in doomed),
@@ -111,7 +111,7 @@ def check(store: BlobStore, *, fix: bool = False) -> CheckReport:
         removed = []
         if fix:
             for path in orphans:
-                _unlink(path)
+                path.unlink(missing_ok=True)
                 removed.append(str(path))
     return CheckReport(
         integrity=[] if integrity == ["ok"] else integrity,
@@ -169,10 +169,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
