@@ -29,7 +29,8 @@ def run_demo(reg: Registry, *, seed: int = 0) -> dict[str, Any]:
     dataset = Artifact("zoo_dataset", type="dataset", description="101 animals with a few features", metadata={"rows": len(rows)})
     with dataset.new_file("zoo.csv") as f:
         f.write(buffer.getvalue())
-    data_version = reg.log_artifact(dataset, project=PROJECT, aliases=["demo"])
+    with reg.init(PROJECT, job_type="prepare", name="prepare-zoo") as prepare:
+        data_version = prepare.log_artifact(dataset, aliases=["demo"])
 
     # A "model": per-feature weights fitted by counting, enough to show a second artifact.
     mammals = [r for r in rows if r["mammal"]]
@@ -42,7 +43,9 @@ def run_demo(reg: Registry, *, seed: int = 0) -> dict[str, Any]:
     )
     with model.new_file("model.json") as f:
         f.write(json.dumps(weights, indent=2))
-    model_version = reg.log_artifact(model, project=PROJECT, aliases=["best", "candidate"])
+    with reg.init(PROJECT, job_type="train", name="train-zoo", config={"seed": seed}) as train:
+        train.use_artifact(data_version)
+        model_version = train.log_artifact(model, aliases=["best", "candidate"])
     return {
         "registry": reg.path,
         "objects": str(reg.objects) if reg.objects else None,
@@ -51,4 +54,5 @@ def run_demo(reg: Registry, *, seed: int = 0) -> dict[str, Any]:
         "model": model_version.qualified_name,
         "model_aliases": model_version.aliases,
         "model_digest": model_version.digest,
+        "lineage": model_version.lineage("upstream").to_mermaid(),
     }

@@ -45,6 +45,7 @@ def _print_demo(result: dict[str, Any]) -> None:
     print(f"registry:  {result['registry']}")
     print(f"logged:    {result['dataset']}  aliases: {', '.join(result['dataset_aliases'])}")
     print(f"logged:    {result['model']}  aliases: {', '.join(result['model_aliases'])}")
+    print("lineage:\n" + "\n".join(f"    {line}" for line in result["lineage"].splitlines()))
     print(f"try:       artreg --registry {result['registry']!r} ... (or set ARTREG_HOME)")
 
 

@@ -1,16 +1,29 @@
-"""SPEC §6 invariants 1-4, driven against the real registry by a Hypothesis state machine.
+"""SPEC §6 invariants 1-4 and §8 deletion and retention, driven against the real registry by a Hypothesis state machine.
 
-The machine logs content into one or two collections of one project and edits aliases
-every way the API allows. A small model (per collection: the versions in index order and
-alias -> index) predicts each outcome; after every step the registry must agree with it:
+The machine logs content into one or two collections of one project, edits aliases every
+way the API allows, deletes versions (with and without their aliases) and whole
+collections, and sets the project's retention count. A small model (per collection: every
+version ever created, in index order, each live or deleted, and alias -> index) predicts
+each outcome; after every step the registry must agree with it:
 
-1. an alias is held by at most one version of a collection;
-2. ``latest`` is the most recently logged version;
-3. ``vN`` always names the version it named when it was created; indices are 0..n-1;
+1. an alias is held by at most one version of a collection, and only by a live one;
+2. ``latest`` is the live version with the highest index (the most recently logged among
+   those not deleted; it moves back when that version is deleted, and is gone when none is left);
+3. ``vN`` always names the version it named when it was created, until that version is
+   deleted, then nothing; indices only grow: a new version gets one past the highest index
+   ever assigned in its collection, deleted indices are never reused;
 4. adding an alias held elsewhere moves it.
 
-Dedup (SPEC §4) is only against ``latest``: re-logging ``latest``'s content creates no
-version, re-logging an older version's content does.
+Dedup (SPEC §4) is only against the *current* ``latest``: re-logging its content creates no
+version, re-logging an older (or deleted) version's content does. After a deletion
+``latest`` may be an older version, and logging content equal to it dedups.
+
+Deletion (SPEC §8): ``v.delete()`` refuses (PermissionDenied, nothing changes) while the
+version holds any alias, ``latest`` included; ``delete_aliases=True`` drops them. A deleted
+version leaves ``reg.artifacts()`` and ``reg.artifact()``. ``collection.delete()`` deletes
+every version; the collection leaves ``reg.collections()`` until something is logged into it
+again. Retention: after each log into a collection, of its live versions that hold no alias
+only the newest N survive.
 """
 
 from __future__ import annotations
@@ -49,6 +62,7 @@ FILES = manifests(
     st.one_of(st.sampled_from([b"", b"0", b"1"]), contents(max_size=8)),
     max_size=3,
 )
+KEEP = st.sampled_from([None, 0, 1, 2, 3])
 
 
 def expected_digest(files: dict[str, bytes]) -> str:
@@ -73,16 +87,32 @@ class ModelVersion:
     digest: str
     files: dict[str, bytes]
     tags: set[str] = field(default_factory=set)
+    live: bool = True
 
 
 @dataclass
 class ModelCollection:
+    # Every version ever created; list position == index, deleted ones stay (indices are never reused).
     versions: list[ModelVersion] = field(default_factory=list)
     aliases: dict[str, int] = field(default_factory=dict)  # alias -> index, "latest" included
+    deleted: bool = False  # collection.delete() and nothing logged into it since
 
     @property
-    def latest(self) -> int:
-        return self.aliases["latest"]
+    def exists(self) -> bool:
+        """Listed by ``reg.collections()``: logged into at least once, and not deleted since."""
+        return bool(self.versions) and not self.deleted
+
+    @property
+    def live(self) -> list[int]:
+        """Indices of the live versions, ascending."""
+        return [i for i, v in enumerate(self.versions) if v.live]
+
+    @property
+    def latest(self) -> int | None:
+        return self.aliases.get("latest")
+
+    def latest_digest(self) -> str | None:
+        return None if self.latest is None else self.versions[self.latest].digest
 
     def held_by(self, index: int) -> set[str]:
         return {a for a, i in self.aliases.items() if i == index}
@@ -90,9 +120,25 @@ class ModelCollection:
     def user_aliases(self) -> list[tuple[str, int]]:
         return sorted((a, i) for a, i in self.aliases.items() if a != "latest")
 
+    def soft_delete(self, indices: list[int]) -> None:
+        """SPEC §8: the versions leave, their aliases go, ``latest`` moves back to the newest live version."""
+        for index in indices:
+            self.versions[index].live = False
+        self.aliases = {a: i for a, i in self.aliases.items() if i not in indices and a != "latest"}
+        if self.live:
+            self.aliases["latest"] = self.live[-1]
+
+    def apply_retention(self, keep: int | None) -> None:
+        """Of the live versions holding no alias, only the newest ``keep`` survive."""
+        if keep is None:
+            return
+        free = [i for i in reversed(self.live) if not self.held_by(i)]
+        if free[keep:]:
+            self.soft_delete(free[keep:])
+
 
 class AliasMachine(RuleBasedStateMachine):
-    """One registry, one project, one or two collections, against the SPEC §6 model."""
+    """One registry, one project, one or two collections, against the SPEC §6/§8 model."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -100,6 +146,7 @@ class AliasMachine(RuleBasedStateMachine):
         self.project = ""
         self.model: dict[str, ModelCollection] = {}
         self.seen_aliases: set[str] = set()
+        self.keep: int | None = None  # the project's retention count
 
     def open_registry(self) -> artreg.Registry:
         return artreg.open(":memory:")
@@ -117,15 +164,20 @@ class AliasMachine(RuleBasedStateMachine):
         """A freshly loaded version object (so edits start from the stored aliases)."""
         return self.reg.artifact(self.ref(name, f"v{index}"))
 
-    def logged(self) -> list[str]:
-        return sorted(n for n, c in self.model.items() if c.versions)
+    def with_live(self) -> list[str]:
+        """Collections with at least one live version (so with ``latest``)."""
+        return sorted(n for n, c in self.model.items() if c.live)
+
+    def existing(self) -> list[str]:
+        return sorted(n for n, c in self.model.items() if c.exists)
 
     def pick(self, data: st.DataObject, candidates: list[str]) -> tuple[str, ModelCollection]:
         name = data.draw(st.sampled_from(candidates), label="collection")
         return name, self.model[name]
 
     def pick_index(self, data: st.DataObject, coll: ModelCollection) -> int:
-        return data.draw(st.integers(0, len(coll.versions) - 1), label="index")
+        """A live index."""
+        return data.draw(st.sampled_from(coll.live), label="index")
 
     def log(
         self,
@@ -139,26 +191,31 @@ class AliasMachine(RuleBasedStateMachine):
         """Log ``files`` (or ``source``) and check the outcome the model predicts."""
         coll = self.model[name]
         digest = expected_digest(files)
-        dedup = bool(coll.versions) and coll.versions[coll.latest].digest == digest
+        dedup = coll.latest_digest() == digest
         known_ids = {v.id for c in self.model.values() for v in c.versions}
         art = source if source is not None else draft(name, files)
         v = self.reg.log_artifact(art, project=self.project, aliases=aliases, tags=tag_list)
         assert v.digest == digest
         if dedup:
             index = coll.latest
+            assert index is not None
             assert v.id == coll.versions[index].id, "dedup against latest must return latest"
         else:
+            # One past the highest index ever assigned, deleted ones included.
             index = len(coll.versions)
             assert v.id not in known_ids
             coll.versions.append(ModelVersion(v.id, digest, dict(files)))
             coll.aliases["latest"] = index
+        coll.deleted = False
         assert v.index == index
         assert v.version == f"v{index}"
         assert v.name == f"{name}:v{index}"
         for alias in aliases:
             coll.aliases[alias] = index
         coll.versions[index].tags.update(tag_list)
+        coll.apply_retention(self.keep)
         self.seen_aliases.update(aliases)
+        assert coll.versions[index].live, "the logged version holds latest, so retention keeps it"
         assert v.aliases == sorted(coll.held_by(index))
         assert v.tags == sorted(coll.versions[index].tags)
         assert art.logged_version is not None and art.logged_version.id == v.id
@@ -178,6 +235,24 @@ class AliasMachine(RuleBasedStateMachine):
         self.seen_aliases.update(new)
         assert v.aliases == sorted(coll.held_by(index))
 
+    def delete(self, name: str, v: artreg.ArtifactVersion, delete_aliases: bool) -> None:
+        """``v.delete(...)``: refused while ``v`` holds aliases (by the model, now) unless ``delete_aliases``."""
+        coll = self.model[name]
+        index = v.index
+        held = coll.held_by(index)
+        if held and not delete_aliases:
+            with pytest.raises(artreg.PermissionDenied):
+                v.delete()
+            return  # the invariants check that nothing changed
+        if delete_aliases:
+            v.delete(delete_aliases=True)
+        else:
+            v.delete()
+        coll.soft_delete([index])
+        assert v.aliases == []
+        with pytest.raises(artreg.NotFound):
+            self.version(name, index)
+
     # -- rules -------------------------------------------------------------------------
 
     @initialize(
@@ -185,11 +260,18 @@ class AliasMachine(RuleBasedStateMachine):
         names=st.lists(artifact_names(max_size=8), min_size=1, max_size=2, unique=True),
         files=FILES,
         aliases=ALIAS_LISTS,
+        keep=st.sampled_from([None, None, None, 0, 1, 2, 3]),
     )
-    def setup(self, project: str, names: list[str], files: dict[str, bytes], aliases: list[str]) -> None:
-        """Log v0 of the first collection, so every rule has something to act on; a second one starts empty."""
+    def setup(self, project: str, names: list[str], files: dict[str, bytes], aliases: list[str], keep: int | None) -> None:
+        """Log v0 of the first collection, so every rule has something to act on; a second one starts empty.
+
+        Some runs start with a retention count on the project, so that retention meets long histories.
+        """
         self.project = project
         self.model = {name: ModelCollection() for name in names}
+        if keep is not None:
+            self.reg.set_retention(project, keep)
+            self.keep = keep
         self.log(names[0], files, aliases, [])
 
     @rule(data=st.data(), files=FILES, aliases=ALIAS_LISTS, tag_list=TAGS)
@@ -200,11 +282,12 @@ class AliasMachine(RuleBasedStateMachine):
         name, _ = self.pick(data, sorted(self.model))
         self.log(name, files, aliases, tag_list)
 
-    @precondition(lambda self: self.logged())
+    @precondition(lambda self: self.with_live())
     @rule(data=st.data(), aliases=ALIAS_LISTS, tag_list=TAGS, via_new_draft=st.booleans())
     def relog_latest(self, data: st.DataObject, aliases: list[str], tag_list: list[str], via_new_draft: bool) -> None:
-        """Content identical to latest: no new version; aliases and tags land on latest."""
-        name, coll = self.pick(data, self.logged())
+        """Content identical to latest (after deletions, possibly an older version): no new version."""
+        name, coll = self.pick(data, self.with_live())
+        assert coll.latest is not None
         before = len(coll.versions)
         files = coll.versions[coll.latest].files
         source = self.version(name, coll.latest).new_draft() if via_new_draft else None
@@ -212,27 +295,28 @@ class AliasMachine(RuleBasedStateMachine):
         assert len(coll.versions) == before
 
     @precondition(lambda self: any(
-        v.digest != c.versions[c.latest].digest for c in self.model.values() if c.versions for v in c.versions
+        v.digest != c.latest_digest() for c in self.model.values() for v in c.versions
     ))
     @rule(data=st.data(), aliases=ALIAS_LISTS, tag_list=TAGS, via_new_draft=st.booleans())
     def relog_older(self, data: st.DataObject, aliases: list[str], tag_list: list[str], via_new_draft: bool) -> None:
-        """Content identical to an older, non-latest version: dedup is only against latest, so a new version."""
+        """Content identical to a version other than latest (live or deleted): a new version at a new index."""
         candidates = [
-            (n, i) for n in self.logged() for i, v in enumerate(self.model[n].versions)
-            if v.digest != self.model[n].versions[self.model[n].latest].digest
+            (n, i) for n, c in sorted(self.model.items()) for i, v in enumerate(c.versions)
+            if v.digest != c.latest_digest()
         ]
         name, index = data.draw(st.sampled_from(candidates), label="older version")
         coll = self.model[name]
         before = len(coll.versions)
-        source = self.version(name, index).new_draft() if via_new_draft else None
+        live = coll.versions[index].live
+        source = self.version(name, index).new_draft() if via_new_draft and live else None
         self.log(name, coll.versions[index].files, aliases, tag_list, source=source)
         assert len(coll.versions) == before + 1
 
-    @precondition(lambda self: self.logged())
+    @precondition(lambda self: self.with_live())
     @rule(data=st.data(), alias=ALIASES)
     def add_alias(self, data: st.DataObject, alias: str) -> None:
         """``v.aliases.append(a); v.save()``: moves ``a`` here if another version holds it."""
-        name, coll = self.pick(data, self.logged())
+        name, coll = self.pick(data, self.with_live())
         index = self.pick_index(data, coll)
         v = self.version(name, index)
         v.aliases.append(alias)
@@ -262,7 +346,7 @@ class AliasMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(c.user_aliases() for c in self.model.values()))
     @rule(data=st.data())
     def remove_alias(self, data: st.DataObject) -> None:
-        """``v.aliases.remove(a); v.save()`` frees the alias."""
+        """``v.aliases.remove(a); v.save()`` frees the alias (and does not trigger retention)."""
         name, coll = self.pick(data, sorted(n for n, c in self.model.items() if c.user_aliases()))
         alias, holder = data.draw(st.sampled_from(coll.user_aliases()), label="held alias")
         v = self.version(name, holder)
@@ -273,7 +357,7 @@ class AliasMachine(RuleBasedStateMachine):
         with pytest.raises(artreg.NotFound):
             self.reg.artifact(self.ref(name, alias))
 
-    @precondition(lambda self: any(c.user_aliases() and len(c.versions) > 1 for c in self.model.values()))
+    @precondition(lambda self: any(c.user_aliases() and len(c.live) > 1 for c in self.model.values()))
     @rule(data=st.data(), remove=st.booleans())
     def stale_edit_keeps_a_moved_alias(self, data: st.DataObject, remove: bool) -> None:
         """A version object loaded before its alias moved away does not pull the alias back, nor delete it elsewhere.
@@ -281,10 +365,10 @@ class AliasMachine(RuleBasedStateMachine):
         ``save()`` writes only what changed since the object was loaded: removing the alias
         from the stale object, or saving an unrelated edit, leaves it with its new holder.
         """
-        movable = sorted(n for n, c in self.model.items() if c.user_aliases() and len(c.versions) > 1)
+        movable = sorted(n for n, c in self.model.items() if c.user_aliases() and len(c.live) > 1)
         name, coll = self.pick(data, movable)
         alias, holder = data.draw(st.sampled_from(coll.user_aliases()), label="held alias")
-        target = data.draw(st.sampled_from([i for i in range(len(coll.versions)) if i != holder]), label="target")
+        target = data.draw(st.sampled_from([i for i in coll.live if i != holder]), label="target")
         stale = self.version(name, holder)
         fresh = self.version(name, target)
         fresh.aliases.append(alias)
@@ -299,27 +383,28 @@ class AliasMachine(RuleBasedStateMachine):
         assert alias not in stale.aliases
         assert self.reg.artifact(self.ref(name, alias)).index == target
 
-    @precondition(lambda self: self.logged())
+    @precondition(lambda self: self.with_live())
     @rule(data=st.data())
     def remove_latest_changes_nothing(self, data: st.DataObject) -> None:
         """Leaving ``latest`` out of the list and saving changes nothing (SPEC §5)."""
-        name, coll = self.pick(data, self.logged())
+        name, coll = self.pick(data, self.with_live())
+        assert coll.latest is not None
         v = self.version(name, coll.latest)
         v.aliases.remove("latest")
         v.save()
         assert "latest" in v.aliases
 
-    @precondition(lambda self: self.logged())
+    @precondition(lambda self: self.with_live())
     @rule(data=st.data(), new=ALIAS_LISTS, keep_latest=st.booleans())
     def assign_aliases(self, data: st.DataObject, new: list[str], keep_latest: bool) -> None:
         """``v.aliases = [...]; v.save()``: what is new is added (moved), what is gone is dropped."""
-        name, coll = self.pick(data, self.logged())
+        name, coll = self.pick(data, self.with_live())
         index = self.pick_index(data, coll)
         if keep_latest and index == coll.latest:
             new = [*new, "latest"]
         self.save_aliases(name, index, new)
 
-    @precondition(lambda self: self.logged())
+    @precondition(lambda self: self.with_live())
     @rule(
         data=st.data(),
         reserved=st.one_of(st.sampled_from(["latest", "v3"]), reserved_aliases()),
@@ -334,14 +419,14 @@ class AliasMachine(RuleBasedStateMachine):
 
         A valid alias added in the same call is not applied either, and refused content is not logged.
         """
-        name, coll = self.pick(data, self.logged())
+        name, coll = self.pick(data, self.with_live())
+        assert coll.latest is not None
         index = self.pick_index(data, coll)
         if reserved == "latest" and index == coll.latest and how != "log":
             # Keeping `latest` on the version that already holds it is not adding it.
-            index = next((i for i in range(len(coll.versions)) if i != coll.latest), None)
-            if index is None:
+            index = next((i for i in coll.live if i != coll.latest), coll.latest)
+            if index == coll.latest:
                 how = "log"
-                index = coll.latest
         extra = [] if also is None else [also]
         v = self.version(name, index)
         with pytest.raises(artreg.InvalidName):
@@ -356,41 +441,134 @@ class AliasMachine(RuleBasedStateMachine):
         v.refresh()
         assert v.aliases == sorted(coll.held_by(index))
 
+    # -- deletion and retention (SPEC §8) ------------------------------------------------
+
+    @precondition(lambda self: self.with_live())
+    @rule(
+        data=st.data(),
+        delete_aliases=st.booleans(),
+        which=st.sampled_from(["any", "alias-free", "latest"]),
+        relog=st.booleans(),
+        tag_list=TAGS,
+    )
+    def delete_version(
+        self, data: st.DataObject, delete_aliases: bool, which: str, relog: bool, tag_list: list[str]
+    ) -> None:
+        """``v.delete()`` refuses while ``v`` holds an alias (``latest`` too); ``delete_aliases=True`` drops them.
+
+        Deleting ``latest``'s holder moves ``latest`` back to the newest live version, or
+        removes it when none is left. With ``relog``, the content of whatever is ``latest``
+        afterwards (an older version, when the newest was deleted) is logged again: it dedups.
+        """
+        name, coll = self.pick(data, self.with_live())
+        free = [i for i in coll.live if not coll.held_by(i)]
+        if which == "latest" and coll.latest is not None:
+            index = coll.latest
+        elif which == "alias-free" and free:
+            index = data.draw(st.sampled_from(free), label="alias-free index")
+        else:
+            index = self.pick_index(data, coll)
+        self.delete(name, self.version(name, index), delete_aliases)
+        if relog and coll.latest is not None:
+            before = len(coll.versions)
+            self.log(name, coll.versions[coll.latest].files, [], tag_list)
+            assert len(coll.versions) == before, "dedup is against the current latest"
+
+    @precondition(lambda self: self.with_live())
+    @rule(data=st.data(), files=FILES, aliases=ALIAS_LISTS, delete_aliases=st.booleans())
+    def delete_after_latest_moved(
+        self, data: st.DataObject, files: dict[str, bytes], aliases: list[str], delete_aliases: bool
+    ) -> None:
+        """A version object loaded while it held ``latest``, deleted after a log: what it holds *now* decides."""
+        name, coll = self.pick(data, self.with_live())
+        assert coll.latest is not None
+        index = coll.latest
+        stale = self.version(name, index)
+        self.log(name, files, aliases, [])
+        if coll.versions[index].live:  # retention may have taken it
+            self.delete(name, stale, delete_aliases)
+
+    @precondition(lambda self: self.existing())
+    @rule(data=st.data(), via_version=st.booleans())
+    def delete_collection(self, data: st.DataObject, via_version: bool) -> None:
+        """``collection.delete()``: every version deleted, every alias gone, the collection unlisted."""
+        name, coll = self.pick(data, self.existing())
+        if via_version and coll.live:
+            collection = self.version(name, self.pick_index(data, coll)).collection
+        else:
+            collection = self.reg.collection(self.ref(name))
+        collection.delete()
+        coll.soft_delete(coll.live)
+        coll.deleted = True
+        assert coll.aliases == {}
+        assert collection.aliases == []
+        assert collection.versions() == []
+
+    @rule(data=st.data(), keep=KEEP)
+    def set_retention(self, data: st.DataObject, keep: int | None) -> None:
+        """``reg.set_retention(project, keep=N)``: from the next log into a collection on, its alias-free versions beyond the newest N go.
+
+        SPEC §8 does not say whether the policy also applies at once; either is accepted,
+        collection by collection, and the model follows what happened.
+        """
+        self.reg.set_retention(self.project, keep)
+        self.keep = keep
+        for name in self.with_live():
+            coll = self.model[name]
+            listed = [v.index for v in reversed(self.reg.artifacts(self.project, name))]
+            if listed != coll.live:
+                coll.apply_retention(keep)
+                assert listed == coll.live, "set_retention deleted other versions than retention would"
+
     # -- invariants --------------------------------------------------------------------
 
     @invariant()
     def registry_matches_model(self) -> None:
         if not self.project:
             return
+        listed_collections = sorted(c.name for c in self.reg.collections(self.project))
+        assert listed_collections == self.existing()
         for name, coll in self.model.items():
-            if not coll.versions:
+            live = coll.live
+            n = len(coll.versions)
+            assert all(0 <= i < n for i in live)
+            if not coll.exists:
+                # Never logged into, or deleted with collection.delete() and not logged into since.
+                assert not live and not coll.aliases
                 with pytest.raises(artreg.NotFound):
                     self.reg.artifacts(self.project, name)
                 with pytest.raises(artreg.NotFound):
+                    self.reg.collection(self.ref(name))
+            else:
+                listed = self.reg.artifacts(self.project, name)
+                # Newest first: exactly the live versions, each the version created with that index.
+                assert [v.index for v in listed] == live[::-1]
+                assert [(v.id, v.digest) for v in listed] == [(coll.versions[i].id, coll.versions[i].digest) for i in live[::-1]]
+                # §6.1: each alias on at most one version, a live one; and exactly where the model says.
+                holders: dict[str, int] = {}
+                for v in listed:
+                    assert v.aliases == sorted(coll.held_by(v.index)), v.name
+                    assert v.tags == sorted(coll.versions[v.index].tags), v.name
+                    for alias in v.aliases:
+                        assert alias not in holders, f"{alias!r} held by v{holders[alias]} and v{v.index}"
+                        holders[alias] = v.index
+                assert holders == coll.aliases
+                assert self.reg.collection(self.ref(name)).aliases == sorted(coll.aliases)
+            # §6.2 (as amended by deletion): latest is the live version with the highest index, or none.
+            assert coll.latest == (live[-1] if live else None)
+            if live:
+                assert self.reg.artifact(self.ref(name)).index == live[-1]
+            else:
+                with pytest.raises(artreg.NotFound):
                     self.reg.artifact(self.ref(name))
-                continue
-            n = len(coll.versions)
-            listed = self.reg.artifacts(self.project, name)
-            # Newest first, indices exactly 0..n-1, each the version created with that index.
-            assert [v.index for v in listed] == list(range(n - 1, -1, -1))
-            assert [(v.id, v.digest) for v in listed] == [(m.id, m.digest) for m in reversed(coll.versions)]
-            # §6.1: each alias on at most one version; and exactly where the model says.
-            holders: dict[str, int] = {}
-            for v in listed:
-                assert v.aliases == sorted(coll.held_by(v.index)), v.name
-                assert v.tags == sorted(coll.versions[v.index].tags), v.name
-                for alias in v.aliases:
-                    assert alias not in holders, f"{alias!r} held by v{holders[alias]} and v{v.index}"
-                    holders[alias] = v.index
-            assert holders == coll.aliases
-            assert self.reg.collection(self.ref(name)).aliases == sorted(coll.aliases)
-            # §6.2: latest is the most recently logged version (nothing is deleted here).
-            assert coll.latest == n - 1
-            assert self.reg.artifact(self.ref(name)).index == n - 1
-            # §6.3: vN names the same version forever; the next index does not exist yet.
+            # §6.3: vN names the same version while it lives, nothing once deleted; the next index does not exist yet.
             for index, m in enumerate(coll.versions):
-                v = self.reg.artifact(self.ref(name, f"v{index}"))
-                assert (v.id, v.digest, v.index) == (m.id, m.digest, index)
+                if m.live:
+                    v = self.reg.artifact(self.ref(name, f"v{index}"))
+                    assert (v.id, v.digest, v.index) == (m.id, m.digest, index)
+                else:
+                    with pytest.raises(artreg.NotFound):
+                        self.reg.artifact(self.ref(name, f"v{index}"))
             with pytest.raises(artreg.NotFound):
                 self.reg.artifact(self.ref(name, f"v{n}"))
             # Every alias resolves to its holder; every alias ever used and now free resolves to nothing.

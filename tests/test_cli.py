@@ -31,8 +31,11 @@ def test_demo_again_dedups(capsys: pytest.CaptureFixture[str]) -> None:
     first = json.loads(capsys.readouterr().out)
     assert cli.main(["--json", "demo"]) == 0
     second = json.loads(capsys.readouterr().out)
+    first_lineage, second_lineage = first.pop("lineage"), second.pop("lineage")
     assert first == second
     assert first["model"] == "zoo/zoo_classifier:v0"
+    # Identical content is not a new version, but the second runs are kept as producers.
+    assert first_lineage.count("([") == 2 and second_lineage.count("([") == 4
 
 
 def test_registry_and_user_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
