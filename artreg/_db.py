@@ -194,9 +194,10 @@ class Database:
             for number in range(current, SCHEMA_VERSION):
                 con.execute(MIGRATIONS[number])
                 con.execute(f"PRAGMA user_version = {number + 1}")
-            if current == 0:
-                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                con.executemany("INSERT INTO settings(key, value) VALUES (?, ?)", self._initial_settings.items())
+                if number == 0:
+                    # A new file: later migrations may read these (the creator, for one).
+                    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    con.executemany("INSERT INTO settings(key, value) VALUES (?, ?)", self._initial_settings.items())
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""

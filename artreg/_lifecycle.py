@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 import apsw
 
-from ._aliases import aliases_of, reset_latest
+from ._aliases import aliases_of, drop_all, reset_latest
+from ._audit import Actor, record
 from ._errors import InvalidName, PermissionDenied
 
 
@@ -36,11 +37,23 @@ WHERE v.state = 'committed' AND unixepoch(v.created_at, 'subsec') + CASE v.ttl_p
     WHEN 'set' THEN v.ttl_seconds WHEN 'inherit' THEN p.default_ttl_seconds END <= ?
 ORDER BY v.id
 """
+# Retention never takes a version that holds an alias or is linked into a registry.
 RETENTION_VICTIMS = """
 SELECT v.id FROM versions AS v
 WHERE v.collection_id = ? AND v.state = 'committed'
   AND NOT EXISTS (SELECT 1 FROM aliases AS a WHERE a.version_id = v.id)
+  AND NOT EXISTS (SELECT 1 FROM versions AS l WHERE l.source_id = v.id AND l.state = 'committed')
 ORDER BY v.idx DESC LIMIT -1 OFFSET ?
+"""
+LIVE_LINKS = "SELECT id, collection_id FROM versions WHERE source_id = ? AND state = 'committed'"
+# (registry, alias) of protected aliases held by live links of a version.
+PROTECTED_LINKS = """
+SELECT r.name, a.alias FROM versions AS l
+JOIN aliases AS a ON a.version_id = l.id
+JOIN collections AS c ON c.id = l.collection_id
+JOIN registries AS r ON r.project_id = c.project_id
+JOIN protected_aliases AS pa ON pa.registry_id = r.id AND pa.alias = a.alias
+WHERE l.source_id = ? AND l.state = 'committed'
 """
 KEEP_FOR = """
 SELECT coalesce(c.keep_versions, p.keep_versions) FROM collections AS c JOIN projects AS p ON p.id = c.project_id
@@ -67,35 +80,45 @@ def ttl_value(policy: str, seconds: float | None) -> TtlValue:
     return timedelta(seconds=seconds)
 
 
-def soft_delete(con: apsw.Connection, collection_id: int, version_ids: Iterable[int], now: str) -> list[int]:
-    """Mark versions deleted, drop their aliases, move ``latest`` back; returns the ids."""
+def soft_delete(con: apsw.Connection, actor: Actor, collection_id: int, version_ids: Iterable[int], reason: str) -> list[int]:
+    """Mark versions deleted, drop their aliases, move ``latest`` back; returns the ids.
+
+    Live links to a deleted version are unlinked with it (the caller checked protection).
+    """
     ids = list(version_ids)
-    con.executemany("DELETE FROM aliases WHERE version_id = ?", ((i,) for i in ids))
-    con.executemany(
-        "UPDATE versions SET state = 'deleted', deleted_at = ? WHERE id = ? AND state = 'committed'", ((now, i) for i in ids)
-    )
-    reset_latest(con, collection_id)
+    for version_id in ids:
+        links: list[Any] = con.execute(LIVE_LINKS, (version_id,)).fetchall()
+        for link_id, link_collection in links:
+            soft_delete(con, actor, link_collection, [link_id], "version_unlinked")
+        drop_all(con, actor, collection_id, version_id)
+        con.execute("UPDATE versions SET state = 'deleted', deleted_at = ? WHERE id = ?", (actor.at, version_id))
+        record(con, actor, reason, collection_id=collection_id, version_id=version_id)
+    reset_latest(con, actor, collection_id)
     return ids
 
 
-def delete_version(con: apsw.Connection, collection_id: int, version_id: int, name: str, *, now: str, delete_aliases: bool) -> None:
+def delete_version(con: apsw.Connection, actor: Actor, collection_id: int, version_id: int, name: str, *, delete_aliases: bool) -> None:
     """Soft-delete one version; refused while it holds aliases unless ``delete_aliases``."""
     held = aliases_of(con, version_id)
     if held and not delete_aliases:
         raise PermissionDenied(f"{name} holds aliases {', '.join(held)}; pass delete_aliases=True to delete it anyway")
-    soft_delete(con, collection_id, [version_id], now)
+    protected = con.execute(PROTECTED_LINKS, (version_id,)).fetchall()
+    if protected:
+        names = ", ".join(f"{r[0]}:{r[1]}" for r in protected)
+        raise PermissionDenied(f"{name} is linked under protected aliases ({names}); remove them before deleting it")
+    soft_delete(con, actor, collection_id, [version_id], "version_deleted")
 
 
-def apply_retention(con: apsw.Connection, collection_id: int, now: str) -> list[int]:
+def apply_retention(con: apsw.Connection, actor: Actor, collection_id: int) -> list[int]:
     """Delete the alias-free versions beyond the newest N that the collection's policy keeps."""
     row = con.execute(KEEP_FOR, (collection_id,)).fetchone()
     if row is None or row[0] is None:
         return []
     victims = [r[0] for r in con.execute(RETENTION_VICTIMS, (collection_id, row[0]))]
-    return soft_delete(con, collection_id, victims, now) if victims else []
+    return soft_delete(con, actor, collection_id, victims, "version_retired") if victims else []
 
 
-def expire(con: apsw.Connection, now: datetime, stamp: str) -> list[int]:
+def expire(con: apsw.Connection, actor: Actor, now: datetime) -> list[int]:
     """Soft-delete every version whose TTL has run out at ``now``, then apply retention everywhere."""
     by_collection: dict[int, list[int]] = {}
     expired: list[Any] = con.execute(EXPIRED, (now.timestamp(),)).fetchall()
@@ -103,11 +126,11 @@ def expire(con: apsw.Connection, now: datetime, stamp: str) -> list[int]:
         by_collection.setdefault(collection_id, []).append(version_id)
     deleted: list[int] = []
     for collection_id, ids in by_collection.items():
-        deleted += soft_delete(con, collection_id, ids, stamp)
+        deleted += soft_delete(con, actor, collection_id, ids, "version_expired")
     policies: list[Any] = con.execute(
         "SELECT c.id FROM collections AS c JOIN projects AS p ON p.id = c.project_id "
         "WHERE coalesce(c.keep_versions, p.keep_versions) IS NOT NULL"
     ).fetchall()
     for (collection_id,) in policies:
-        deleted += apply_retention(con, collection_id, stamp)
+        deleted += apply_retention(con, actor, collection_id)
     return deleted

@@ -12,16 +12,19 @@ from typing import Any
 
 import platformdirs
 
+from ._audit import AuditLog
 from ._blobs import BlobStore
+from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
 from ._db import Database
 from ._draft import Artifact
 from ._errors import InvalidName, NotFound
 from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import expire, ttl_columns
+from ._log_artifact import log_draft
 from ._names import check_project
 from ._runs import Run, start_run
-from ._versions import ArtifactVersion, Collection, find_collection, list_collections, log_draft, resolve
+from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
 DB_NAME = "registry.db"
@@ -88,6 +91,7 @@ class Registry:
         stored = self._db.setting("objects")
         self.objects = None if stored is None else Path(db_path).parent / stored
         self._store = BlobStore(self._db, self.objects, inline_limit)
+        self.audit = AuditLog(self._db)
 
     def __repr__(self) -> str:
         return f"<Registry {self.path!r} user={self.user!r}>"
@@ -196,8 +200,9 @@ class Registry:
         (they go with it, and ``latest`` moves back).
         """
         moment = now or self._now()
+        who = actor(self)
         with self._db.write() as con:
-            ids = expire(con, moment, format_time(moment))
+            ids = expire(con, who, moment)
         return [ArtifactVersion(self, i) for i in sorted(ids)]
 
     def gc(self, *, dry_run: bool = False) -> GcReport:
@@ -230,9 +235,30 @@ class Registry:
         return list_collections(self, project, type)
 
     def projects(self) -> list[str]:
-        """Project names, sorted."""
+        """Project names, sorted (registries are reached through ``registries()``)."""
         with self._db.read() as con:
-            return [r[0] for r in con.execute("SELECT name FROM projects ORDER BY name")]
+            return [r[0] for r in con.execute(f"SELECT name FROM projects AS p WHERE {NOT_A_REGISTRY} ORDER BY name")]
+
+    # -- registries --------------------------------------------------------------------
+
+    def registry(self, name: str) -> Catalog:
+        """The registry ``name`` (``model`` and ``dataset`` always exist)."""
+        return find_registry(self, name)
+
+    def registries(self) -> list[Catalog]:
+        """The registries the acting user can see, by name."""
+        return list_registries(self)
+
+    def create_registry(
+        self,
+        name: str,
+        *,
+        artifact_types: Sequence[str] | None = None,
+        description: str | None = None,
+        visibility: str = "organization",
+    ) -> Catalog:
+        """A new registry accepting ``artifact_types`` (None: every type); its creator is its admin."""
+        return create_registry(self, name, artifact_types=artifact_types, description=description, visibility=visibility)
 
 
 def _layout(path: str | os.PathLike[str] | None) -> tuple[str, str | None]:

@@ -160,8 +160,13 @@ class Run:
             state = con.execute("SELECT state FROM versions WHERE id = ?", (version.id,)).fetchone()
             if state is None or state[0] != "committed":
                 raise NotFound(f"{version.qualified_name} has been deleted")
-            con.execute(INSERT_INPUT, (self.id, version.id))
+            con.execute(INSERT_INPUT, (self.id, version._content_id))  # a use through a link counts for its source
         return version
+
+    def link_artifact(self, version: ArtifactVersion, target: str, *, aliases: Sequence[str] | None = None) -> ArtifactVersion:
+        """Link a version into a registry collection (see ``ArtifactVersion.link``)."""
+        self._check_running()
+        return version.link(target, aliases=aliases)
 
     def logged_artifacts(self) -> list[ArtifactVersion]:
         """Live versions this run logged, in the order they were first created."""

@@ -139,6 +139,77 @@ CREATE TABLE run_inputs (
 CREATE INDEX run_inputs_by_version ON run_inputs(version_id, run_id);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# Registries (each backed by the project "wandb-registry-<name>"), links (versions with a
+# source), roles, protected aliases and the hash-chained audit log.
+_V3 = """
+CREATE TABLE registries (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    project_id   INTEGER NOT NULL UNIQUE REFERENCES projects(id),
+    description  TEXT,
+    all_types    INTEGER NOT NULL DEFAULT 1 CHECK (all_types IN (0, 1)),
+    visibility   TEXT NOT NULL DEFAULT 'organization' CHECK (visibility IN ('organization', 'restricted')),
+    default_role TEXT NOT NULL DEFAULT 'member'
+        CHECK (default_role IN ('restricted_viewer', 'viewer', 'member', 'admin')),
+    created_at   TEXT NOT NULL,
+    created_by   TEXT NOT NULL
+) STRICT;
+
+-- Accepted types (add-only); used when all_types = 0.
+CREATE TABLE registry_types (
+    registry_id INTEGER NOT NULL REFERENCES registries(id),
+    type        TEXT NOT NULL,
+    PRIMARY KEY (registry_id, type)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE registry_members (
+    registry_id INTEGER NOT NULL REFERENCES registries(id),
+    user        TEXT NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('restricted_viewer', 'viewer', 'member', 'admin')),
+    PRIMARY KEY (registry_id, user)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE protected_aliases (
+    registry_id INTEGER NOT NULL REFERENCES registries(id),
+    alias       TEXT NOT NULL,
+    PRIMARY KEY (registry_id, alias)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE org_admins (
+    user TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+INSERT INTO org_admins(user) SELECT value FROM settings WHERE key = 'created_by';
+
+-- A link: a version of a registry collection whose content is its source's.
+ALTER TABLE versions ADD COLUMN source_id INTEGER REFERENCES versions(id);
+CREATE INDEX versions_by_source ON versions(source_id) WHERE source_id IS NOT NULL;
+
+CREATE TABLE audit (
+    id            INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    user          TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    registry_id   INTEGER,
+    collection_id INTEGER,
+    version_id    INTEGER,
+    alias         TEXT,
+    detail        TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(detail)),
+    hash          TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_by_alias ON audit(collection_id, alias) WHERE alias IS NOT NULL;
+
+-- The core registries every registry file has.
+INSERT INTO projects(name, created_at)
+    VALUES ('wandb-registry-model', strftime('%Y-%m-%dT%H:%M:%S.000000Z', 'now')),
+           ('wandb-registry-dataset', strftime('%Y-%m-%dT%H:%M:%S.000000Z', 'now'))
+    ON CONFLICT(name) DO NOTHING;
+INSERT INTO registries(name, project_id, description, all_types, created_at, created_by)
+    SELECT substr(p.name, 16), p.id, 'Core registry for ' || substr(p.name, 16) || 's', 0, p.created_at,
+           (SELECT value FROM settings WHERE key = 'created_by')
+    FROM projects AS p WHERE p.name IN ('wandb-registry-model', 'wandb-registry-dataset');
+INSERT INTO registry_types(registry_id, type) SELECT id, name FROM registries;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,8 +1,8 @@
-"""Versions, collections and aliases: logging a draft, resolving references, editing.
+"""Reading and editing versions and collections; resolving references.
 
-Alias rules (SPEC §6) live here: an alias is one row keyed by (collection, alias), so it is
-held by at most one version; ``latest`` is a row too, moved by logging; ``vN`` is the
-version's index and never stored as an alias.
+A version of a registry collection is a *link*: a row whose ``source_id`` names the
+version it links. Its index, aliases and ``latest`` are its own; its content,
+description, metadata and tags are the source's, read and written through the source.
 """
 
 from __future__ import annotations
@@ -15,18 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
+from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
+from ._audit import Actor, AliasChange, record
 from ._clock import format_time, parse_time
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, _check_description
-from ._errors import InvalidName, NotFound, TypeMismatch
-from ._ingest import Ingested, ingest, known_digests
-from ._lifecycle import INHERIT, TtlValue, apply_retention, delete_version, soft_delete, ttl_columns, ttl_value
+from ._errors import InvalidName, NotFound, PermissionDenied
+from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
-from ._manifest import ManifestEntry, version_digest
+from ._manifest import ManifestEntry
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
+    REGISTRY_PROJECT_PREFIX,
     check_aliases,
     check_artifact_name,
     check_metadata,
@@ -38,133 +40,37 @@ from ._names import (
     parse_ref,
     version_index,
 )
-from ._runs import INSERT_OUTPUT, Run, runs_of
+from ._runs import Run, runs_of
 
 if TYPE_CHECKING:
     from ._registry import Registry
 
-UPSERT_PROJECT = """
-INSERT INTO projects(name, created_at) VALUES (?, ?)
-ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id
-"""
 SELECT_COLLECTION = """
 SELECT c.id, c.type, c.deleted_at FROM collections AS c JOIN projects AS p ON p.id = c.project_id
 WHERE p.name = ? AND c.name = ?
 """
-INSERT_COLLECTION = "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id"
-SELECT_ALIAS = """
-SELECT v.id, v.digest FROM aliases AS a JOIN versions AS v ON v.id = a.version_id
-WHERE a.collection_id = ? AND a.alias = ?
-"""
-NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
-INSERT_VERSION = """
-INSERT INTO versions(collection_id, idx, digest, size, file_count, description, metadata, created_at, created_by,
-                     ttl_policy, ttl_seconds)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
-"""
-INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size) VALUES (?, ?, ?, ?)"
 INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
 DELETE_TAG = "DELETE FROM version_tags WHERE version_id = ? AND tag = ?"
+# A link shows its source's description and metadata (a link's own columns stay empty).
 SELECT_VERSION = """
-SELECT v.id, v.idx, v.digest, v.size, v.file_count, v.description, v.metadata, v.created_at, v.created_by,
-       v.state, c.id, c.name, c.type, p.name, v.ttl_policy, v.ttl_seconds, p.default_ttl_seconds
+SELECT v.idx, v.digest, v.size, v.file_count,
+       iif(s.id IS NULL, v.description, s.description), iif(s.id IS NULL, v.metadata, s.metadata),
+       v.created_at, v.created_by, v.state, c.id, c.name, c.type, p.name,
+       v.ttl_policy, v.ttl_seconds, p.default_ttl_seconds, v.source_id, r.id
 FROM versions AS v JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
+LEFT JOIN versions AS s ON s.id = v.source_id LEFT JOIN registries AS r ON r.project_id = p.id
 WHERE v.id = ?
 """
 SELECT_BY_INDEX = "SELECT id FROM versions WHERE collection_id = ? AND idx = ? AND state = 'committed'"
 SELECT_BY_ALIAS = "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?"
 SELECT_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path"
 SELECT_ENTRY = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path = ?"
+LIVE_LINKS = "SELECT count(*) FROM versions WHERE source_id = ? AND state = 'committed'"
 
 
-# -- writing ----------------------------------------------------------------------------
-
-
-def log_draft(
-    reg: Registry,
-    draft: Artifact,
-    *,
-    project: str | None,
-    aliases: Sequence[str] | None,
-    tags: Sequence[str] | None,
-    run_id: int | None = None,
-) -> ArtifactVersion:
-    """Store a draft's bytes, then create its version in one transaction (or dedup to ``latest``)."""
-    project_name = check_project(project or DEFAULT_PROJECT)
-    alias_list = check_aliases(aliases)
-    tag_list = check_tags([*draft.tags, *check_tags(tags)])
-    metadata = dump_json(check_metadata(draft.metadata))
-    description = _check_description(draft.description)
-    name, type_ = check_artifact_name(draft.name), draft.type
-    ttl = ttl_columns(draft.ttl)
-    entries = list(draft.entries.values())
-    with reg._store.lock(exclusive=False):
-        known = known_digests(reg._store, entries)
-        stored: Ingested | None = None
-        if None in known:
-            stored = ingest(reg._store, entries, known)
-        while True:
-            if stored is None:
-                pairs = [(e.path, d) for e, d in zip(entries, known, strict=False) if d is not None]
-            else:
-                pairs = [(p, d) for p, d, _ in stored.entries]
-            digest = version_digest(pairs)
-            now = format_time(reg._now())
-            with reg._db.write() as con:
-                project_id = con.execute(UPSERT_PROJECT, (project_name, now)).fetchone()[0]  # type: ignore[index]
-                collection_id = _collection_for(con, project_id, project_name, name, type_, now)
-                latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
-                if latest is not None and latest[1] == digest:
-                    version_id = latest[0]
-                    if stored is not None:
-                        stored.write(con)
-                elif stored is None:
-                    # Everything came from the stat cache but it is new content: presence
-                    # of each blob must be checked (and missing ones stored) after all.
-                    version_id = None
-                else:
-                    stored.write(con)
-                    row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
-                    version_id = _insert_version(con, row, stored)
-                if version_id is not None:
-                    for alias in alias_list:
-                        set_alias(con, collection_id, alias, version_id)
-                    con.executemany(INSERT_TAG, ((version_id, tag) for tag in tag_list))
-                    if run_id is not None:
-                        con.execute(INSERT_OUTPUT, (run_id, version_id))
-                    apply_retention(con, collection_id, now)
-            if version_id is not None:
-                break
-            stored = ingest(reg._store, entries, known)
-    version = ArtifactVersion(reg, version_id)
-    draft._freeze(version)
-    return version
-
-
-def _insert_version(con: apsw.Connection, row: tuple[Any, ...], stored: Ingested) -> int:
-    """A new version row at the collection's next index, with its entries; it becomes ``latest``.
-
-    ``row`` is (collection_id, digest, description, metadata, created_at, created_by, ttl_policy, ttl_seconds).
-    """
-    collection_id = row[0]
-    index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
-    size = sum(s for _, _, s in stored.entries)
-    version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], size, len(stored.entries), *row[2:])).fetchone()[0])  # type: ignore[index]
-    con.executemany(INSERT_ENTRY, ((version_id, p, d, s) for p, d, s in stored.entries))
-    set_alias(con, collection_id, LATEST, version_id)
-    return version_id
-
-
-def _collection_for(con: apsw.Connection, project_id: int, project: str, name: str, type_: str, now: str) -> int:
-    row = con.execute(SELECT_COLLECTION, (project, name)).fetchone()
-    if row is None:
-        return int(con.execute(INSERT_COLLECTION, (project_id, name, type_, now)).fetchone()[0])  # type: ignore[index]
-    if row[1] != type_:
-        raise TypeMismatch(f"collection {project}/{name} holds type {row[1]!r}, not {type_!r}")
-    if row[2] is not None:
-        # Logging into a deleted collection revives it; indices continue, never reused.
-        con.execute("UPDATE collections SET deleted_at = NULL WHERE id = ?", (row[0],))
-    return int(row[0])
+def actor(reg: Registry) -> Actor:
+    """The acting user and the current time, for the rows of one change."""
+    return Actor(reg.user, format_time(reg._now()))
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -173,12 +79,15 @@ def _collection_for(con: apsw.Connection, project_id: int, project: str, name: s
 def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactVersion:
     """The live version a reference names (``[entity/][project/]name[:vN|alias]``)."""
     parsed = parse_ref(ref)
-    if parsed.registry is not None:
-        raise NotFound(f"no registry named {parsed.registry!r} in this registry file")
     project_name = parsed.project or check_project(project or DEFAULT_PROJECT)
     with reg._db.read() as con:
+        if parsed.registry is not None:
+            found_registry = con.execute("SELECT id FROM registries WHERE name = ?", (parsed.registry,)).fetchone()
+            if found_registry is None:
+                raise NotFound(f"no registry named {parsed.registry!r}")
+            require(con, found_registry[0], reg.user, "restricted_viewer", f"reading {project_name}/{parsed.name}")
         row = con.execute(SELECT_COLLECTION, (project_name, parsed.name)).fetchone()
-        if row is None:
+        if row is None or row[2] is not None:
             raise NotFound(f"no artifact {project_name}/{parsed.name}")
         selector = parsed.selector
         index = version_index(selector)
@@ -192,7 +101,10 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
 
 
 class ArtifactVersion:
-    """An immutable logged version; ``description``, ``metadata``, ``tags`` and ``aliases`` are editable, then ``save()``."""
+    """An immutable logged version (or a link to one in a registry).
+
+    ``description``, ``metadata``, ``tags``, ``aliases`` and ``ttl`` are editable, then ``save()``.
+    """
 
     def __init__(self, reg: Registry, version_id: int, *, con: apsw.Connection | None = None) -> None:
         self._reg = reg
@@ -207,13 +119,16 @@ class ArtifactVersion:
         row = con.execute(SELECT_VERSION, (self.id,)).fetchone()
         if row is None:
             raise NotFound(f"no version with id {self.id}")
-        (_, self.index, self.digest, self.size, self.file_count, description, metadata, created_at,
+        (self.index, self.digest, self.size, self.file_count, description, metadata, created_at,
          self.created_by, self.state, self._collection_id, self.collection_name, self.type, self.project,
-         ttl_policy, ttl_seconds, default_ttl) = row
+         ttl_policy, ttl_seconds, default_ttl, self._source_id, self._registry_id) = row
+        if self._registry_id is not None:
+            require(con, self._registry_id, self._reg.user, "restricted_viewer", f"reading {self.project}/{self.collection_name}")
+        self._content_id: int = self._source_id or self.id
         self._default_ttl = None if default_ttl is None else timedelta(seconds=default_ttl)
         self.created_at = parse_time(created_at)
         aliases = [r[0] for r in con.execute("SELECT alias FROM aliases WHERE version_id = ? ORDER BY alias", (self.id,))]
-        tags = [r[0] for r in con.execute("SELECT tag FROM version_tags WHERE version_id = ? ORDER BY tag", (self.id,))]
+        tags = [r[0] for r in con.execute("SELECT tag FROM version_tags WHERE version_id = ? ORDER BY tag", (self._content_id,))]
         ttl = ttl_value(ttl_policy, ttl_seconds)
         self._saved: dict[str, Any] = {
             "description": description, "metadata": json.loads(metadata), "aliases": aliases, "tags": tags, "ttl": ttl,
@@ -253,6 +168,15 @@ class ArtifactVersion:
     @property
     def collection(self) -> Collection:
         return Collection(self._reg, self._collection_id)
+
+    @property
+    def source_version(self) -> ArtifactVersion | None:
+        """For a link in a registry, the version it links; None for a logged version."""
+        return None if self._source_id is None else ArtifactVersion(self._reg, self._source_id)
+
+    @property
+    def is_link(self) -> bool:
+        return self._source_id is not None
 
     # -- editable fields ---------------------------------------------------------------
 
@@ -311,7 +235,8 @@ class ArtifactVersion:
 
         Only what changed since the version was loaded is written, so concurrent edits of
         other fields are kept. Adding an alias held elsewhere in the collection moves it.
-        ``latest`` and ``vN`` cannot be added; leaving ``latest`` out changes nothing.
+        ``latest`` and ``vN`` cannot be added; leaving ``latest`` out changes nothing. On a
+        link, description, metadata and tags are the source's and change there.
         """
         description = _check_description(self._description)
         metadata = check_metadata(self._metadata)
@@ -324,23 +249,48 @@ class ArtifactVersion:
                 raise InvalidName(f"alias {alias!r} is reserved: artreg assigns 'latest' and 'v<N>' itself")
         add_aliases = [a for a in wanted if a not in saved["aliases"]]
         drop_aliases = [a for a in saved["aliases"] if a not in wanted and a != LATEST]
+        who = actor(self._reg)
         with self._reg._db.write() as con:
-            state = con.execute("SELECT state FROM versions WHERE id = ?", (self.id,)).fetchone()
-            if state is None or state[0] != "committed":
-                raise NotFound(f"{self.qualified_name} has been deleted")
-            if description != saved["description"]:
-                con.execute("UPDATE versions SET description = ? WHERE id = ?", (description, self.id))
-            if metadata != saved["metadata"]:
-                con.execute("UPDATE versions SET metadata = ? WHERE id = ?", (dump_json(metadata), self.id))
+            self._check_live(con)
+            if self._registry_id is not None:
+                role = require(con, self._registry_id, who.user, "member", f"editing {self.qualified_name}")
+                self._check_protected(con, role, add_aliases + drop_aliases, "add or remove")
             if self._ttl != saved["ttl"]:
+                linked = self._registry_id is not None or con.execute(LIVE_LINKS, (self.id,)).fetchone() != (0,)
+                if ttl_policy != "never" and linked:
+                    raise PermissionDenied(f"{self.qualified_name} is linked into a registry and cannot have a TTL")
                 con.execute("UPDATE versions SET ttl_policy = ?, ttl_seconds = ? WHERE id = ?", (ttl_policy, ttl_seconds, self.id))
-            con.executemany(INSERT_TAG, ((self.id, t) for t in tags if t not in saved["tags"]))
-            con.executemany(DELETE_TAG, ((self.id, t) for t in saved["tags"] if t not in tags))
+                record(con, who, "ttl_changed", version_id=self.id, before=repr(saved["ttl"]), after=repr(self._ttl))
+            edited = []
+            if description != saved["description"]:
+                con.execute("UPDATE versions SET description = ? WHERE id = ?", (description, self._content_id))
+                edited.append("description")
+            if metadata != saved["metadata"]:
+                con.execute("UPDATE versions SET metadata = ? WHERE id = ?", (dump_json(metadata), self._content_id))
+                edited.append("metadata")
+            if edited:
+                record(con, who, "version_edited", version_id=self._content_id, fields=edited)
+            if tags != saved["tags"]:
+                con.executemany(INSERT_TAG, ((self._content_id, t) for t in tags if t not in saved["tags"]))
+                con.executemany(DELETE_TAG, ((self._content_id, t) for t in saved["tags"] if t not in tags))
+                record(con, who, "tags_changed", version_id=self._content_id, before=saved["tags"], after=sorted(tags))
             for alias in add_aliases:
-                set_alias(con, self._collection_id, alias, self.id)
+                set_alias(con, who, self._collection_id, alias, self.id)
             for alias in drop_aliases:
-                drop_alias(con, self._collection_id, alias, self.id)
+                drop_alias(con, who, self._collection_id, alias, self.id)
             self._load(con)
+
+    def _check_live(self, con: apsw.Connection) -> None:
+        state = con.execute("SELECT state FROM versions WHERE id = ?", (self.id,)).fetchone()
+        if state is None or state[0] != "committed":
+            raise NotFound(f"{self.qualified_name} has been deleted")
+
+    def _check_protected(self, con: apsw.Connection, role: str, aliases: Sequence[str], action: str) -> None:
+        protected = [a for a in aliases if is_protected(con, self._registry_id, a)]
+        if protected and role != "admin":
+            raise PermissionDenied(
+                f"only registry admins may {action} protected aliases ({', '.join(protected)}) of {self.qualified_name}"
+            )
 
     def refresh(self) -> None:
         """Reload from the database, dropping unsaved edits."""
@@ -351,67 +301,100 @@ class ArtifactVersion:
         """Soft-delete this version: its index stays reserved and it leaves every lookup.
 
         Refused with PermissionDenied while it holds aliases (``latest`` included) unless
-        ``delete_aliases=True``; ``latest`` then moves back to the newest live version.
+        ``delete_aliases=True``, and while a registry links it under a protected alias.
+        ``latest`` moves back to the newest live version; links to it go with it. On a
+        link, only the link is removed (``unlink``).
         """
+        if self._source_id is not None:
+            self.unlink()
+            return
+        who = actor(self._reg)
         with self._reg._db.write() as con:
-            state = con.execute("SELECT state FROM versions WHERE id = ?", (self.id,)).fetchone()
-            if state is None or state[0] != "committed":
-                raise NotFound(f"{self.qualified_name} has already been deleted")
-            now = format_time(self._reg._now())
-            delete_version(con, self._collection_id, self.id, self.qualified_name, now=now, delete_aliases=delete_aliases)
+            self._check_live(con)
+            delete_version(con, who, self._collection_id, self.id, self.qualified_name, delete_aliases=delete_aliases)
             self._load(con)
+
+    def link(self, target: str, *, aliases: Sequence[str] | None = None) -> ArtifactVersion:
+        """Link into a registry collection, ``[org/]wandb-registry-<registry>/<collection>``."""
+        from ._catalog import link_version
+
+        return link_version(self, target, aliases)
+
+    def unlink(self) -> None:
+        """Remove this link from its registry; the source version stays."""
+        if self._source_id is None:
+            raise InvalidName(f"{self.qualified_name} is not a link; use delete() to delete a version")
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._check_live(con)
+            assert self._registry_id is not None
+            role = require(con, self._registry_id, who.user, "member", f"unlinking {self.qualified_name}")
+            held = [r[0] for r in con.execute("SELECT alias FROM aliases WHERE version_id = ?", (self.id,))]
+            self._check_protected(con, role, held, "unlink a version holding")
+            soft_delete(con, who, self._collection_id, [self.id], "version_unlinked")
+            self._load(con)
+
+    def _require_download(self) -> None:
+        if self._registry_id is not None:
+            with self._reg._db.read() as con:
+                require(con, self._registry_id, self._reg.user, "viewer", f"downloading {self.qualified_name}")
 
     # -- lineage -----------------------------------------------------------------------
 
     def logged_by(self) -> list[Run]:
         """Runs that logged this version (several when identical content was logged again), oldest first."""
-        return runs_of(self._reg, self.id, producers=True)
+        return runs_of(self._reg, self._content_id, producers=True)
 
     def used_by(self) -> list[Run]:
         """Runs that used this version, oldest first."""
-        return runs_of(self._reg, self.id, producers=False)
+        return runs_of(self._reg, self._content_id, producers=False)
 
     def lineage(self, direction: str = "both", depth: int | None = None) -> LineageGraph:
         """The runs and versions upstream and/or downstream of this one, ``depth`` hops at most."""
-        return lineage(self._reg, self.id, direction=direction, depth=depth)
+        return lineage(self._reg, self._content_id, direction=direction, depth=depth)
 
     # -- contents ----------------------------------------------------------------------
 
     def files(self) -> Iterator[ManifestEntry]:
         """The manifest entries in path order, streamed from the database."""
         con = self._reg._db.connection()
-        for path, digest, size, ref, extra in con.execute(SELECT_ENTRIES, (self.id,)):
+        for path, digest, size, ref, extra in con.execute(SELECT_ENTRIES, (self._content_id,)):
             yield ManifestEntry(path, digest, size, ref, json.loads(extra))
 
     def get_entry(self, path: str) -> ManifestEntry:
         """The entry at a logical path; raises NotFound."""
         logical = normalize_path(path)
         with self._reg._db.read() as con:
-            row = con.execute(SELECT_ENTRY, (self.id, logical)).fetchone()
+            row = con.execute(SELECT_ENTRY, (self._content_id, logical)).fetchone()
         if row is None:
             raise NotFound(f"{self.qualified_name} has no entry {logical!r}")
         return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
     def open(self, path: str) -> Any:
         """A binary reader of one entry, streamed from the store; checks the digest at EOF."""
+        self._require_download()
         entry = self.get_entry(path)
         return io.BufferedReader(self._reg._store.open(entry.digest, entry.size))
 
     def download(self, root: str | None = None, *, link: str = "copy", path_prefix: str | None = None) -> str:
         """Materialise the files under ``root`` (default ``./artifacts/<name>``); returns the root."""
+        self._require_download()
         return download(self, root, link=link, path_prefix=path_prefix, prune=False)
 
     def checkout(self, root: str | None = None, *, link: str = "copy") -> str:
         """Like download, and also remove files under ``root`` that are not in the manifest."""
+        self._require_download()
         return download(self, root, link=link, path_prefix=None, prune=True)
 
     def verify(self, root: str | None = None) -> None:
         """Rehash a downloaded tree (or the stored blobs); raises IntegrityError listing what differs."""
+        self._require_download()
         verify(self, root)
 
     def new_draft(self) -> Artifact:
         """A draft with this version's entries, description and metadata, for the next version."""
-        draft = Artifact(self.collection_name, self.type, self._saved["description"], self._saved["metadata"])
+        name = self.collection_name if self._source_id is None else self.source_version.collection_name  # type: ignore[union-attr]
+        draft = Artifact(name, self.type, self._saved["description"], self._saved["metadata"])
         draft._put(
             [DraftEntry(e.path, e.size, BlobSource(self._reg._store, e.digest, e.size)) for e in self.files()],
             overwrite=False,
@@ -420,7 +403,7 @@ class ArtifactVersion:
 
 
 class Collection:
-    """All versions logged under one name in one project."""
+    """All versions logged under one name in one project, or the links of a registry collection."""
 
     def __init__(self, reg: Registry, collection_id: int) -> None:
         self._reg = reg
@@ -431,13 +414,15 @@ class Collection:
         """Reload from the database, dropping unsaved edits."""
         with self._reg._db.read() as con:
             row = con.execute(
-                "SELECT c.name, c.type, c.description, c.created_at, p.name FROM collections AS c "
-                "JOIN projects AS p ON p.id = c.project_id WHERE c.id = ?",
+                "SELECT c.name, c.type, c.description, c.created_at, p.name, r.id, r.name FROM collections AS c "
+                "JOIN projects AS p ON p.id = c.project_id LEFT JOIN registries AS r ON r.project_id = p.id WHERE c.id = ?",
                 (self.id,),
             ).fetchone()
             if row is None:
                 raise NotFound(f"no collection with id {self.id}")
-            self.name, self.type, description, created_at, self.project = row
+            self.name, self.type, description, created_at, self.project, self._registry_id, self.registry = row
+            if self._registry_id is not None:
+                require(con, self._registry_id, self._reg.user, "restricted_viewer", f"reading {self.project}/{self.name}")
             self.created_at = parse_time(created_at)
             tags = [r[0] for r in con.execute("SELECT tag FROM collection_tags WHERE collection_id = ? ORDER BY tag", (self.id,))]
             self.aliases: list[str] = [
@@ -451,20 +436,44 @@ class Collection:
         return f"<Collection {self.project}/{self.name} type={self.type!r}>"
 
     def versions(self) -> list[ArtifactVersion]:
-        """Live versions, newest first."""
+        """Live versions (or links), newest first."""
         with self._reg._db.read() as con:
             ids = [r[0] for r in con.execute(
                 "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed' ORDER BY idx DESC", (self.id,)
             )]
             return [ArtifactVersion(self._reg, i, con=con) for i in ids]
 
+    def alias_history(self, alias: str) -> list[AliasChange]:
+        """Every change of ``alias`` in this collection, oldest first: what it pointed at, when, by whom."""
+        entries = self._reg.audit.entries(collection_id=self.id, alias=check_aliases([alias], allow_reserved=True)[0])
+        return [AliasChange(e.at, e.user, e.action, alias, e.detail.get("before"), e.detail.get("after")) for e in entries]
+
     def delete(self) -> None:
-        """Delete every version of the collection (aliases included); indices stay reserved."""
+        """Delete every version of the collection (aliases included); indices stay reserved.
+
+        Refused while a protected alias is involved: in a registry collection, non-admins
+        cannot delete one holding a protected alias; nobody can delete a collection whose
+        versions a registry links under a protected alias.
+        """
+        who = actor(self._reg)
         with self._reg._db.write() as con:
-            now = format_time(self._reg._now())
             live = [r[0] for r in con.execute("SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'", (self.id,))]
-            soft_delete(con, self.id, live, now)
-            con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (now, self.id))
+            if self._registry_id is not None:
+                role = require(con, self._registry_id, who.user, "member", f"deleting {self.project}/{self.name}")
+                held = [r[0] for r in con.execute(PROTECTED_HELD, (self.id, self._registry_id))]
+                if held and role != "admin":
+                    raise PermissionDenied(
+                        f"{self.project}/{self.name} holds protected aliases ({', '.join(held)}); only registry admins may delete it"
+                    )
+            else:
+                for version_id in live:
+                    protected = con.execute(PROTECTED_LINKS, (version_id,)).fetchall()
+                    if protected:
+                        names = ", ".join(f"{r[0]}:{r[1]}" for r in protected)
+                        raise PermissionDenied(f"{self.project}/{self.name} has versions linked under protected aliases ({names})")
+            soft_delete(con, who, self.id, live, "version_deleted")
+            con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (who.at, self.id))
+            record(con, who, "collection_deleted", registry_id=self._registry_id, collection_id=self.id)
         self.refresh()
 
     def save(self) -> None:
@@ -472,7 +481,10 @@ class Collection:
         description = _check_description(self.description)
         tags = check_tags(self.tags)
         saved = self._saved
+        who = actor(self._reg)
         with self._reg._db.write() as con:
+            if self._registry_id is not None:
+                require(con, self._registry_id, who.user, "member", f"editing {self.project}/{self.name}")
             if description != saved["description"]:
                 con.execute("UPDATE collections SET description = ? WHERE id = ?", (description, self.id))
             con.executemany(
@@ -483,7 +495,17 @@ class Collection:
                 "DELETE FROM collection_tags WHERE collection_id = ? AND tag = ?",
                 ((self.id, t) for t in saved["tags"] if t not in tags),
             )
+            if description != saved["description"] or tags != saved["tags"]:
+                record(con, who, "collection_edited", registry_id=self._registry_id, collection_id=self.id)
         self.refresh()
+
+
+PROTECTED_HELD = """
+SELECT a.alias FROM aliases AS a JOIN protected_aliases AS pa ON pa.alias = a.alias
+WHERE a.collection_id = ? AND pa.registry_id = ?
+"""
+# Registry-backing projects are reached through their registry, not listed as projects.
+NOT_A_REGISTRY = f"substr(p.name, 1, {len(REGISTRY_PROJECT_PREFIX)}) != '{REGISTRY_PROJECT_PREFIX}'"
 
 
 def find_collection(reg: Registry, project: str, name: str) -> Collection:
@@ -500,10 +522,11 @@ def list_collections(reg: Registry, project: str | None, type_: str | None) -> l
     if project is not None:
         sql += " AND p.name = ?"
         args.append(check_project(project))
+    else:
+        sql += f" AND {NOT_A_REGISTRY}"
     if type_ is not None:
         sql += " AND c.type = ?"
         args.append(type_)
     with reg._db.read() as con:
         ids = [r[0] for r in con.execute(sql + " ORDER BY p.name, c.name", args)]
     return [Collection(reg, i) for i in ids]
-

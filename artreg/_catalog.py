@@ -1,0 +1,340 @@
+"""Registries inside a registry file (W&B's "registries"): catalogues of linked versions.
+
+A registry named ``model`` is backed by the project ``wandb-registry-model``; its
+collections are collections of that project whose versions are links. ``Catalog`` is the
+handle (``reg.registry(name)``); ``link_version`` makes links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import apsw
+
+from ._access import check_role, check_visibility, is_org_admin, is_protected, require, role_of
+from ._aliases import set_alias
+from ._audit import record
+from ._clock import parse_time
+from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
+from ._names import LATEST, REGISTRY_PROJECT_PREFIX, check_alias, check_aliases, check_project, check_type, parse_ref
+from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+SELECT_REGISTRY = """
+SELECT id, name, description, all_types, visibility, default_role, created_at, created_by FROM registries WHERE {where}
+"""
+INSERT_LINK = """
+INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, created_by, ttl_policy, source_id)
+SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
+"""
+NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
+
+
+def create_registry(
+    reg: Registry,
+    name: str,
+    *,
+    artifact_types: Sequence[str] | None,
+    description: str | None,
+    visibility: str,
+) -> Catalog:
+    """A new registry; its creator becomes an admin of it."""
+    name = check_project(name, kind="registry name")
+    types = None if artifact_types is None else [check_type(t) for t in _list("artifact_types", artifact_types)]
+    visibility = check_visibility(visibility)
+    who = actor(reg)
+    with reg._db.write() as con:
+        if con.execute("SELECT 1 FROM registries WHERE name = ?", (name,)).fetchone():
+            raise AlreadyExists(f"a registry named {name!r} already exists")
+        project_id = con.execute(
+            "INSERT INTO projects(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
+            (REGISTRY_PROJECT_PREFIX + name, who.at),
+        ).fetchone()[0]  # type: ignore[index]
+        registry_id = con.execute(
+            "INSERT INTO registries(name, project_id, description, all_types, visibility, created_at, created_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (name, project_id, description, int(types is None), visibility, who.at, who.user),
+        ).fetchone()[0]  # type: ignore[index]
+        con.executemany("INSERT INTO registry_types(registry_id, type) VALUES (?, ?)", ((registry_id, t) for t in types or ()))
+        con.execute("INSERT INTO registry_members(registry_id, user, role) VALUES (?, ?, 'admin')", (registry_id, who.user))
+        record(con, who, "registry_created", registry_id=registry_id, name=name, types=types, visibility=visibility)
+    return Catalog(reg, registry_id)
+
+
+def find_registry(reg: Registry, name: str) -> Catalog:
+    with reg._db.read() as con:
+        row = con.execute("SELECT id FROM registries WHERE name = ?", (check_project(name, kind="registry name"),)).fetchone()
+    if row is None:
+        raise NotFound(f"no registry named {name!r}")
+    return Catalog(reg, row[0])
+
+
+def list_registries(reg: Registry) -> list[Catalog]:
+    """The registries the user can see, by name."""
+    with reg._db.read() as con:
+        ids = [r[0] for r in con.execute("SELECT id FROM registries ORDER BY name")]
+        visible = [i for i in ids if role_of(con, i, reg.user) is not None]
+    return [Catalog(reg, i) for i in visible]
+
+
+def _list(kind: str, values: object) -> list[object]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise InvalidName(f"{kind} must be a list of strings, not {values!r}")
+    return list(values)
+
+
+class Catalog:
+    """One registry: its collections of links, accepted types, members and protected aliases."""
+
+    def __init__(self, reg: Registry, registry_id: int) -> None:
+        self._reg = reg
+        self.id = registry_id
+        self.refresh()
+
+    def refresh(self) -> None:
+        with self._reg._db.read() as con:
+            row = con.execute(SELECT_REGISTRY.format(where="id = ?"), (self.id,)).fetchone()
+            if row is None:
+                raise NotFound(f"registry {self.id} no longer exists")
+            require(con, self.id, self._reg.user, "restricted_viewer", f"reading registry {row[1]!r}")
+            types = [r[0] for r in con.execute("SELECT type FROM registry_types WHERE registry_id = ? ORDER BY type", (self.id,))]
+        self.name: str = row[1]
+        self.description: str | None = row[2]
+        self.artifact_types: list[str] | None = None if row[3] else types
+        self.visibility: str = row[4]
+        self.default_role: str = row[5]
+        self.created_at: datetime = parse_time(row[6])
+        self.created_by: str = row[7]
+
+    def __repr__(self) -> str:
+        return f"<Catalog {self.name!r} visibility={self.visibility!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Catalog) and other._reg is self._reg and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash((id(self._reg), "registry", self.id))
+
+    @property
+    def project(self) -> str:
+        """``wandb-registry-<name>``: the project part of references into this registry."""
+        return REGISTRY_PROJECT_PREFIX + self.name
+
+    def role(self, user: str | None = None) -> str | None:
+        """A user's effective role here (default: the acting user); None means no access."""
+        with self._reg._db.read() as con:
+            return role_of(con, self.id, user or self._reg.user)
+
+    def collections(self) -> list[Collection]:
+        """This registry's collections, by name."""
+        return self._reg.collections(self.project)
+
+    def collection(self, name: str) -> Collection:
+        return find_collection(self._reg, self.project, name)
+
+    # -- administration (admins only) --------------------------------------------------
+
+    def _admin(self, con: apsw.Connection, action: str) -> None:
+        require(con, self.id, self._reg.user, "admin", f"{action} in registry {self.name!r}")
+
+    def add_artifact_types(self, *types: str) -> None:
+        """Accept more types (accepted types are add-only)."""
+        checked = [check_type(t) for t in types]
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._admin(con, "changing accepted types")
+            con.executemany(
+                "INSERT INTO registry_types(registry_id, type) VALUES (?, ?) ON CONFLICT DO NOTHING", ((self.id, t) for t in checked)
+            )
+            record(con, who, "registry_types_added", registry_id=self.id, types=checked)
+        self.refresh()
+
+    def set_visibility(self, visibility: str) -> None:
+        """``organization`` (everyone has the default role) or ``restricted`` (members only)."""
+        self._update("visibility", check_visibility(visibility), "changing visibility")
+
+    def set_default_role(self, role: str) -> None:
+        """The role every user of the organisation has here when visibility is ``organization``."""
+        self._update("default_role", check_role(role), "changing the default role")
+
+    def set_description(self, description: str | None) -> None:
+        self._update("description", description, "changing the description")
+
+    def _update(self, column: str, value: str | None, action: str) -> None:
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._admin(con, action)
+            before = con.execute(f"SELECT {column} FROM registries WHERE id = ?", (self.id,)).fetchone()[0]  # type: ignore[index]
+            con.execute(f"UPDATE registries SET {column} = ? WHERE id = ?", (value, self.id))
+            record(con, who, f"registry_{column}_changed", registry_id=self.id, before=before, after=value)
+        self.refresh()
+
+    def members(self) -> dict[str, str]:
+        """Explicit members and their roles (org admins are admins without being listed)."""
+        with self._reg._db.read() as con:
+            return dict(con.execute("SELECT user, role FROM registry_members WHERE registry_id = ? ORDER BY user", (self.id,)))
+
+    def add_member(self, user: str, role: str = "member") -> None:
+        """Give a user a role here (or change it)."""
+        self._set_member(user, check_role(role), "member_added")
+
+    def update_member(self, user: str, role: str) -> None:
+        """Change a member's role; NotFound when the user is not a member."""
+        if user not in self.members():
+            raise NotFound(f"{user!r} is not a member of registry {self.name!r}")
+        self._set_member(user, check_role(role), "member_updated")
+
+    def remove_member(self, user: str) -> None:
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._admin(con, "removing members")
+            gone = con.execute("DELETE FROM registry_members WHERE registry_id = ? AND user = ? RETURNING role", (self.id, user)).fetchone()
+            if gone is None:
+                raise NotFound(f"{user!r} is not a member of registry {self.name!r}")
+            record(con, who, "member_removed", registry_id=self.id, member=user, before=gone[0], after=None)
+
+    def _set_member(self, user: str, role: str, action: str) -> None:
+        if not isinstance(user, str) or not user or any(ord(c) < 32 for c in user):
+            raise InvalidName(f"user name must be non-empty without control characters: {user!r}")
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._admin(con, "managing members")
+            before = con.execute("SELECT role FROM registry_members WHERE registry_id = ? AND user = ?", (self.id, user)).fetchone()
+            con.execute(
+                "INSERT INTO registry_members(registry_id, user, role) VALUES (?, ?, ?) "
+                "ON CONFLICT(registry_id, user) DO UPDATE SET role = excluded.role",
+                (self.id, user, role),
+            )
+            record(con, who, action, registry_id=self.id, member=user, before=before and before[0], after=role)
+
+    def protected_aliases(self) -> list[str]:
+        with self._reg._db.read() as con:
+            return [r[0] for r in con.execute("SELECT alias FROM protected_aliases WHERE registry_id = ? ORDER BY alias", (self.id,))]
+
+    def protect_alias(self, alias: str) -> None:
+        """Only admins may then add or remove ``alias`` here; versions holding it resist unlink and delete."""
+        name = check_alias(alias)
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._admin(con, "protecting aliases")
+            con.execute("INSERT INTO protected_aliases(registry_id, alias) VALUES (?, ?) ON CONFLICT DO NOTHING", (self.id, name))
+            record(con, who, "alias_protected", registry_id=self.id, alias=name)
+
+    def unprotect_alias(self, alias: str) -> None:
+        name = check_alias(alias)
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._admin(con, "unprotecting aliases")
+            if con.execute("DELETE FROM protected_aliases WHERE registry_id = ? AND alias = ? RETURNING 1", (self.id, name)).fetchone() is None:
+                raise NotFound(f"alias {name!r} is not protected in registry {self.name!r}")
+            record(con, who, "alias_unprotected", registry_id=self.id, alias=name)
+
+    def rename(self, new_name: str) -> None:
+        """Rename the registry (references use the new name from then on)."""
+        name = check_project(new_name, kind="registry name")
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._admin(con, "renaming the registry")
+            if con.execute("SELECT 1 FROM registries WHERE name = ?", (name,)).fetchone():
+                raise AlreadyExists(f"a registry named {name!r} already exists")
+            if con.execute("SELECT 1 FROM projects WHERE name = ?", (REGISTRY_PROJECT_PREFIX + name,)).fetchone():
+                raise AlreadyExists(f"the project {REGISTRY_PROJECT_PREFIX + name!r} is left from a deleted registry of that name")
+            con.execute("UPDATE registries SET name = ? WHERE id = ?", (name, self.id))
+            con.execute(
+                "UPDATE projects SET name = ? WHERE id = (SELECT project_id FROM registries WHERE id = ?)",
+                (REGISTRY_PROJECT_PREFIX + name, self.id),
+            )
+            record(con, who, "registry_renamed", registry_id=self.id, before=self.name, after=name)
+        self.refresh()
+
+    def delete(self) -> None:
+        """Delete the registry and unlink everything in it; refused while a protected alias is held."""
+        from ._lifecycle import soft_delete
+
+        who = actor(self._reg)
+        with self._reg._db.write() as con:
+            self._admin(con, "deleting the registry")
+            collections = [r[0] for r in con.execute(
+                "SELECT c.id FROM collections AS c JOIN registries AS r ON r.project_id = c.project_id WHERE r.id = ?", (self.id,)
+            )]
+            for collection_id in collections:
+                held = [r[0] for r in con.execute(PROTECTED_HELD, (collection_id, self.id))]
+                if held:
+                    raise PermissionDenied(f"registry {self.name!r} still holds protected aliases ({', '.join(held)})")
+            for collection_id in collections:
+                live = [r[0] for r in con.execute("SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'", (collection_id,))]
+                soft_delete(con, who, collection_id, live, "version_unlinked")
+                con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (who.at, collection_id))
+            for table in ("registry_types", "registry_members", "protected_aliases"):
+                con.execute(f"DELETE FROM {table} WHERE registry_id = ?", (self.id,))
+            con.execute("DELETE FROM registries WHERE id = ?", (self.id,))
+            record(con, who, "registry_deleted", registry_id=self.id, name=self.name)
+
+
+def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] | None) -> ArtifactVersion:
+    """Link a version into ``[org/]wandb-registry-<registry>/<collection>`` (see ``ArtifactVersion.link``)."""
+    reg = version._reg
+    parsed = parse_ref(target)
+    if parsed.registry is None or ":" in target:
+        raise InvalidName(f"link target must be [org/]wandb-registry-<registry>/<collection>, not {target!r}")
+    alias_list = check_aliases(aliases)
+    source_id = version._content_id  # linking a link links its source
+    who = actor(reg)
+    with reg._db.write() as con:
+        row = con.execute("SELECT id, project_id, all_types FROM registries WHERE name = ?", (parsed.registry,)).fetchone()
+        if row is None:
+            raise NotFound(f"no registry named {parsed.registry!r}")
+        registry_id, project_id, all_types = row
+        role = require(con, registry_id, who.user, "member", f"linking into registry {parsed.registry!r}")
+        source = con.execute("SELECT state FROM versions WHERE id = ?", (source_id,)).fetchone()
+        if source is None or source[0] != "committed":
+            raise NotFound(f"{version.qualified_name} has been deleted")
+        if not all_types and not con.execute(
+            "SELECT 1 FROM registry_types WHERE registry_id = ? AND type = ?", (registry_id, version.type)
+        ).fetchone():
+            raise TypeMismatch(f"registry {parsed.registry!r} does not accept artifacts of type {version.type!r}")
+        protected = [a for a in alias_list if is_protected(con, registry_id, a)]
+        if protected and role != "admin":
+            raise PermissionDenied(f"only registry admins may add protected aliases ({', '.join(protected)})")
+        collection_id = _portfolio(con, project_id, parsed.name, version.type, who.at, parsed.registry)
+        existing = con.execute(
+            "SELECT id FROM versions WHERE collection_id = ? AND source_id = ? AND state = 'committed'", (collection_id, source_id)
+        ).fetchone()
+        if existing is not None:
+            link_id = existing[0]
+        else:
+            index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
+            link_id = con.execute(INSERT_LINK, (collection_id, index, who.at, who.user, source_id)).fetchone()[0]  # type: ignore[index]
+            record(con, who, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
+                   source_id=source_id, index=index)
+            set_alias(con, who, collection_id, LATEST, link_id)
+        for alias in alias_list:
+            set_alias(con, who, collection_id, alias, link_id)
+        cleared = con.execute(
+            "UPDATE versions SET ttl_policy = 'never', ttl_seconds = NULL WHERE id = ? AND ttl_policy != 'never' RETURNING 1",
+            (source_id,),
+        ).fetchone()
+        if cleared:
+            record(con, who, "ttl_changed", version_id=source_id, before="cleared by link", after="None")
+    return ArtifactVersion(reg, link_id)
+
+
+def _portfolio(con: apsw.Connection, project_id: int, name: str, type_: str, now: str, registry: str) -> int:
+    """The registry collection ``name``, created on first link with the linked version's type."""
+    row = con.execute("SELECT id, type, deleted_at FROM collections WHERE project_id = ? AND name = ?", (project_id, name)).fetchone()
+    if row is None:
+        return int(con.execute(
+            "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id", (project_id, name, type_, now)
+        ).fetchone()[0])  # type: ignore[index]
+    if row[1] != type_:
+        raise TypeMismatch(f"registry collection {registry}/{name} holds type {row[1]!r}, not {type_!r}")
+    if row[2] is not None:
+        con.execute("UPDATE collections SET deleted_at = NULL WHERE id = ?", (row[0],))
+    return int(row[0])
+
+
+__all__ = ["Catalog", "create_registry", "find_registry", "is_org_admin", "link_version", "list_registries"]

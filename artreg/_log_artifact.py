@@ -1,0 +1,163 @@
+"""Logging a draft: store its bytes, then create the version in one transaction.
+
+Within that transaction: the project and collection (created on first use, type checked),
+dedup against ``latest``, the next index, the entries, ``latest`` and the given aliases,
+tags, the producer edge of a run, and the collection's retention policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from ._aliases import set_alias
+from ._audit import Actor, record
+from ._clock import format_time
+from ._draft import Artifact, _check_description
+from ._errors import InvalidName, TypeMismatch
+from ._ingest import Ingested, ingest, known_digests
+from ._lifecycle import apply_retention, ttl_columns
+from ._manifest import version_digest
+from ._names import (
+    DEFAULT_PROJECT,
+    LATEST,
+    REGISTRY_PROJECT_PREFIX,
+    check_aliases,
+    check_artifact_name,
+    check_metadata,
+    check_project,
+    check_tags,
+    dump_json,
+)
+from ._runs import INSERT_OUTPUT
+from ._versions import ArtifactVersion
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+UPSERT_PROJECT = """
+INSERT INTO projects(name, created_at) VALUES (?, ?)
+ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id
+"""
+SELECT_COLLECTION = """
+SELECT c.id, c.type, c.deleted_at FROM collections AS c JOIN projects AS p ON p.id = c.project_id
+WHERE p.name = ? AND c.name = ?
+"""
+INSERT_COLLECTION = "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id"
+SELECT_ALIAS = """
+SELECT v.id, v.digest FROM aliases AS a JOIN versions AS v ON v.id = a.version_id
+WHERE a.collection_id = ? AND a.alias = ?
+"""
+NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
+INSERT_VERSION = """
+INSERT INTO versions(collection_id, idx, digest, size, file_count, description, metadata, created_at, created_by,
+                     ttl_policy, ttl_seconds)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+"""
+INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size) VALUES (?, ?, ?, ?)"
+INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
+
+
+def log_draft(
+    reg: Registry,
+    draft: Artifact,
+    *,
+    project: str | None,
+    aliases: Sequence[str] | None,
+    tags: Sequence[str] | None,
+    run_id: int | None = None,
+) -> ArtifactVersion:
+    """Store a draft's bytes, then create its version in one transaction (or dedup to ``latest``)."""
+    project_name = check_project(project or DEFAULT_PROJECT)
+    if project_name.startswith(REGISTRY_PROJECT_PREFIX):
+        raise InvalidName(f"project {project_name!r} names a registry: log into a project, then link the version there")
+    alias_list = check_aliases(aliases)
+    tag_list = check_tags([*draft.tags, *check_tags(tags)])
+    metadata = dump_json(check_metadata(draft.metadata))
+    description = _check_description(draft.description)
+    name, type_ = check_artifact_name(draft.name), draft.type
+    ttl = ttl_columns(draft.ttl)
+    entries = list(draft.entries.values())
+    with reg._store.lock(exclusive=False):
+        known = known_digests(reg._store, entries)
+        stored: Ingested | None = None
+        if None in known:
+            stored = ingest(reg._store, entries, known)
+        while True:
+            if stored is None:
+                pairs = [(e.path, d) for e, d in zip(entries, known, strict=False) if d is not None]
+            else:
+                pairs = [(p, d) for p, d, _ in stored.entries]
+            digest = version_digest(pairs)
+            now = format_time(reg._now())
+            actor = Actor(reg.user, now)
+            with reg._db.write() as con:
+                project_id = con.execute(UPSERT_PROJECT, (project_name, now)).fetchone()[0]  # type: ignore[index]
+                collection_id = _collection_for(con, project_id, project_name, name, type_, now)
+                latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
+                if latest is not None and latest[1] == digest:
+                    version_id = latest[0]
+                    if stored is not None:
+                        stored.write(con)
+                elif stored is None:
+                    # Everything came from the stat cache but it is new content: presence
+                    # of each blob must be checked (and missing ones stored) after all.
+                    version_id = None
+                else:
+                    stored.write(con)
+                    row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
+                    version_id = _insert_version(con, actor, row, stored)
+                if version_id is not None:
+                    for alias in alias_list:
+                        set_alias(con, actor, collection_id, alias, version_id)
+                    _add_tags(con, actor, version_id, tag_list)
+                    if run_id is not None:
+                        con.execute(INSERT_OUTPUT, (run_id, version_id))
+                    apply_retention(con, actor, collection_id)
+            if version_id is not None:
+                break
+            stored = ingest(reg._store, entries, known)
+    version = ArtifactVersion(reg, version_id)
+    draft._freeze(version)
+    return version
+
+
+def _add_tags(con: apsw.Connection, actor: Actor, version_id: int, tags: Sequence[str]) -> None:
+    held = set(_tags_of(con, version_id))
+    added = [t for t in tags if t not in held]
+    if added:
+        con.executemany(INSERT_TAG, ((version_id, tag) for tag in added))
+        record(con, actor, "tags_changed", version_id=version_id, before=sorted(held), after=sorted(held | set(added)))
+
+
+def _tags_of(con: apsw.Connection, version_id: int) -> list[str]:
+    return [r[0] for r in con.execute("SELECT tag FROM version_tags WHERE version_id = ? ORDER BY tag", (version_id,))]
+
+
+def _insert_version(con: apsw.Connection, actor: Actor, row: tuple[Any, ...], stored: Ingested) -> int:
+    """A new version row at the collection's next index, with its entries; it becomes ``latest``.
+
+    ``row`` is (collection_id, digest, description, metadata, created_at, created_by, ttl_policy, ttl_seconds).
+    """
+    collection_id = row[0]
+    index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
+    size = sum(s for _, _, s in stored.entries)
+    version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], size, len(stored.entries), *row[2:])).fetchone()[0])  # type: ignore[index]
+    con.executemany(INSERT_ENTRY, ((version_id, p, d, s) for p, d, s in stored.entries))
+    record(con, actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=row[1], index=index)
+    set_alias(con, actor, collection_id, LATEST, version_id)
+    return version_id
+
+
+def _collection_for(con: apsw.Connection, project_id: int, project: str, name: str, type_: str, now: str) -> int:
+    row = con.execute(SELECT_COLLECTION, (project, name)).fetchone()
+    if row is None:
+        return int(con.execute(INSERT_COLLECTION, (project_id, name, type_, now)).fetchone()[0])  # type: ignore[index]
+    if row[1] != type_:
+        raise TypeMismatch(f"collection {project}/{name} holds type {row[1]!r}, not {type_!r}")
+    if row[2] is not None:
+        # Logging into a deleted collection revives it; indices continue, never reused.
+        con.execute("UPDATE collections SET deleted_at = NULL WHERE id = ?", (row[0],))
+    return int(row[0])
