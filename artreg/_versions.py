@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._download import download, verify
-from ._draft import Artifact, BlobSource, DraftEntry, _check_description
+from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
 from ._errors import InvalidName, NotFound, TypeMismatch
 from ._ingest import Ingested, ingest, known_digests
 from ._manifest import ManifestEntry, version_digest
@@ -34,6 +34,7 @@ from ._names import (
     parse_ref,
     version_index,
 )
+from ._references import open_reference
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -58,7 +59,7 @@ INSERT_VERSION = """
 INSERT INTO versions(collection_id, idx, digest, size, file_count, description, metadata, created_at, created_by)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
 """
-INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size) VALUES (?, ?, ?, ?)"
+INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size, ref, extra) VALUES (?, ?, ?, ?, ?, ?)"
 SET_ALIAS = """
 INSERT INTO aliases(collection_id, alias, version_id) VALUES (?, ?, ?)
 ON CONFLICT(collection_id, alias) DO UPDATE SET version_id = excluded.version_id
@@ -115,7 +116,7 @@ def log_draft(
             if stored is None:
                 pairs = [(e.path, d) for e, d in zip(entries, known, strict=False) if d is not None]
             else:
-                pairs = [(p, d) for p, d, _ in stored.entries]
+                pairs = [(row[0], row[1]) for row in stored.entries]
             digest = version_digest(pairs)
             now = format_time(reg._now())
             with reg._db.write() as con:
@@ -157,10 +158,10 @@ def _insert_version(
 ) -> int:
     """A new version row at the collection's next index, with its entries; it becomes ``latest``."""
     index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
-    size = sum(s for _, _, s in stored.entries)
+    size = sum(row[2] for row in stored.entries)
     row = (collection_id, index, digest, size, len(stored.entries), description, metadata, now, user)
     version_id = int(con.execute(INSERT_VERSION, row).fetchone()[0])  # type: ignore[index]
-    con.executemany(INSERT_ENTRY, ((version_id, p, d, s) for p, d, s in stored.entries))
+    con.executemany(INSERT_ENTRY, ((version_id, *row) for row in stored.entries))
     set_alias(con, collection_id, LATEST, version_id)
     return version_id
 
@@ -351,27 +352,43 @@ class ArtifactVersion:
         return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
     def open(self, path: str) -> Any:
-        """A binary reader of one entry, streamed from the store; checks the digest at EOF."""
+        """A binary reader of one entry, streamed from the store (a reference: from its source); checks the digest at EOF."""
         entry = self.get_entry(path)
+        if entry.ref is not None:
+            return io.BufferedReader(open_reference(entry))
         return io.BufferedReader(self._reg._store.open(entry.digest, entry.size))
 
-    def download(self, root: str | None = None, *, link: str = "copy", path_prefix: str | None = None) -> str:
-        """Materialise the files under ``root`` (default ``./artifacts/<name>``); returns the root."""
-        return download(self, root, link=link, path_prefix=path_prefix, prune=False)
+    def download(
+        self,
+        root: str | None = None,
+        *,
+        link: str = "copy",
+        path_prefix: str | None = None,
+        allow_missing_references: bool = False,
+    ) -> str:
+        """Materialise the files under ``root`` (default ``./artifacts/<name>``); returns the root.
 
-    def checkout(self, root: str | None = None, *, link: str = "copy") -> str:
+        Reference entries are fetched from their source and checked against their digest
+        (IntegrityError when it changed). A source that is gone raises NotFound, or with
+        ``allow_missing_references=True`` is skipped with a warning.
+        """
+        return download(self, root, link=link, path_prefix=path_prefix, prune=False, allow_missing=allow_missing_references)
+
+    def checkout(self, root: str | None = None, *, link: str = "copy", allow_missing_references: bool = False) -> str:
         """Like download, and also remove files under ``root`` that are not in the manifest."""
-        return download(self, root, link=link, path_prefix=None, prune=True)
+        return download(self, root, link=link, path_prefix=None, prune=True, allow_missing=allow_missing_references)
 
     def verify(self, root: str | None = None) -> None:
-        """Rehash a downloaded tree (or the stored blobs); raises IntegrityError listing what differs."""
+        """Rehash a downloaded tree (or the stored blobs, and the sources of references); raises IntegrityError listing what differs."""
         verify(self, root)
 
     def new_draft(self) -> Artifact:
         """A draft with this version's entries, description and metadata, for the next version."""
         draft = Artifact(self.collection_name, self.type, self._saved["description"], self._saved["metadata"])
+        store = self._reg._store
         draft._put(
-            [DraftEntry(e.path, e.size, BlobSource(self._reg._store, e.digest, e.size)) for e in self.files()],
+            [DraftEntry(e.path, e.size, BlobSource(store, e.digest, e.size) if e.ref is None else RefSource(e.ref, e.extra), e.digest)
+             for e in self.files()],
             overwrite=False,
         )
         return draft
