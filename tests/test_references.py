@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import importlib.util
 import os
 import sys
 import threading
@@ -24,8 +23,6 @@ import pytest
 
 import artreg
 from artreg import _references
-
-BOTO_MISSING = importlib.util.find_spec("boto3") is None or importlib.util.find_spec("moto") is None
 
 
 def sha(data: bytes | str) -> str:
@@ -108,9 +105,11 @@ def web() -> Iterator[Web]:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    if BOTO_MISSING:
-        pytest.skip("boto3 and moto[server] are needed for s3:// tests: pip install -e '.[test]'")
-    from moto.server import ThreadedMotoServer
+    try:
+        import boto3  # noqa: F401
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        pytest.skip(f"s3:// tests need boto3 and moto[server] (pip install -e '.[test]'): {exc}")
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -317,13 +316,13 @@ def test_http_404_and_allow_missing(reg: artreg.Registry, web: Web, tmp_path: Pa
 
 
 def test_http_slow_server_times_out_within_the_configured_bound(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
-    web.routes["/slow"] = Route(b"late", delay=1.0)
+    web.routes["/slow"] = Route(b"late", delay=3.0)
     monkeypatch.setenv("ARTREG_REFERENCE_TIMEOUT", "0.2")
     art = artreg.Artifact("w", type="dataset")
     started = time.monotonic()
     with pytest.raises(artreg.ArtregError, match=r"no answer within 0\.2 s"):
         art.add_reference(web.url("/slow"))
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.0
     assert dict(art.entries) == {}
     monkeypatch.setenv("ARTREG_REFERENCE_TIMEOUT", "soon")
     with pytest.raises(artreg.InvalidName, match="ARTREG_REFERENCE_TIMEOUT"):
