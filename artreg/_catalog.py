@@ -31,6 +31,7 @@ INSERT_LINK = """
 INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, created_by, ttl_policy, source_id)
 SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
 """
+LIVE_VERSIONS = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'"
 NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
 
 
@@ -192,7 +193,9 @@ class Catalog:
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, "removing members")
-            gone = con.execute("DELETE FROM registry_members WHERE registry_id = ? AND user = ? RETURNING role", (self.id, user)).fetchone()
+            gone = con.execute(
+                "DELETE FROM registry_members WHERE registry_id = ? AND user = ? RETURNING role", (self.id, user)
+            ).fetchone()
             if gone is None:
                 raise NotFound(f"{user!r} is not a member of registry {self.name!r}")
             record(con, who, "member_removed", registry_id=self.id, member=user, before=gone[0], after=None)
@@ -229,7 +232,8 @@ class Catalog:
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, "unprotecting aliases")
-            if con.execute("DELETE FROM protected_aliases WHERE registry_id = ? AND alias = ? RETURNING 1", (self.id, name)).fetchone() is None:
+            gone = con.execute("DELETE FROM protected_aliases WHERE registry_id = ? AND alias = ? RETURNING 1", (self.id, name))
+            if gone.fetchone() is None:
                 raise NotFound(f"alias {name!r} is not protected in registry {self.name!r}")
             record(con, who, "alias_unprotected", registry_id=self.id, alias=name)
 
@@ -266,7 +270,7 @@ class Catalog:
                 if held:
                     raise PermissionDenied(f"registry {self.name!r} still holds protected aliases ({', '.join(held)})")
             for collection_id in collections:
-                live = [r[0] for r in con.execute("SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'", (collection_id,))]
+                live = [r[0] for r in con.execute(LIVE_VERSIONS, (collection_id,))]
                 soft_delete(con, who, collection_id, live, "version_unlinked")
                 con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (who.at, collection_id))
             for table in ("registry_types", "registry_members", "protected_aliases"):

@@ -3,6 +3,9 @@
 Every path is checked before anything is written: an entry that would land outside the
 root (through ``..``, an absolute path, or a symlinked folder inside the root) refuses
 the whole download. Each file appears atomically (temporary name, then rename).
+
+Reference entries (SPEC §10) are copied from their source whatever the link mode, and
+checked against their recorded digest before the rename; ``verify`` re-checks the source.
 """
 
 from __future__ import annotations
@@ -11,17 +14,19 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._blobs import BlobStore, VerifyingReader
-from ._errors import ArtregError, IntegrityError, InvalidName
+from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
 from ._manifest import ManifestEntry
 from ._names import normalize_path
+from ._references import NONE, SHA256, check_reference, checksum_kind, open_reference
 
 if TYPE_CHECKING:
-        from ._versions import ArtifactVersion
+    from ._versions import ArtifactVersion
 
 LINK_MODES = ("copy", "hardlink", "symlink", "reflink", "auto")
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -43,8 +48,14 @@ def default_root(version: ArtifactVersion) -> str:
     return os.path.join(base, f"{version.collection_name}:{version.version}")
 
 
-def download(version: ArtifactVersion, root: str | None, *, link: str, path_prefix: str | None, prune: bool) -> str:
-    """Write the version's files under ``root``; returns the absolute root."""
+def download(
+    version: ArtifactVersion, root: str | None, *, link: str, path_prefix: str | None, prune: bool, allow_missing: bool = False,
+) -> str:
+    """Write the version's files under ``root``; returns the absolute root.
+
+    A reference whose source is gone raises NotFound, or is skipped with a warning when
+    ``allow_missing``.
+    """
     if link not in LINK_MODES:
         raise InvalidName(f"link must be one of {', '.join(LINK_MODES)}, not {link!r}")
     root = os.path.abspath(root if root is not None else default_root(version))
@@ -57,7 +68,15 @@ def download(version: ArtifactVersion, root: str | None, *, link: str, path_pref
         if _has_content(dest, entry):
             continue
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        _materialise(store, entry, dest, link)
+        if entry.ref is None:
+            _materialise(store, entry, dest, link)
+            continue
+        try:
+            _fetch_reference(entry, dest)
+        except NotFound as exc:
+            if not allow_missing:
+                raise
+            warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
     if prune:
         _prune(root, {entry.path for entry in entries})
     return root
@@ -76,6 +95,8 @@ def _target(root: str, path: str) -> str:
 
 
 def _has_content(dest: str, entry: ManifestEntry) -> bool:
+    if entry.ref is not None and checksum_kind(entry) != SHA256:
+        return False  # an ETag or a location says nothing about local bytes: fetch again
     try:
         if os.path.getsize(dest) != entry.size or os.path.isdir(dest):
             return False
@@ -107,6 +128,22 @@ def _materialise(store: BlobStore, entry: ManifestEntry, dest: str, link: str) -
                 raise ArtregError(f"cannot reflink {entry.path!r}: the filesystem of {folder!r} does not support it")
             else:
                 _copy_verified(store, entry, out.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fetch_reference(entry: ManifestEntry, dest: str) -> None:
+    """Copy a reference from its source to ``dest``, renamed into place only once its digest checked out."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".artreg-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open_reference(entry) as reader:
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            while n := reader.readinto(view):  # type: ignore[attr-defined]
+                out.write(view[:n])
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
     except BaseException:
@@ -183,9 +220,14 @@ def verify(version: ArtifactVersion, root: str | None) -> None:
         store = version._reg._store
         for entry in entries:
             try:
+                if entry.ref is not None:
+                    check_reference(entry)
+                    continue
                 with store.open(entry.digest, entry.size) as reader:
                     while reader.read(CHUNK):
                         pass
+            except NotFound:
+                missing.append(entry.path)
             except IntegrityError as exc:
                 (missing if exc.missing else mismatched).append(entry.path)
     else:
@@ -194,17 +236,27 @@ def verify(version: ArtifactVersion, root: str | None) -> None:
             dest = os.path.join(root, *entry.path.split("/"))
             if not os.path.isfile(dest):
                 missing.append(entry.path)
-            elif os.path.getsize(dest) != entry.size or _hash_path(dest) != entry.digest:
+            elif not _local_matches(dest, entry):
                 mismatched.append(entry.path)
         extra = sorted(set(_tree(root)) - {e.path for e in entries})
     if missing or mismatched or extra:
         parts = [f"{label}: {', '.join(paths)}" for label, paths in
                  (("missing", missing), ("mismatched", mismatched), ("extra", extra)) if paths]
-        where = "stored blobs" if root is None else repr(root)
+        where = repr(root) if root is not None else "its stored blobs and sources" if any(e.ref for e in entries) else "stored blobs"
         raise IntegrityError(
             f"{version.qualified_name} does not match {where} ({'; '.join(parts)})",
             missing=missing, extra=extra, mismatched=mismatched,
         )
+
+
+def _local_matches(dest: str, entry: ManifestEntry) -> bool:
+    """Whether a downloaded file matches its entry, as far as the entry's digest can tell."""
+    kind = checksum_kind(entry) if entry.ref is not None else SHA256
+    if kind == NONE:
+        return True  # only the location was recorded
+    if os.path.getsize(dest) != entry.size:
+        return False
+    return kind != SHA256 or _hash_path(dest) == entry.digest
 
 
 def _tree(root: str) -> Iterable[str]:

@@ -1,9 +1,10 @@
 """Drafts: an ``Artifact`` being assembled before it is logged.
 
 A draft records *where* each entry's bytes are (a local file, or a blob already in a
-registry) and the file's stat at the time it was added. Hashing waits until the draft is
-logged, where the registry's stat cache can skip it and the bytes are hashed while they
-are stored, in one pass; nothing is copied to a staging area.
+registry, or an external object for a reference) and the file's stat at the time it was
+added. Hashing waits until the draft is logged, where the registry's stat cache can skip it
+and the bytes are hashed while they are stored, in one pass; nothing is copied to a staging
+area. A ``file://`` reference with a checksum is hashed the same lazy way, but not stored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, overload
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
+from ._references import default_name, list_objects
 
 if TYPE_CHECKING:
     from ._blobs import BlobStore
@@ -60,12 +62,28 @@ class BlobSource:
     size: int
 
 
+@dataclass(frozen=True)
+class RefSource:
+    """External data (SPEC §10): the object's URI and what was recorded about it (``extra``).
+
+    ``file`` is set for a ``file://`` object whose sha256 is computed when the draft is
+    logged, as for ``add_file``; other references carry their digest from the start.
+    """
+
+    uri: str
+    extra: dict[str, Any]
+    file: FileSource | None = None
+
+
+Source = FileSource | BlobSource | RefSource
+
+
 class DraftEntry:
     """One logical path of a draft. ``digest`` is computed on first access."""
 
     __slots__ = ("path", "size", "source", "_digest")
 
-    def __init__(self, path: str, size: int, source: FileSource | BlobSource, digest: str | None = None) -> None:
+    def __init__(self, path: str, size: int, source: Source, digest: str | None = None) -> None:
         self.path = path
         self.size = size
         self.source = source
@@ -75,9 +93,15 @@ class DraftEntry:
     def digest(self) -> str:
         """sha256 hex of the entry's bytes (hashes the local file the first time)."""
         if self._digest is None:
-            assert isinstance(self.source, FileSource)
-            self._digest = _hash_file(self.source)
+            source = self.source.file if isinstance(self.source, RefSource) else self.source
+            assert isinstance(source, FileSource)
+            self._digest = _hash_file(source)
         return self._digest
+
+    @property
+    def ref(self) -> str | None:
+        """The external URI of a reference entry, else None."""
+        return self.source.uri if isinstance(self.source, RefSource) else None
 
     @property
     def known_digest(self) -> str | None:
@@ -169,6 +193,37 @@ class Artifact:
             self._entries = {entry.path: entry for entry in entries}
             self._dirs = None
             return entries
+        return self._put(entries, overwrite=overwrite)
+
+    def add_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        checksum: bool = True,
+        max_objects: int | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> list[DraftEntry]:
+        """Add entries that point at external data instead of storing it (SPEC §10).
+
+        ``uri`` is ``file:///path`` (a file, or a folder walked like ``add_dir``),
+        ``http(s)://...`` (one object), or ``s3://bucket/key`` (an object; ``?versionId=``
+        pins a version) or ``s3://bucket/prefix`` (every object under it). One object lands
+        at ``name`` (default: the URI's last segment); the objects of a folder or prefix at
+        ``name/<relative path>`` (default: the relative path).
+
+        ``checksum=True`` records a content digest: sha256 of a file's bytes; an HTTP ETag,
+        else the sha256 of the body; an S3 ETag and version id. ``checksum=False`` records
+        the location only, so versions of such entries dedup by URI. More objects than
+        ``max_objects`` (default 10,000,000) raise InvalidName. Any error adds nothing.
+        """
+        self._check_editable()
+        prefix = "" if name is None else normalize_path(name) + "/"
+        objects = list_objects(uri, checksum=checksum, max_objects=max_objects)
+        entries = []
+        for obj in objects:
+            path = normalize_path(prefix + obj.rel if obj.rel else (name if name is not None else default_name(obj.uri)))
+            entries.append(DraftEntry(path, obj.size, RefSource(obj.uri, obj.extra, obj.file), obj.digest))
         return self._put(entries, overwrite=overwrite)
 
     @overload
@@ -295,6 +350,8 @@ def _parents(path: str) -> Iterator[str]:
 def _same_content(a: DraftEntry, b: DraftEntry) -> bool:
     if isinstance(a.source, FileSource) and isinstance(b.source, FileSource) and a.source == b.source:
         return True
+    if a.ref != b.ref:
+        return False  # stored bytes and a reference (or two references) are different entries
     return a.size == b.size and a.digest == b.digest
 
 

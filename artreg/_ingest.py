@@ -4,6 +4,10 @@ Runs outside any transaction, under the store lock held shared. First every loca
 looked up in the stat cache (``known_digests``); when that gives the whole manifest and it
 equals the collection's ``latest``, nothing is read at all. Otherwise ``ingest`` stores
 what is missing, reading each file once and hashing it while it is stored.
+
+Reference entries (SPEC §10) store nothing: they pass through with the digest recorded when
+they were added, except ``file://`` ones with a checksum, which are hashed here like local
+files (the stat cache applies to them too).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from dataclasses import dataclass, field
 import apsw
 
 from ._blobs import BlobStore, Stored
-from ._draft import BlobSource, DraftEntry, FileSource
+from ._draft import BlobSource, DraftEntry, FileSource, RefSource, Source
 from ._errors import ArtregError, IntegrityError, NotFound
+from ._names import dump_json
 
 # A file whose mtime is this close to the moment we read it might be rewritten within the
 # same timestamp tick without its stat changing; such files are not put in the stat cache.
@@ -44,11 +49,16 @@ ON CONFLICT(dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mt
 """
 
 
+# A manifest row as the version transaction writes it: (path, digest, size, ref, extra JSON).
+EntryRow = tuple[str, str, int, str | None, str]
+NO_EXTRA = "{}"
+
+
 @dataclass
 class Ingested:
     """What the version transaction must write besides the version itself."""
 
-    entries: list[tuple[str, str, int]] = field(default_factory=list)  # (path, digest, size)
+    entries: list[EntryRow] = field(default_factory=list)
     blobs: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)  # digest -> (size, inline data)
     stat_rows: list[tuple[int, int, int, int, str]] = field(default_factory=list)
     pending_bytes: int = 0
@@ -61,32 +71,41 @@ class Ingested:
 
 def known_digests(store: BlobStore, entries: list[DraftEntry]) -> list[str | None]:
     """Each entry's digest as far as it is known without reading: memo, blob source or stat cache."""
-    missing = [e.source for e in entries if e.known_digest is None and isinstance(e.source, FileSource)]
+    missing = [source for e in entries if e.known_digest is None and (source := _local_file(e.source)) is not None]
     cached = _stat_cache(store, missing)
     return [e.known_digest or _cached(cached, e.source) for e in entries]
 
 
-def _cached(cached: dict[tuple[int, int], tuple[int, int, str]], source: FileSource | BlobSource) -> str | None:
-    if not isinstance(source, FileSource):
+def _local_file(source: Source) -> FileSource | None:
+    """The local file whose bytes an entry's digest is the sha256 of, if any."""
+    return source.file if isinstance(source, RefSource) else source if isinstance(source, FileSource) else None
+
+
+def _cached(cached: dict[tuple[int, int], tuple[int, int, str]], source: Source) -> str | None:
+    local = _local_file(source)
+    if local is None:
         return None
-    hit = cached.get((source.dev, source.ino))
-    return hit[2] if hit is not None and hit[0] == source.size and hit[1] == source.mtime_ns else None
+    hit = cached.get((local.dev, local.ino))
+    return hit[2] if hit is not None and hit[0] == local.size and hit[1] == local.mtime_ns else None
 
 
 def ingest(store: BlobStore, entries: list[DraftEntry], known: list[str | None]) -> Ingested:
     """Store the bytes of every entry not already stored; the caller holds the store lock shared."""
-    candidates = [d for d in known if d is not None]
+    candidates = [d for e, d in zip(entries, known, strict=False) if d is not None and not isinstance(e.source, RefSource)]
     present = _present(store, candidates)
     out = Ingested()
     for entry, digest in zip(entries, known, strict=False):
+        if isinstance(entry.source, RefSource):
+            out.entries.append(_reference_row(entry, entry.source, digest, out))
+            continue
         if digest is not None and digest in present:
-            out.entries.append((entry.path, digest, entry.size))
+            out.entries.append((entry.path, digest, entry.size, None, NO_EXTRA))
             continue
         if isinstance(entry.source, FileSource):
             stored = _store_file(store, entry, entry.source, out)
         else:
             stored = _store_blob(store, entry, entry.source)
-        out.entries.append((entry.path, stored.digest, stored.size))
+        out.entries.append((entry.path, stored.digest, stored.size, None, NO_EXTRA))
         if stored.digest not in out.blobs:
             out.blobs[stored.digest] = (stored.size, stored.data)
             out.pending_bytes += len(stored.data or b"")
@@ -110,6 +129,17 @@ def _store_file(store: BlobStore, entry: DraftEntry, source: FileSource, out: In
     if source.mtime_ns < started - RACY_NS:
         out.stat_rows.append((source.dev, source.ino, source.size, source.mtime_ns, stored.digest))
     return stored
+
+
+def _reference_row(entry: DraftEntry, source: RefSource, digest: str | None, out: Ingested) -> EntryRow:
+    """A reference's manifest row; a ``file://`` one not found in the stat cache is hashed (and cached)."""
+    if digest is None:
+        started = time.time_ns()
+        digest = entry.digest
+        local = source.file
+        if local is not None and local.mtime_ns < started - RACY_NS:
+            out.stat_rows.append((local.dev, local.ino, local.size, local.mtime_ns, digest))
+    return (entry.path, digest, entry.size, source.uri, dump_json(source.extra))
 
 
 def _store_blob(store: BlobStore, entry: DraftEntry, source: BlobSource) -> Stored:

@@ -56,7 +56,7 @@ INSERT INTO versions(collection_id, idx, digest, size, file_count, description, 
                      ttl_policy, ttl_seconds)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
 """
-INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size) VALUES (?, ?, ?, ?)"
+INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size, ref, extra) VALUES (?, ?, ?, ?, ?, ?)"
 INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 
@@ -89,7 +89,7 @@ def log_draft(
             if stored is None:
                 pairs = [(e.path, d) for e, d in zip(entries, known, strict=False) if d is not None]
             else:
-                pairs = [(p, d) for p, d, _ in stored.entries]
+                pairs = [(row[0], row[1]) for row in stored.entries]
             digest = version_digest(pairs)
             now = format_time(reg._now())
             actor = Actor(reg.user, now)
@@ -143,9 +143,9 @@ def _insert_version(con: apsw.Connection, actor: Actor, row: tuple[Any, ...], st
     """
     collection_id = row[0]
     index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
-    size = sum(s for _, _, s in stored.entries)
+    size = sum(row[2] for row in stored.entries)
     version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], size, len(stored.entries), *row[2:])).fetchone()[0])  # type: ignore[index]
-    con.executemany(INSERT_ENTRY, ((version_id, p, d, s) for p, d, s in stored.entries))
+    con.executemany(INSERT_ENTRY, ((version_id, *row) for row in stored.entries))
     record(con, actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=row[1], index=index)
     set_alias(con, actor, collection_id, LATEST, version_id)
     return version_id

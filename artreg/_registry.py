@@ -23,6 +23,7 @@ from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import expire, ttl_columns
 from ._log_artifact import log_draft
 from ._names import check_project
+from ._references import default_name, is_uri
 from ._runs import Run, start_run
 from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
 
@@ -126,7 +127,10 @@ class Registry:
         aliases: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
     ) -> ArtifactVersion:
-        """Log a draft (or a local file or folder) as the next version of its collection.
+        """Log a draft (or a local file or folder, or a reference URI) as the next version of its collection.
+
+        A string like ``s3://bucket/prefix`` becomes a draft of one reference
+        (``add_reference`` with its defaults); ``name`` defaults to the URI's last segment.
 
         Content identical to the collection's ``latest`` creates no version: the existing
         one is returned with the aliases and tags applied.
@@ -277,6 +281,10 @@ def _layout(path: str | os.PathLike[str] | None) -> tuple[str, str | None]:
 
 def _draft_from_path(path: str | os.PathLike[str], name: str | None, type_: str | None) -> Artifact:
     local = os.fspath(path)
+    if is_uri(local):
+        draft = Artifact(name or default_name(local), type_ or "unspecified")
+        draft.add_reference(local)
+        return draft
     draft = Artifact(name or os.path.basename(os.path.normpath(local)), type_ or "unspecified")
     if os.path.isdir(local):
         draft.add_dir(local)

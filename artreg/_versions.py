@@ -20,7 +20,7 @@ from ._aliases import drop_alias, set_alias
 from ._audit import Actor, AliasChange, record
 from ._clock import format_time, parse_time
 from ._download import download, verify
-from ._draft import Artifact, BlobSource, DraftEntry, _check_description
+from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
 from ._errors import InvalidName, NotFound, PermissionDenied
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
@@ -40,6 +40,7 @@ from ._names import (
     parse_ref,
     version_index,
 )
+from ._references import open_reference
 from ._runs import Run, runs_of
 
 if TYPE_CHECKING:
@@ -371,23 +372,37 @@ class ArtifactVersion:
         return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
     def open(self, path: str) -> Any:
-        """A binary reader of one entry, streamed from the store; checks the digest at EOF."""
+        """A binary reader of one entry, streamed from the store (a reference: from its source); checks the digest at EOF."""
         self._require_download()
         entry = self.get_entry(path)
+        if entry.ref is not None:
+            return io.BufferedReader(open_reference(entry))
         return io.BufferedReader(self._reg._store.open(entry.digest, entry.size))
 
-    def download(self, root: str | None = None, *, link: str = "copy", path_prefix: str | None = None) -> str:
-        """Materialise the files under ``root`` (default ``./artifacts/<name>``); returns the root."""
-        self._require_download()
-        return download(self, root, link=link, path_prefix=path_prefix, prune=False)
+    def download(
+        self,
+        root: str | None = None,
+        *,
+        link: str = "copy",
+        path_prefix: str | None = None,
+        allow_missing_references: bool = False,
+    ) -> str:
+        """Materialise the files under ``root`` (default ``./artifacts/<name>``); returns the root.
 
-    def checkout(self, root: str | None = None, *, link: str = "copy") -> str:
+        Reference entries are fetched from their source and checked against their digest
+        (IntegrityError when it changed). A source that is gone raises NotFound, or with
+        ``allow_missing_references=True`` is skipped with a warning.
+        """
+        self._require_download()
+        return download(self, root, link=link, path_prefix=path_prefix, prune=False, allow_missing=allow_missing_references)
+
+    def checkout(self, root: str | None = None, *, link: str = "copy", allow_missing_references: bool = False) -> str:
         """Like download, and also remove files under ``root`` that are not in the manifest."""
         self._require_download()
-        return download(self, root, link=link, path_prefix=None, prune=True)
+        return download(self, root, link=link, path_prefix=None, prune=True, allow_missing=allow_missing_references)
 
     def verify(self, root: str | None = None) -> None:
-        """Rehash a downloaded tree (or the stored blobs); raises IntegrityError listing what differs."""
+        """Rehash a downloaded tree (or the stored blobs, and the sources of references); raises IntegrityError listing what differs."""
         self._require_download()
         verify(self, root)
 
@@ -395,8 +410,10 @@ class ArtifactVersion:
         """A draft with this version's entries, description and metadata, for the next version."""
         name = self.collection_name if self._source_id is None else self.source_version.collection_name  # type: ignore[union-attr]
         draft = Artifact(name, self.type, self._saved["description"], self._saved["metadata"])
+        store = self._reg._store
         draft._put(
-            [DraftEntry(e.path, e.size, BlobSource(self._reg._store, e.digest, e.size)) for e in self.files()],
+            [DraftEntry(e.path, e.size, BlobSource(store, e.digest, e.size) if e.ref is None else RefSource(e.ref, e.extra), e.digest)
+             for e in self.files()],
             overwrite=False,
         )
         return draft
