@@ -232,8 +232,9 @@ class Catalog:
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, "unprotecting aliases")
-            gone = con.execute("DELETE FROM protected_aliases WHERE registry_id = ? AND alias = ? RETURNING 1", (self.id, name))
-            if gone.fetchone() is None:
+            # fetchall: a RETURNING cursor left open would block the COMMIT ("statements in progress").
+            gone = con.execute("DELETE FROM protected_aliases WHERE registry_id = ? AND alias = ? RETURNING 1", (self.id, name)).fetchall()
+            if not gone:
                 raise NotFound(f"alias {name!r} is not protected in registry {self.name!r}")
             record(con, who, "alias_unprotected", registry_id=self.id, alias=name)
 
