@@ -26,6 +26,7 @@ from ._lifecycle import INHERIT
 from ._lineage import LineageEdge, LineageGraph, LineageNode
 from ._manifest import ManifestEntry
 from ._names import Ref, parse_ref
+from ._progress import Progress
 from ._registry import Registry, open
 from ._runs import Run
 from ._versions import ArtifactVersion, Collection
@@ -51,6 +52,7 @@ __all__ = [
     "ManifestEntry",
     "NotFound",
     "PermissionDenied",
+    "Progress",
     "Ref",
     "Registry",
     "Run",

@@ -23,6 +23,7 @@ from ._blobs import BlobStore, VerifyingReader
 from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
 from ._manifest import ManifestEntry
 from ._names import normalize_path
+from ._progress import ProgressCallback, Tracker
 from ._references import NONE, SHA256, check_reference, checksum_kind, open_reference
 
 if TYPE_CHECKING:
@@ -49,7 +50,14 @@ def default_root(version: ArtifactVersion) -> str:
 
 
 def download(
-    version: ArtifactVersion, root: str | None, *, link: str, path_prefix: str | None, prune: bool, allow_missing: bool = False,
+    version: ArtifactVersion,
+    root: str | None,
+    *,
+    link: str,
+    path_prefix: str | None,
+    prune: bool,
+    allow_missing: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> str:
     """Write the version's files under ``root``; returns the absolute root.
 
@@ -64,19 +72,20 @@ def download(
     os.makedirs(root, exist_ok=True)
     targets = [(entry, _target(root, entry.path)) for entry in entries]
     store = version._reg._store
+    tracker = Tracker(progress, len(targets), sum(entry.size for entry in entries))
     for entry, dest in targets:
-        if _has_content(dest, entry):
-            continue
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        if entry.ref is None:
-            _materialise(store, entry, dest, link)
-            continue
-        try:
-            _fetch_reference(entry, dest)
-        except NotFound as exc:
-            if not allow_missing:
-                raise
-            warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
+        if not _has_content(dest, entry):
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if entry.ref is None:
+                _materialise(store, entry, dest, link)
+            else:
+                try:
+                    _fetch_reference(entry, dest)
+                except NotFound as exc:
+                    if not allow_missing:
+                        raise
+                    warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
+        tracker.advance(entry.size)
     if prune:
         _prune(root, {entry.path for entry in entries})
     return root

@@ -23,6 +23,7 @@ from ._blobs import BlobStore, Stored
 from ._draft import BlobSource, DraftEntry, FileSource, RefSource, Source
 from ._errors import ArtregError, IntegrityError, NotFound
 from ._names import dump_json
+from ._progress import ProgressCallback, Tracker
 
 # A file whose mtime is this close to the moment we read it might be rewritten within the
 # same timestamp tick without its stat changing; such files are not put in the stat cache.
@@ -89,30 +90,38 @@ def _cached(cached: dict[tuple[int, int], tuple[int, int, str]], source: Source)
     return hit[2] if hit is not None and hit[0] == local.size and hit[1] == local.mtime_ns else None
 
 
-def ingest(store: BlobStore, entries: list[DraftEntry], known: list[str | None]) -> Ingested:
+def ingest(
+    store: BlobStore, entries: list[DraftEntry], known: list[str | None], progress: ProgressCallback | None = None
+) -> Ingested:
     """Store the bytes of every entry not already stored; the caller holds the store lock shared."""
     candidates = [d for e, d in zip(entries, known, strict=False) if d is not None and not isinstance(e.source, RefSource)]
     present = _present(store, candidates)
     out = Ingested()
+    tracker = Tracker(progress, len(entries), sum(e.size for e in entries))
     for entry, digest in zip(entries, known, strict=False):
-        if isinstance(entry.source, RefSource):
-            out.entries.append(_reference_row(entry, entry.source, digest, out))
-            continue
-        if digest is not None and digest in present:
-            out.entries.append((entry.path, digest, entry.size, None, NO_EXTRA))
-            continue
-        if isinstance(entry.source, FileSource):
-            stored = _store_file(store, entry, entry.source, out)
-        else:
-            stored = _store_blob(store, entry, entry.source)
-        out.entries.append((entry.path, stored.digest, stored.size, None, NO_EXTRA))
-        if stored.digest not in out.blobs:
-            out.blobs[stored.digest] = (stored.size, stored.data)
-            out.pending_bytes += len(stored.data or b"")
-        present.add(stored.digest)
-        if out.pending_bytes > FLUSH_BYTES:
-            _flush(store, out)
+        _ingest_entry(store, entry, digest, present, out)
+        tracker.advance(entry.size)
     return out
+
+
+def _ingest_entry(store: BlobStore, entry: DraftEntry, digest: str | None, present: set[str], out: Ingested) -> None:
+    if isinstance(entry.source, RefSource):
+        out.entries.append(_reference_row(entry, entry.source, digest, out))
+        return
+    if digest is not None and digest in present:
+        out.entries.append((entry.path, digest, entry.size, None, NO_EXTRA))
+        return
+    if isinstance(entry.source, FileSource):
+        stored = _store_file(store, entry, entry.source, out)
+    else:
+        stored = _store_blob(store, entry, entry.source)
+    out.entries.append((entry.path, stored.digest, stored.size, None, NO_EXTRA))
+    if stored.digest not in out.blobs:
+        out.blobs[stored.digest] = (stored.size, stored.data)
+        out.pending_bytes += len(stored.data or b"")
+    present.add(stored.digest)
+    if out.pending_bytes > FLUSH_BYTES:
+        _flush(store, out)
 
 
 def _store_file(store: BlobStore, entry: DraftEntry, source: FileSource, out: Ingested) -> Stored:

@@ -31,6 +31,7 @@ from ._names import (
     check_tags,
     dump_json,
 )
+from ._progress import ProgressCallback
 from ._runs import INSERT_OUTPUT
 from ._versions import ArtifactVersion
 
@@ -68,6 +69,7 @@ def log_draft(
     aliases: Sequence[str] | None,
     tags: Sequence[str] | None,
     run_id: int | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ArtifactVersion:
     """Store a draft's bytes, then create its version in one transaction (or dedup to ``latest``)."""
     project_name = check_project(project or DEFAULT_PROJECT)
@@ -84,7 +86,7 @@ def log_draft(
         known = known_digests(reg._store, entries)
         stored: Ingested | None = None
         if None in known:
-            stored = ingest(reg._store, entries, known)
+            stored = ingest(reg._store, entries, known, progress)
         while True:
             if stored is None:
                 pairs = [(e.path, d) for e, d in zip(entries, known, strict=False) if d is not None]
@@ -118,7 +120,7 @@ def log_draft(
                     apply_retention(con, actor, collection_id)
             if version_id is not None:
                 break
-            stored = ingest(reg._store, entries, known)
+            stored = ingest(reg._store, entries, known, progress)
     version = ArtifactVersion(reg, version_id)
     draft._freeze(version)
     return version

@@ -23,6 +23,7 @@ from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import expire, ttl_columns
 from ._log_artifact import log_draft
 from ._names import check_project
+from ._progress import ProgressCallback
 from ._references import default_name, is_uri
 from ._runs import Run, start_run
 from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
@@ -126,6 +127,7 @@ class Registry:
         type: str | None = None,
         aliases: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> ArtifactVersion:
         """Log a draft (or a local file or folder, or a reference URI) as the next version of its collection.
 
@@ -135,7 +137,7 @@ class Registry:
         Content identical to the collection's ``latest`` creates no version: the existing
         one is returned with the aliases and tags applied.
         """
-        return self._log(artifact, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None)
+        return self._log(artifact, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None, progress=progress)
 
     def _log(
         self,
@@ -147,9 +149,10 @@ class Registry:
         aliases: Sequence[str] | None,
         tags: Sequence[str] | None,
         run_id: int | None,
+        progress: ProgressCallback | None = None,
     ) -> ArtifactVersion:
         draft = artifact if isinstance(artifact, Artifact) else _draft_from_path(artifact, name, type)
-        return log_draft(self, draft, project=project, aliases=aliases, tags=tags, run_id=run_id)
+        return log_draft(self, draft, project=project, aliases=aliases, tags=tags, run_id=run_id, progress=progress)
 
     def init(
         self,
@@ -196,17 +199,23 @@ class Registry:
                 (name, now, value),
             )
 
-    def expire(self, now: datetime | None = None) -> list[ArtifactVersion]:
+    def expire(self, now: datetime | None = None, *, dry_run: bool = False) -> list[ArtifactVersion]:
         """Soft-delete versions whose TTL has run out at ``now`` (default: the clock), and apply
         retention policies; returns the versions deleted, oldest first.
 
         Expiry is the user's instruction, so it deletes a version even when it holds aliases
-        (they go with it, and ``latest`` moves back).
+        (they go with it, and ``latest`` moves back). ``dry_run`` does the same work in a
+        transaction it rolls back, so the answer is exactly what a real run would delete.
         """
         moment = now or self._now()
         who = actor(self)
-        with self._db.write() as con:
-            ids = expire(con, who, moment)
+        try:
+            with self._db.write() as con:
+                ids = expire(con, who, moment)
+                if dry_run:
+                    raise _RollBack(ids)
+        except _RollBack as preview:
+            ids = preview.ids
         return [ArtifactVersion(self, i) for i in sorted(ids)]
 
     def gc(self, *, dry_run: bool = False) -> GcReport:
@@ -263,6 +272,14 @@ class Registry:
     ) -> Catalog:
         """A new registry accepting ``artifact_types`` (None: every type); its creator is its admin."""
         return create_registry(self, name, artifact_types=artifact_types, description=description, visibility=visibility)
+
+
+class _RollBack(Exception):
+    """Raised inside a transaction to undo it, carrying what it computed."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__("dry run")
+        self.ids = ids
 
 
 def _layout(path: str | os.PathLike[str] | None) -> tuple[str, str | None]:

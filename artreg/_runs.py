@@ -17,6 +17,7 @@ from ._clock import format_time, parse_time
 from ._draft import Artifact
 from ._errors import ArtregError, InvalidName, NotFound
 from ._names import DEFAULT_PROJECT, check_metadata, check_project, check_text, dump_json
+from ._progress import ProgressCallback
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -143,10 +144,13 @@ class Run:
         type: str | None = None,
         aliases: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> ArtifactVersion:
         """Log into the run's project and record the run as a producer (also when it dedups)."""
         self._check_running()
-        return self._reg._log(artifact, project=self.project, name=name, type=type, aliases=aliases, tags=tags, run_id=self.id)
+        return self._reg._log(
+            artifact, project=self.project, name=name, type=type, aliases=aliases, tags=tags, run_id=self.id, progress=progress
+        )
 
     def use_artifact(self, ref: str | ArtifactVersion) -> ArtifactVersion:
         """Resolve a reference (default project: the run's) and record the run as a consumer."""

@@ -40,6 +40,7 @@ from ._names import (
     parse_ref,
     version_index,
 )
+from ._progress import ProgressCallback
 from ._references import open_reference
 from ._runs import Run, runs_of
 
@@ -386,6 +387,7 @@ class ArtifactVersion:
         link: str = "copy",
         path_prefix: str | None = None,
         allow_missing_references: bool = False,
+        progress: ProgressCallback | None = None,
     ) -> str:
         """Materialise the files under ``root`` (default ``./artifacts/<name>``); returns the root.
 
@@ -394,7 +396,9 @@ class ArtifactVersion:
         ``allow_missing_references=True`` is skipped with a warning.
         """
         self._require_download()
-        return download(self, root, link=link, path_prefix=path_prefix, prune=False, allow_missing=allow_missing_references)
+        return download(
+            self, root, link=link, path_prefix=path_prefix, prune=False, allow_missing=allow_missing_references, progress=progress
+        )
 
     def checkout(self, root: str | None = None, *, link: str = "copy", allow_missing_references: bool = False) -> str:
         """Like download, and also remove files under ``root`` that are not in the manifest."""

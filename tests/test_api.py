@@ -25,6 +25,7 @@ PUBLIC = [
     "ManifestEntry",
     "NotFound",
     "PermissionDenied",
+    "Progress",
     "Ref",
     "Registry",
     "Run",

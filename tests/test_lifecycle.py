@@ -176,3 +176,22 @@ def test_bad_retention(creg: artreg.Registry) -> None:
         creg.set_retention("p", keep=True)  # type: ignore[arg-type]
     with pytest.raises(artreg.NotFound):
         creg.set_retention("p", keep=1, collection="missing")
+
+
+def test_expire_dry_run_reports_without_deleting(creg: artreg.Registry) -> None:
+    art = make(x="a")
+    art.ttl = timedelta(hours=1)
+    v = creg.log_artifact(art, project="p", aliases=["best"])
+    preview = creg.expire(now=T0 + timedelta(hours=2), dry_run=True)
+    assert [p.id for p in preview] == [v.id]
+    assert creg.artifact("p/ds:best") == v and creg.artifact("p/ds").state == "committed"
+    assert [e.id for e in creg.expire(now=T0 + timedelta(hours=2))] == [v.id]
+
+
+def test_progress_is_reported_per_file(creg: artreg.Registry, tmp_path: Path) -> None:
+    seen: list[artreg.Progress] = []
+    v = creg.log_artifact(make(a="12", b="345"), project="p", progress=seen.append)
+    assert seen[-1] == artreg.Progress(2, 2, 5, 5) and len(seen) == 2
+    seen.clear()
+    v.download(tmp_path / "out", progress=seen.append)
+    assert [p.files_done for p in seen] == [1, 2] and seen[-1].bytes_done == 5
