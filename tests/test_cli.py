@@ -74,3 +74,142 @@ def test_installed_console_script_and_module_run(tmp_path: Path) -> None:
     assert "zoo/zoo_classifier:v0" in done.stdout
     done = subprocess.run([sys.executable, "-m", "artreg", "--json", "demo"], env=env, capture_output=True, text=True, timeout=120)
     assert json.loads(done.stdout)["registry"] == str(tmp_path / "sub" / "registry.db")
+
+
+# -- the tour, one command at a time --------------------------------------------------------
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:  # type: ignore[type-arg]
+    capsys.readouterr()  # drop what earlier commands printed
+    assert cli.main(["--json", *argv]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    root = tmp_path / "zoo_data"
+    (root / "images").mkdir(parents=True)
+    (root / "zoo.csv").write_text("animal,legs\ncat,4\n")
+    (root / "images" / "cat.png").write_bytes(os.urandom(70_000))
+    (tmp_path / "model.json").write_text('{"w": 1}')
+    return root
+
+
+def test_the_readme_tour(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    put = run_json(capsys, "put", str(data), "-n", "zoo/zoo_dataset", "-t", "dataset", "-a", "best", "--tag", "raw",
+                   "-d", "101 animals", "--metadata", '{"rows": 1}')
+    assert put["version"]["ref"] == "zoo/zoo_dataset:v0" and put["version"]["file_count"] == 2
+    assert put["version"]["aliases"] == ["best", "latest"] and put["version"]["metadata"] == {"rows": 1}
+    model = run_json(capsys, "put", str(tmp_path / "model.json"), "-n", "zoo/zoo_model", "-t", "model")
+    assert model["version"]["type"] == "model"
+    link = run_json(capsys, "link", "zoo/zoo_model", "wandb-registry-model/Zoo", "-a", "candidate")
+    assert link["version"]["ref"] == "wandb-registry-model/Zoo:v0" and link["version"]["source"] == "zoo/zoo_model:v0"
+    alias = run_json(capsys, "alias", "add", "wandb-registry-model/Zoo", "production")
+    assert alias["version"]["aliases"] == ["candidate", "latest", "production"]
+    got = run_json(capsys, "get", "wandb-registry-model/Zoo:production", "--root", str(tmp_path / "elsewhere"))
+    assert (tmp_path / "elsewhere" / "model.json").read_text() == '{"w": 1}' and got["root"] == str(tmp_path / "elsewhere")
+    assert cli.main(["lineage", "zoo/zoo_model", "--format", "mermaid"]) == 0
+    assert capsys.readouterr().out.startswith("flowchart LR\n")
+    listing = run_json(capsys, "ls")
+    assert [(c["name"], c["latest"], c["versions"]) for c in listing["collections"]] == [("zoo_dataset", "v0", 1), ("zoo_model", "v0", 1)]
+    shown = run_json(capsys, "show", "zoo/zoo_dataset:best")
+    assert [f["path"] for f in shown["files"]] == ["images/cat.png", "zoo.csv"]
+    assert run_json(capsys, "verify", "zoo/zoo_dataset")["ok"] is True
+    assert run_json(capsys, "verify", "wandb-registry-model/Zoo", "--root", str(tmp_path / "elsewhere"))["ok"] is True
+
+
+def test_human_output(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["put", str(data), "-n", "zoo/ds"]) == 0
+    assert "logged zoo/ds:v0  (2 files, 68.4 KiB)" in capsys.readouterr().out
+    assert cli.main(["ls", "zoo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["PROJECT", "NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"]
+    assert lines[1].split()[:6] == ["zoo", "ds", "dataset", "v0", "1", "68.4"]
+    assert cli.main(["show", "zoo/ds"]) == 0
+    assert "aliases:      latest" in capsys.readouterr().out
+
+
+def test_aliases_tags_delete_unlink(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["put", str(data), "-n", "zoo/ds"])
+    cli.main(["tag", "add", "zoo/ds", "gold", "big"])
+    assert run_json(capsys, "tag", "rm", "zoo/ds", "big")["version"]["tags"] == ["gold"]
+    assert cli.main(["tag", "rm", "zoo/ds", "never"]) == 3
+    assert cli.main(["alias", "rm", "zoo/ds", "never"]) == 3
+    assert cli.main(["alias", "add", "zoo/ds", "v5"]) == 4  # reserved
+    assert cli.main(["delete", "zoo/ds"]) == 7  # holds latest
+    run_json(capsys, "link", "zoo/ds", "wandb-registry-dataset/Zoo")
+    assert run_json(capsys, "unlink", "wandb-registry-dataset/Zoo")["ref"] == "wandb-registry-dataset/Zoo:v0"
+    assert run_json(capsys, "delete", "zoo/ds", "--delete-aliases")["ref"] == "zoo/ds:v0"
+    assert cli.main(["get", "zoo/ds"]) == 3
+
+
+def test_maintenance_commands(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["put", str(data), "-n", "zoo/ds"])
+    cli.main(["delete", "zoo/ds", "--delete-aliases"])
+    capsys.readouterr()
+    assert run_json(capsys, "gc", "--dry-run")["blobs"] == 2
+    assert run_json(capsys, "gc")["bytes"] == 70_000 + len("animal,legs\ncat,4\n")
+    assert run_json(capsys, "check")["ok"] is True
+    assert run_json(capsys, "expire", "--dry-run") == {"expired": [], "dry_run": True}
+    audit = run_json(capsys, "audit", "--limit", "0")
+    assert [e["action"] for e in audit["entries"]][:2] == ["version_logged", "alias_added"]
+    assert run_json(capsys, "audit", "--verify")["verified"] == len(audit["entries"])
+
+
+def test_check_failure_exits_with_integrity_code(reg: artreg.Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    assert reg.objects is not None
+    (reg.objects / "ab").mkdir(exist_ok=True)
+    (reg.objects / "ab" / ("c" * 62)).write_bytes(b"orphan")
+    assert cli.main(["--registry", reg.path, "check"]) == 8
+    assert "orphans:" in capsys.readouterr().out
+    assert cli.main(["--registry", reg.path, "check", "--fix"]) == 0
+
+
+def test_registry_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    created = run_json(capsys, "registry", "create", "zoo", "--type", "model", "--visibility", "restricted")
+    assert created["registries"][0]["artifact_types"] == ["model"]
+    run_json(capsys, "registry", "protect", "zoo", "production")
+    member = run_json(capsys, "registry", "member", "zoo", "mia", "viewer")
+    assert member["registries"][0]["members"] == {"mia": "viewer", "tester": "admin"}
+    assert run_json(capsys, "registry", "member", "zoo", "mia", "--remove")["registries"][0]["members"] == {"tester": "admin"}
+    assert cli.main(["registry", "member", "zoo", "bob"]) == 4
+    names = [r["name"] for r in run_json(capsys, "registry", "ls")["registries"]]
+    assert names == ["dataset", "model", "zoo"]
+    assert cli.main(["--user", "stranger", "registry", "protect", "zoo", "x"]) == 7
+
+
+def test_bad_metadata_and_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["put", str(tmp_path), "-n", "zoo/x", "--metadata", "{not json"]) == 4
+    assert "not valid JSON" in capsys.readouterr().err
+    assert cli.main(["put", str(tmp_path / "missing"), "-n", "zoo/x"]) == 3
+    assert cli.main(["put", str(tmp_path), "-n", "zoo/bad name"]) == 4
+
+
+def test_options_go_before_or_after_the_command(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["put", str(data), "-n", "zoo/ds", "--registry", str(tmp_path / "r2"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"]["ref"] == "zoo/ds:v0"
+    with artreg.open(tmp_path / "r2") as reg:
+        assert reg.artifact("zoo/ds").file_count == 2
+
+
+def test_progress_line_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from artreg._render import ProgressLine
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    quiet = io.StringIO()
+    line = ProgressLine("logging", quiet)
+    line(artreg.Progress(1, 2, 10, 20))
+    line.close()
+    assert quiet.getvalue() == ""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    screen = Terminal()
+    line = ProgressLine("logging", screen)
+    line(artreg.Progress(2, 2, 2048, 2048))
+    assert "logging 2/2 files  2.0 KiB/2.0 KiB" in screen.getvalue()
+    line.close()
+    assert screen.getvalue().endswith("\r")

@@ -1,0 +1,116 @@
+"""How the command line shows things: JSON-ready dicts with stable keys, tables, sizes, progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import IO, Any
+
+from ._lifecycle import INHERIT
+from ._progress import Progress
+from ._versions import ArtifactVersion, Collection
+
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def human_size(size: int) -> str:
+    """``1536`` -> ``1.5 KiB``."""
+    value = float(size)
+    for unit in UNITS:
+        if value < 1024 or unit == UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def version_dict(v: ArtifactVersion) -> dict[str, Any]:
+    """A version as the CLI prints it with ``--json``."""
+    ttl = v.ttl
+    source = v.source_version
+    return {
+        "ref": v.qualified_name,
+        "project": v.project,
+        "name": v.collection_name,
+        "version": v.version,
+        "type": v.type,
+        "digest": v.digest,
+        "size": v.size,
+        "file_count": v.file_count,
+        "aliases": v.aliases,
+        "tags": v.tags,
+        "description": v.description,
+        "metadata": v.metadata,
+        "created_at": v.created_at.isoformat(),
+        "created_by": v.created_by,
+        "state": v.state,
+        "ttl": "inherit" if ttl is INHERIT else (None if ttl is None else ttl.total_seconds()),
+        "source": None if source is None else source.qualified_name,
+    }
+
+
+def collection_dict(c: Collection) -> dict[str, Any]:
+    versions = c.versions()
+    latest = versions[0] if versions else None
+    return {
+        "project": c.project,
+        "name": c.name,
+        "type": c.type,
+        "versions": len(versions),
+        "latest": None if latest is None else latest.version,
+        "size": None if latest is None else latest.size,
+        "updated": None if latest is None else latest.created_at.isoformat(),
+        "aliases": c.aliases,
+    }
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str], out: IO[str] | None = None) -> None:
+    """Aligned columns; numbers right-aligned."""
+    out = out or sys.stdout
+    cells = [[str(h) for h in header]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    numeric = [all(isinstance(row[i], (int, float)) for row in rows) and bool(rows) for i in range(len(header))]
+    for r in cells:
+        line = "  ".join(c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        print(line.rstrip(), file=out)
+
+
+def fields(pairs: Sequence[tuple[str, object]], out: IO[str] | None = None) -> None:
+    """``key:  value`` lines, keys aligned."""
+    out = out or sys.stdout
+    width = max(len(k) for k, _ in pairs) + 1
+    for key, value in pairs:
+        print(f"{key + ':':<{width}}  {value}", file=out)
+
+
+class ProgressLine:
+    """A one-line progress display on a terminal (files, bytes, rate); silent otherwise."""
+
+    def __init__(self, verb: str, stream: IO[str] | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._active = sys.stdout.isatty() and self._stream.isatty()
+        self._verb = verb
+        self._started = time.monotonic()
+        self._shown = 0.0
+        self._drawn = False
+
+    def __call__(self, progress: Progress) -> None:
+        if not self._active:
+            return
+        now = time.monotonic()
+        if now - self._shown < 0.1 and progress.files_done < progress.files_total:
+            return
+        self._shown = now
+        rate = progress.bytes_done / max(now - self._started, 1e-6)
+        line = (
+            f"{self._verb} {progress.files_done:,}/{progress.files_total:,} files  "
+            f"{human_size(progress.bytes_done)}/{human_size(progress.bytes_total)}  {human_size(int(rate))}/s"
+        )
+        self._stream.write("\r" + line.ljust(72))
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\r" + " " * 72 + "\r")
+            self._stream.flush()
