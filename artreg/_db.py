@@ -243,6 +243,15 @@ class Database:
                 raise translate(exc, self.path) from exc
 
     @contextmanager
+    def guard(self) -> Iterator[None]:
+        """For one statement outside read()/write(): serialised on ``:memory:``, errors translated."""
+        with self._serialised():
+            try:
+                yield
+            except apsw.Error as exc:
+                raise translate(exc, self.path) from exc
+
+    @contextmanager
     def _serialised(self) -> Iterator[None]:
         if self.memory:
             with self._lock:

@@ -53,16 +53,26 @@ WHERE p.name = ? AND c.name = ?
 """
 INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
 DELETE_TAG = "DELETE FROM version_tags WHERE version_id = ? AND tag = ?"
-# A link shows its source's description and metadata (a link's own columns stay empty).
-SELECT_VERSION = """
-SELECT v.idx, v.digest, v.size, v.file_count,
+# Everything a version object shows, in one statement (resolve is a hot path). A link shows
+# its source's description, metadata and tags (a link's own columns stay empty).
+VERSION_COLUMNS = """
+SELECT v.id, v.idx, v.digest, v.size, v.file_count,
        iif(s.id IS NULL, v.description, s.description), iif(s.id IS NULL, v.metadata, s.metadata),
        v.created_at, v.created_by, v.state, c.id, c.name, c.type, p.name,
-       v.ttl_policy, v.ttl_seconds, p.default_ttl_seconds, v.source_id, r.id
+       v.ttl_policy, v.ttl_seconds, p.default_ttl_seconds, v.source_id, r.id,
+       (SELECT json_group_array(alias) FROM (SELECT alias FROM aliases WHERE version_id = v.id ORDER BY alias)),
+       (SELECT json_group_array(tag) FROM (SELECT tag FROM version_tags WHERE version_id = coalesce(v.source_id, v.id) ORDER BY tag))
 FROM versions AS v JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
 LEFT JOIN versions AS s ON s.id = v.source_id LEFT JOIN registries AS r ON r.project_id = p.id
-WHERE v.id = ?
 """
+SELECT_VERSION = VERSION_COLUMNS + "WHERE v.id = ?"
+RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
+    SELECT iif(:index IS NULL,
+               (SELECT version_id FROM aliases WHERE collection_id = c2.id AND alias = :selector),
+               (SELECT id FROM versions WHERE collection_id = c2.id AND idx = :index AND state = 'committed'))
+    FROM collections AS c2 JOIN projects AS p2 ON p2.id = c2.project_id
+    WHERE p2.name = :project AND c2.name = :name AND c2.deleted_at IS NULL
+)"""
 SELECT_BY_INDEX = "SELECT id FROM versions WHERE collection_id = ? AND idx = ? AND state = 'committed'"
 SELECT_BY_ALIAS = "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?"
 SELECT_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path"
@@ -82,24 +92,28 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
     """The live version a reference names (``[entity/][project/]name[:vN|alias]``)."""
     parsed = parse_ref(ref)
     project_name = parsed.project or check_project(project or DEFAULT_PROJECT)
+    selector = parsed.selector
+    args = {"project": project_name, "name": parsed.name, "selector": selector, "index": version_index(selector)}
+    if parsed.registry is None:
+        # One statement is its own consistent snapshot: no BEGIN/COMMIT on this hot path.
+        con = reg._db.connection()
+        with reg._db.guard():
+            row = con.execute(RESOLVE, args).fetchone()
+        if row is not None:
+            return ArtifactVersion(reg, row[0], con=con, row=row)
     with reg._db.read() as con:
         if parsed.registry is not None:
             found_registry = con.execute("SELECT id FROM registries WHERE name = ?", (parsed.registry,)).fetchone()
             if found_registry is None:
                 raise NotFound(f"no registry named {parsed.registry!r}")
             require(con, found_registry[0], reg.user, "restricted_viewer", f"reading {project_name}/{parsed.name}")
-        row = con.execute(SELECT_COLLECTION, (project_name, parsed.name)).fetchone()
-        if row is None or row[2] is not None:
-            raise NotFound(f"no artifact {project_name}/{parsed.name}")
-        selector = parsed.selector
-        index = version_index(selector)
-        if index is not None:
-            found = con.execute(SELECT_BY_INDEX, (row[0], index)).fetchone()
-        else:
-            found = con.execute(SELECT_BY_ALIAS, (row[0], selector)).fetchone()
-        if found is None:
+        row = con.execute(RESOLVE, args).fetchone()
+        if row is None:
+            found = con.execute(SELECT_COLLECTION, (project_name, parsed.name)).fetchone()
+            if found is None or found[2] is not None:
+                raise NotFound(f"no artifact {project_name}/{parsed.name}")
             raise NotFound(f"{project_name}/{parsed.name} has no version {selector!r}")
-        return ArtifactVersion(reg, found[0], con=con)
+        return ArtifactVersion(reg, row[0], con=con, row=row)
 
 
 class ArtifactVersion:
@@ -108,29 +122,32 @@ class ArtifactVersion:
     ``description``, ``metadata``, ``tags``, ``aliases`` and ``ttl`` are editable, then ``save()``.
     """
 
-    def __init__(self, reg: Registry, version_id: int, *, con: apsw.Connection | None = None) -> None:
+    def __init__(
+        self, reg: Registry, version_id: int, *, con: apsw.Connection | None = None, row: tuple[Any, ...] | None = None
+    ) -> None:
         self._reg = reg
         self.id = version_id
         if con is None:
             with reg._db.read() as fresh:
                 self._load(fresh)
         else:
-            self._load(con)
+            self._load(con, row)
 
-    def _load(self, con: apsw.Connection) -> None:
-        row = con.execute(SELECT_VERSION, (self.id,)).fetchone()
+    def _load(self, con: apsw.Connection, row: tuple[Any, ...] | None = None) -> None:
         if row is None:
-            raise NotFound(f"no version with id {self.id}")
-        (self.index, self.digest, self.size, self.file_count, description, metadata, created_at,
+            row = con.execute(SELECT_VERSION, (self.id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no version with id {self.id}")
+        (_, self.index, self.digest, self.size, self.file_count, description, metadata, created_at,
          self.created_by, self.state, self._collection_id, self.collection_name, self.type, self.project,
-         ttl_policy, ttl_seconds, default_ttl, self._source_id, self._registry_id) = row
+         ttl_policy, ttl_seconds, default_ttl, self._source_id, self._registry_id, aliases_json, tags_json) = row
         if self._registry_id is not None:
             require(con, self._registry_id, self._reg.user, "restricted_viewer", f"reading {self.project}/{self.collection_name}")
         self._content_id: int = self._source_id or self.id
         self._default_ttl = None if default_ttl is None else timedelta(seconds=default_ttl)
         self.created_at = parse_time(created_at)
-        aliases = [r[0] for r in con.execute("SELECT alias FROM aliases WHERE version_id = ? ORDER BY alias", (self.id,))]
-        tags = [r[0] for r in con.execute("SELECT tag FROM version_tags WHERE version_id = ? ORDER BY tag", (self._content_id,))]
+        aliases: list[str] = json.loads(aliases_json)
+        tags: list[str] = json.loads(tags_json)
         ttl = ttl_value(ttl_policy, ttl_seconds)
         self._saved: dict[str, Any] = {
             "description": description, "metadata": json.loads(metadata), "aliases": aliases, "tags": tags, "ttl": ttl,
