@@ -28,6 +28,7 @@ only the newest N survive.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import tempfile
@@ -235,11 +236,16 @@ class AliasMachine(RuleBasedStateMachine):
         self.seen_aliases.update(new)
         assert v.aliases == sorted(coll.held_by(index))
 
-    def delete(self, name: str, v: artreg.ArtifactVersion, delete_aliases: bool) -> None:
-        """``v.delete(...)``: refused while ``v`` holds aliases (by the model, now) unless ``delete_aliases``."""
+    def delete(self, name: str, v: artreg.ArtifactVersion, delete_aliases: bool, edit_alias: str | None = None) -> None:
+        """``v.delete(...)``: refused while ``v`` holds aliases (by the model, now) unless ``delete_aliases``.
+
+        With ``edit_alias``, a second object of the version, loaded before the deletion, then
+        tries to add that alias (see ``edit_deleted``).
+        """
         coll = self.model[name]
         index = v.index
         held = coll.held_by(index)
+        other = self.version(name, index)
         if held and not delete_aliases:
             with pytest.raises(artreg.PermissionDenied):
                 v.delete()
@@ -252,6 +258,20 @@ class AliasMachine(RuleBasedStateMachine):
         assert v.aliases == []
         with pytest.raises(artreg.NotFound):
             self.version(name, index)
+        if edit_alias is not None:
+            self.edit_deleted(other, edit_alias)
+
+    def edit_deleted(self, stale: artreg.ArtifactVersion, alias: str) -> None:
+        """Adding an alias to a deleted version through an object loaded before the deletion.
+
+        A deleted version leaves every lookup (SPEC §8), so the alias must not land on it,
+        nor leave the version that holds it. Refusing with an ArtregError is fine, and so
+        would be a save that changes nothing; the invariants check the outcome.
+        """
+        stale.aliases.append(alias)
+        with contextlib.suppress(artreg.ArtregError):
+            stale.save()
+        self.seen_aliases.add(alias)
 
     # -- rules -------------------------------------------------------------------------
 
@@ -450,9 +470,16 @@ class AliasMachine(RuleBasedStateMachine):
         which=st.sampled_from(["any", "alias-free", "latest"]),
         relog=st.booleans(),
         tag_list=TAGS,
+        edit_alias=st.one_of(st.none(), ALIASES),
     )
     def delete_version(
-        self, data: st.DataObject, delete_aliases: bool, which: str, relog: bool, tag_list: list[str]
+        self,
+        data: st.DataObject,
+        delete_aliases: bool,
+        which: str,
+        relog: bool,
+        tag_list: list[str],
+        edit_alias: str | None,
     ) -> None:
         """``v.delete()`` refuses while ``v`` holds an alias (``latest`` too); ``delete_aliases=True`` drops them.
 
@@ -468,7 +495,7 @@ class AliasMachine(RuleBasedStateMachine):
             index = data.draw(st.sampled_from(free), label="alias-free index")
         else:
             index = self.pick_index(data, coll)
-        self.delete(name, self.version(name, index), delete_aliases)
+        self.delete(name, self.version(name, index), delete_aliases, edit_alias)
         if relog and coll.latest is not None:
             before = len(coll.versions)
             self.log(name, coll.versions[coll.latest].files, [], tag_list)
@@ -489,23 +516,23 @@ class AliasMachine(RuleBasedStateMachine):
             self.delete(name, stale, delete_aliases)
 
     @precondition(lambda self: self.existing())
-    @rule(data=st.data(), via_version=st.booleans())
-    def delete_collection(self, data: st.DataObject, via_version: bool) -> None:
+    @rule(data=st.data(), via_version=st.booleans(), edit_alias=st.one_of(st.none(), ALIASES))
+    def delete_collection(self, data: st.DataObject, via_version: bool, edit_alias: str | None) -> None:
         """``collection.delete()``: every version deleted, every alias gone, the collection unlisted."""
         name, coll = self.pick(data, self.existing())
-        if via_version and coll.live:
-            collection = self.version(name, self.pick_index(data, coll)).collection
-        else:
-            collection = self.reg.collection(self.ref(name))
+        stale = self.version(name, self.pick_index(data, coll)) if coll.live else None
+        collection = stale.collection if via_version and stale is not None else self.reg.collection(self.ref(name))
         collection.delete()
         coll.soft_delete(coll.live)
         coll.deleted = True
         assert coll.aliases == {}
         assert collection.aliases == []
         assert collection.versions() == []
+        if stale is not None and edit_alias is not None:
+            self.edit_deleted(stale, edit_alias)
 
-    @rule(data=st.data(), keep=KEEP)
-    def set_retention(self, data: st.DataObject, keep: int | None) -> None:
+    @rule(keep=KEEP)
+    def set_retention(self, keep: int | None) -> None:
         """``reg.set_retention(project, keep=N)``: from the next log into a collection on, its alias-free versions beyond the newest N go.
 
         SPEC §8 does not say whether the policy also applies at once; either is accepted,
