@@ -56,7 +56,7 @@ JOIN protected_aliases AS pa ON pa.registry_id = r.id AND pa.alias = a.alias
 WHERE l.source_id = ? AND l.state = 'committed'
 """
 KEEP_FOR = """
-SELECT coalesce(c.keep_versions, p.keep_versions) FROM collections AS c JOIN projects AS p ON p.id = c.project_id
+SELECT iif(c.keep_own, c.keep_versions, p.keep_versions) FROM collections AS c JOIN projects AS p ON p.id = c.project_id
 WHERE c.id = ?
 """
 
@@ -129,7 +129,7 @@ def expire(con: apsw.Connection, actor: Actor, now: datetime) -> list[int]:
         deleted += soft_delete(con, actor, collection_id, ids, "version_expired")
     policies: list[Any] = con.execute(
         "SELECT c.id FROM collections AS c JOIN projects AS p ON p.id = c.project_id "
-        "WHERE coalesce(c.keep_versions, p.keep_versions) IS NOT NULL"
+        "WHERE iif(c.keep_own, c.keep_versions, p.keep_versions) IS NOT NULL"
     ).fetchall()
     for (collection_id,) in policies:
         deleted += apply_retention(con, actor, collection_id)

@@ -20,7 +20,7 @@ from ._db import Database
 from ._draft import Artifact
 from ._errors import InvalidName, NotFound
 from ._gc import CheckReport, GcReport, check, gc
-from ._lifecycle import expire, ttl_columns
+from ._lifecycle import INHERIT, TTL, expire, ttl_columns
 from ._log_artifact import log_draft
 from ._names import check_project
 from ._progress import ProgressCallback
@@ -174,20 +174,25 @@ class Registry:
             raise InvalidName("a project's default TTL is a timedelta or None, not INHERIT")
         self._set_project(project, "default_ttl_seconds", seconds)
 
-    def set_retention(self, project: str, keep: int | None, *, collection: str | None = None) -> None:
+    def set_retention(self, project: str, keep: int | None | TTL, *, collection: str | None = None) -> None:
         """Keep only the newest ``keep`` alias-free versions of each collection (None: keep all).
 
         Applied on every log into the collection and by ``expire()``. A collection's own
-        policy overrides its project's.
+        policy (``collection=``) overrides its project's; ``keep=artreg.INHERIT`` gives a
+        collection its project's policy back.
         """
-        if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 0):
-            raise InvalidName(f"keep must be a non-negative number of versions or None, not {keep!r}")
+        if keep is INHERIT and collection is not None:
+            own, count = 0, None
+        elif keep is None or (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 0):
+            own, count = 1, keep
+        else:
+            raise InvalidName(f"keep must be a non-negative number of versions or None (or INHERIT for a collection), not {keep!r}")
         if collection is None:
-            self._set_project(project, "keep_versions", keep)
+            self._set_project(project, "keep_versions", count)
             return
         coll = find_collection(self, project, collection)
         with self._db.write() as con:
-            con.execute("UPDATE collections SET keep_versions = ? WHERE id = ?", (keep, coll.id))
+            con.execute("UPDATE collections SET keep_versions = ?, keep_own = ? WHERE id = ?", (count, own, coll.id))
 
     def _set_project(self, project: str, column: str, value: object) -> None:
         name = check_project(project)

@@ -103,6 +103,8 @@ _V2 = """
 ALTER TABLE projects ADD COLUMN default_ttl_seconds REAL CHECK (default_ttl_seconds > 0);
 ALTER TABLE projects ADD COLUMN keep_versions INTEGER CHECK (keep_versions >= 0);
 ALTER TABLE collections ADD COLUMN keep_versions INTEGER CHECK (keep_versions >= 0);
+-- 1: the collection has its own retention policy (keep_versions NULL = keep all); 0: the project's.
+ALTER TABLE collections ADD COLUMN keep_own INTEGER NOT NULL DEFAULT 0 CHECK (keep_own IN (0, 1));
 ALTER TABLE collections ADD COLUMN deleted_at TEXT;
 ALTER TABLE versions ADD COLUMN ttl_policy TEXT NOT NULL DEFAULT 'inherit'
     CHECK (ttl_policy IN ('inherit', 'never', 'set'));

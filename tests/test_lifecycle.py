@@ -162,11 +162,14 @@ def test_retention_keeps_the_newest_alias_free_versions(creg: artreg.Registry) -
     creg.set_retention("p", keep=0, collection="ds")
     assert [v.version for v in creg.expire()] == ["v3", "v4"]
     assert indices(creg) == [5, 0]
-    creg.set_retention("p", keep=None, collection="ds")
-    creg.set_retention("p", keep=None)
+    creg.set_retention("p", keep=None, collection="ds")  # this collection keeps everything...
+    creg.set_retention("p", keep=0)  # ...whatever its project says
     creg.log_artifact(make(x="6"), project="p")
     creg.log_artifact(make(x="7"), project="p")
     assert indices(creg) == [7, 6, 5, 0]
+    creg.set_retention("p", keep=artreg.INHERIT, collection="ds")  # back to the project's: keep 0
+    creg.log_artifact(make(x="8"), project="p")
+    assert indices(creg) == [8, 0]
 
 
 def test_bad_retention(creg: artreg.Registry) -> None:
@@ -176,6 +179,8 @@ def test_bad_retention(creg: artreg.Registry) -> None:
         creg.set_retention("p", keep=True)  # type: ignore[arg-type]
     with pytest.raises(artreg.NotFound):
         creg.set_retention("p", keep=1, collection="missing")
+    with pytest.raises(artreg.InvalidName):
+        creg.set_retention("p", keep=artreg.INHERIT)  # a project has nothing to inherit from
 
 
 def test_expire_dry_run_reports_without_deleting(creg: artreg.Registry) -> None:
