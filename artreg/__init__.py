@@ -28,6 +28,7 @@ from ._manifest import ManifestEntry
 from ._names import Ref, parse_ref
 from ._registry import Registry, open
 from ._runs import Run
+from ._search import SearchHit
 from ._versions import ArtifactVersion, Collection
 
 __version__ = "0.1.0"
@@ -55,6 +56,7 @@ __all__ = [
     "Registry",
     "Run",
     "SchemaError",
+    "SearchHit",
     "TypeMismatch",
     "__version__",
     "open",

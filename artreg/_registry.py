@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +25,7 @@ from ._log_artifact import log_draft
 from ._names import check_project
 from ._references import default_name, is_uri
 from ._runs import Run, start_run
+from ._search import DEFAULT_LIMIT, SearchHit, search
 from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
@@ -242,6 +243,19 @@ class Registry:
         """Project names, sorted (registries are reached through ``registries()``)."""
         with self._db.read() as con:
             return [r[0] for r in con.execute(f"SELECT name FROM projects AS p WHERE {NOT_A_REGISTRY} ORDER BY name")]
+
+    # -- search ------------------------------------------------------------------------
+
+    def search(self, text: str, *, kinds: Iterable[str] | None = None, limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
+        """Registries, collections and versions whose names, descriptions, aliases or tags match ``text``.
+
+        Best first (bm25), at most ``limit`` hits. Words match whole words; ``zoo*`` is a
+        prefix; ``"a phrase"``, ``AND``, ``OR``, ``NOT`` and parentheses work as in SQLite
+        FTS5; several words must all match one field. ``kinds`` narrows to ``registry``,
+        ``collection`` and/or ``version``. Registries the user has no role in, and their
+        contents, are left out. Unbalanced quotes or operators raise InvalidName.
+        """
+        return search(self, text, kinds=kinds, limit=limit)
 
     # -- registries --------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ PUBLIC = [
     "Registry",
     "Run",
     "SchemaError",
+    "SearchHit",
     "TypeMismatch",
     "__version__",
     "open",
