@@ -7,7 +7,9 @@ are serialised by a lock.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +62,20 @@ def busy_handler(timeout: float) -> Callable[[int], bool]:
         return True
 
     return handler
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def regexp(pattern: str, value: object) -> bool:
+    """SQL ``regexp(pattern, value)`` (and ``value REGEXP pattern``): Python ``re.search``; non-text never matches.
+
+    Patterns come from filters that compiled them first, so a bad one is refused before
+    any query runs.
+    """
+    return isinstance(value, str) and _compiled(pattern).search(value) is not None
 
 
 class Checkpointer:
@@ -169,6 +185,7 @@ class Database:
             # the last commits since a checkpoint, never half of one (README, Guarantees).
             con.execute("PRAGMA synchronous = NORMAL")
             con.execute("PRAGMA foreign_keys = ON")
+            con.create_scalar_function("regexp", regexp, 2, deterministic=True)  # type: ignore[arg-type]  # apsw types it *args
             if self._checkpointer is not None:
                 con.set_wal_hook(self._checkpointer.hook)  # replaces the in-commit autocheckpoint
             # In WAL a DEFERRED read-then-write fails at once with SQLITE_BUSY_SNAPSHOT and

@@ -19,6 +19,7 @@ from ._clock import format_time
 from ._db import Database
 from ._draft import Artifact
 from ._errors import InvalidName, NotFound
+from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import expire, ttl_columns
 from ._log_artifact import log_draft
@@ -227,6 +228,28 @@ class Registry:
     def artifacts(self, project: str, name: str) -> list[ArtifactVersion]:
         """The live versions of ``project/name``, newest first."""
         return find_collection(self, project, name).versions()
+
+    def versions(
+        self,
+        filter: dict[str, Any] | None = None,
+        *,
+        registry: str | None = None,
+        project: str | None = None,
+        order: str | None = None,
+        limit: int | None = None,
+    ) -> list[ArtifactVersion]:
+        """Live versions matching a W&B/MongoDB-style ``filter``, in one SQL query.
+
+        ``{"metadata.accuracy": {"$gte": 0.9}, "alias": "production"}``: fields ``name``
+        (the collection's), ``type``, ``alias``, ``tag``, ``created_at``, ``size`` and
+        ``metadata.<dotted.key>``; operators ``$eq $ne $gt $gte $lt $lte $in $nin $regex
+        $exists $and $or`` (see ``artreg._filters`` for the exact semantics). Without
+        ``registry`` or ``project`` the versions of every project are searched, not
+        registries' links (as ``collections()`` lists). ``order`` is a field (``-`` first
+        for descending; ``index`` and ``metadata.<key>`` work too), default newest first.
+        Unknown fields or operators and ill-typed operands raise InvalidName.
+        """
+        return find_versions(self, filter, registry=registry, project=project, order=order, limit=limit)
 
     def collection(self, ref: str) -> Collection:
         """The collection ``project/name``."""
