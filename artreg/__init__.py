@@ -9,6 +9,7 @@
     'zoo_dataset:v0'
 """
 
+from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
 from ._draft import Artifact, DraftEntry
 from ._errors import (
     AlreadyExists,
@@ -30,6 +31,7 @@ from ._registry import Registry, open
 from ._runs import Run
 from ._search import SearchHit
 from ._versions import ArtifactVersion, Collection
+from ._webhooks import Delivery, DeliveryAttempt, DeliveryReport, RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -38,9 +40,15 @@ __all__ = [
     "Artifact",
     "ArtifactVersion",
     "ArtregError",
+    "Automation",
+    "AutomationEvent",
     "Busy",
+    "Callback",
     "CheckReport",
     "Collection",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryReport",
     "DraftEntry",
     "GcReport",
     "INHERIT",
@@ -54,11 +62,15 @@ __all__ = [
     "PermissionDenied",
     "Ref",
     "Registry",
+    "RetryPolicy",
     "Run",
     "SchemaError",
     "SearchHit",
     "TypeMismatch",
+    "Webhook",
     "__version__",
+    "callback",
     "open",
     "parse_ref",
+    "webhook",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 import platformdirs
 
 from ._audit import AuditLog
+from ._automations import Automations
 from ._blobs import BlobStore
 from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
@@ -28,6 +29,7 @@ from ._references import default_name, is_uri
 from ._runs import Run, start_run
 from ._search import DEFAULT_LIMIT, SearchHit, search
 from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
+from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
 DB_NAME = "registry.db"
@@ -95,6 +97,8 @@ class Registry:
         self.objects = None if stored is None else Path(db_path).parent / stored
         self._store = BlobStore(self._db, self.objects, inline_limit)
         self.audit = AuditLog(self._db)
+        self.automations = Automations(self)
+        self._deliverer: Deliverer | None = None
 
     def __repr__(self) -> str:
         return f"<Registry {self.path!r} user={self.user!r}>"
@@ -106,7 +110,12 @@ class Registry:
         self.close()
 
     def close(self) -> None:
-        """Close the database connections; the object is unusable afterwards."""
+        """Stop the background deliverer, close the database connections; the object is unusable afterwards.
+
+        Callback automations go with the object; webhook events not yet delivered stay in the
+        outbox for the next ``deliver()``.
+        """
+        self.stop_delivery()
         self._db.close()
 
     def _now(self) -> datetime:
@@ -279,6 +288,33 @@ class Registry:
         contents, are left out. Unbalanced quotes or operators raise InvalidName.
         """
         return search(self, text, kinds=kinds, limit=limit)
+
+    # -- automations -------------------------------------------------------------------
+
+    def deliver(self, now: datetime | None = None, *, retry: RetryPolicy | None = None) -> DeliveryReport:
+        """POST the webhook events that are due at ``now`` (default: the clock), oldest first.
+
+        A 2xx answer delivers an event; any other outcome is recorded as an attempt and
+        retried with exponential backoff until ``retry.max_attempts`` (default
+        ``reg.automations.retry``), then the event is marked failed. Events stay in the
+        outbox until then, across crashes and restarts: delivery is at least once.
+        """
+        return deliver(self._db, now or self._now(), retry or self.automations.retry)
+
+    def start_delivery(self, interval: float = 1.0) -> None:
+        """Deliver in a background thread: every ``interval`` seconds, and right after a
+        change made through this object queues an event. ``close()`` stops it."""
+        if self._deliverer is not None:
+            return
+        self._deliverer = Deliverer(self.deliver, interval)
+        self.automations.wake = self._deliverer.wake
+
+    def stop_delivery(self) -> None:
+        """Stop the background deliverer (after the POST under way, if any)."""
+        deliverer, self._deliverer = self._deliverer, None
+        if deliverer is not None:
+            self.automations.wake = None
+            deliverer.stop()
 
     # -- registries --------------------------------------------------------------------
 

@@ -302,6 +302,58 @@ INSERT INTO search_docs(kind, ref_id, field, text)
     UNION ALL SELECT 'version', version_id, 'alias', alias FROM aliases;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+# Automations (SPEC §11). Webhook automations are rows here; callbacks live only in the
+# process that registered them. Each webhook call to make is an outbox row written in the
+# transaction of the change that caused it, and stays 'pending' until a 2xx answer (or
+# until the retry limit makes it 'failed'); every attempt is a delivery_attempts row.
+_V5 = """
+CREATE TABLE automations (
+    id               INTEGER PRIMARY KEY,
+    name             TEXT NOT NULL UNIQUE,
+    event            TEXT NOT NULL CHECK (event IN ('version_created', 'alias_added', 'version_linked')),
+    scope_kind       TEXT NOT NULL CHECK (scope_kind IN ('registry', 'project', 'collection')),
+    scope_id         INTEGER NOT NULL,
+    alias_regex      TEXT,
+    collection_regex TEXT,
+    url              TEXT NOT NULL,
+    secret_env       TEXT,
+    payload_template TEXT,
+    enabled          INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    created_at       TEXT NOT NULL,
+    created_by       TEXT NOT NULL
+) STRICT;
+CREATE INDEX automations_by_event ON automations(event, enabled);
+
+-- url and secret_env are copied from the automation, so a row is delivered as it was emitted.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    automation_id   INTEGER NOT NULL,
+    automation      TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    secret_env      TEXT,
+    payload         TEXT NOT NULL CHECK (json_valid(payload)),
+    body            TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed', 'cancelled')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TEXT NOT NULL,
+    finished_at     TEXT
+) STRICT;
+CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE state = 'pending';
+CREATE INDEX outbox_by_automation ON outbox(automation_id, state);
+
+CREATE TABLE delivery_attempts (
+    id        INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+    at        TEXT NOT NULL,
+    status    INTEGER,
+    error     TEXT,
+    seconds   REAL NOT NULL CHECK (seconds >= 0)
+) STRICT;
+CREATE INDEX delivery_attempts_by_event ON delivery_attempts(outbox_id, id);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 
 SCHEMA_VERSION = len(MIGRATIONS)
