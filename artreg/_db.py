@@ -256,9 +256,10 @@ class Database:
         con = self.connection()
         queued = self._queued()
         mark = len(queued)
-        outer = not con.in_transaction
         try:
             with self._serialised():
+                # Only under the lock: ":memory:" shares its connection between threads.
+                outer = not con.in_transaction
                 try:
                     with con:
                         yield con
