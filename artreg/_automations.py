@@ -83,6 +83,8 @@ INSERT INTO automations(name, event, scope_kind, scope_id, alias_regex, collecti
                         created_at, created_by)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+# Whether any webhook automation watches an event: the cheap test every change makes.
+ANY_WATCHING = "SELECT 1 FROM automations WHERE event = ? AND enabled = 1 LIMIT 1"
 # The enabled webhook automations watching an event in a collection's scope.
 MATCHING = """
 SELECT a.id, a.name, a.alias_regex, a.collection_regex, a.url, a.secret_env, a.payload_template
@@ -484,7 +486,9 @@ def emit(con: apsw.Connection, who: Actor, event: str, *, collection_id: int, ve
     """Queue the webhooks (outbox rows, this transaction) and callbacks (after commit) an event fires."""
     database = owner(con)
     sink = None if database is None else _IN_PROCESS.get(database)
-    hooks: list[Any] = con.execute(MATCHING, {"event": event, "collection": collection_id}).fetchall()
+    hooks: list[Any] = []
+    if con.execute(ANY_WATCHING, (event,)).fetchone() is not None:
+        hooks = con.execute(MATCHING, {"event": event, "collection": collection_id}).fetchall()
     if not hooks and (sink is None or not sink._callbacks):
         return
     facts = con.execute(FACTS, (version_id,)).fetchone()

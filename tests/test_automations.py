@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 
 import artreg
+from artreg._clock import format_time
+from artreg._webhooks import CLAIM
 from conftest import make, subprocess_env
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
@@ -327,9 +329,7 @@ def test_a_claimed_event_is_sent_again_after_its_lease(boss: artreg.Registry, ho
     log_model(boss)
     policy = boss.automations.retry
     with boss._db.write() as con:
-        from artreg._webhooks import CLAIM
-
-        claimed = con.execute(CLAIM, {"lease": (T0 + policy.lease).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "now": "9999", "batch": 10})
+        claimed = con.execute(CLAIM, {"lease": format_time(T0 + policy.lease), "now": format_time(T0), "batch": 10})
         assert len(claimed.fetchall()) == 1
     assert boss.deliver(T0 + policy.lease - timedelta(seconds=1)) == artreg.DeliveryReport()
     assert boss.deliver(T0 + policy.lease).delivered == 1 and len(hooks.requests) == 1
@@ -387,8 +387,8 @@ def test_the_background_deliverer(path: Path, hooks: Hooks) -> None:
         deliverer = reg._deliverer
         assert deliverer is not None
     assert not deliverer._thread.is_alive()  # close() stopped it
-    with pytest.raises(artreg.InvalidName):
-        artreg.open(path).start_delivery(interval=0)
+    with artreg.open(path) as reg, pytest.raises(artreg.InvalidName, match="interval"):
+        reg.start_delivery(interval=0)
 
 
 def test_payload_template(boss: artreg.Registry, hooks: Hooks) -> None:
