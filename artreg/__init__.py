@@ -9,6 +9,7 @@
     'zoo_dataset:v0'
 """
 
+from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
 from ._draft import Artifact, DraftEntry
 from ._errors import (
     AlreadyExists,
@@ -29,7 +30,9 @@ from ._names import Ref, parse_ref
 from ._progress import Progress
 from ._registry import Registry, open
 from ._runs import Run
+from ._search import SearchHit
 from ._versions import ArtifactVersion, Collection
+from ._webhooks import Delivery, DeliveryAttempt, DeliveryReport, RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -38,9 +41,15 @@ __all__ = [
     "Artifact",
     "ArtifactVersion",
     "ArtregError",
+    "Automation",
+    "AutomationEvent",
     "Busy",
+    "Callback",
     "CheckReport",
     "Collection",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryReport",
     "DraftEntry",
     "GcReport",
     "INHERIT",
@@ -55,10 +64,15 @@ __all__ = [
     "Progress",
     "Ref",
     "Registry",
+    "RetryPolicy",
     "Run",
     "SchemaError",
+    "SearchHit",
     "TypeMismatch",
+    "Webhook",
     "__version__",
+    "callback",
     "open",
     "parse_ref",
+    "webhook",
 ]

@@ -16,6 +16,7 @@ import apsw
 from ._access import check_role, check_visibility, is_org_admin, is_protected, require, role_of
 from ._aliases import set_alias
 from ._audit import record
+from ._automations import emit
 from ._clock import parse_time
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
 from ._names import LATEST, REGISTRY_PROJECT_PREFIX, check_alias, check_aliases, check_project, check_type, parse_ref
@@ -316,6 +317,7 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
             link_id = con.execute(INSERT_LINK, (collection_id, index, who.at, who.user, source_id)).fetchone()[0]  # type: ignore[index]
             record(con, who, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
                    source_id=source_id, index=index)
+            emit(con, who, "version_linked", collection_id=collection_id, version_id=link_id)
             set_alias(con, who, collection_id, LATEST, link_id)
         for alias in alias_list:
             set_alias(con, who, collection_id, alias, link_id)

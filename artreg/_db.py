@@ -7,9 +7,12 @@ are serialised by a lock.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -22,6 +25,14 @@ from ._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 BUSY_TIMEOUT_MS = 60_000
 # Checkpoint once the WAL holds this many pages (SQLite's own autocheckpoint default).
 CHECKPOINT_PAGES = 1000
+# id(connection) -> the Database that opened it (see ``owner``).
+_OWNERS: weakref.WeakValueDictionary[int, Database] = weakref.WeakValueDictionary()
+
+
+def owner(con: apsw.Connection) -> Database | None:
+    """The Database that opened ``con`` (code handed only a connection reaches its registry this way)."""
+    database = _OWNERS.get(id(con))
+    return database if database is not None and database._owns(con) else None
 
 
 def translate(exc: apsw.Error, path: str) -> ArtregError:
@@ -60,6 +71,20 @@ def busy_handler(timeout: float) -> Callable[[int], bool]:
         return True
 
     return handler
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def regexp(pattern: str, value: object) -> bool:
+    """SQL ``regexp(pattern, value)`` (and ``value REGEXP pattern``): Python ``re.search``; non-text never matches.
+
+    Patterns come from filters that compiled them first, so a bad one is refused before
+    any query runs.
+    """
+    return isinstance(value, str) and _compiled(pattern).search(value) is not None
 
 
 class Checkpointer:
@@ -131,6 +156,7 @@ class Database:
         self._shared: apsw.Connection | None = None
         self._closed = False
         self._checkpointer = None if self.memory else Checkpointer(path)
+        self._after = threading.local()
         self.connection()
 
     # -- connections -------------------------------------------------------------------
@@ -169,6 +195,7 @@ class Database:
             # the last commits since a checkpoint, never half of one (README, Guarantees).
             con.execute("PRAGMA synchronous = NORMAL")
             con.execute("PRAGMA foreign_keys = ON")
+            con.create_scalar_function("regexp", regexp, 2, deterministic=True)  # type: ignore[arg-type]  # apsw types it *args
             if self._checkpointer is not None:
                 con.set_wal_hook(self._checkpointer.hook)  # replaces the in-commit autocheckpoint
             # In WAL a DEFERRED read-then-write fails at once with SQLITE_BUSY_SNAPSHOT and
@@ -183,7 +210,12 @@ class Database:
             raise
         with self._lock:
             self._connections.append(con)
+            _OWNERS[id(con)] = self
         return con
+
+    def _owns(self, con: apsw.Connection) -> bool:
+        with self._lock:
+            return any(mine is con for mine in self._connections)
 
     def _migrate(self, con: apsw.Connection) -> None:
         if _user_version(con) == SCHEMA_VERSION:
@@ -216,14 +248,41 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[apsw.Connection]:
-        """One IMMEDIATE transaction (a savepoint when nested); rolled back on error."""
+        """One IMMEDIATE transaction (a savepoint when nested); rolled back on error.
+
+        Functions queued with ``after_commit`` run once the outermost transaction has
+        committed, on this thread, outside the lock; a rollback discards them.
+        """
         con = self.connection()
-        with self._serialised():
-            try:
-                with con:
-                    yield con
-            except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
+        queued = self._queued()
+        mark = len(queued)
+        try:
+            with self._serialised():
+                # Only under the lock: ":memory:" shares its connection between threads.
+                outer = not con.in_transaction
+                try:
+                    with con:
+                        yield con
+                except apsw.Error as exc:
+                    raise translate(exc, self.path) from exc
+        except BaseException:
+            del queued[mark:]
+            raise
+        if outer:
+            ready = queued[:]
+            queued.clear()
+            for fn in ready:
+                fn()
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after the current write transaction commits (never if it rolls back)."""
+        self._queued().append(fn)
+
+    def _queued(self) -> list[Callable[[], None]]:
+        queued: list[Callable[[], None]] | None = getattr(self._after, "queued", None)
+        if queued is None:
+            queued = self._after.queued = []
+        return queued
 
     @contextmanager
     def read(self) -> Iterator[apsw.Connection]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
@@ -13,12 +13,14 @@ from typing import Any
 import platformdirs
 
 from ._audit import AuditLog
+from ._automations import Automations
 from ._blobs import BlobStore
 from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
 from ._db import Database
 from ._draft import Artifact
 from ._errors import InvalidName, NotFound
+from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
 from ._log_artifact import log_draft
@@ -26,7 +28,9 @@ from ._names import check_project
 from ._progress import ProgressCallback
 from ._references import default_name, is_uri
 from ._runs import Run, start_run
+from ._search import DEFAULT_LIMIT, SearchHit, search
 from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
+from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
 DB_NAME = "registry.db"
@@ -94,6 +98,8 @@ class Registry:
         self.objects = None if stored is None else Path(db_path).parent / stored
         self._store = BlobStore(self._db, self.objects, inline_limit)
         self.audit = AuditLog(self._db)
+        self.automations = Automations(self)
+        self._deliverer: Deliverer | None = None
 
     def __repr__(self) -> str:
         return f"<Registry {self.path!r} user={self.user!r}>"
@@ -105,7 +111,12 @@ class Registry:
         self.close()
 
     def close(self) -> None:
-        """Close the database connections; the object is unusable afterwards."""
+        """Stop the background deliverer, close the database connections; the object is unusable afterwards.
+
+        Callback automations go with the object; webhook events not yet delivered stay in the
+        outbox for the next ``deliver()``.
+        """
+        self.stop_delivery()
         self._db.close()
 
     def _now(self) -> datetime:
@@ -241,6 +252,28 @@ class Registry:
         """The live versions of ``project/name``, newest first."""
         return find_collection(self, project, name).versions()
 
+    def versions(
+        self,
+        filter: dict[str, Any] | None = None,
+        *,
+        registry: str | None = None,
+        project: str | None = None,
+        order: str | None = None,
+        limit: int | None = None,
+    ) -> list[ArtifactVersion]:
+        """Live versions matching a W&B/MongoDB-style ``filter``, in one SQL query.
+
+        ``{"metadata.accuracy": {"$gte": 0.9}, "alias": "production"}``: fields ``name``
+        (the collection's), ``type``, ``alias``, ``tag``, ``created_at``, ``size`` and
+        ``metadata.<dotted.key>``; operators ``$eq $ne $gt $gte $lt $lte $in $nin $regex
+        $exists $and $or`` (see ``artreg._filters`` for the exact semantics). Without
+        ``registry`` or ``project`` the versions of every project are searched, not
+        registries' links (as ``collections()`` lists). ``order`` is a field (``-`` first
+        for descending; ``index`` and ``metadata.<key>`` work too), default newest first.
+        Unknown fields or operators and ill-typed operands raise InvalidName.
+        """
+        return find_versions(self, filter, registry=registry, project=project, order=order, limit=limit)
+
     def collection(self, ref: str) -> Collection:
         """The collection ``project/name``."""
         project, slash, name = ref.rpartition("/")
@@ -256,6 +289,46 @@ class Registry:
         """Project names, sorted (registries are reached through ``registries()``)."""
         with self._db.read() as con:
             return [r[0] for r in con.execute(f"SELECT name FROM projects AS p WHERE {NOT_A_REGISTRY} ORDER BY name")]
+
+    # -- search ------------------------------------------------------------------------
+
+    def search(self, text: str, *, kinds: Iterable[str] | None = None, limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
+        """Registries, collections and versions whose names, descriptions, aliases or tags match ``text``.
+
+        Best first (bm25), at most ``limit`` hits. Words match whole words; ``zoo*`` is a
+        prefix; ``"a phrase"``, ``AND``, ``OR``, ``NOT`` and parentheses work as in SQLite
+        FTS5; several words must all match one field. ``kinds`` narrows to ``registry``,
+        ``collection`` and/or ``version``. Registries the user has no role in, and their
+        contents, are left out. Unbalanced quotes or operators raise InvalidName.
+        """
+        return search(self, text, kinds=kinds, limit=limit)
+
+    # -- automations -------------------------------------------------------------------
+
+    def deliver(self, now: datetime | None = None, *, retry: RetryPolicy | None = None) -> DeliveryReport:
+        """POST the webhook events that are due at ``now`` (default: the clock), oldest first.
+
+        A 2xx answer delivers an event; any other outcome is recorded as an attempt and
+        retried with exponential backoff until ``retry.max_attempts`` (default
+        ``reg.automations.retry``), then the event is marked failed. Events stay in the
+        outbox until then, across crashes and restarts: delivery is at least once.
+        """
+        return deliver(self._db, now or self._now(), retry or self.automations.retry)
+
+    def start_delivery(self, interval: float = 1.0) -> None:
+        """Deliver in a background thread: every ``interval`` seconds, and right after a
+        change made through this object queues an event. ``close()`` stops it."""
+        if self._deliverer is not None:
+            return
+        self._deliverer = Deliverer(self.deliver, interval)
+        self.automations.wake = self._deliverer.wake
+
+    def stop_delivery(self) -> None:
+        """Stop the background deliverer (after the POST under way, if any)."""
+        deliverer, self._deliverer = self._deliverer, None
+        if deliverer is not None:
+            self.automations.wake = None
+            deliverer.stop()
 
     # -- registries --------------------------------------------------------------------
 

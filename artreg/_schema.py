@@ -212,6 +212,150 @@ INSERT INTO registries(name, project_id, description, all_types, created_at, cre
 INSERT INTO registry_types(registry_id, type) SELECT id, name FROM registries;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+# Full-text search (SPEC §11): one row per searchable value in search_docs, indexed by the
+# external-content FTS5 table search_fts. Triggers keep both in step with the data, inside
+# the transaction of every change. Deleted collections and versions keep their rows; the
+# search query skips them (a soft delete is an UPDATE of state, not of the text).
+_V4 = """
+CREATE TABLE search_docs (
+    id     INTEGER PRIMARY KEY,
+    kind   TEXT NOT NULL CHECK (kind IN ('registry', 'collection', 'version')),
+    ref_id INTEGER NOT NULL,
+    field  TEXT NOT NULL CHECK (field IN ('name', 'description', 'alias', 'tag')),
+    text   TEXT NOT NULL,
+    UNIQUE (kind, ref_id, field, text)
+) STRICT;
+CREATE VIRTUAL TABLE search_fts USING fts5(text, content='search_docs', content_rowid='id', prefix='2 3');
+
+CREATE TRIGGER search_docs_insert AFTER INSERT ON search_docs BEGIN
+    INSERT INTO search_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER search_docs_delete AFTER DELETE ON search_docs BEGIN
+    INSERT INTO search_fts(search_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+
+CREATE TRIGGER search_registry_insert AFTER INSERT ON registries BEGIN
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('registry', new.id, 'name', new.name);
+    INSERT INTO search_docs(kind, ref_id, field, text)
+        SELECT 'registry', new.id, 'description', new.description WHERE new.description IS NOT NULL;
+END;
+CREATE TRIGGER search_registry_update AFTER UPDATE OF name, description ON registries BEGIN
+    DELETE FROM search_docs WHERE kind = 'registry' AND ref_id = old.id;
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('registry', new.id, 'name', new.name);
+    INSERT INTO search_docs(kind, ref_id, field, text)
+        SELECT 'registry', new.id, 'description', new.description WHERE new.description IS NOT NULL;
+END;
+CREATE TRIGGER search_registry_delete AFTER DELETE ON registries BEGIN
+    DELETE FROM search_docs WHERE kind = 'registry' AND ref_id = old.id;
+END;
+
+CREATE TRIGGER search_collection_insert AFTER INSERT ON collections BEGIN
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('collection', new.id, 'name', new.name);
+    INSERT INTO search_docs(kind, ref_id, field, text)
+        SELECT 'collection', new.id, 'description', new.description WHERE new.description IS NOT NULL;
+END;
+CREATE TRIGGER search_collection_update AFTER UPDATE OF name, description ON collections BEGIN
+    DELETE FROM search_docs WHERE kind = 'collection' AND ref_id = old.id AND field IN ('name', 'description');
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('collection', new.id, 'name', new.name);
+    INSERT INTO search_docs(kind, ref_id, field, text)
+        SELECT 'collection', new.id, 'description', new.description WHERE new.description IS NOT NULL;
+END;
+CREATE TRIGGER search_collection_tag_insert AFTER INSERT ON collection_tags BEGIN
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('collection', new.collection_id, 'tag', new.tag);
+END;
+CREATE TRIGGER search_collection_tag_delete AFTER DELETE ON collection_tags BEGIN
+    DELETE FROM search_docs WHERE kind = 'collection' AND ref_id = old.collection_id AND field = 'tag' AND text = old.tag;
+END;
+
+CREATE TRIGGER search_version_insert AFTER INSERT ON versions WHEN new.description IS NOT NULL BEGIN
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('version', new.id, 'description', new.description);
+END;
+CREATE TRIGGER search_version_update AFTER UPDATE OF description ON versions BEGIN
+    DELETE FROM search_docs WHERE kind = 'version' AND ref_id = old.id AND field = 'description';
+    INSERT INTO search_docs(kind, ref_id, field, text)
+        SELECT 'version', new.id, 'description', new.description WHERE new.description IS NOT NULL;
+END;
+CREATE TRIGGER search_version_tag_insert AFTER INSERT ON version_tags BEGIN
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('version', new.version_id, 'tag', new.tag);
+END;
+CREATE TRIGGER search_version_tag_delete AFTER DELETE ON version_tags BEGIN
+    DELETE FROM search_docs WHERE kind = 'version' AND ref_id = old.version_id AND field = 'tag' AND text = old.tag;
+END;
+CREATE TRIGGER search_alias_insert AFTER INSERT ON aliases BEGIN
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('version', new.version_id, 'alias', new.alias);
+END;
+CREATE TRIGGER search_alias_update AFTER UPDATE OF version_id ON aliases BEGIN
+    DELETE FROM search_docs WHERE kind = 'version' AND ref_id = old.version_id AND field = 'alias' AND text = old.alias;
+    INSERT INTO search_docs(kind, ref_id, field, text) VALUES ('version', new.version_id, 'alias', new.alias);
+END;
+CREATE TRIGGER search_alias_delete AFTER DELETE ON aliases BEGIN
+    DELETE FROM search_docs WHERE kind = 'version' AND ref_id = old.version_id AND field = 'alias' AND text = old.alias;
+END;
+
+-- What the database already holds.
+INSERT INTO search_docs(kind, ref_id, field, text)
+    SELECT 'registry', id, 'name', name FROM registries
+    UNION ALL SELECT 'registry', id, 'description', description FROM registries WHERE description IS NOT NULL
+    UNION ALL SELECT 'collection', id, 'name', name FROM collections
+    UNION ALL SELECT 'collection', id, 'description', description FROM collections WHERE description IS NOT NULL
+    UNION ALL SELECT 'collection', collection_id, 'tag', tag FROM collection_tags
+    UNION ALL SELECT 'version', id, 'description', description FROM versions WHERE description IS NOT NULL
+    UNION ALL SELECT 'version', version_id, 'tag', tag FROM version_tags
+    UNION ALL SELECT 'version', version_id, 'alias', alias FROM aliases;
+"""
+
+# Automations (SPEC §11). Webhook automations are rows here; callbacks live only in the
+# process that registered them. Each webhook call to make is an outbox row written in the
+# transaction of the change that caused it, and stays 'pending' until a 2xx answer (or
+# until the retry limit makes it 'failed'); every attempt is a delivery_attempts row.
+_V5 = """
+CREATE TABLE automations (
+    id               INTEGER PRIMARY KEY,
+    name             TEXT NOT NULL UNIQUE,
+    event            TEXT NOT NULL CHECK (event IN ('version_created', 'alias_added', 'version_linked')),
+    scope_kind       TEXT NOT NULL CHECK (scope_kind IN ('registry', 'project', 'collection')),
+    scope_id         INTEGER NOT NULL,
+    alias_regex      TEXT,
+    collection_regex TEXT,
+    url              TEXT NOT NULL,
+    secret_env       TEXT,
+    payload_template TEXT,
+    enabled          INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    created_at       TEXT NOT NULL,
+    created_by       TEXT NOT NULL
+) STRICT;
+CREATE INDEX automations_by_event ON automations(event, enabled);
+
+-- url and secret_env are copied from the automation, so a row is delivered as it was emitted.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    automation_id   INTEGER NOT NULL,
+    automation      TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    secret_env      TEXT,
+    payload         TEXT NOT NULL CHECK (json_valid(payload)),
+    body            TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed', 'cancelled')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TEXT NOT NULL,
+    finished_at     TEXT
+) STRICT;
+CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE state = 'pending';
+CREATE INDEX outbox_by_automation ON outbox(automation_id, state);
+
+CREATE TABLE delivery_attempts (
+    id        INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+    at        TEXT NOT NULL,
+    status    INTEGER,
+    error     TEXT,
+    seconds   REAL NOT NULL CHECK (seconds >= 0)
+) STRICT;
+CREATE INDEX delivery_attempts_by_event ON delivery_attempts(outbox_id, id);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 
 SCHEMA_VERSION = len(MIGRATIONS)

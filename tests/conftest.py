@@ -42,6 +42,17 @@ def src(tmp_path: Path) -> Path:
     return root
 
 
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python that must import the same artreg as the tests.
+
+    Without it a child would import whichever artreg is installed, which may be another
+    checkout with an older schema.
+    """
+    root = str(Path(artreg.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 def make(name: str = "ds", type: str = "dataset", **files: bytes | str) -> artreg.Artifact:
     """A draft holding the given files (keyword = logical path with '__' for '/')."""
     art = artreg.Artifact(name, type=type)

@@ -1,0 +1,150 @@
+"""Full-text search over names, descriptions, aliases and tags (SPEC §11), with SQLite FTS5.
+
+The index (``search_docs`` and its FTS5 table ``search_fts``, migration 4) is kept in step
+by triggers, so it changes in the transaction of the data it indexes. A version's
+description and tags are its source's when it is a link, so a hit on them is reported for
+the version and for each live link to it; an alias is reported for the version (or link)
+holding it. Registry content is reported only to users with a role in that registry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from ._access import role_of
+from ._errors import InvalidName
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+KINDS = ("registry", "collection", "version")
+DEFAULT_LIMIT = 50
+
+# bm25() is negative, lower is better. ``hits`` turns each matching document into the
+# registry, collection or version(s) it describes (a version's description and tags also
+# into its links); the outer query drops registries the user cannot see. CROSS JOIN keeps
+# the matches as the outer loop, so a search never scans every version.
+SEARCH_SQL = """
+WITH matched AS MATERIALIZED (
+    SELECT d.kind, d.ref_id, d.field, d.text, bm25(search_fts) AS rank
+    FROM search_fts JOIN search_docs AS d ON d.id = search_fts.rowid
+    WHERE search_fts MATCH :query AND d.kind IN (SELECT value FROM json_each(:kinds))
+),
+hits(kind, field, text, rank, ref, registry_id) AS (
+    SELECT m.kind, m.field, m.text, m.rank, r.name, r.id
+    FROM matched AS m JOIN registries AS r ON r.id = m.ref_id
+    WHERE m.kind = 'registry'
+    UNION ALL
+    SELECT m.kind, m.field, m.text, m.rank, p.name || '/' || c.name, r.id
+    FROM matched AS m JOIN collections AS c ON c.id = m.ref_id JOIN projects AS p ON p.id = c.project_id
+    LEFT JOIN registries AS r ON r.project_id = p.id
+    WHERE m.kind = 'collection' AND c.deleted_at IS NULL
+    UNION ALL
+    SELECT m.kind, m.field, m.text, m.rank, p.name || '/' || c.name || ':v' || v.idx, r.id
+    FROM matched AS m CROSS JOIN versions AS v ON v.id = m.ref_id
+    JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
+    LEFT JOIN registries AS r ON r.project_id = p.id
+    WHERE m.kind = 'version' AND v.state = 'committed' AND c.deleted_at IS NULL
+    UNION ALL
+    SELECT m.kind, m.field, m.text, m.rank, p.name || '/' || c.name || ':v' || v.idx, r.id
+    FROM matched AS m CROSS JOIN versions AS v ON v.source_id = m.ref_id
+    JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
+    LEFT JOIN registries AS r ON r.project_id = p.id
+    WHERE m.kind = 'version' AND m.field != 'alias' AND v.state = 'committed' AND c.deleted_at IS NULL
+)
+SELECT kind, field, text, rank, ref FROM hits
+WHERE registry_id IS NULL OR registry_id IN (SELECT value FROM json_each(:visible))
+ORDER BY rank, kind, ref, field, text
+LIMIT :limit
+"""
+
+# A quoted phrase (optionally a prefix), a parenthesis, or a bare word.
+_TOKEN = re.compile(r'\s*(?:("(?:[^"]|"")*"\*?)|([()])|([^\s()"]+))')
+_OPERATORS = ("AND", "OR", "NOT")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One match: what it is, which of its fields matched, and where it is.
+
+    ``kind`` is ``registry``, ``collection`` or ``version``; ``field`` is ``name``,
+    ``description``, ``alias`` or ``tag``; ``text`` is that field's value. ``ref`` is the
+    registry's name, ``project/collection``, or ``project/collection:vN`` (pass it to
+    ``reg.registry``, ``reg.collection`` or ``reg.artifact``). ``score`` is the bm25
+    relevance (higher is better); hits come best first.
+    """
+
+    kind: str
+    field: str
+    ref: str
+    text: str
+    score: float
+
+
+def fts_query(text: object) -> str:
+    """Translate the user's search text to an FTS5 query.
+
+    Words are matched as words (punctuation inside them, as in ``production-us`` or
+    ``wandb-registry-model``, is not syntax); ``word*`` is a prefix; ``"a phrase"``, ``AND``,
+    ``OR``, ``NOT`` and parentheses keep their FTS5 meaning. Several words must all match.
+    """
+    if not isinstance(text, str):
+        raise InvalidName(f"search text must be a string, not {type(text).__name__}: {text!r}")
+    parts: list[str] = []
+    position = 0
+    while position < len(text):
+        if text[position:].isspace():
+            break
+        found = _TOKEN.match(text, position)
+        if found is None:
+            raise InvalidName(f"search text has an unterminated quote: {text!r}")
+        phrase, paren, word = found.groups()
+        if phrase or paren:
+            parts.append(phrase or paren)
+        elif word in _OPERATORS:
+            parts.append(word)
+        else:
+            prefix = word.endswith("*")
+            stem = word.rstrip("*")
+            if not stem:
+                raise InvalidName(f"search text has a '*' that follows no word: {text!r}")
+            parts.append(f'"{stem}"' + ("*" if prefix else ""))
+        position = found.end()
+    if not parts:
+        raise InvalidName(f"search text is empty: {text!r}")
+    return " ".join(parts)
+
+
+def _kinds(kinds: Iterable[str] | None) -> list[str]:
+    if kinds is None:
+        return list(KINDS)
+    if isinstance(kinds, (str, bytes)) or not hasattr(kinds, "__iter__"):
+        raise InvalidName(f"kinds must be a list of {', '.join(KINDS)}, not {kinds!r}")
+    chosen = list(kinds)
+    for kind in chosen:
+        if kind not in KINDS:
+            raise InvalidName(f"unknown search kind {kind!r}; kinds are {', '.join(KINDS)}")
+    return chosen
+
+
+def search(reg: Registry, text: str, *, kinds: Iterable[str] | None, limit: int) -> list[SearchHit]:
+    """Rank registries, collections and versions matching ``text`` (see ``Registry.search``)."""
+    query = fts_query(text)
+    chosen = _kinds(kinds)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InvalidName(f"limit must be a positive number of hits, not {limit!r}")
+    with reg._db.read() as con:
+        registry_ids = [r[0] for r in con.execute("SELECT id FROM registries")]
+        visible = [i for i in registry_ids if role_of(con, i, reg.user) is not None]
+        args = {"query": query, "kinds": json.dumps(chosen), "visible": json.dumps(visible), "limit": limit}
+        try:
+            rows: list[Any] = con.execute(SEARCH_SQL, args).fetchall()
+        except apsw.SQLError as exc:
+            raise InvalidName(f"cannot search for {text!r}: {exc}") from exc
+    return [SearchHit(kind, field, ref, value, -rank) for kind, field, value, rank, ref in rows]
