@@ -8,7 +8,9 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def format_time(moment: datetime) -> str:
-    """The stored form of an aware (or UTC-naive) datetime."""
+    """The stored form of an aware datetime; a naive one is taken as UTC (not local time)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
 
 

@@ -204,6 +204,14 @@ def _lineage(reg: Registry, args: argparse.Namespace) -> Result:
     return {"graph": graph.to_dict(), "text": text}
 
 
+@command("search", lambda r: table(
+    [(h["kind"], h["field"], h["ref"], h["text"]) for h in r["hits"]], ["KIND", "FIELD", "WHERE", "MATCHED"]
+) if r["hits"] else print("no matches"))
+def _search(reg: Registry, args: argparse.Namespace) -> Result:
+    hits = reg.search(args.text, kinds=args.kind, limit=args.limit)
+    return {"hits": [{"kind": h.kind, "field": h.field, "ref": h.ref, "text": h.text, "score": h.score} for h in hits]}
+
+
 @command("verify", lambda r: print(f"ok: {r['ref']} matches {r['where']}"))
 def _verify(reg: Registry, args: argparse.Namespace) -> Result:
     v = reg.artifact(args.ref)
@@ -366,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="text", choices=["text", "json", "dot", "mermaid"])
     p.add_argument("--depth", type=int)
     p.add_argument("--direction", default="both", choices=["both", "upstream", "downstream"])
+    p = add("search", "find registries, collections and versions by name, description, alias or tag")
+    p.add_argument("text", help="words (all must match a field), zoo* for a prefix, \"a phrase\", AND/OR/NOT")
+    p.add_argument("--kind", action="append", choices=["registry", "collection", "version"])
+    p.add_argument("--limit", type=int, default=50)
     p = add("verify", "rehash a version's stored blobs, or a downloaded tree")
     p.add_argument("ref")
     p.add_argument("--root")

@@ -213,3 +213,24 @@ def test_progress_line_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> No
     assert "logging 2/2 files  2.0 KiB/2.0 KiB" in screen.getvalue()
     line.close()
     assert screen.getvalue().endswith("\r")
+
+
+def test_search_finds_the_model_by_alias_tag_and_description(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "model.json").write_text("{}")
+    cli.main(["put", str(tmp_path / "model.json"), "-n", "zoo/zoo_model", "-t", "model", "--tag", "baseline",
+              "-d", "counts-based mammal classifier"])
+    cli.main(["link", "zoo/zoo_model", "wandb-registry-model/Zoo", "-a", "production"])
+    for text, field in (("production", "alias"), ("baseline", "tag"), ("mammal", "description")):
+        hits = run_json(capsys, "search", text)["hits"]
+        assert any(h["field"] == field and h["ref"].startswith(("zoo/zoo_model", "wandb-registry-model/Zoo")) for h in hits), text
+    assert cli.main(["search", "nothing-like-this"]) == 0
+    assert "no matches" in capsys.readouterr().out
+    assert cli.main(["search", '"unbalanced']) == 4
+
+
+def test_naive_datetimes_are_utc(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from artreg._clock import format_time
+
+    assert format_time(datetime(2026, 1, 2, 3, 4, 5)) == format_time(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
