@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -61,3 +65,28 @@ def make(name: str = "ds", type: str = "dataset", **files: bytes | str) -> artre
         with art.new_file(path.replace("__", "/"), mode=mode) as f:  # type: ignore[call-overload]
             f.write(content)
     return art
+
+
+class Clock:
+    """An injectable clock (``artreg.open(..., clock=Clock(t))``); tests move ``now`` by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@contextmanager
+def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -28,7 +28,7 @@ import pytest
 import artreg
 from artreg._clock import format_time
 from artreg._webhooks import CLAIM
-from conftest import make, subprocess_env
+from conftest import Clock, make, serve, subprocess_env
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
 PROXIES = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
@@ -83,30 +83,14 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve(Handler) as base:
+        state.base = base
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

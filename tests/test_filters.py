@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import artreg
 from artreg._filters import version_ids
-from conftest import make
+from conftest import Clock, make
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -28,17 +28,9 @@ ROWS: list[tuple[str, str, int, dict[str, Any], list[str], list[str]]] = [
 ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def reg(tmp_path: Path) -> Iterator[artreg.Registry]:
-    clock = Clock()
+    clock = Clock(T0)
     with artreg.open(tmp_path / "r", user="boss", clock=clock) as registry:
         for hour, (name, type_, size, metadata, aliases, tags) in enumerate(ROWS):
             clock.now = T0 + timedelta(hours=hour)

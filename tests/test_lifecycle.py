@@ -8,22 +8,14 @@ from pathlib import Path
 import pytest
 
 import artreg
-from conftest import make
+from conftest import Clock, make
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import os
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 
 import artreg
 from artreg import _references
+from conftest import serve
 
 
 def sha(data: bytes | str) -> str:
@@ -90,17 +90,9 @@ def web() -> Iterator[Web]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve(Handler) as base:
+        state.base = base
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture(scope="module")
