@@ -8,6 +8,16 @@ import pytest
 
 import artreg
 
+# The checkout under test. Child processes get it first on PYTHONPATH, so they run this
+# tree's artreg and not whatever copy happens to be installed.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python process that must import this checkout's artreg."""
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
