@@ -261,12 +261,18 @@ def _user_version(con: apsw.Connection) -> int:
     return int(con.execute("PRAGMA user_version").fetchone()[0])  # type: ignore[index]
 
 
+# One statement, so one snapshot: read separately, the three could straddle another
+# process's commit of a new file's schema and describe a file that never existed.
+FILE_IDENTITY = """
+SELECT (SELECT application_id FROM pragma_application_id), (SELECT user_version FROM pragma_user_version),
+       EXISTS (SELECT 1 FROM sqlite_schema)
+"""
+
+
 def _check_foreign(con: apsw.Connection, path: str) -> None:
     """Refuse, without writing anything, a database that is not artreg's or is newer."""
-    row: Any = con.execute("PRAGMA application_id").fetchone()
-    app_id = int(row[0])
-    version = _user_version(con)
-    has_tables = con.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchone() is not None
+    row: Any = con.execute(FILE_IDENTITY).fetchone()
+    app_id, version, has_tables = int(row[0]), int(row[1]), bool(row[2])
     if app_id == 0 and version == 0 and not has_tables:
         return
     if app_id != APPLICATION_ID:

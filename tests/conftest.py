@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+import select
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,25 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child Python process that must import this checkout's artreg."""
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def readline(proc: subprocess.Popen[str], deadline: float) -> str:
+    """One line of a child's stdout, failing the test when it does not come by ``deadline`` (monotonic).
+
+    Reads the descriptor a byte at a time, so nothing after the line sits in a buffer that
+    ``communicate()`` (which reads the descriptor directly) would never see.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    line = b""
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"child {proc.args} printed no whole line in time (so far {line!r})"
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode()
 
 
 @pytest.fixture(autouse=True)
