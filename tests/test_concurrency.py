@@ -92,8 +92,10 @@ def test_four_processes_log_alias_link_delete_and_gc_one_collection(tmp_path: Pa
 def test_four_processes_create_one_registry_at_once(tmp_path: Path) -> None:
     """Creating the file, its schema and the first collection is itself contended.
 
-    Several rounds, because the window is short: before the fix in _db._check_foreign, one
-    round in eight failed with SchemaError ("not an artreg registry").
+    Several rounds, because the windows are short. Before the fixes in _db, about one round
+    in eight failed with SchemaError ("not an artreg registry": the file's identity read
+    across another process's commit) and one in forty with Busy (two processes switching
+    the new file to WAL at once).
     """
     for round_ in range(max(1, int(5 * SCALE))):
         registry = tmp_path / f"new{round_}"
