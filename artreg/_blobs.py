@@ -112,9 +112,8 @@ class BlobStore:
                 view = memoryview(buf)
                 while n := src.readinto(view):  # type: ignore[attr-defined]
                     hasher.update(view[:n])
-                    out.write(view[:n])
+                    write_all(out.fileno(), view[:n])
                     size += n
-                out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp_name, READ_ONLY)
             digest = hasher.hexdigest()
@@ -250,6 +249,13 @@ class _ReadWriteLock:
                 else:
                     self._readers -= 1
                 self._cond.notify_all()
+
+
+def write_all(fd: int, data: memoryview) -> None:
+    """Write every byte: ``os.write`` may write only part (a disk filling up, a file size
+    limit), and then the next call raises the error the short write stood for."""
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _read_all(src: BinaryIO) -> bytes:

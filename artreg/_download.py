@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._blobs import BlobStore, VerifyingReader
+from ._blobs import BlobStore, VerifyingReader, write_all
 from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
 from ._manifest import ManifestEntry
 from ._names import normalize_path
@@ -172,7 +172,7 @@ def _copy_verified(store: BlobStore, entry: ManifestEntry, out_fd: int) -> None:
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while n := reader.readinto(view):
-            os.write(out_fd, view[:n])
+            write_all(out_fd, view[:n])
 
 
 def _reflink(source: str, out_fd: int) -> bool:
