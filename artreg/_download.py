@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._blobs import BlobStore, VerifyingReader, write_all
+from ._blobs import BlobStore, VerifyingReader, storage_error, write_all
 from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
 from ._manifest import ManifestEntry
 from ._names import normalize_path
@@ -61,24 +61,27 @@ def download(
     root = os.path.abspath(root if root is not None else default_root(version))
     prefix = None if path_prefix is None else normalize_path(path_prefix)
     entries = [e for e in version.files() if prefix is None or e.path == prefix or e.path.startswith(prefix + "/")]
-    os.makedirs(root, exist_ok=True)
     targets = [(entry, _target(root, entry.path)) for entry in entries]
     store = version._reg._store
-    for entry, dest in targets:
-        if _has_content(dest, entry):
-            continue
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        if entry.ref is None:
-            _materialise(store, entry, dest, link)
-            continue
-        try:
-            _fetch_reference(entry, dest)
-        except NotFound as exc:
-            if not allow_missing:
-                raise
-            warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
-    if prune:
-        _prune(root, {entry.path for entry in entries})
+    try:
+        os.makedirs(root, exist_ok=True)
+        for entry, dest in targets:
+            if _has_content(dest, entry):
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if entry.ref is None:
+                _materialise(store, entry, dest, link)
+                continue
+            try:
+                _fetch_reference(entry, dest)
+            except NotFound as exc:
+                if not allow_missing:
+                    raise
+                warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
+        if prune:
+            _prune(root, {entry.path for entry in entries})
+    except OSError as exc:  # writing under root: a full disk, a read-only folder, a file where a folder goes
+        raise storage_error(exc, root) from exc
     return root
 
 
