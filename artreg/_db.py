@@ -32,11 +32,25 @@ def translate(exc: apsw.Error, path: str) -> ArtregError:
         return SchemaError(f"{path!r} is damaged or is not an SQLite database: {exc}")
     if isinstance(exc, apsw.FullError):
         return ArtregError(f"the disk holding {path!r} is full: {exc}")
+    if isinstance(exc, apsw.IOError):
+        return ArtregError(f"reading or writing {path!r} failed (a full disk, a file size limit, a failing device?): {exc}")
     if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError, apsw.PermissionsError)):
         return ArtregError(f"cannot write registry {path!r}: {exc}")
     if isinstance(exc, apsw.ConstraintError):
         return IntegrityError(f"a database constraint refused the change: {exc}")
     return ArtregError(f"database error on {path!r}: {exc}")
+
+
+def first_error(exc: apsw.Error) -> apsw.Error:
+    """The apsw error that started a chain of them.
+
+    When a COMMIT fails with a full disk or an I/O error, SQLite has already rolled the
+    transaction back, so the ROLLBACK that apsw's ``with con:`` then issues fails as well
+    ("no transaction is active") and would hide the error that explains what happened.
+    """
+    while isinstance(exc.__context__, apsw.Error):
+        exc = exc.__context__
+    return exc
 
 
 def busy_handler(timeout: float) -> Callable[[int], bool]:
@@ -177,7 +191,7 @@ class Database:
             self._migrate(con)
         except apsw.Error as exc:
             con.close()
-            raise translate(exc, self.path) from exc
+            raise translate(first_error(exc), self.path) from exc
         except BaseException:
             con.close()
             raise
@@ -223,7 +237,7 @@ class Database:
                 with con:
                     yield con
             except apsw.Error as exc:
-                raise translate(exc, self.path) from exc
+                raise translate(first_error(exc), self.path) from exc
 
     @contextmanager
     def read(self) -> Iterator[apsw.Connection]:
