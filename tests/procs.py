@@ -9,9 +9,10 @@ Each role is seeded by its arguments and talks to its parent over stdin/stdout:
   ``committed <collection> <index> <digest>`` after each commit; VARIANT ``gc`` also runs gc
   on a second thread, ``fresh`` opens a new registry (to be killed while creating it).
 - ``full-disk PATH LIMIT KIND``: caps file sizes at LIMIT bytes (RLIMIT_FSIZE, SIGXFSZ
-  ignored) and logs something bigger; prints the class of the error it got, as JSON.
-- ``read-only PATH``: opens a registry the process may not write, tries to read and log,
-  and prints the error class, as JSON.
+  ignored), then logs a bigger blob file (``blob``, ``blob-tail``) or more inline bytes than
+  the WAL may hold (``wal``), or downloads ``p/big`` (``download``); prints the outcome as JSON.
+- ``read-only PATH [UID]``: opens a registry the process may not write (as UID, if given),
+  reads and verifies ``p/ds``, logs a blob file; prints the outcome as JSON.
 """
 
 from __future__ import annotations
@@ -176,32 +177,52 @@ def _outcome(action: Callable[[], object]) -> dict[str, str | None]:
 
 def full_disk(path: str, limit: int, kind: str) -> None:
     reg = artreg.open(path, inline_limit=64 * 1024)
-    art = artreg.Artifact("filler", type="dataset")
     rng = random.Random(limit)
-    if kind == "blob":  # one file blob bigger than the limit
-        with art.new_file("big.bin", mode="wb") as f:
-            f.write(rng.randbytes(2 * limit))
-    else:  # many inline blobs: the database's WAL outgrows the limit
-        for i in range(2 * limit // 60_000 + 2):
-            with art.new_file(f"part{i}.bin", mode="wb") as f:
-                f.write(rng.randbytes(60_000))
+    action: Callable[[], object]
+    if kind == "download":  # a version logged beforehand, copied out past the limit
+        version = reg.artifact(f"{PROJECT}/big")
+        action = lambda: version.download(path + ".download", link="copy")  # noqa: E731
+    else:
+        art = artreg.Artifact("filler", type="dataset")
+        if kind == "wal":  # many inline blobs: the database's WAL outgrows the limit
+            for i in range(2 * limit // 60_000 + 2):
+                with art.new_file(f"part{i}.bin", mode="wb") as f:
+                    f.write(rng.randbytes(60_000))
+        else:  # one blob file: "blob" crosses the limit early, "blob-tail" only in its last write
+            with art.new_file("big.bin", mode="wb") as f:
+                f.write(rng.randbytes(2 * limit if kind == "blob" else limit + 100_000))
+        action = lambda: reg.log_artifact(art, project=PROJECT)  # noqa: E731
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    result = _outcome(lambda: reg.log_artifact(art, project=PROJECT))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    result = _outcome(action)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     reg.close()
     print(json.dumps(result), flush=True)
 
 
-def read_only(path: str) -> None:
+def read_only(path: str, uid: int | None) -> None:
+    """Read, then log a blob file, into a registry this process may not (fully) write.
+
+    ``uid``: drop to that user first (the test runs as root, which chmod does not stop).
+    Everything is imported by then, since the interpreter may sit where that user cannot read.
+    """
+    if uid is not None:
+        time.strptime("2024", "%Y")  # imports _strptime, which reading a version needs
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
     def use() -> None:
-        with artreg.open(path) as reg:
+        with artreg.open(path, inline_limit=1024) as reg:
+            reg.artifact(f"{PROJECT}/ds").verify()
             art = artreg.Artifact("more", type="dataset")
-            with art.new_file("x.txt") as f:
-                f.write("x")
+            with art.new_file("big.bin", mode="wb") as f:
+                f.write(bytes(5000))
             reg.log_artifact(art, project=PROJECT)
 
-    print(json.dumps({"writable": os.access(path, os.W_OK), **_outcome(use)}), flush=True)
+    writable = {"writable": os.access(path, os.W_OK), "objects_writable": os.access(os.path.join(path, "objects"), os.W_OK)}
+    print(json.dumps({**writable, **_outcome(use)}), flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -213,7 +234,7 @@ def main(argv: list[str]) -> None:
     elif role == "full-disk":
         full_disk(path, int(rest[0]), rest[1])
     elif role == "read-only":
-        read_only(path)
+        read_only(path, int(rest[0]) if rest else None)
     else:
         raise SystemExit(f"unknown role {role!r}")
 
