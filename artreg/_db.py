@@ -181,6 +181,7 @@ class Database:
                 _enable_wal(con, BUSY_TIMEOUT_MS / 1000)
             # NORMAL in WAL: a process crash loses nothing committed; a power loss may lose
             # the last commits since a checkpoint, never half of one (README, Guarantees).
+            # Deleting files on the strength of a commit waits for it: write(durable=True).
             con.execute("PRAGMA synchronous = NORMAL")
             con.execute("PRAGMA foreign_keys = ON")
             if self._checkpointer is not None:
@@ -229,13 +230,25 @@ class Database:
     # -- transactions ------------------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[apsw.Connection]:
-        """One IMMEDIATE transaction (a savepoint when nested); rolled back on error."""
+    def write(self, *, durable: bool = False) -> Iterator[apsw.Connection]:
+        """One IMMEDIATE transaction (a savepoint when nested); rolled back on error.
+
+        ``durable``: the commit is fsynced before this returns (synchronous=FULL for this
+        transaction), and with it every earlier commit in the WAL. For a caller that acts
+        outside the database on what it committed, such as deleting files.
+        """
         con = self.connection()
+        full = durable and not self.memory and not con.in_transaction
         with self._serialised():
             try:
-                with con:
-                    yield con
+                if full:
+                    con.execute("PRAGMA synchronous = FULL")
+                try:
+                    with con:
+                        yield con
+                finally:
+                    if full:
+                        con.execute("PRAGMA synchronous = NORMAL")
             except apsw.Error as exc:
                 raise translate(first_error(exc), self.path) from exc
 
