@@ -129,7 +129,9 @@ class BlobStore:
             if final.exists() and final.stat().st_size == size:
                 os.unlink(tmp_name)
             else:
-                final.parent.mkdir(exist_ok=True)
+                if not final.parent.is_dir():
+                    final.parent.mkdir(exist_ok=True)
+                    _fsync_dir(self.objects)  # the new folder's own entry must outlive a power cut too
                 os.replace(tmp_name, final)
                 _fsync_dir(final.parent)
         except BaseException as exc:

@@ -185,3 +185,17 @@ def test_gc_makes_its_commit_durable_before_it_deletes_a_blob_file(tmp_path: Pat
     wal_writes = [i for i, event in enumerate(before) if event == ("write", "registry.db-wal")]
     assert wal_writes, "gc's commit wrote the WAL"
     assert ("sync", "registry.db-wal") in before[wal_writes[-1]:], f"the WAL was not synced before the unlink: {before}"
+
+
+def test_a_blob_file_and_the_folders_naming_it_are_synced_before_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file, its entry in objects/ab/, and (when ab/ is new) ab/'s entry in objects/."""
+    import artreg._blobs as blobs
+
+    synced: list[str] = []
+    fsync_dir = blobs._fsync_dir
+    monkeypatch.setattr(blobs, "_fsync_dir", lambda folder: (synced.append(str(folder)), fsync_dir(folder))[1])
+    with artreg.open(tmp_path / "reg", inline_limit=1024) as reg:
+        version = reg.log_artifact(make(big=os.urandom(5000)), project="p")
+        blob = reg._store.object_path(version.get_entry("big").digest)
+        assert reg.objects is not None
+        assert synced == [str(reg.objects), str(blob.parent)]
