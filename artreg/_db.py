@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import apsw
@@ -22,6 +22,9 @@ from ._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 BUSY_TIMEOUT_MS = 60_000
 # Checkpoint once the WAL holds this many pages (SQLite's own autocheckpoint default).
 CHECKPOINT_PAGES = 1000
+# ... and at most this many seconds after a commit, which bounds what a power cut can take
+# back under synchronous=NORMAL (README, Guarantees).
+SYNC_WITHIN = 1.0
 
 
 def translate(exc: apsw.Error, path: str) -> ArtregError:
@@ -82,8 +85,13 @@ class Checkpointer:
     With SQLite's autocheckpoint, the commit that crosses the threshold copies the whole WAL
     back into the database and fsyncs it before returning: for a 40 MiB log of small files
     that doubled the time of ``log_artifact`` (0.23 s of 0.6 s, measured). A WAL hook on
-    every connection wakes this thread instead. A failed checkpoint only leaves the WAL
-    longer; the next commit over the threshold asks again.
+    every connection wakes this thread instead.
+
+    It also checkpoints at most ``SYNC_WITHIN`` seconds after any commit. Under
+    synchronous=NORMAL a commit becomes durable when the WAL is fsynced, which a checkpoint
+    does first; without this a long-lived process making small changes (alias moves) could
+    go hours without one, and a power cut would take all of them back. A checkpoint that
+    could not copy the whole WAL (a reader still needs part of it) is tried again later.
     """
 
     def __init__(self, path: str) -> None:
@@ -93,14 +101,15 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._closing = False
+        self._due: float | None = None  # time.monotonic() by which the next checkpoint should run
 
     def hook(self, _con: apsw.Connection, _name: str, pages: int) -> int:
-        if pages >= CHECKPOINT_PAGES:
-            self.request()
+        self.request(0.0 if pages >= CHECKPOINT_PAGES else SYNC_WITHIN)
         return apsw.SQLITE_OK
 
-    def request(self) -> None:
-        """Ask for a checkpoint soon (starts the thread on first use, and after fork)."""
+    def request(self, within: float = 0.0) -> None:
+        """Ask for a checkpoint within ``within`` seconds (starts the thread on first use, and after fork)."""
+        due = time.monotonic() + within
         with self._lock:
             if self._closing:
                 return
@@ -108,21 +117,33 @@ class Checkpointer:
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, name="artreg-checkpoint", daemon=True)
                 self._thread.start()
+            if self._due is not None and self._due <= due:
+                return
+            self._due = due
         self._wake.set()
 
     def _run(self) -> None:
         con = apsw.Connection(self._path)
         try:
-            while not self._closing:
-                self._wake.wait()
-                self._wake.clear()
-                with suppress(apsw.Error):
-                    con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            while True:
+                with self._lock:
+                    closing, due = self._closing, self._due
+                if due is None and closing:
+                    return
+                wait = None if due is None else due - time.monotonic()
+                if not closing and (wait is None or wait > 0):
+                    self._wake.wait(wait)
+                    self._wake.clear()
+                    continue
+                with self._lock:
+                    self._due = None
+                if not _checkpoint(con) and not closing:
+                    self.request(SYNC_WITHIN)
         finally:
             con.close()
 
     def close(self) -> None:
-        """Stop the thread after the checkpoint it may be running."""
+        """Stop the thread, after one last checkpoint if one is due."""
         with self._lock:
             self._closing = True
             thread = self._thread if self._pid == os.getpid() else None
@@ -282,6 +303,16 @@ class Database:
         with self.read() as con:
             row = con.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+
+def _checkpoint(con: apsw.Connection) -> bool:
+    """One PASSIVE checkpoint; True when it copied the whole WAL (so every commit in it is on disk)."""
+    try:
+        row: Any = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except apsw.Error:
+        return False
+    busy, frames, copied = row
+    return not busy and copied >= frames
 
 
 def _enable_wal(con: apsw.Connection, timeout: float) -> None:

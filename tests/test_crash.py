@@ -199,3 +199,28 @@ def test_a_blob_file_and_the_folders_naming_it_are_synced_before_the_commit(tmp_
         blob = reg._store.object_path(version.get_entry("big").digest)
         assert reg.objects is not None
         assert synced == [str(reg.objects), str(blob.parent)]
+
+
+def test_a_small_commit_is_on_disk_within_about_a_second(tmp_path: Path) -> None:
+    """Under synchronous=NORMAL nothing fsyncs a commit until a checkpoint; artreg runs one
+    at most a second after any commit, which bounds what a power cut can take back."""
+    events: list[tuple[str, str]] = []
+    spy = _SpyVFS(events)
+    try:
+        with artreg.open(tmp_path / "reg", inline_limit=1024) as reg:
+            version = reg.log_artifact(make(a=b"a"), project="p")
+            time.sleep(1.5)  # let the checkpoint after the log go by
+            events.clear()
+            version.aliases.append("production")
+            version.save()
+            committed = time.monotonic()
+            last_write = max(i for i, event in enumerate(events) if event == ("write", "registry.db-wal"))
+            # NORMAL: the commit's frames are not fsynced (a new WAL's header is, before them)
+            assert ("sync", "registry.db-wal") not in events[last_write:]
+            while ("sync", "registry.db-wal") not in events[last_write:] and time.monotonic() - committed < 5:
+                time.sleep(0.05)
+            synced = time.monotonic() - committed
+    finally:
+        spy.unregister()
+    assert ("sync", "registry.db-wal") in events[last_write:], events
+    assert 0.5 < synced < 2.5, synced
