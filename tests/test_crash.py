@@ -223,4 +223,4 @@ def test_a_small_commit_is_on_disk_within_about_a_second(tmp_path: Path) -> None
     finally:
         spy.unregister()
     assert ("sync", "registry.db-wal") in events[last_write:], events
-    assert 0.5 < synced < 2.5, synced
+    assert 0.5 < synced < 3.5, synced
