@@ -67,7 +67,7 @@ def assert_no_errors(reports: list[dict[str, Any]]) -> None:
 def test_four_processes_log_alias_link_delete_and_gc_one_collection(tmp_path: Path) -> None:
     registry = tmp_path / "shared"
     artreg.open(registry, inline_limit=1024).close()
-    ops = max(10, int(100 * SCALE))
+    ops = max(10, int(250 * SCALE))
     reports = run_workers(registry, ops)
     assert_no_errors(reports)  # no Busy, nothing but NotFound for a version another worker deleted first
     assert all(len(r["done"]) + r["races"] == ops for r in reports)
