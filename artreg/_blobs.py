@@ -11,6 +11,7 @@ Loggers hold the store lock shared from the first blob they write until their co
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import io
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ._db import Database
-from ._errors import IntegrityError
+from ._errors import ArtregError, IntegrityError
 
 CHUNK = 1 << 20
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -67,7 +68,11 @@ class BlobStore:
             with self._memory_lock.hold(exclusive=exclusive):
                 yield
             return
-        fd = os.open(self.objects / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # Read-only is enough for flock, and works where the lock file is not ours to write.
+            fd = os.open(self.objects / "lock", os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, self.objects) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -105,16 +110,18 @@ class BlobStore:
         hasher = hashlib.sha256()
         size = 0
         tmp_dir = self.objects / "tmp"
-        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".tmp")
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".tmp")
+        except OSError as exc:
+            raise storage_error(exc, self.objects) from exc
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 buf = bytearray(CHUNK)
                 view = memoryview(buf)
-                while n := src.readinto(view):  # type: ignore[attr-defined]
+                while n := _read_into(src, view):
                     hasher.update(view[:n])
-                    out.write(view[:n])
+                    write_all(out.fileno(), view[:n])
                     size += n
-                out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp_name, READ_ONLY)
             digest = hasher.hexdigest()
@@ -122,11 +129,15 @@ class BlobStore:
             if final.exists() and final.stat().st_size == size:
                 os.unlink(tmp_name)
             else:
-                final.parent.mkdir(exist_ok=True)
+                if not final.parent.is_dir():
+                    final.parent.mkdir(exist_ok=True)
+                    _fsync_dir(self.objects)  # the new folder's own entry must outlive a power cut too
                 os.replace(tmp_name, final)
                 _fsync_dir(final.parent)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise storage_error(exc, self.objects) from exc
             raise
         return Stored(digest, size, None)
 
@@ -250,6 +261,28 @@ class _ReadWriteLock:
                 else:
                     self._readers -= 1
                 self._cond.notify_all()
+
+
+def write_all(fd: int, data: memoryview) -> None:
+    """Write every byte: ``os.write`` may write only part (a disk filling up, a file size
+    limit), and then the next call raises the error the short write stood for."""
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _read_into(src: BinaryIO, view: memoryview) -> int:
+    """``src.readinto``, with a read error told apart from the write errors around it."""
+    try:
+        return int(src.readinto(view))  # type: ignore[attr-defined]
+    except OSError as exc:
+        raise ArtregError(f"cannot read the bytes to store: {exc.strerror or exc}") from exc
+
+
+def storage_error(exc: OSError, folder: str | Path) -> ArtregError:
+    """The ArtregError for a file that could not be written in ``folder`` (full disk, read-only folder, ...)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return ArtregError(f"the disk holding {str(folder)!r} is full, or a file size limit was reached: {exc.strerror}")
+    return ArtregError(f"cannot write in {str(folder)!r}: {exc.strerror or exc}")
 
 
 def _read_all(src: BinaryIO) -> bytes:

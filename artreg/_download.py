@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._blobs import BlobStore, VerifyingReader
+from ._blobs import BlobStore, VerifyingReader, storage_error, write_all
 from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
 from ._manifest import ManifestEntry
 from ._names import normalize_path
@@ -69,25 +69,28 @@ def download(
     root = os.path.abspath(root if root is not None else default_root(version))
     prefix = None if path_prefix is None else normalize_path(path_prefix)
     entries = [e for e in version.files() if prefix is None or e.path == prefix or e.path.startswith(prefix + "/")]
-    os.makedirs(root, exist_ok=True)
     targets = [(entry, _target(root, entry.path)) for entry in entries]
     store = version._reg._store
     tracker = Tracker(progress, len(targets), sum(entry.size for entry in entries))
-    for entry, dest in targets:
-        if not _has_content(dest, entry):
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            if entry.ref is None:
-                _materialise(store, entry, dest, link)
-            else:
-                try:
-                    _fetch_reference(entry, dest)
-                except NotFound as exc:
-                    if not allow_missing:
-                        raise
-                    warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
-        tracker.advance(entry.size)
-    if prune:
-        _prune(root, {entry.path for entry in entries})
+    try:
+        os.makedirs(root, exist_ok=True)
+        for entry, dest in targets:
+            if not _has_content(dest, entry):
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                if entry.ref is None:
+                    _materialise(store, entry, dest, link)
+                else:
+                    try:
+                        _fetch_reference(entry, dest)
+                    except NotFound as exc:
+                        if not allow_missing:
+                            raise
+                        warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
+            tracker.advance(entry.size)
+        if prune:
+            _prune(root, {entry.path for entry in entries})
+    except OSError as exc:  # writing under root: a full disk, a read-only folder, a file where a folder goes
+        raise storage_error(exc, root) from exc
     return root
 
 
@@ -181,7 +184,7 @@ def _copy_verified(store: BlobStore, entry: ManifestEntry, out_fd: int) -> None:
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while n := reader.readinto(view):
-            os.write(out_fd, view[:n])
+            write_all(out_fd, view[:n])
 
 
 def _reflink(source: str, out_fd: int) -> bool:

@@ -2,8 +2,8 @@
 
 ``gc`` is mark-and-sweep under the store lock held exclusively, so no log in any process
 is between writing a blob and committing the version that names it. Rows go in one
-transaction; files are unlinked only after it commits (a crash in between leaves orphan
-files, which the next ``gc`` removes).
+transaction; files are unlinked only after it commits and is fsynced (a crash in between
+leaves orphan files, which the next ``gc`` removes).
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def gc(store: BlobStore, *, dry_run: bool = False) -> GcReport:
             with store.db.read() as con:
                 doomed = cast(list[Any], con.execute(UNREFERENCED).fetchall())
         else:
-            with store.db.write() as con:
+            # Durable before the files go: a power cut must not take back this commit (or the
+            # deletions before it) while the removal of the files survives.
+            with store.db.write(durable=True) as con:
                 doomed = cast(list[Any], con.execute(UNREFERENCED).fetchall())
                 con.executemany("DELETE FROM blobs WHERE digest = ?", ((d,) for d, _, _ in doomed))
                 con.execute("DELETE FROM stat_cache WHERE digest NOT IN (SELECT digest FROM blobs)")

@@ -19,6 +19,7 @@ from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
 from ._audit import Actor, AliasChange, record
 from ._clock import format_time, parse_time
+from ._db import translate
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
 from ._errors import InvalidName, NotFound, PermissionDenied
@@ -376,9 +377,13 @@ class ArtifactVersion:
 
     def files(self) -> Iterator[ManifestEntry]:
         """The manifest entries in path order, streamed from the database."""
-        con = self._reg._db.connection()
-        for path, digest, size, ref, extra in con.execute(SELECT_ENTRIES, (self._content_id,)):
-            yield ManifestEntry(path, digest, size, ref, json.loads(extra))
+        db = self._reg._db
+        con = db.connection()
+        try:
+            for path, digest, size, ref, extra in con.execute(SELECT_ENTRIES, (self._content_id,)):
+                yield ManifestEntry(path, digest, size, ref, json.loads(extra))
+        except apsw.Error as exc:  # outside db.read(), which translates everywhere else
+            raise translate(exc, db.path) from exc
 
     def get_entry(self, path: str) -> ManifestEntry:
         """The entry at a logical path; raises NotFound."""

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import http.server
 import os
+import select
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,6 +14,35 @@ from pathlib import Path
 import pytest
 
 import artreg
+
+# The checkout under test. Child processes get it first on PYTHONPATH, so they run this
+# tree's artreg and not whatever copy happens to be installed.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python process that must import this checkout's artreg."""
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def readline(proc: subprocess.Popen[str], deadline: float) -> str:
+    """One line of a child's stdout, failing the test when it does not come by ``deadline`` (monotonic).
+
+    Reads the descriptor a byte at a time, so nothing after the line sits in a buffer that
+    ``communicate()`` (which reads the descriptor directly) would never see.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    line = b""
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"child {proc.args} printed no whole line in time (so far {line!r})"
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode()
 
 
 @pytest.fixture(autouse=True)
@@ -44,17 +76,6 @@ def src(tmp_path: Path) -> Path:
     (root / "sub" / "b.txt").write_text("bravo")
     (root / "big.bin").write_bytes(os.urandom(4096))
     return root
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a child Python that must import the same artreg as the tests.
-
-    Without it a child would import whichever artreg is installed, which may be another
-    checkout with an older schema.
-    """
-    root = str(Path(artreg.__file__).resolve().parent.parent)
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 def make(name: str = "ds", type: str = "dataset", **files: bytes | str) -> artreg.Artifact:

@@ -28,7 +28,7 @@ import pytest
 import artreg
 from artreg._clock import format_time
 from artreg._webhooks import CLAIM
-from conftest import Clock, make, serve, subprocess_env
+from conftest import Clock, child_env, make, serve
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
 PROXIES = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
@@ -338,7 +338,7 @@ def test_an_event_survives_a_crash_between_commit_and_delivery(path: Path, hooks
         reg.automations.create(
             "deploy", event="alias_added", scope="model", filter={"alias": "production"}, action=artreg.webhook(hooks.url("/deploy"))
         )
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True, env=child_env())
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "wandb-registry-model/Zoo:v0"

@@ -12,6 +12,7 @@ import pytest
 
 import artreg
 from artreg import cli
+from conftest import child_env
 
 
 def test_demo_logs_a_dataset_and_a_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -66,7 +67,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_installed_console_script_and_module_run(tmp_path: Path) -> None:
-    env = {**os.environ, "ARTREG_HOME": str(tmp_path / "sub")}
+    env = child_env(ARTREG_HOME=str(tmp_path / "sub"))
     script = Path(sys.executable).parent / "artreg"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "artreg"]
     done = subprocess.run([*command, "demo"], env=env, capture_output=True, text=True, timeout=120)

@@ -12,7 +12,7 @@ import apsw
 import pytest
 
 import artreg
-from conftest import make, subprocess_env
+from conftest import child_env, make
 
 BIG = [os.urandom(5000) for _ in range(3)]
 
@@ -134,11 +134,10 @@ def test_gc_never_sweeps_a_blob_an_in_flight_log_is_about_to_use(tmp_path: Path)
     registry = tmp_path / "shared"
     artreg.open(registry, inline_limit=1024).close()
     done = tmp_path / "done"
-    env = subprocess_env()
-    gc = subprocess.Popen([sys.executable, "-c", GC, str(registry), str(done)], stdout=subprocess.PIPE, text=True, env=env)
+    gc = subprocess.Popen([sys.executable, "-c", GC, str(registry), str(done)], stdout=subprocess.PIPE, text=True, env=child_env())
     try:
         logger = subprocess.run(
-            [sys.executable, "-c", LOGGER, str(registry), "60"], capture_output=True, text=True, timeout=240, env=env
+            [sys.executable, "-c", LOGGER, str(registry), "60"], capture_output=True, text=True, timeout=240, env=child_env()
         )
     finally:
         done.touch()

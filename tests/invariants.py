@@ -1,0 +1,112 @@
+"""Registry-wide invariants (SPEC §2, §6, §13), checked from the tables themselves.
+
+The multi-process tests call these after processes raced on one file, and the crash tests
+after every kill. Each helper raises AssertionError naming what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import artreg
+from artreg._manifest import version_digest
+from artreg._versions import ArtifactVersion
+
+ALIAS_ACTIONS = ("alias_added", "alias_moved", "alias_removed")
+
+VERSIONS = """
+SELECT v.id, v.collection_id, v.idx, v.state, v.source_id, c.name, c.deleted_at, p.name
+FROM versions AS v JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
+ORDER BY v.collection_id, v.idx
+"""
+
+
+def rows(reg: artreg.Registry, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with reg._db.read() as con:
+        return [tuple(r) for r in con.execute(sql, args)]
+
+
+def assert_indices_gap_free(reg: artreg.Registry) -> None:
+    """Every index 0..next_index-1 of every collection is held by exactly one row, live or deleted."""
+    for collection_id, name, next_index in rows(reg, "SELECT id, name, next_index FROM collections ORDER BY id"):
+        held = [r[0] for r in rows(reg, "SELECT idx FROM versions WHERE collection_id = ? ORDER BY idx", (collection_id,))]
+        assert held == list(range(next_index)), f"collection {name!r}: indices {held}, next_index {next_index}"
+
+
+def assert_alias_invariants(reg: artreg.Registry) -> None:
+    """SPEC §6: aliases name live versions of their own collection, ``latest`` is the newest
+    live one, ``vN`` resolves to the row with index N, and the audit log replays to the table."""
+    stray = rows(reg, """
+        SELECT a.collection_id, a.alias, v.collection_id, v.state FROM aliases AS a JOIN versions AS v ON v.id = a.version_id
+        WHERE v.state != 'committed' OR v.collection_id != a.collection_id
+    """)
+    assert not stray, f"aliases on deleted versions or other collections: {stray}"
+    doubled = rows(reg, "SELECT collection_id, alias FROM aliases GROUP BY collection_id, alias HAVING count(*) > 1")
+    assert not doubled, f"aliases held twice in one collection: {doubled}"
+    for (collection_id,) in rows(reg, "SELECT id FROM collections"):
+        newest = rows(reg, "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed' ORDER BY idx DESC LIMIT 1",
+                      (collection_id,))
+        holder = rows(reg, "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = 'latest'", (collection_id,))
+        assert holder == newest, f"collection {collection_id}: latest is {holder}, newest live version {newest}"
+
+    for version_id, _, index, state, _, name, deleted_at, project in rows(reg, VERSIONS):
+        ref = f"{project}/{name}:v{index}"
+        if state == "committed" and deleted_at is None:
+            assert reg.artifact(ref).id == version_id, f"{ref} resolves to another version"
+        else:
+            try:
+                reg.artifact(ref)
+            except artreg.NotFound:
+                continue
+            raise AssertionError(f"{ref} is deleted but still resolves")
+
+    replayed: dict[tuple[int, str], str | None] = {}
+    for entry in reg.audit.entries():
+        if entry.action in ALIAS_ACTIONS and entry.collection_id is not None and entry.alias is not None:
+            replayed[(entry.collection_id, entry.alias)] = entry.detail["after"]
+    table = {(c, a): f"v{i}" for c, a, i in rows(reg, "SELECT a.collection_id, a.alias, v.idx FROM aliases AS a "
+                                                      "JOIN versions AS v ON v.id = a.version_id")}
+    assert {k: v for k, v in replayed.items() if v is not None} == table, "the audit log does not replay to the alias table"
+
+
+def assert_versions_whole(reg: artreg.Registry) -> int:
+    """Every live version is all there: entries add up to its file_count, size and digest, and
+    its stored bytes rehash to their digests (``verify``). Returns how many were checked."""
+    checked = 0
+    for version_id, _, _, state, source_id, _, _, _ in rows(reg, VERSIONS):
+        if state != "committed":
+            continue
+        version = ArtifactVersion(reg, version_id)
+        entries = list(version.files())
+        assert version.file_count == len(entries), f"{version.qualified_name}: file_count {version.file_count}, {len(entries)} entries"
+        assert version.size == sum(e.size for e in entries), f"{version.qualified_name}: size differs from its entries"
+        assert version.digest == version_digest((e.path, e.digest) for e in entries), f"{version.qualified_name}: digest"
+        if source_id is not None:
+            source = rows(reg, "SELECT state FROM versions WHERE id = ?", (source_id,))
+            assert source == [("committed",)], f"{version.qualified_name} links a deleted version"
+        version.verify()
+        checked += 1
+    return checked
+
+
+def assert_history_counts(reg: artreg.Registry) -> None:
+    """Each version row was recorded once in the audit log (logged or linked), none twice."""
+    recorded: dict[int, int] = defaultdict(int)
+    for entry in reg.audit.entries():
+        if entry.action in ("version_logged", "version_linked") and entry.version_id is not None:
+            recorded[entry.version_id] += 1
+    ids = [r[0] for r in rows(reg, "SELECT id FROM versions ORDER BY id")]
+    assert dict(recorded) == dict.fromkeys(ids, 1), "versions and their audit records differ"
+
+
+def assert_consistent(reg: artreg.Registry) -> int:
+    """Every invariant above, plus ``check().ok`` and an intact audit chain; returns live versions checked."""
+    assert_indices_gap_free(reg)
+    assert_alias_invariants(reg)
+    assert_history_counts(reg)
+    checked = assert_versions_whole(reg)
+    report = reg.check()
+    assert report.ok, report
+    reg.audit.verify()
+    return checked
