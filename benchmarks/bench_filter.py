@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import _bench  # noqa: F401  (puts this checkout's artreg first on sys.path)
+
 import artreg
 from artreg._filters import version_ids
 

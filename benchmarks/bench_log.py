@@ -10,13 +10,17 @@ interleaved with artreg's, on the same (page-cache warm) source files. Rows:
 
 - ``log N x 4 KiB files``: ``add_dir`` + ``log_artifact`` into a fresh registry folder each
   run, so every blob is new. Floor: open + read + sha256 of each file in this process.
-  Target <= 3x.
+  Target <= 2.5x.
 - ``re-log unchanged dir``: the same folder again into the registry that holds it; the
   stat cache should skip reading and the log dedups to the same version. Same floor.
-  Target <= 0.5x.
+  Target <= 0.3x.
+- ``log with 1 of N files changed``: one file rewritten (new bytes, same size) before each
+  run, then the whole folder logged again: a new version in which only that file is read.
+  Same floor. Target <= 0.4x.
 - ``log 1 file of S MiB``: ``add_file`` + ``log_artifact`` into a fresh registry, run in a
-  child process. Floor: read + sha256 in 1 MiB chunks in this process. No target.
-- ``... vs copy``: the same artreg time against ``shutil.copyfile`` + fsync (information).
+  child process. Floor: ``shutil.copyfile`` + fsync of the same file. Target <= 1.3x.
+- ``... vs read+sha256``: the same artreg time against reading and hashing the file in
+  1 MiB chunks in this process (information).
 - ``peak RSS of that log``: the child's peak RSS (VmHWM) after the log minus after its imports
   (the largest over the runs). Target <= 100 MiB.
 """
@@ -25,36 +29,25 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
-import platform
 import random
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 
-import apsw
+from _bench import PEAK, MiB, describe, print_table, ratio_row, run_child, settle, timed, yes_no
 
 import artreg
 
 SEED = 20240601
 FILE_SIZE = 4096
-MiB = 1 << 20
 
 # Runs in a child process so its peak RSS is the log's alone; prints seconds and bytes.
-CHILD = """
+CHILD = PEAK + """
 import json, sys, time
 import artreg
-
-def peak():
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report
-    # its parent's high-water mark (the benchmark's own) instead of its own.
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 source, folder = sys.argv[1:]
 baseline = peak()
@@ -78,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = tempfile.mkdtemp(prefix="artreg-bench-")
     try:
-        describe(root)
+        print(describe(root) + "\n")
         rows = bench_dir(root, files, runs) + bench_big(root, size_mb, big_runs)
         print_table(rows)
     finally:
@@ -86,17 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def describe(root: str) -> None:
-    """One line about the machine, so tables from different hosts are not compared blindly."""
-    fs = subprocess.run(["stat", "-f", "-c", "%T", root], capture_output=True, text=True).stdout.strip()
-    print(
-        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"apsw {apsw.apswversion()}, SQLite {apsw.sqlite_lib_version()}, temp folder {root} on {fs or '?'}\n"
-    )
-
-
 def bench_dir(root: str, count: int, runs: int) -> list[tuple[str, ...]]:
-    """Rows for logging ``count`` small files into a fresh registry, then re-logging them."""
+    """Rows for logging ``count`` small files into a fresh registry, re-logging them, and changing one."""
     rng = random.Random(SEED)
     src = os.path.join(root, "files")
     os.mkdir(src)
@@ -108,16 +92,27 @@ def bench_dir(root: str, count: int, runs: int) -> list[tuple[str, ...]]:
     # The stat cache refuses files modified within 50 ms of being read ("racy").
     time.sleep(0.1)
 
-    def log(folder: str) -> float:
+    def log(folder: str, expect: str) -> float:
         with artreg.open(folder) as reg:
             started = time.perf_counter()
             art = artreg.Artifact("files", type="dataset")
             art.add_dir(src)
             version = reg.log_artifact(art, project="bench")
             seconds = time.perf_counter() - started
-        if version.name != "files:v0":
-            raise SystemExit(f"expected files:v0 (a re-log dedups), got {version.name}")
+        if version.name != expect:
+            raise SystemExit(f"expected {expect}, got {version.name}")
         return seconds
+
+    def measure(registry: str, expect: str, before: Callable[[], None] = lambda: None) -> tuple[list[float], list[float]]:
+        """artreg's times and the floor's, logging into ``registry`` after ``before()`` each run."""
+        times, floors = [], []
+        for run in range(1, runs + 1):
+            before()
+            settle()
+            floors.append(timed(lambda: hash_files(paths)))
+            settle()
+            times.append(log(registry, expect.format(run=run)))
+        return times, floors
 
     fresh, floor = [], []
     for _ in range(runs):
@@ -125,22 +120,24 @@ def bench_dir(root: str, count: int, runs: int) -> list[tuple[str, ...]]:
         floor.append(timed(lambda: hash_files(paths)))
         registry = tempfile.mkdtemp(dir=root)
         settle()
-        fresh.append(log(registry))
-    relog, relog_floor = [], []
-    for _ in range(runs):
-        settle()
-        relog_floor.append(timed(lambda: hash_files(paths)))
-        settle()
-        relog.append(log(registry))
-    label = f"{count:,} x 4 KiB files"
+        fresh.append(log(registry, "files:v0"))
+    relog, relog_floor = measure(registry, "files:v0")
+
+    def change_one() -> None:
+        with open(rng.choice(paths), "wb") as f:
+            f.write(rng.randbytes(FILE_SIZE))
+        time.sleep(0.1)  # past the racy window, as a real edit would be
+
+    changed, changed_floor = measure(registry, "files:v{run}", change_one)
     return [
-        row(f"log {label}", fresh, floor, 3.0),
-        row("re-log unchanged dir", relog, relog_floor, 0.5),
+        ratio_row(f"log {count:,} x 4 KiB files", fresh, floor, 2.5),
+        ratio_row("re-log unchanged dir", relog, relog_floor, 0.3),
+        ratio_row(f"log with 1 of {count:,} files changed", changed, changed_floor, 0.4),
     ]
 
 
 def bench_big(root: str, size_mb: int, runs: int) -> list[tuple[str, ...]]:
-    """Rows for logging one ``size_mb`` MiB file, its peak RSS, and the copy floor."""
+    """Rows for logging one ``size_mb`` MiB file against copy+fsync and read+sha256, and its peak RSS."""
     rng = random.Random(SEED + 1)
     src = os.path.join(root, "big.bin")
     with open(src, "wb") as f:
@@ -149,29 +146,26 @@ def bench_big(root: str, size_mb: int, runs: int) -> list[tuple[str, ...]]:
     hash_files([src])  # warm the page cache
     copy = os.path.join(root, "copy.bin")
 
-    logs, rss, floor, copies = [], [], [], []
+    logs, rss, hashes, copies = [], [], [], []
     for _ in range(runs):
-        floor.append(timed(lambda: hash_files([src])))
+        settle()
+        hashes.append(timed(lambda: hash_files([src])))
+        settle()
         copies.append(timed(lambda: copy_file(src, copy)))
         os.unlink(copy)
         registry = tempfile.mkdtemp(dir=root)
-        out = subprocess.run([sys.executable, "-c", CHILD, src, registry], capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout)
+        settle()
+        result = run_child(CHILD, src, registry)
         logs.append(result["seconds"])
         rss.append(result["rss"] / MiB)
         shutil.rmtree(registry)
     label = f"log 1 file of {size_mb:,} MiB"
     peak = max(rss)
     return [
-        row(label, logs, floor, None),
-        row(f"{label} vs copy+fsync", logs, copies, None),
+        ratio_row(f"{label} vs copy+fsync", logs, copies, 1.3),
+        ratio_row(f"{label} vs read+sha256", logs, hashes, None),
         ("peak RSS of that log", f"{peak:.1f} MiB", "-", "-", "<= 100 MiB", yes_no(peak <= 100)),
     ]
-
-
-def settle() -> None:
-    """Let the kernel finish writing back earlier runs' data, so it does not slow this one."""
-    os.sync()
 
 
 def hash_files(paths: list[str]) -> None:
@@ -187,31 +181,6 @@ def copy_file(src: str, dst: str) -> None:
     shutil.copyfile(src, dst)
     with open(dst, "rb") as f:
         os.fsync(f.fileno())
-
-
-def timed(fn: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
-def row(op: str, times: list[float], floors: list[float], target: float | None) -> tuple[str, ...]:
-    ours, floor = statistics.median(times), statistics.median(floors)
-    ratio = ours / floor
-    if target is None:
-        return (op, f"{ours:.3f} s", f"{floor:.3f} s", f"{ratio:.2f}x", "-", "-")
-    return (op, f"{ours:.3f} s", f"{floor:.3f} s", f"{ratio:.2f}x", f"<= {target}x", yes_no(ratio <= target))
-
-
-def yes_no(met: bool) -> str:
-    return "yes" if met else "NO"
-
-
-def print_table(rows: list[tuple[str, ...]]) -> None:
-    header = ("operation", "artreg", "floor", "ratio", "target", "met")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=False))))
 
 
 if __name__ == "__main__":

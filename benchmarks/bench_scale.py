@@ -1,0 +1,123 @@
+"""Whether an artifact of 1,000,000 tiny entries logs in bounded memory and reads back streamed.
+
+    python benchmarks/bench_scale.py            # 1,000,000 files (~4 GiB of /tmp; about 8 minutes here)
+    python benchmarks/bench_scale.py --quick    # 100,000
+
+The files (``entry <k>``: distinct bytes, so every one is its own inline blob) are written
+in 1,000-file folders under one ``tempfile.mkdtemp()`` folder, removed at the end, with
+``os.open``/``os.write`` in a tight loop; that set-up is timed and shown apart. One run
+(the workload is too long to repeat). Rows:
+
+- ``create N files (set-up)``: information only, what the files cost to make.
+- ``log N tiny entries``: ``add_dir`` + ``log_artifact`` in a child process into a fresh
+  registry folder; the floor is reading and sha256-hashing every file in this process
+  (information: there is no ratio target). Target: completes.
+- ``peak RSS of that log``: the child's VmHWM after the log minus after its imports.
+  Target <= 1 GiB.
+- ``files() of that version``: a second child iterates ``v.files()`` over all entries
+  (checking the count); its VmHWM growth while iterating is the row's value. Streaming
+  keeps it to a few MiB (SQLite's 2 MiB page cache and the current row); a list of every
+  entry would be hundreds. Target <= 16 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from _bench import PEAK, MiB, describe, print_table, run_child, settle, timed, yes_no
+
+PER_FOLDER = 1000
+
+LOG = PEAK + """
+import json, sys, time
+import artreg
+
+src, folder = sys.argv[1:]
+reg = artreg.open(folder)
+baseline = peak()
+started = time.perf_counter()
+art = artreg.Artifact("tiny", type="dataset")
+art.add_dir(src)
+version = reg.log_artifact(art, project="bench")
+print(json.dumps({"seconds": time.perf_counter() - started, "rss": peak() - baseline, "files": version.file_count}))
+"""
+
+FILES = PEAK + """
+import json, sys, time
+import artreg
+
+reg = artreg.open(sys.argv[1])
+version = reg.artifact("bench/tiny")
+baseline = peak()
+started = time.perf_counter()
+count = sum(1 for _ in version.files())
+print(json.dumps({"seconds": time.perf_counter() - started, "rss": peak() - baseline, "files": count}))
+"""
+
+
+def create(src: str, count: int) -> None:
+    """``count`` files of a few bytes each, ``PER_FOLDER`` to a folder."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    os.mkdir(src)
+    for k in range(count):
+        if k % PER_FOLDER == 0:
+            folder = os.path.join(src, f"{k // PER_FOLDER:04d}")
+            os.mkdir(folder)
+        fd = os.open(f"{folder}/{k:07d}", flags, 0o644)
+        os.write(fd, b"entry %d\n" % k)
+        os.close(fd)
+
+
+def hash_tree(src: str) -> int:
+    """The floor: read and sha256 every file."""
+    count = 0
+    for folder, _dirs, names in os.walk(src):
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as f:
+                hashlib.sha256(f.read()).hexdigest()
+            count += 1
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 entries")
+    args = parser.parse_args(argv)
+    count = 100_000 if args.quick else 1_000_000
+    root = tempfile.mkdtemp(prefix="artreg-bench-")
+    try:
+        print(describe(root) + "\n")
+        src = os.path.join(root, "tiny")
+        settle()
+        made = timed(lambda: create(src, count))
+        settle()
+        floor = timed(lambda: hash_tree(src))
+        time.sleep(0.1)  # past the stat cache's racy window
+        registry = os.path.join(root, "registry")
+        settle()
+        log = run_child(LOG, src, registry)
+        files = run_child(FILES, registry)
+        if log["files"] != count or files["files"] != count:
+            raise SystemExit(f"expected {count} entries, logged {log['files']} and read {files['files']}")
+        log_rss, files_rss = log["rss"] / MiB, files["rss"] / MiB
+        print_table([
+            (f"create {count:,} files (set-up)", f"{made:.1f} s", "-", "-", "-", "-"),
+            (f"log {count:,} tiny entries", f"{log['seconds']:.1f} s", f"{floor:.1f} s",
+             f"{log['seconds'] / floor:.2f}x", "completes", "yes"),
+            ("peak RSS of that log", f"{log_rss:.0f} MiB", "-", "-", "<= 1024 MiB", yes_no(log_rss <= 1024)),
+            (f"files() of that version ({files['seconds']:.1f} s)", f"{files_rss:.1f} MiB", "-", "-",
+             "<= 16 MiB", yes_no(files_rss <= 16)),
+        ])
+    finally:
+        shutil.rmtree(root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
