@@ -45,6 +45,7 @@ from ._clock import format_time, parse_time
 from ._db import Database, owner
 from ._errors import AlreadyExists, InvalidName, NotFound
 from ._names import REGISTRY_PROJECT_PREFIX, check_artifact_name, check_project, dump_json
+from ._projects import ensure_project
 from ._webhooks import Delivery, RetryPolicy, deliveries
 
 if TYPE_CHECKING:
@@ -103,9 +104,6 @@ LEFT JOIN registries AS r ON r.project_id = p.id
 LEFT JOIN versions AS s ON s.id = v.source_id LEFT JOIN collections AS sc ON sc.id = s.collection_id
 LEFT JOIN projects AS sp ON sp.id = sc.project_id
 WHERE v.id = ?
-"""
-UPSERT_PROJECT = """
-INSERT INTO projects(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id
 """
 INSERT_OUTBOX = """
 INSERT INTO outbox(automation_id, automation, event, url, secret_env, payload, body, created_at, next_attempt_at)
@@ -317,8 +315,7 @@ def _resolve_scope(con: apsw.Connection, scope: object, event: str, now: str) ->
             elif registry is not None:
                 raise NotFound(f"no registry named {registry!r} to scope an automation to")
             else:
-                created = con.execute(UPSERT_PROJECT, (name, now)).fetchone()
-                found = _Scope("project", int(created[0]), None, name)  # type: ignore[index]
+                found = _Scope("project", ensure_project(con, name, now), None, name)
     if event == "version_linked" and found.registry_id is None:
         raise InvalidName(f"version_linked happens in registries; scope {scope!r} is not a registry or registry collection")
     if event == "version_created" and found.registry_id is not None:

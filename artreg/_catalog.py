@@ -19,7 +19,8 @@ from ._audit import record
 from ._automations import emit
 from ._clock import parse_time
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
-from ._names import LATEST, REGISTRY_PROJECT_PREFIX, check_alias, check_aliases, check_project, check_type, parse_ref
+from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_aliases, check_project, check_type, parse_ref
+from ._projects import ensure_project, next_index
 from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, c
 SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
 """
 LIVE_VERSIONS = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'"
-NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
 
 
 def create_registry(
@@ -46,16 +46,13 @@ def create_registry(
 ) -> Catalog:
     """A new registry; its creator becomes an admin of it."""
     name = check_project(name, kind="registry name")
-    types = None if artifact_types is None else [check_type(t) for t in _list("artifact_types", artifact_types)]
+    types = None if artifact_types is None else [check_type(t) for t in as_list("artifact_types", artifact_types)]
     visibility = check_visibility(visibility)
     who = actor(reg)
     with reg._db.write() as con:
         if con.execute("SELECT 1 FROM registries WHERE name = ?", (name,)).fetchone():
             raise AlreadyExists(f"a registry named {name!r} already exists")
-        project_id = con.execute(
-            "INSERT INTO projects(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
-            (REGISTRY_PROJECT_PREFIX + name, who.at),
-        ).fetchone()[0]  # type: ignore[index]
+        project_id = ensure_project(con, REGISTRY_PROJECT_PREFIX + name, who.at)
         registry_id = con.execute(
             "INSERT INTO registries(name, project_id, description, all_types, visibility, created_at, created_by) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -81,12 +78,6 @@ def list_registries(reg: Registry) -> list[Catalog]:
         ids = [r[0] for r in con.execute("SELECT id FROM registries ORDER BY name")]
         visible = [i for i in ids if role_of(con, i, reg.user) is not None]
     return [Catalog(reg, i) for i in visible]
-
-
-def _list(kind: str, values: object) -> list[object]:
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise InvalidName(f"{kind} must be a list of strings, not {values!r}")
-    return list(values)
 
 
 class Catalog:
@@ -313,7 +304,7 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
         if existing is not None:
             link_id = existing[0]
         else:
-            index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
+            index = next_index(con, collection_id)
             link_id = con.execute(INSERT_LINK, (collection_id, index, who.at, who.user, source_id)).fetchone()[0]  # type: ignore[index]
             record(con, who, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
                    source_id=source_id, index=index)

@@ -33,33 +33,24 @@ from ._names import (
     dump_json,
 )
 from ._progress import ProgressCallback
+from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
 from ._runs import INSERT_OUTPUT
 from ._versions import ArtifactVersion
 
 if TYPE_CHECKING:
     from ._registry import Registry
 
-UPSERT_PROJECT = """
-INSERT INTO projects(name, created_at) VALUES (?, ?)
-ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id
-"""
-SELECT_COLLECTION = """
-SELECT c.id, c.type, c.deleted_at FROM collections AS c JOIN projects AS p ON p.id = c.project_id
-WHERE p.name = ? AND c.name = ?
-"""
 INSERT_COLLECTION = "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id"
 SELECT_ALIAS = """
 SELECT v.id, v.digest FROM aliases AS a JOIN versions AS v ON v.id = a.version_id
 WHERE a.collection_id = ? AND a.alias = ?
 """
-NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
 INSERT_VERSION = """
 INSERT INTO versions(collection_id, idx, digest, size, file_count, description, metadata, created_at, created_by,
                      ttl_policy, ttl_seconds)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
 """
 INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size, ref, extra) VALUES (?, ?, ?, ?, ?, ?)"
-INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 
 def log_draft(
@@ -97,7 +88,7 @@ def log_draft(
             now = format_time(reg._now())
             actor = Actor(reg.user, now)
             with reg._db.write() as con:
-                project_id = con.execute(UPSERT_PROJECT, (project_name, now)).fetchone()[0]  # type: ignore[index]
+                project_id = ensure_project(con, project_name, now)
                 collection_id = _collection_for(con, project_id, project_name, name, type_, now)
                 latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
                 if latest is not None and latest[1] == digest:
@@ -145,7 +136,7 @@ def _insert_version(con: apsw.Connection, actor: Actor, row: tuple[Any, ...], st
     ``row`` is (collection_id, digest, description, metadata, created_at, created_by, ttl_policy, ttl_seconds).
     """
     collection_id = row[0]
-    index = con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0]  # type: ignore[index]
+    index = next_index(con, collection_id)
     size = sum(row[2] for row in stored.entries)
     version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], size, len(stored.entries), *row[2:])).fetchone()[0])  # type: ignore[index]
     con.executemany(INSERT_ENTRY, ((version_id, *row) for row in stored.entries))

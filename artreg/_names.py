@@ -95,15 +95,16 @@ def check_project(name: object, *, kind: str = "project name") -> str:
 
 def check_aliases(aliases: object, *, allow_reserved: bool = False) -> list[str]:
     """A list of aliases, deduplicated in order; a bare string is refused (it is not a list)."""
-    return _unique(_items("aliases", aliases), lambda a: check_alias(a, allow_reserved=allow_reserved))
+    return _unique(as_list("aliases", aliases), lambda a: check_alias(a, allow_reserved=allow_reserved))
 
 
 def check_tags(tags: object) -> list[str]:
     """A list of tags, deduplicated in order."""
-    return _unique(_items("tags", tags), check_tag)
+    return _unique(as_list("tags", tags), check_tag)
 
 
-def _items(kind: str, values: object) -> list[object]:
+def as_list(kind: str, values: object) -> list[object]:
+    """A list from an iterable argument; a bare string or bytes is refused (it is not a list of names)."""
     if values is None:
         return []
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):

@@ -18,15 +18,12 @@ from ._draft import Artifact
 from ._errors import ArtregError, InvalidName, NotFound
 from ._names import DEFAULT_PROJECT, check_metadata, check_project, check_text, dump_json
 from ._progress import ProgressCallback
+from ._projects import ensure_project
 
 if TYPE_CHECKING:
     from ._registry import Registry
     from ._versions import ArtifactVersion
 
-UPSERT_PROJECT = """
-INSERT INTO projects(name, created_at) VALUES (?, ?)
-ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id
-"""
 INSERT_RUN = """
 INSERT INTO runs(project_id, name, job_type, config, created_by, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id
 """
@@ -64,7 +61,7 @@ def start_run(
         _check_label("run name", name)
     now = format_time(reg._now())
     with reg._db.write() as con:
-        project_id = con.execute(UPSERT_PROJECT, (project_name, now)).fetchone()[0]  # type: ignore[index]
+        project_id = ensure_project(con, project_name, now)
         run_id = con.execute(INSERT_RUN, (project_id, name or "", job_type, config_json, reg.user, now)).fetchone()[0]  # type: ignore[index]
         if not name:
             con.execute("UPDATE runs SET name = ? WHERE id = ?", (f"{job_type or 'run'}-{run_id}", run_id))

@@ -42,17 +42,13 @@ from ._names import (
     version_index,
 )
 from ._progress import ProgressCallback
+from ._projects import INSERT_TAG, SELECT_COLLECTION
 from ._references import open_reference
 from ._runs import Run, runs_of
 
 if TYPE_CHECKING:
     from ._registry import Registry
 
-SELECT_COLLECTION = """
-SELECT c.id, c.type, c.deleted_at FROM collections AS c JOIN projects AS p ON p.id = c.project_id
-WHERE p.name = ? AND c.name = ?
-"""
-INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
 DELETE_TAG = "DELETE FROM version_tags WHERE version_id = ? AND tag = ?"
 # Everything a version object shows, in one statement (resolve is a hot path). A link shows
 # its source's description, metadata and tags (a link's own columns stay empty).
