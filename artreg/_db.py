@@ -23,6 +23,7 @@ from ._errors import ArtregError, Busy, IntegrityError, SchemaError
 from ._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 60_000
+MEMO_SIZE = 1024  # entries a thread's memo holds before it starts afresh
 # Checkpoint once the WAL holds this many pages (SQLite's own autocheckpoint default).
 CHECKPOINT_PAGES = 1000
 # ... and at most this many seconds after a commit, which bounds what a power cut can take
@@ -347,6 +348,26 @@ class Database:
                     con.execute("COMMIT")
             except apsw.Error as exc:
                 raise translate(exc, self.path) from exc
+
+    def memo(self) -> dict[Any, Any] | None:
+        """This thread's cache of things read, emptied whenever the database has changed since.
+
+        Any commit empties it: another process's or another connection's (``PRAGMA
+        data_version``, one short read, ~3 us) or this connection's own (apsw's
+        ``data_version()``, which counts those too). None inside a transaction, whose
+        uncommitted writes neither counts. Whatever is put in must be read after this call.
+        """
+        con = self.connection()
+        if con.in_transaction:
+            return None
+        with self.guard():
+            (others,) = con.execute("PRAGMA data_version").fetchone() or (None,)
+        stamp = (others, con.data_version())
+        held: tuple[tuple[Any, int], dict[Any, Any]] | None = getattr(self._local, "memo", None)
+        if held is None or held[0] != stamp or len(held[1]) >= MEMO_SIZE:
+            held = (stamp, {})
+            self._local.memo = held
+        return held[1]
 
     @contextmanager
     def guard(self) -> Iterator[None]:

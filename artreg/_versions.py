@@ -86,7 +86,17 @@ def actor(reg: Registry) -> Actor:
 
 
 def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactVersion:
-    """The live version a reference names (``[entity/][project/]name[:vN|alias]``)."""
+    """The live version a reference names (``[entity/][project/]name[:vN|alias]``).
+
+    Outside registries the row is remembered until the database next changes (``memo()``),
+    so resolving the same reference again costs one ``PRAGMA data_version`` and no query;
+    each call still builds a version object of its own.
+    """
+    memo = reg._db.memo()
+    key = ("resolve", ref, project)
+    row = None if memo is None else memo.get(key)
+    if row is not None:
+        return ArtifactVersion(reg, row[0], con=reg._db.connection(), row=row)
     parsed = parse_ref(ref)
     project_name = parsed.project or check_project(project or DEFAULT_PROJECT)
     selector = parsed.selector
@@ -97,7 +107,10 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
         with reg._db.guard():
             row = con.execute(RESOLVE, args).fetchone()
         if row is not None:
-            return ArtifactVersion(reg, row[0], con=con, row=row)
+            version = ArtifactVersion(reg, row[0], con=con, row=row)
+            if memo is not None and row[18] is None:  # a registry's rows are read with its access check
+                memo[key] = row
+            return version
     with reg._db.read() as con:
         if parsed.registry is not None:
             found_registry = con.execute("SELECT id FROM registries WHERE name = ?", (parsed.registry,)).fetchone()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 
 import artreg
-from conftest import make
+from conftest import child_env, make
 
 
 @pytest.fixture
@@ -171,3 +175,59 @@ def test_collection_description_and_tags(reg: artreg.Registry, three: list) -> N
     again.tags = ["bad  tag"]
     with pytest.raises(artreg.InvalidName):
         again.save()
+
+
+# -- resolving again: the remembered row must never outlive a change ----------------------
+
+
+def test_resolve_sees_its_own_changes_at_once(reg: artreg.Registry) -> None:
+    v0 = reg.log_artifact(make(a="0"), aliases=["best"])
+    assert reg.artifact("ds:best").index == 0
+    v1 = reg.log_artifact(make(a="1"))
+    v1.aliases.append("best")
+    v1.save()
+    assert reg.artifact("ds:best").index == 1
+    assert reg.artifact("ds:latest").index == 1
+    v1.delete(delete_aliases=True)
+    assert reg.artifact("ds:latest") == v0
+    with pytest.raises(artreg.NotFound):
+        reg.artifact("ds:best")
+
+
+def test_resolve_returns_a_fresh_object_each_time(reg: artreg.Registry) -> None:
+    reg.log_artifact(make(a="0"), aliases=["best"])
+    first = reg.artifact("ds:best")
+    first.aliases.append("unsaved")
+    first.metadata["edited"] = True
+    second = reg.artifact("ds:best")
+    assert second is not first
+    assert second.aliases == ["best", "latest"] and second.metadata == {}
+
+
+def test_resolve_sees_another_threads_commit(reg: artreg.Registry) -> None:
+    reg.log_artifact(make(a="0"), aliases=["best"])
+    assert reg.artifact("ds:best").index == 0
+
+    def move() -> None:
+        v1 = reg.log_artifact(make(a="1"))
+        v1.aliases.append("best")
+        v1.save()
+
+    worker = threading.Thread(target=move)
+    worker.start()
+    worker.join()
+    assert reg.artifact("ds:best").index == 1
+
+
+def test_resolve_sees_another_processs_commit(reg: artreg.Registry, tmp_path: Path) -> None:
+    reg.log_artifact(make(a="0"), aliases=["best"])
+    reg.log_artifact(make(a="1"))
+    assert reg.artifact("ds:best").index == 0  # remembered now
+    script = (
+        "import sys, artreg\n"
+        "reg = artreg.open(sys.argv[1])\n"
+        "v = reg.artifact('ds:v1'); v.aliases.append('best'); v.save()\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "reg")], env=child_env(), check=True, timeout=60)
+    assert reg.artifact("ds:best").index == 1
+    assert reg.artifact("ds:v0").aliases == []
