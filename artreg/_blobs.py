@@ -15,11 +15,12 @@ import errno
 import fcntl
 import hashlib
 import io
+import json
 import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ PIPELINE = 3
 # back, so that the fsync at the end waits for the tail only instead of the whole file.
 WRITEBACK = 64 << 20
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+SELECT_ROWS = "SELECT digest, data FROM blobs WHERE digest IN (SELECT value FROM json_each(?))"
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,15 @@ class BlobStore:
             row = con.execute("SELECT size, data FROM blobs WHERE digest = ?", (digest,)).fetchone()
         if row is None:
             raise IntegrityError(f"blob {digest} is missing from the registry", missing=[digest])
-        data = row[1]
+        return self.reader(digest, size, row[1])
+
+    def rows(self, digests: Iterable[str]) -> dict[str, bytes | None]:
+        """digest -> inline bytes, or None for a file blob, in one query; stored digests only."""
+        with self.db.read() as con:
+            return dict(con.execute(SELECT_ROWS, (json.dumps(sorted(set(digests))),)))
+
+    def reader(self, digest: str, size: int, data: bytes | None) -> BinaryIO:
+        """``open`` for a blob whose row is already read: its inline ``data``, or None for its file."""
         if data is not None:
             raw: BinaryIO = io.BytesIO(data)
         else:
@@ -170,6 +181,12 @@ class BlobStore:
             except FileNotFoundError as exc:
                 raise IntegrityError(f"blob file for {digest} is missing from {self.objects}", missing=[digest]) from exc
         return VerifyingReader(raw, digest, size)  # type: ignore[return-value]
+
+
+def check_bytes(digest: str, size: int, data: bytes) -> None:
+    """Raise IntegrityError unless ``data`` is the blob ``digest`` of ``size`` bytes."""
+    if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+        raise IntegrityError(f"blob {digest} is corrupt: its bytes do not match their digest")
 
 
 class VerifyingReader(io.RawIOBase):
