@@ -313,7 +313,14 @@ def _copy_hashing(src: BinaryIO, fd: int) -> tuple[str, int]:
             if not n:
                 break
             chunk = views[slot][:n]
-            hashing[slot] = pool.submit(hasher.update, chunk)
+            try:
+                hashing[slot] = pool.submit(hasher.update, chunk)
+            except RuntimeError:  # the interpreter is exiting (an atexit handler logs): no new threads
+                for pending in hashing:
+                    if pending is not None:
+                        pending.result()  # the chunks before this one, in order
+                hashing = [None] * PIPELINE
+                hasher.update(chunk)
             write_all(fd, chunk)
             size += n
             if size - written_back >= WRITEBACK:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 import artreg
 from artreg._schema import APPLICATION_ID, SCHEMA_VERSION
-from conftest import make
+from conftest import child_env, make
 
 
 def file_digest(path: Path) -> str:
@@ -275,6 +277,32 @@ def test_a_file_changed_while_being_logged_is_refused_and_leaves_nothing(
     assert reg.collections() == []
     assert object_files(reg) == []
     assert not list((reg.objects / "tmp").iterdir())  # type: ignore[operator]
+
+
+AT_EXIT = """
+import atexit, os, sys
+import artreg
+
+def log_big_file():
+    path = os.path.join(sys.argv[1], "big.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(3 << 20))
+    with artreg.open(os.path.join(sys.argv[1], "reg")) as reg:
+        art = artreg.Artifact("big", type="model")
+        art.add_file(path)
+        print(reg.log_artifact(art, project="p").name)
+
+atexit.register(log_big_file)
+"""
+
+
+def test_a_blob_file_can_be_logged_from_an_atexit_handler(tmp_path: Path) -> None:
+    """Hashing runs on a second thread, and none can be started once the interpreter is exiting."""
+    done = subprocess.run([sys.executable, "-c", AT_EXIT, str(tmp_path)], capture_output=True, text=True, timeout=60, env=child_env())
+    assert done.returncode == 0 and done.stdout == "big:v0\n", done.stderr
+    with artreg.open(tmp_path / "reg") as reg:
+        reg.artifact("p/big").verify()
+        assert reg.check().ok
 
 
 def test_missing_blob_file_is_restored_by_logging_the_content_again(reg: artreg.Registry) -> None:
