@@ -15,12 +15,14 @@ import errno
 import fcntl
 import hashlib
 import io
+import json
 import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +31,15 @@ from ._db import Database
 from ._errors import ArtregError, IntegrityError
 
 CHUNK = 1 << 20
+# Buffers in flight while a blob file is written: one being hashed, one being written, one
+# being read into. A buffer is refilled only once its hash is done.
+PIPELINE = 3
+# After this many bytes of a blob file are written the kernel is asked to start writing them
+# back, so that the fsync at the end waits for the tail only instead of the whole file.
+WRITEBACK = 64 << 20
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+SELECT_ROWS = "SELECT digest, data FROM blobs WHERE digest IN (SELECT value FROM json_each(?))"
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,8 @@ class BlobStore:
                 data += _read_all(src)
             if self.is_inline(len(data)):
                 return Stored(hashlib.sha256(data).hexdigest(), len(data), data)
-            return self._ingest_stream(io.BytesIO(data))
-        return self._ingest_stream(src)
+            return self._ingest_stream(io.BytesIO(data), size, getattr(src, "name", None))
+        return self._ingest_stream(src, size, getattr(src, "name", None))
 
     def ingest_bytes(self, data: bytes) -> Stored:
         """Store bytes held in memory (inline, or as a file when above the limit)."""
@@ -105,26 +115,24 @@ class BlobStore:
             return Stored(hashlib.sha256(head).hexdigest(), len(head), head)
         return self._ingest_stream(_Chain(head, stream))
 
-    def _ingest_stream(self, src: BinaryIO) -> Stored:
+    def _ingest_stream(self, src: BinaryIO, expect: int | None = None, name: object = None) -> Stored:
+        """Write a blob file; with ``expect``, a stream of another length is refused and nothing is kept."""
         assert self.objects is not None
-        hasher = hashlib.sha256()
-        size = 0
         tmp_dir = self.objects / "tmp"
         try:
             fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".tmp")
         except OSError as exc:
             raise storage_error(exc, self.objects) from exc
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                buf = bytearray(CHUNK)
-                view = memoryview(buf)
-                while n := _read_into(src, view):
-                    hasher.update(view[:n])
-                    write_all(out.fileno(), view[:n])
-                    size += n
-                os.fsync(out.fileno())
+            try:
+                digest, size = _copy_hashing(src, fd)
+                if expect is not None and size != expect:
+                    what = repr(name) if isinstance(name, str) else "the file"
+                    raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.chmod(tmp_name, READ_ONLY)
-            digest = hasher.hexdigest()
             final = self.object_path(digest)
             if final.exists() and final.stat().st_size == size:
                 os.unlink(tmp_name)
@@ -156,7 +164,15 @@ class BlobStore:
             row = con.execute("SELECT size, data FROM blobs WHERE digest = ?", (digest,)).fetchone()
         if row is None:
             raise IntegrityError(f"blob {digest} is missing from the registry", missing=[digest])
-        data = row[1]
+        return self.reader(digest, size, row[1])
+
+    def rows(self, digests: Iterable[str]) -> dict[str, bytes | None]:
+        """digest -> inline bytes, or None for a file blob, in one query; stored digests only."""
+        with self.db.read() as con:
+            return dict(con.execute(SELECT_ROWS, (json.dumps(sorted(set(digests))),)))
+
+    def reader(self, digest: str, size: int, data: bytes | None) -> BinaryIO:
+        """``open`` for a blob whose row is already read: its inline ``data``, or None for its file."""
         if data is not None:
             raw: BinaryIO = io.BytesIO(data)
         else:
@@ -165,6 +181,12 @@ class BlobStore:
             except FileNotFoundError as exc:
                 raise IntegrityError(f"blob file for {digest} is missing from {self.objects}", missing=[digest]) from exc
         return VerifyingReader(raw, digest, size)  # type: ignore[return-value]
+
+
+def check_bytes(digest: str, size: int, data: bytes) -> None:
+    """Raise IntegrityError unless ``data`` is the blob ``digest`` of ``size`` bytes."""
+    if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+        raise IntegrityError(f"blob {digest} is corrupt: its bytes do not match their digest")
 
 
 class VerifyingReader(io.RawIOBase):
@@ -268,6 +290,61 @@ def write_all(fd: int, data: memoryview) -> None:
     limit), and then the next call raises the error the short write stood for."""
     while data:
         data = data[os.write(fd, data):]
+
+
+def _copy_hashing(src: BinaryIO, fd: int) -> tuple[str, int]:
+    """Copy ``src`` to ``fd``; returns the sha256 hex of exactly the bytes written, and their count.
+
+    The hashing runs on a second thread: hashlib and ``os.write`` both release the GIL, so
+    hashing one chunk overlaps writing it and reading the next (sha256 and the I/O take about
+    as long as each other). Each chunk is hashed from the same buffer it is written from, and
+    a buffer is refilled only after its hash is done: no byte is read twice.
+    """
+    hasher = hashlib.sha256()
+    views = [memoryview(bytearray(CHUNK)) for _ in range(PIPELINE)]
+    hashing: list[Future[None] | None] = [None] * PIPELINE
+    size = written_back = slot = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="artreg-hash") as pool:
+        while True:
+            pending = hashing[slot]
+            if pending is not None:
+                pending.result()
+            n = _read_into(src, views[slot])
+            if not n:
+                break
+            chunk = views[slot][:n]
+            try:
+                hashing[slot] = pool.submit(hasher.update, chunk)
+            except RuntimeError:  # the interpreter is exiting (an atexit handler logs): no new threads
+                for pending in hashing:
+                    if pending is not None:
+                        pending.result()  # the chunks before this one, in order
+                hashing = [None] * PIPELINE
+                hasher.update(chunk)
+            write_all(fd, chunk)
+            size += n
+            if size - written_back >= WRITEBACK:
+                _start_writeback(fd, written_back, size - written_back)
+                written_back = size
+            slot = (slot + 1) % PIPELINE
+        for pending in hashing:
+            if pending is not None:
+                pending.result()
+    return hasher.hexdigest(), size
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a range of ``fd`` back, without waiting for it.
+
+    On Linux ``POSIX_FADV_DONTNEED`` starts writeback of the range's dirty pages (and drops
+    only pages that are already clean), which Python offers where ``sync_file_range`` is
+    missing. It is a hint: nothing depends on it, and its failure is ignored.
+    """
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    with suppress(OSError):
+        advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _read_into(src: BinaryIO, view: memoryview) -> int:

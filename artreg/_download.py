@@ -15,11 +15,11 @@ import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._blobs import BlobStore, VerifyingReader, storage_error, write_all
+from ._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
 from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
 from ._manifest import ManifestEntry
 from ._names import normalize_path
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 LINK_MODES = ("copy", "hardlink", "symlink", "reflink", "auto")
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 CHUNK = 1 << 20
+# Entries whose blob rows are read by one query, and the most bytes such a batch may hold.
+BATCH = 512
+BATCH_BYTES = 32 << 20
 
 
 def _read_umask() -> int:
@@ -69,24 +72,30 @@ def download(
     root = os.path.abspath(root if root is not None else default_root(version))
     prefix = None if path_prefix is None else normalize_path(path_prefix)
     entries = [e for e in version.files() if prefix is None or e.path == prefix or e.path.startswith(prefix + "/")]
-    targets = [(entry, _target(root, entry.path)) for entry in entries]
+    targets = _targets(root, entries)
     store = version._reg._store
     tracker = Tracker(progress, len(targets), sum(entry.size for entry in entries))
     try:
         os.makedirs(root, exist_ok=True)
-        for entry, dest in targets:
-            if not _has_content(dest, entry):
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                if entry.ref is None:
-                    _materialise(store, entry, dest, link)
+        listed: dict[str, set[str]] = {}
+        for batch in _batches(targets):
+            blobs = store.rows(entry.digest for entry, _, _ in batch if entry.ref is None)
+            for entry, folder, name in batch:
+                if folder not in listed:
+                    listed[folder] = _names_in(folder)
+                if name in listed[folder] and _has_content(os.path.join(folder, name), entry):
+                    pass
+                elif entry.ref is None:
+                    data, object_path = _blob(store, entry, blobs)
+                    _materialise(store, entry, data, object_path, folder, name, link)
                 else:
                     try:
-                        _fetch_reference(entry, dest)
+                        _fetch_reference(entry, os.path.join(folder, name))
                     except NotFound as exc:
                         if not allow_missing:
                             raise
                         warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
-            tracker.advance(entry.size)
+                tracker.advance(entry.size)
         if prune:
             _prune(root, {entry.path for entry in entries})
     except OSError as exc:  # writing under root: a full disk, a read-only folder, a file where a folder goes
@@ -94,16 +103,51 @@ def download(
     return root
 
 
-def _target(root: str, path: str) -> str:
-    """The destination of a logical path, refused if it would resolve outside ``root``."""
-    if normalize_path(path) != path:
-        raise InvalidName(f"manifest path {path!r} is not normalised; refusing to download it")
+def _targets(root: str, entries: list[ManifestEntry]) -> list[tuple[ManifestEntry, str, str]]:
+    """(entry, folder, file name) of every entry, refused if one would resolve outside ``root``.
+
+    Each folder is resolved once (a download of 10,000 files in one folder resolves one).
+    """
     real_root = os.path.realpath(root)
-    dest = os.path.join(root, *path.split("/"))
-    parent = os.path.realpath(os.path.dirname(dest))
-    if parent != real_root and not parent.startswith(real_root + os.sep):
-        raise InvalidName(f"manifest path {path!r} would be written outside {root!r}")
-    return dest
+    folders: dict[str, str] = {}
+    out = []
+    for entry in entries:
+        path = entry.path
+        if normalize_path(path) != path:
+            raise InvalidName(f"manifest path {path!r} is not normalised; refusing to download it")
+        relative, _, name = path.rpartition("/")
+        folder = folders.get(relative)
+        if folder is None:
+            folder = os.path.join(root, *relative.split("/")) if relative else root
+            real = os.path.realpath(folder)
+            if real != real_root and not real.startswith(real_root + os.sep):
+                raise InvalidName(f"manifest path {path!r} would be written outside {root!r}")
+            folders[relative] = folder
+        out.append((entry, folder, name))
+    return out
+
+
+def _batches(targets: list[tuple[ManifestEntry, str, str]]) -> Iterator[list[tuple[ManifestEntry, str, str]]]:
+    """Runs of targets whose blob rows are read by one query, bounded in count and in bytes."""
+    batch: list[tuple[ManifestEntry, str, str]] = []
+    held = 0
+    for target in targets:
+        if batch and (len(batch) == BATCH or held + target[0].size > BATCH_BYTES):
+            yield batch
+            batch, held = [], 0
+        batch.append(target)
+        held += target[0].size
+    if batch:
+        yield batch
+
+
+def _names_in(folder: str) -> set[str]:
+    """The names in a folder, created (empty) when missing: what need not be checked is absent."""
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+        return set()
 
 
 def _has_content(dest: str, entry: ManifestEntry) -> bool:
@@ -117,11 +161,25 @@ def _has_content(dest: str, entry: ManifestEntry) -> bool:
         return False
 
 
-def _materialise(store: BlobStore, entry: ManifestEntry, dest: str, link: str) -> None:
-    folder = os.path.dirname(dest)
-    object_path = _object_file(store, entry)
+def _blob(store: BlobStore, entry: ManifestEntry, blobs: dict[str, bytes | None]) -> tuple[bytes | None, str | None]:
+    """An entry's inline bytes, or its blob file (checked present with the right size)."""
+    if entry.digest not in blobs:
+        raise IntegrityError(f"blob {entry.digest} of {entry.path!r} is missing from the registry", missing=[entry.path])
+    data = blobs[entry.digest]
+    if data is not None or store.objects is None:
+        return data, None
+    if not store.file_present(entry.digest, entry.size):
+        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path])
+    return None, str(store.object_path(entry.digest))
+
+
+def _materialise(
+    store: BlobStore, entry: ManifestEntry, data: bytes | None, object_path: str | None, folder: str, name: str, link: str
+) -> None:
+    """Write one file under a temporary name, then rename it into place."""
+    dest = os.path.join(folder, name)
     if object_path is not None and link in ("hardlink", "symlink"):
-        tmp = os.path.join(folder, f".artreg-{os.urandom(8).hex()}.tmp")
+        tmp = _temp_name(folder)
         try:
             if link == "hardlink":
                 os.link(object_path, tmp)
@@ -131,20 +189,31 @@ def _materialise(store: BlobStore, entry: ManifestEntry, dest: str, link: str) -
             raise ArtregError(f"cannot {link} {entry.path!r} into {folder!r}: {exc.strerror}") from exc
         _replace(tmp, dest)
         return
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".artreg-", suffix=".tmp")
+    if data is not None:
+        check_bytes(entry.digest, entry.size, data)  # before anything is created
+    tmp = _temp_name(folder)
+    # Mode 0o666 less the umask, as for any new file (no chmod needed); O_EXCL: a fresh name.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
     try:
-        with os.fdopen(fd, "wb") as out:
-            if object_path is not None and link in ("reflink", "auto") and _reflink(object_path, out.fileno()):
+        try:
+            if data is not None:
+                write_all(fd, memoryview(data))
+            elif object_path is not None and link in ("reflink", "auto") and _reflink(object_path, fd):
                 pass
             elif object_path is not None and link == "reflink":
                 raise ArtregError(f"cannot reflink {entry.path!r}: the filesystem of {folder!r} does not support it")
             else:
-                _copy_verified(store, entry, out.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+                _copy_verified(store, entry, fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _temp_name(folder: str) -> str:
+    return os.path.join(folder, f".artreg-{os.urandom(8).hex()}.tmp")
 
 
 def _fetch_reference(entry: ManifestEntry, dest: str) -> None:
@@ -163,23 +232,8 @@ def _fetch_reference(entry: ManifestEntry, dest: str) -> None:
         raise
 
 
-def _object_file(store: BlobStore, entry: ManifestEntry) -> str | None:
-    """The blob file of an entry, or None when the blob is inline; checks presence and size."""
-    if store.objects is None:
-        return None
-    with store.db.read() as con:
-        row = con.execute("SELECT data IS NULL FROM blobs WHERE digest = ?", (entry.digest,)).fetchone()
-    if row is None:
-        raise IntegrityError(f"blob {entry.digest} of {entry.path!r} is missing from the registry", missing=[entry.path])
-    if not row[0]:
-        return None
-    if not store.file_present(entry.digest, entry.size):
-        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path])
-    return str(store.object_path(entry.digest))
-
-
 def _copy_verified(store: BlobStore, entry: ManifestEntry, out_fd: int) -> None:
-    with store.open(entry.digest, entry.size) as reader:
+    with store.reader(entry.digest, entry.size, None) as reader:
         assert isinstance(reader, VerifyingReader)
         buf = bytearray(CHUNK)
         view = memoryview(buf)

@@ -119,6 +119,45 @@ def test_symlinked_folder_inside_the_root_cannot_redirect_writes(v: artreg.Artif
     assert not (root / "a").exists()
 
 
+def test_a_symlinked_subfolder_is_refused_whatever_folder_comes_first(v: artreg.ArtifactVersion, tmp_path: Path) -> None:
+    root = tmp_path / "x"
+    (root / "d").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "d" / "e").symlink_to(outside)
+    with pytest.raises(artreg.InvalidName, match="'d/e/big' would be written outside"):
+        v.download(root)
+    assert list(outside.iterdir()) == []
+    assert not (root / "a").exists() and not (root / "d" / "b").exists()
+
+
+def test_blob_rows_are_read_in_batches(reg: artreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {f"f{i}__g{i % 3}": (b"x" * 2000 if i % 4 == 0 else f"small {i}".encode()) for i in range(12)}
+    v = reg.log_artifact(make(**files), project="p")
+    monkeypatch.setattr(artreg._download, "BATCH", 2)
+    monkeypatch.setattr(artreg._download, "BATCH_BYTES", 3000)
+    queries = []
+    real_rows = reg._store.rows
+    monkeypatch.setattr(reg._store, "rows", lambda digests: queries.append(1) or real_rows(digests))
+    root = Path(v.download(tmp_path / "x"))
+    assert tree(root) == {path.replace("__", "/"): data for path, data in files.items()}
+    assert len(queries) >= 6
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()} == {0o666 & ~umask}
+    v.verify(root)
+
+
+def test_a_corrupt_blob_late_in_a_download_leaves_no_temp(reg: artreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v = reg.log_artifact(make(a=b"alpha", b=b"bravo", c=b"charlie", d=b"delta"), project="p")
+    monkeypatch.setattr(artreg._download, "BATCH", 1)
+    with reg._db.write() as con:
+        con.execute("UPDATE blobs SET data = ? WHERE digest = ?", (b"CHARLIE", v.get_entry("c").digest))
+    with pytest.raises(artreg.IntegrityError, match="corrupt"):
+        v.download(tmp_path / "x")
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["a", "b"]
+
+
 def test_checkout_removes_extra_files(v: artreg.ArtifactVersion, tmp_path: Path) -> None:
     root = tmp_path / "x"
     (root / "old" / "deep").mkdir(parents=True)

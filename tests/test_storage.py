@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 import artreg
 from artreg._schema import APPLICATION_ID, SCHEMA_VERSION
-from conftest import make
+from conftest import child_env, make
 
 
 def file_digest(path: Path) -> str:
@@ -229,6 +231,78 @@ def test_a_file_changed_between_add_and_log_is_refused(reg: artreg.Registry, tmp
     with pytest.raises(artreg.ArtregError, match="changed after it was added"):
         reg.log_artifact(art, project="p")
     assert reg.collections() == []
+
+
+def test_a_blob_file_holds_exactly_the_bytes_it_is_named_by(reg: artreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many small chunks through the read / write / hash pipeline, with writeback hints on the way."""
+    monkeypatch.setattr(artreg._blobs, "CHUNK", 4096)
+    monkeypatch.setattr(artreg._blobs, "WRITEBACK", 3 * 4096)
+    data = os.urandom(100 * 4096 + 123)
+    path = tmp_path / "many-chunks.bin"
+    path.write_bytes(data)
+    art = artreg.Artifact("f", type="dataset")
+    art.add_file(path)
+    v = reg.log_artifact(art, project="p")
+    digest = hashlib.sha256(data).hexdigest()
+    assert v.get_entry("many-chunks.bin").digest == digest
+    assert object_files(reg) == [reg.objects / digest[:2] / digest[2:]]  # type: ignore[operator]
+    assert object_files(reg)[0].read_bytes() == data
+    assert v.open("many-chunks.bin").read() == data
+
+
+@pytest.mark.parametrize("change", ["grows", "shrinks"])
+def test_a_file_changed_while_being_logged_is_refused_and_leaves_nothing(
+    reg: artreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    path = tmp_path / "moving.bin"
+    path.write_bytes(os.urandom(64 * 1024))
+    art = artreg.Artifact("f", type="dataset")
+    art.add_file(path)
+    real_read_into = artreg._blobs._read_into
+
+    def read_into_while_changing(src: object, view: memoryview) -> int:
+        # After the draft's stat check and the first read: another writer changes the file.
+        if change == "grows":
+            with open(path, "ab") as f:
+                f.write(b"more")
+        else:
+            os.truncate(path, 1000)
+        monkeypatch.setattr(artreg._blobs, "_read_into", real_read_into)
+        return real_read_into(src, view)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(artreg._blobs, "CHUNK", 4096)
+    monkeypatch.setattr(artreg._blobs, "_read_into", read_into_while_changing)
+    with pytest.raises(artreg.ArtregError, match="changed while it was being stored"):
+        reg.log_artifact(art, project="p")
+    assert reg.collections() == []
+    assert object_files(reg) == []
+    assert not list((reg.objects / "tmp").iterdir())  # type: ignore[operator]
+
+
+AT_EXIT = """
+import atexit, os, sys
+import artreg
+
+def log_big_file():
+    path = os.path.join(sys.argv[1], "big.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(3 << 20))
+    with artreg.open(os.path.join(sys.argv[1], "reg")) as reg:
+        art = artreg.Artifact("big", type="model")
+        art.add_file(path)
+        print(reg.log_artifact(art, project="p").name)
+
+atexit.register(log_big_file)
+"""
+
+
+def test_a_blob_file_can_be_logged_from_an_atexit_handler(tmp_path: Path) -> None:
+    """Hashing runs on a second thread, and none can be started once the interpreter is exiting."""
+    done = subprocess.run([sys.executable, "-c", AT_EXIT, str(tmp_path)], capture_output=True, text=True, timeout=60, env=child_env())
+    assert done.returncode == 0 and done.stdout == "big:v0\n", done.stderr
+    with artreg.open(tmp_path / "reg") as reg:
+        reg.artifact("p/big").verify()
+        assert reg.check().ok
 
 
 def test_missing_blob_file_is_restored_by_logging_the_content_again(reg: artreg.Registry) -> None:
