@@ -314,7 +314,10 @@ def _copy_hashing(src: BinaryIO, fd: int) -> tuple[str, int]:
                 break
             chunk = views[slot][:n]
             try:
-                hashing[slot] = pool.submit(hasher.update, chunk)
+                if size:
+                    hashing[slot] = pool.submit(hasher.update, chunk)
+                else:
+                    hasher.update(chunk)  # a blob of one chunk never starts the thread
             except RuntimeError:  # the interpreter is exiting (an atexit handler logs): no new threads
                 for pending in hashing:
                     if pending is not None:
