@@ -16,7 +16,7 @@ import shutil
 import stat
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -77,6 +77,9 @@ class RefSource:
 
 Source = FileSource | BlobSource | RefSource
 
+# One file found by ``add_dir``: (logical path, dev, ino, size, mtime_ns).
+FileRow = tuple[str, int, int, int, int]
+
 
 class DraftEntry:
     """One logical path of a draft. ``digest`` is computed on first access."""
@@ -111,6 +114,57 @@ class DraftEntry:
         return f"DraftEntry(path={self.path!r}, size={self.size})"
 
 
+class FileRows(Sequence[DraftEntry]):
+    """The files of one ``add_dir`` walk as plain tuples; DraftEntry objects are made on first use.
+
+    A tree of 1,000,000 files would otherwise cost 1,000,000 entry and source objects, and
+    re-logging an unchanged tree needs none of them. A row's local file is ``base`` followed
+    by its logical path after the first ``cut`` characters (the ``name`` prefix).
+    """
+
+    __slots__ = ("base", "cut", "rows", "_made")
+
+    def __init__(self, root: str, prefix: str, rows: list[FileRow]) -> None:
+        self.base = root if root.endswith(os.sep) else root + os.sep
+        self.cut = len(prefix)
+        self.rows = rows
+        self._made: list[DraftEntry] | None = None
+
+    def local(self, logical: str) -> str:
+        """The local path of the file at ``logical``."""
+        return self.base + logical[self.cut:]
+
+    def made(self) -> list[DraftEntry]:
+        """The rows as draft entries, made once."""
+        if self._made is None:
+            base, cut = self.base, self.cut
+            self._made = [
+                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime)) for path, dev, ino, size, mtime in self.rows
+            ]
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> DraftEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[DraftEntry]: ...
+
+    def __getitem__(self, index: int | slice) -> DraftEntry | list[DraftEntry]:
+        return self.made()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FileRows):
+            return self.made() == other.made()
+        return self.made() == other if isinstance(other, list) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.made())
+
+
 class Artifact:
     """A draft artifact: add files, then log it to a registry to get a version.
 
@@ -135,12 +189,14 @@ class Artifact:
         ttl_columns(ttl)
         self.ttl: TtlValue = ttl
         self._entries: dict[str, DraftEntry] = {}
+        self._tree: FileRows | None = None  # an add_dir into the empty draft, before its entries are made
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
         self._tmpdir: str | None = None
         self._logged: ArtifactVersion | None = None
 
     def __repr__(self) -> str:
-        state = f"logged as {self._logged.name}" if self._logged else f"{len(self._entries)} entries"
+        count = len(self._tree) if self._tree is not None else len(self._entries)
+        state = f"logged as {self._logged.name}" if self._logged else f"{count} entries"
         return f"<Artifact {self.name!r} type={self.type!r} {state}>"
 
     # -- reading the draft -------------------------------------------------------------
@@ -148,7 +204,7 @@ class Artifact:
     @property
     def entries(self) -> MappingProxyType[str, DraftEntry]:
         """Logical path -> entry, read-only."""
-        return MappingProxyType(self._entries)
+        return MappingProxyType(self._made())
 
     @property
     def logged_version(self) -> ArtifactVersion | None:
@@ -175,7 +231,7 @@ class Artifact:
         entry = DraftEntry(logical, st.st_size, FileSource.of(path, st))
         return self._put([entry], overwrite=overwrite)[0]
 
-    def add_dir(self, local_dir: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> list[DraftEntry]:
+    def add_dir(self, local_dir: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> Sequence[DraftEntry]:
         """Add every file under ``local_dir``, at ``name/<relative path>`` (or the relative path).
 
         Symlinks are followed only when their target lies inside ``local_dir``; one that
@@ -186,14 +242,14 @@ class Artifact:
         if not os.path.isdir(root):
             raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
-        entries = _walk(root, prefix)
-        if not self._entries:
+        tree = FileRows(root, prefix, _walk(root, prefix))
+        if not self._entries and self._tree is None:
             # A walk yields each path once and never a file where it yields a folder, so an
-            # empty draft takes the entries without the per-path conflict checks.
-            self._entries = {entry.path: entry for entry in entries}
+            # empty draft takes the rows as they are, without the per-path conflict checks.
+            self._tree = tree
             self._dirs = None
-            return entries
-        return self._put(entries, overwrite=overwrite)
+            return tree
+        return self._put(tree.made(), overwrite=overwrite)
 
     def add_reference(
         self,
@@ -255,6 +311,7 @@ class Artifact:
         """Remove an entry, or every entry under a folder prefix."""
         self._check_editable()
         logical = normalize_path(path)
+        self._made()
         doomed = [logical] if logical in self._entries else [p for p in self._entries if p.startswith(logical + "/")]
         if not doomed:
             raise NotFound(f"draft {self.name!r} has no entry or folder {logical!r}")
@@ -263,8 +320,20 @@ class Artifact:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _made(self) -> dict[str, DraftEntry]:
+        """The entries, made from a pending ``add_dir`` tree first if there is one."""
+        if self._tree is not None:
+            self._entries = {entry.path: entry for entry in self._tree.made()}
+            self._tree = None
+        return self._entries
+
+    def _content(self) -> FileRows | list[DraftEntry]:
+        """What to log: the pending tree when that is the whole draft, else every entry."""
+        return self._tree if self._tree is not None else list(self._entries.values())
+
     def _put(self, entries: list[DraftEntry], *, overwrite: bool) -> list[DraftEntry]:
         """Add entries all-or-nothing after checking every conflict."""
+        self._made()
         replaced: list[str] = []
         result: list[DraftEntry] = []
         batch: dict[str, DraftEntry] = {}
@@ -368,16 +437,17 @@ def _hash_file(source: FileSource) -> str:
     return hasher.hexdigest()
 
 
-def _walk(root: str, prefix: str) -> list[DraftEntry]:
-    """A draft entry for each file under ``root`` at ``prefix + relative path``, in directory order.
+def _walk(root: str, prefix: str) -> list[FileRow]:
+    """A row for each file under ``root`` at ``prefix + relative path``, in directory order.
 
     Symlinks are followed only to targets inside ``root``; symlinked folders are walked
     once per path (a cycle is refused). This loop runs once per file of a tree, so it
-    avoids per-file work that a whole folder can share.
+    avoids per-file work that a whole folder can share: one stat and one tuple per file.
     """
     real_root = os.path.realpath(root)
     seen_dirs: set[tuple[int, int]] = set()
-    out: list[DraftEntry] = []
+    out: list[FileRow] = []
+    append = out.append
     is_dir, is_reg = stat.S_ISDIR, stat.S_ISREG
 
     def visit(folder: str, rel: str) -> None:
@@ -391,6 +461,7 @@ def _walk(root: str, prefix: str) -> list[DraftEntry]:
         if _BAD_NAME.search("/".join(item.name for item in items)):
             for item in items:
                 normalize_path(rel + item.name)  # raises InvalidName with the standard message
+        base = prefix + rel
         for item in items:
             if item.is_symlink():
                 _check_link(item, rel, root, real_root)
@@ -399,8 +470,7 @@ def _walk(root: str, prefix: str) -> list[DraftEntry]:
             except FileNotFoundError as exc:
                 raise NotFound(f"{item.path!r} vanished while walking {root!r}") from exc
             if is_reg(child.st_mode):
-                source = FileSource(item.path, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns)
-                out.append(DraftEntry(prefix + rel + item.name, child.st_size, source))
+                append((base + item.name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
             elif is_dir(child.st_mode):
                 visit(item.path, f"{rel}{item.name}/")
             else:

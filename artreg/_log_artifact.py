@@ -7,6 +7,7 @@ tags, the producer edge of a run, and the collection's retention policy.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +17,11 @@ from ._aliases import set_alias
 from ._audit import Actor, record
 from ._automations import emit
 from ._clock import format_time
-from ._draft import Artifact, _check_description
+from ._draft import Artifact, DraftEntry, FileRows, _check_description
 from ._errors import InvalidName, TypeMismatch
-from ._ingest import Ingested, ingest, known_digests
+from ._ingest import RACY_NS, Ingested, Known, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint
 from ._lifecycle import apply_retention, ttl_columns
-from ._manifest import version_digest
+from ._manifest import sorted_digest, version_digest
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
@@ -73,18 +74,28 @@ def log_draft(
     description = _check_description(draft.description)
     name, type_ = check_artifact_name(draft.name), draft.type
     ttl = ttl_columns(draft.ttl)
-    entries = list(draft.entries.values())
+    content = draft._content()
+    started = time.time_ns()
     with reg._store.lock(exclusive=False):
-        known = known_digests(reg._store, entries)
+        tree: str | None = None  # the draft's fingerprint when it is one add_dir tree
+        digest: str | None = None
+        if isinstance(content, FileRows):
+            tree, newest = tree_fingerprint(content)
+            digest = cached_tree(reg._store, tree)
+            if newest >= started - RACY_NS:
+                tree = None  # a file changed this recently might change again unseen: never remember it
+        known: Known | None = None
         stored: Ingested | None = None
-        if None in known:
-            stored = ingest(reg._store, entries, known, progress)
+        if digest is None:
+            known = known_digests(reg._store, content)
+            if None in known.digests:
+                stored = ingest(reg._store, content, known, progress)
         while True:
-            if stored is None:
-                pairs = [(e.path, d) for e, d in zip(entries, known, strict=False) if d is not None]
-            else:
-                pairs = [(row[0], row[1]) for row in stored.entries]
-            digest = version_digest(pairs)
+            if stored is not None:
+                digest = sorted_digest(stored.entries)
+            elif digest is None:
+                assert known is not None
+                digest = version_digest(_known_pairs(content, known))
             now = format_time(reg._now())
             actor = Actor(reg.user, now)
             with reg._db.write() as con:
@@ -96,7 +107,7 @@ def log_draft(
                     if stored is not None:
                         stored.write(con)
                 elif stored is None:
-                    # Everything came from the stat cache but it is new content: presence
+                    # Every digest is known (stat or tree cache) but it is new content: presence
                     # of each blob must be checked (and missing ones stored) after all.
                     version_id = None
                 else:
@@ -104,6 +115,8 @@ def log_draft(
                     row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
                     version_id = _insert_version(con, actor, row, stored)
                 if version_id is not None:
+                    if tree is not None:
+                        remember_tree(con, tree, digest)
                     for alias in alias_list:
                         set_alias(con, actor, collection_id, alias, version_id)
                     _add_tags(con, actor, version_id, tag_list)
@@ -112,10 +125,18 @@ def log_draft(
                     apply_retention(con, actor, collection_id)
             if version_id is not None:
                 break
-            stored = ingest(reg._store, entries, known, progress)
+            if known is None:
+                known = known_digests(reg._store, content)
+            stored = ingest(reg._store, content, known, progress)
     version = ArtifactVersion(reg, version_id)
     draft._freeze(version)
     return version
+
+
+def _known_pairs(content: FileRows | list[DraftEntry], known: Known) -> list[tuple[str, str]]:
+    """(path, digest) of every entry, when every digest is known."""
+    paths = [row[0] for row in content.rows] if isinstance(content, FileRows) else [e.path for e in content]
+    return [(path, digest) for path, digest in zip(paths, known.digests, strict=True) if digest is not None]
 
 
 def _add_tags(con: apsw.Connection, actor: Actor, version_id: int, tags: Sequence[str]) -> None:
