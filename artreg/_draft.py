@@ -448,42 +448,49 @@ def _walk(root: str, prefix: str) -> list[FileRow]:
     seen_dirs: set[tuple[int, int]] = set()
     out: list[FileRow] = []
     append = out.append
-    is_dir, is_reg = stat.S_ISDIR, stat.S_ISREG
+    is_dir, is_reg, stat_at = stat.S_ISDIR, stat.S_ISREG, os.stat
 
     def visit(folder: str, rel: str) -> None:
-        st = os.stat(folder)
-        key = (st.st_dev, st.st_ino)
-        if key in seen_dirs:
-            raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
-        seen_dirs.add(key)
-        with os.scandir(folder) as it:
-            items = list(it)
-        if _BAD_NAME.search("/".join(item.name for item in items)):
+        # Stats relative to the folder's descriptor spare the kernel a walk of the full path per file.
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
+            seen_dirs.add(key)
+            with os.scandir(fd) as it:
+                items = list(it)
+            if _BAD_NAME.search("/".join(item.name for item in items)):
+                for item in items:
+                    normalize_path(rel + item.name)  # raises InvalidName with the standard message
+            base = prefix + rel
+            here = folder if folder.endswith(os.sep) else folder + os.sep
             for item in items:
-                normalize_path(rel + item.name)  # raises InvalidName with the standard message
-        base = prefix + rel
-        for item in items:
-            if item.is_symlink():
-                _check_link(item, rel, root, real_root)
-            try:
-                child = item.stat()
-            except FileNotFoundError as exc:
-                raise NotFound(f"{item.path!r} vanished while walking {root!r}") from exc
-            if is_reg(child.st_mode):
-                append((base + item.name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
-            elif is_dir(child.st_mode):
-                visit(item.path, f"{rel}{item.name}/")
-            else:
-                raise InvalidName(f"{rel + item.name!r} in {root!r} is not a regular file or folder")
-        seen_dirs.discard(key)
+                name = item.name
+                if item.is_symlink():
+                    _check_link(here + name, rel + name, root, real_root)
+                try:
+                    child = stat_at(name, dir_fd=fd)
+                except FileNotFoundError as exc:
+                    raise NotFound(f"{here + name!r} vanished while walking {root!r}") from exc
+                if is_reg(child.st_mode):
+                    append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
+                elif is_dir(child.st_mode):
+                    visit(here + name, f"{rel}{name}/")
+                else:
+                    raise InvalidName(f"{rel + name!r} in {root!r} is not a regular file or folder")
+            seen_dirs.discard(key)
+        finally:
+            os.close(fd)
 
     visit(root, "")
     return out
 
 
-def _check_link(item: os.DirEntry[str], rel: str, root: str, real_root: str) -> None:
-    target = os.path.realpath(item.path)
+def _check_link(path: str, rel: str, root: str, real_root: str) -> None:
+    target = os.path.realpath(path)
     if target != real_root and not target.startswith(real_root + os.sep):
-        raise InvalidName(f"symlink {rel + item.name!r} points outside {root!r}")
+        raise InvalidName(f"symlink {rel!r} points outside {root!r}")
     if not os.path.exists(target):
-        raise NotFound(f"symlink {rel + item.name!r} in {root!r} dangles")
+        raise NotFound(f"symlink {rel!r} in {root!r} dangles")
