@@ -10,9 +10,9 @@ area. A ``file://`` reference with a checksum is hashed the same lazy way, but n
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
-import shutil
 import stat
 import tempfile
 import weakref
@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, overload
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, overload
 
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from ._versions import ArtifactVersion
 
 CHUNK = 1 << 20
+# ``new_file`` keeps up to this many bytes in memory, then spills to an unnamed temporary file.
+SPOOL_BYTES = 1 << 20
 # What a directory entry's name may not contain (scandir never yields "", "." or "..").
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
@@ -75,7 +77,30 @@ class RefSource:
     file: FileSource | None = None
 
 
-Source = FileSource | BlobSource | RefSource
+class DataSource:
+    """Bytes written with ``new_file``: in memory, or in an unnamed temporary file when large.
+
+    Unnamed (``tempfile.TemporaryFile``), so the kernel frees it when the process ends
+    however it ends: a draft killed with SIGKILL leaves nothing behind in the temp folder.
+    """
+
+    __slots__ = ("data", "file", "__weakref__")
+
+    def __init__(self, data: bytes | None, file: BinaryIO | None) -> None:
+        self.data = data
+        self.file = file
+        if file is not None:
+            weakref.finalize(self, file.close)
+
+    def reader(self) -> BinaryIO:
+        """The bytes from the start."""
+        if self.file is None:
+            return io.BytesIO(self.data or b"")
+        self.file.seek(0)
+        return self.file
+
+
+Source = FileSource | BlobSource | RefSource | DataSource
 
 # One file found by ``add_dir``: (logical path, dev, ino, size, mtime_ns).
 FileRow = tuple[str, int, int, int, int]
@@ -191,7 +216,6 @@ class Artifact:
         self._entries: dict[str, DraftEntry] = {}
         self._tree: FileRows | None = None  # an add_dir into the empty draft, before its entries are made
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
-        self._tmpdir: str | None = None
         self._logged: ArtifactVersion | None = None
 
     def __repr__(self) -> str:
@@ -297,14 +321,21 @@ class Artifact:
         logical = normalize_path(name)
         if mode not in ("w", "wb"):
             raise InvalidName(f"new_file mode must be 'w' or 'wb', not {mode!r}")
-        fd, tmp = tempfile.mkstemp(dir=self._scratch())
-        kwargs: dict[str, Any] = {"encoding": encoding} if mode == "w" else {}
+        spool = _Spool(SPOOL_BYTES)
+        writer = io.BufferedWriter(spool)
+        handle: IO[Any] = writer if mode == "wb" else io.TextIOWrapper(writer, encoding=encoding)
         try:
-            with os.fdopen(fd, mode, **kwargs) as handle:
-                yield handle
-            self.add_file(tmp, logical, overwrite=overwrite)
+            yield handle
+            if not handle.closed:
+                handle.flush()
+            source, size, digest = spool.finish()
         except BaseException:
-            os.unlink(tmp)
+            spool.discard()
+            raise
+        try:
+            self._put([DraftEntry(logical, size, source, digest)], overwrite=overwrite)
+        except BaseException:
+            spool.discard()
             raise
 
     def remove(self, path: str) -> None:
@@ -391,14 +422,50 @@ class Artifact:
         if self._logged is not None:
             raise ArtregError(f"draft {self.name!r} was logged as {self._logged.name} and is frozen; use new_draft()")
 
-    def _scratch(self) -> str:
-        if self._tmpdir is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="artreg-draft-")
-            weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
-        return self._tmpdir
-
     def _freeze(self, version: ArtifactVersion) -> None:
         self._logged = version
+
+
+class _Spool(io.RawIOBase):
+    """Where ``new_file`` writes: memory up to ``limit`` bytes, then an unnamed temporary file.
+
+    Closing it (the caller may close the handle inside the ``with``) keeps what was written.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._memory = bytearray()
+        self._file: BinaryIO | None = None
+        self._hasher = hashlib.sha256()
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self._file is None and self._size + len(view) > self._limit:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the DataSource it becomes
+            self._file.write(self._memory)
+            self._memory = bytearray()
+        if self._file is None:
+            self._memory += view
+        else:
+            self._file.write(view)
+        self._hasher.update(view)
+        self._size += len(view)
+        return len(view)
+
+    def finish(self) -> tuple[DataSource, int, str]:
+        """The bytes written as a draft source, their size and their sha256."""
+        if self._file is not None:
+            self._file.flush()
+        source = DataSource(bytes(self._memory) if self._file is None else None, self._file)
+        return source, self._size, self._hasher.hexdigest()
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def _check_description(description: object) -> str | None:

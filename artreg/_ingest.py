@@ -26,7 +26,7 @@ from typing import Any
 import apsw
 
 from ._blobs import BlobStore, Stored
-from ._draft import BlobSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source
+from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source
 from ._errors import ArtregError, IntegrityError, NotFound
 from ._names import dump_json
 from ._progress import ProgressCallback, Tracker
@@ -217,6 +217,8 @@ def _ingest_entry(store: BlobStore, entry: DraftEntry, digest: str | None, prese
     if isinstance(entry.source, FileSource):
         source = entry.source
         stored = _store_file(store, entry.path, source.path, source[1:], entry.known_digest, out)
+    elif isinstance(entry.source, DataSource):
+        stored = _store_data(store, entry, entry.source)
     else:
         stored = _store_blob(store, entry, entry.source)
     _add_stored(store, entry.path, stored, present, out)
@@ -268,6 +270,13 @@ def _store_blob(store: BlobStore, entry: DraftEntry, source: BlobSource) -> Stor
         stored = store.ingest_stream(reader)
     if stored.digest != source.digest:
         raise IntegrityError(f"blob {source.digest} of draft entry {entry.path!r} is corrupt in its registry")
+    return stored
+
+
+def _store_data(store: BlobStore, entry: DraftEntry, source: DataSource) -> Stored:
+    stored = store.ingest_bytes(source.data) if source.data is not None else store.ingest_stream(source.reader())
+    if stored.digest != entry.known_digest:
+        raise IntegrityError(f"the bytes written to draft entry {entry.path!r} changed before it was logged")
     return stored
 
 

@@ -98,31 +98,35 @@ def log_draft(
                 digest = version_digest(_known_pairs(content, known))
             now = format_time(reg._now())
             actor = Actor(reg.user, now)
-            with reg._db.write() as con:
-                project_id = ensure_project(con, project_name, now)
-                collection_id = _collection_for(con, project_id, project_name, name, type_, now)
-                latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
-                if latest is not None and latest[1] == digest:
-                    version_id = latest[0]
-                    if stored is not None:
+            try:
+                with reg._db.write() as con:
+                    project_id = ensure_project(con, project_name, now)
+                    collection_id = _collection_for(con, project_id, project_name, name, type_, now)
+                    latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
+                    if latest is not None and latest[1] == digest:
+                        version_id = latest[0]
+                        if stored is not None:
+                            stored.write(con)
+                    elif stored is None:
+                        # Every digest is known (stat or tree cache) but it is new content: presence
+                        # of each blob must be checked (and missing ones stored) after all. Rolled
+                        # back, so a log that then fails has not created the project or collection.
+                        raise _Ingest
+                    else:
                         stored.write(con)
-                elif stored is None:
-                    # Every digest is known (stat or tree cache) but it is new content: presence
-                    # of each blob must be checked (and missing ones stored) after all.
-                    version_id = None
-                else:
-                    stored.write(con)
-                    row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
-                    version_id = _insert_version(con, actor, row, stored)
-                if version_id is not None:
-                    if tree is not None:
-                        remember_tree(con, tree, digest)
-                    for alias in alias_list:
-                        set_alias(con, actor, collection_id, alias, version_id)
-                    _add_tags(con, actor, version_id, tag_list)
-                    if run_id is not None:
-                        con.execute(INSERT_OUTPUT, (run_id, version_id))
-                    apply_retention(con, actor, collection_id)
+                        row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
+                        version_id = _insert_version(con, actor, row, stored)
+                    if version_id is not None:
+                        if tree is not None:
+                            remember_tree(con, tree, digest)
+                        for alias in alias_list:
+                            set_alias(con, actor, collection_id, alias, version_id)
+                        _add_tags(con, actor, version_id, tag_list)
+                        if run_id is not None:
+                            con.execute(INSERT_OUTPUT, (run_id, version_id))
+                        apply_retention(con, actor, collection_id)
+            except _Ingest:
+                version_id = None
             if version_id is not None:
                 break
             if known is None:
@@ -131,6 +135,10 @@ def log_draft(
     version = ArtifactVersion(reg, version_id)
     draft._freeze(version)
     return version
+
+
+class _Ingest(Exception):
+    """Raised inside the version transaction to roll it back: the draft's bytes must be stored first."""
 
 
 def _known_pairs(content: FileRows | list[DraftEntry], known: Known) -> list[tuple[str, str]]:
