@@ -69,6 +69,7 @@ ON CONFLICT(dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mt
 # A manifest row as the version transaction writes it: (path, digest, size, ref, extra JSON).
 EntryRow = tuple[str, str, int, str | None, str]
 NO_EXTRA = "{}"
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 # (dev, ino) -> (size, mtime_ns, digest, blob size or None when no blob row, blob is a file)
 # of the stat cache's rows for a draft's files.
 StatHits = dict[tuple[int, int], tuple[int, int, str, int | None, bool]]
@@ -238,13 +239,25 @@ def _store_file(store: BlobStore, logical: str, local: str, stat: tuple[int, ...
     """Store one local file whose (dev, ino, size, mtime_ns) were ``stat`` when it was added."""
     started = time.time_ns()
     try:
-        with open(local, "rb", buffering=0) as handle:
-            st = os.fstat(handle.fileno())
-            if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != stat:
-                raise ArtregError(f"{local!r} (draft entry {logical!r}) changed after it was added; add it again")
-            stored = store.ingest_open_file(handle, stat[2])
+        fd = os.open(local, _READ_FLAGS)
     except FileNotFoundError as exc:
         raise NotFound(f"{local!r} (draft entry {logical!r}) was removed before the draft was logged") from exc
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != stat:
+            raise ArtregError(f"{local!r} (draft entry {logical!r}) changed after it was added; add it again")
+        size = stat[2]
+        data = os.read(fd, size + 1) if store.is_inline(size) else None
+        if data is not None and len(data) == size:
+            # A small file in one read(), without a file object: most of a tree's files.
+            stored = Stored(hashlib.sha256(data).hexdigest(), size, data)
+        else:
+            with open(fd, "rb", buffering=0, closefd=False) as handle:
+                if data is not None:
+                    handle.seek(0)
+                stored = store.ingest_open_file(handle, size)
+    finally:
+        os.close(fd)
     if stored.size != stat[2] or (expected is not None and stored.digest != expected):
         raise ArtregError(f"{local!r} (draft entry {logical!r}) changed while it was being logged; add it again")
     if stat[3] < started - RACY_NS:

@@ -193,9 +193,11 @@ def test_stat_cache_skips_reading_unchanged_files(reg: artreg.Registry, src: Pat
     first.add_dir(src)
     v0 = reg.log_artifact(first, project="p")
 
+    from artreg import _ingest
+
     reads: list[str] = []
-    real = reg._store.ingest_open_file
-    monkeypatch.setattr(reg._store, "ingest_open_file", lambda f, size: reads.append(f.name) or real(f, size))
+    real = _ingest._store_file
+    monkeypatch.setattr(_ingest, "_store_file", lambda store, logical, local, *rest: reads.append(local) or real(store, logical, local, *rest))
     again = artreg.Artifact("tree", type="dataset")
     again.add_dir(src)
     assert reg.log_artifact(again, project="p") == v0
