@@ -40,22 +40,17 @@ FLUSH_BYTES = 64 << 20
 FLUSH_ROWS = 50_000
 TREE_HEADER = b"artreg-tree-v1\n"
 
-# Each cached file's blob comes with it: its size and whether it is a file (NULL: no row).
 SELECT_STAT = """
-SELECT s.dev, s.ino, s.size, s.mtime_ns, s.digest, b.size, typeof(b.data) = 'null'
+SELECT s.dev, s.ino, s.size, s.mtime_ns, s.digest
 FROM json_each(?) AS j JOIN stat_cache AS s ON s.dev = j.value ->> 0 AND s.ino = j.value ->> 1
-LEFT JOIN blobs AS b ON b.digest = s.digest
 """
-SELECT_STAT_RANGE = """
-SELECT s.dev, s.ino, s.size, s.mtime_ns, s.digest, b.size, typeof(b.data) = 'null'
-FROM stat_cache AS s LEFT JOIN blobs AS b ON b.digest = s.digest WHERE s.dev = ? AND s.ino BETWEEN ? AND ?
-"""
-SELECT_TREE = "SELECT digest FROM tree_cache WHERE fingerprint = ?"
-UPSERT_TREE = "INSERT INTO tree_cache(fingerprint, digest) VALUES (?, ?) ON CONFLICT(fingerprint) DO UPDATE SET digest = excluded.digest"
+SELECT_STAT_RANGE = "SELECT dev, ino, size, mtime_ns, digest FROM stat_cache WHERE dev = ? AND ino BETWEEN ? AND ?"
 # typeof() reads only the record header; "data IS NULL" would load every blob's bytes.
 SELECT_PRESENT = """
 SELECT digest, size, typeof(data) = 'null' FROM blobs WHERE digest IN (SELECT value FROM json_each(?))
 """
+SELECT_TREE = "SELECT digest FROM tree_cache WHERE fingerprint = ?"
+UPSERT_TREE = "INSERT INTO tree_cache(fingerprint, digest) VALUES (?, ?) ON CONFLICT(fingerprint) DO UPDATE SET digest = excluded.digest"
 INSERT_BLOB = """
 INSERT INTO blobs(digest, size, data) VALUES (?, ?, ?)
 ON CONFLICT(digest) DO UPDATE SET data = excluded.data WHERE blobs.data IS NULL AND excluded.data IS NOT NULL
@@ -70,9 +65,8 @@ ON CONFLICT(dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mt
 EntryRow = tuple[str, str, int, str | None, str]
 NO_EXTRA = "{}"
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-# (dev, ino) -> (size, mtime_ns, digest, blob size or None when no blob row, blob is a file)
-# of the stat cache's rows for a draft's files.
-StatHits = dict[tuple[int, int], tuple[int, int, str, int | None, bool]]
+# (dev, ino) -> (size, mtime_ns, digest) of the stat cache's rows for a draft's files.
+StatHits = dict[tuple[int, int], tuple[int, int, str]]
 
 
 @dataclass
@@ -91,29 +85,6 @@ class Ingested:
         """Insert the blob rows and stat-cache rows (inside the caller's transaction)."""
         con.executemany(INSERT_BLOB, ((d, size, data) for d, (size, data) in self.blobs.items()))
         con.executemany(UPSERT_STAT, self.stat_rows)
-
-
-@dataclass
-class Known:
-    """Each entry's digest as far as it is known without reading, and which of them are stored.
-
-    ``files`` are stat-cache digests stored as blob files (digest -> size), whose files
-    ``ingest`` checks before trusting them; deduplicating to ``latest`` needs no check.
-    """
-
-    digests: list[str | None]
-    present: set[str] = field(default_factory=set)
-    files: dict[str, int] = field(default_factory=dict)
-
-    def hit(self, hit: tuple[int, int, str, int | None, bool]) -> str:
-        """Note a stat-cache hit's blob, and return its digest."""
-        digest, blob_size = hit[2], hit[3]
-        if blob_size is not None:
-            if hit[4]:
-                self.files[digest] = blob_size
-            else:
-                self.present.add(digest)
-        return digest
 
 
 def tree_fingerprint(tree: FileRows) -> tuple[str, int]:
@@ -143,26 +114,21 @@ def remember_tree(con: apsw.Connection, fingerprint: str, digest: str) -> None:
     con.execute(UPSERT_TREE, (fingerprint, digest))
 
 
-def known_digests(store: BlobStore, content: FileRows | list[DraftEntry]) -> Known:
-    """Each entry's digest as far as it is known without reading: memo, blob source or stat cache.
-
-    Files found in the stat cache come with their blob's presence, from the same query.
-    """
+def known_digests(store: BlobStore, content: FileRows | list[DraftEntry]) -> list[str | None]:
+    """Each entry's digest as far as it is known without reading: memo, blob source or stat cache."""
     if isinstance(content, FileRows):
         rows = content.rows
         hits = _stat_cache(store, {row[1] for row in rows}, [row[2] for row in rows], rows)
-        known = Known([])
-        append, get = known.digests.append, hits.get
+        get = hits.get
+        known: list[str | None] = []
+        append = known.append
         for _path, dev, ino, size, mtime in rows:
             hit = get((dev, ino))
-            append(known.hit(hit) if hit is not None and hit[0] == size and hit[1] == mtime else None)
+            append(hit[2] if hit is not None and hit[0] == size and hit[1] == mtime else None)
         return known
     missing = [source for e in content if e.known_digest is None and (source := _local_file(e.source)) is not None]
     hits = _stat_cache(store, {s.dev for s in missing}, [s.ino for s in missing], ((None, s.dev, s.ino) for s in missing))
-    known = Known([])
-    for entry in content:
-        known.digests.append(entry.known_digest or _cached(hits, entry.source, known))
-    return known
+    return [e.known_digest or _cached(hits, e.source) for e in content]
 
 
 def _local_file(source: Source) -> FileSource | None:
@@ -170,28 +136,29 @@ def _local_file(source: Source) -> FileSource | None:
     return source.file if isinstance(source, RefSource) else source if isinstance(source, FileSource) else None
 
 
-def _cached(hits: StatHits, source: Source, known: Known) -> str | None:
+def _cached(hits: StatHits, source: Source) -> str | None:
     local = _local_file(source)
     if local is None:
         return None
     hit = hits.get((local.dev, local.ino))
-    return known.hit(hit) if hit is not None and hit[0] == local.size and hit[1] == local.mtime_ns else None
+    return hit[2] if hit is not None and hit[0] == local.size and hit[1] == local.mtime_ns else None
 
 
-def ingest(store: BlobStore, content: FileRows | list[DraftEntry], known: Known, progress: ProgressCallback | None = None) -> Ingested:
+def ingest(
+    store: BlobStore, content: FileRows | list[DraftEntry], known: list[str | None], progress: ProgressCallback | None = None
+) -> Ingested:
     """Store the bytes of every entry not already stored; the caller holds the store lock shared."""
     out = Ingested()
-    present = known.present | {d for d, size in known.files.items() if store.file_present(d, size)}
     if isinstance(content, FileRows):
+        present = _present(store, [d for d in known if d is not None])
         tracker = Tracker(progress, len(content.rows), sum(row[3] for row in content.rows))
-        for row, digest in zip(content.rows, known.digests, strict=True):
+        for row, digest in zip(content.rows, known, strict=True):
             _ingest_row(store, content, row, digest, present, out)
             tracker.advance(row[3])
     else:
-        candidates = [d for e, d in zip(content, known.digests, strict=True) if d is not None and not isinstance(e.source, RefSource)]
-        present |= _present(store, [d for d in candidates if d not in present])
+        present = _present(store, [d for e, d in zip(content, known, strict=True) if d is not None and not isinstance(e.source, RefSource)])
         tracker = Tracker(progress, len(content), sum(e.size for e in content))
-        for entry, digest in zip(content, known.digests, strict=True):
+        for entry, digest in zip(content, known, strict=True):
             _ingest_entry(store, entry, digest, present, out)
             tracker.advance(entry.size)
     out.entries.sort()
@@ -303,7 +270,7 @@ def _flush(store: BlobStore, out: Ingested) -> None:
 
 
 def _stat_cache(store: BlobStore, devices: set[int], inodes: list[int], keys: Iterable[tuple[Any, ...]]) -> StatHits:
-    """The stat cache's rows for the given files (and maybe others), with their blobs' state.
+    """The stat cache's rows for the given files (and maybe others).
 
     ``keys`` yields tuples whose [1] and [2] are a file's dev and ino, read only when the
     inode numbers are not clustered.
@@ -318,7 +285,7 @@ def _stat_cache(store: BlobStore, devices: set[int], inodes: list[int], keys: It
             rows = con.execute(SELECT_STAT_RANGE, (next(iter(devices)), low, high))
         else:
             rows = con.execute(SELECT_STAT, (json.dumps([[key[1], key[2]] for key in keys]),))
-        return {(dev, ino): (size, mtime, digest, blob_size, bool(is_file)) for dev, ino, size, mtime, digest, blob_size, is_file in rows}
+        return {(dev, ino): (size, mtime, digest) for dev, ino, size, mtime, digest in rows}
 
 
 def _present(store: BlobStore, digests: list[str]) -> set[str]:

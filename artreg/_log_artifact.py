@@ -19,7 +19,7 @@ from ._automations import emit
 from ._clock import format_time
 from ._draft import Artifact, DraftEntry, FileRows, _check_description
 from ._errors import InvalidName, TypeMismatch
-from ._ingest import RACY_NS, Ingested, Known, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint
+from ._ingest import RACY_NS, Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint
 from ._lifecycle import apply_retention, ttl_columns
 from ._manifest import sorted_digest, version_digest
 from ._names import (
@@ -84,11 +84,11 @@ def log_draft(
             digest = cached_tree(reg._store, tree)
             if newest >= started - RACY_NS:
                 tree = None  # a file changed this recently might change again unseen: never remember it
-        known: Known | None = None
+        known: list[str | None] | None = None
         stored: Ingested | None = None
         if digest is None:
             known = known_digests(reg._store, content)
-            if None in known.digests:
+            if None in known:
                 stored = ingest(reg._store, content, known, progress)
         while True:
             if stored is not None:
@@ -141,10 +141,10 @@ class _Ingest(Exception):
     """Raised inside the version transaction to roll it back: the draft's bytes must be stored first."""
 
 
-def _known_pairs(content: FileRows | list[DraftEntry], known: Known) -> list[tuple[str, str]]:
+def _known_pairs(content: FileRows | list[DraftEntry], known: list[str | None]) -> list[tuple[str, str]]:
     """(path, digest) of every entry, when every digest is known."""
     paths = [row[0] for row in content.rows] if isinstance(content, FileRows) else [e.path for e in content]
-    return [(path, digest) for path, digest in zip(paths, known.digests, strict=True) if digest is not None]
+    return [(path, digest) for path, digest in zip(paths, known, strict=True) if digest is not None]
 
 
 def _add_tags(con: apsw.Connection, actor: Actor, version_id: int, tags: Sequence[str]) -> None:
