@@ -197,7 +197,7 @@ def test_stat_cache_skips_reading_unchanged_files(reg: artreg.Registry, src: Pat
 
     reads: list[str] = []
     real = _ingest._store_file
-    monkeypatch.setattr(_ingest, "_store_file", lambda store, logical, local, *rest: reads.append(local) or real(store, logical, local, *rest))
+    monkeypatch.setattr(_ingest, "_store_file", lambda store, logical, local, *a: reads.append(local) or real(store, logical, local, *a))
     again = artreg.Artifact("tree", type="dataset")
     again.add_dir(src)
     assert reg.log_artifact(again, project="p") == v0
