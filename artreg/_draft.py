@@ -315,7 +315,9 @@ class Artifact:
     def new_file(self, name: str, mode: str = "w", encoding: str | None = "utf-8", *, overwrite: bool = False) -> Iterator[IO[Any]]:
         """Write a new file into the draft: ``with art.new_file("notes.txt") as f: f.write(...)``.
 
-        The entry is added when the block ends without an error.
+        The entry is added when the block ends without an error. Its bytes stay in memory up
+        to 1 MiB, else in an unnamed temporary file (one open descriptor per such entry until
+        the draft is gone); either way nothing outlives the process.
         """
         self._check_editable()
         logical = normalize_path(name)
