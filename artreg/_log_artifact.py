@@ -82,8 +82,10 @@ def log_draft(
         if isinstance(content, FileRows):
             tree, newest = tree_fingerprint(content)
             digest = cached_tree(reg._store, tree)
-            if newest >= started - RACY_NS:
-                tree = None  # a file changed this recently might change again unseen: never remember it
+            if digest is not None or newest >= started - RACY_NS:
+                # Known already; or a file changed so recently that it might change again
+                # unseen, and such a tree is never remembered.
+                tree = None
         known: list[str | None] | None = None
         stored: Ingested | None = None
         if digest is None:
