@@ -10,17 +10,17 @@ area. A ``file://`` reference with a checksum is hashed the same lazy way, but n
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
-import shutil
 import stat
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, overload
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, overload
 
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from ._versions import ArtifactVersion
 
 CHUNK = 1 << 20
+# ``new_file`` keeps up to this many bytes in memory, then spills to an unnamed temporary file.
+SPOOL_BYTES = 1 << 20
 # What a directory entry's name may not contain (scandir never yields "", "." or "..").
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
@@ -75,7 +77,33 @@ class RefSource:
     file: FileSource | None = None
 
 
-Source = FileSource | BlobSource | RefSource
+class DataSource:
+    """Bytes written with ``new_file``: in memory, or in an unnamed temporary file when large.
+
+    Unnamed (``tempfile.TemporaryFile``), so the kernel frees it when the process ends
+    however it ends: a draft killed with SIGKILL leaves nothing behind in the temp folder.
+    """
+
+    __slots__ = ("data", "file", "__weakref__")
+
+    def __init__(self, data: bytes | None, file: BinaryIO | None) -> None:
+        self.data = data
+        self.file = file
+        if file is not None:
+            weakref.finalize(self, file.close)
+
+    def reader(self) -> BinaryIO:
+        """The bytes from the start."""
+        if self.file is None:
+            return io.BytesIO(self.data or b"")
+        self.file.seek(0)
+        return self.file
+
+
+Source = FileSource | BlobSource | RefSource | DataSource
+
+# One file found by ``add_dir``: (logical path, dev, ino, size, mtime_ns).
+FileRow = tuple[str, int, int, int, int]
 
 
 class DraftEntry:
@@ -111,6 +139,57 @@ class DraftEntry:
         return f"DraftEntry(path={self.path!r}, size={self.size})"
 
 
+class FileRows(Sequence[DraftEntry]):
+    """The files of one ``add_dir`` walk as plain tuples; DraftEntry objects are made on first use.
+
+    A tree of 1,000,000 files would otherwise cost 1,000,000 entry and source objects, and
+    re-logging an unchanged tree needs none of them. A row's local file is ``base`` followed
+    by its logical path after the first ``cut`` characters (the ``name`` prefix).
+    """
+
+    __slots__ = ("base", "cut", "rows", "_made")
+
+    def __init__(self, root: str, prefix: str, rows: list[FileRow]) -> None:
+        self.base = root if root.endswith(os.sep) else root + os.sep
+        self.cut = len(prefix)
+        self.rows = rows
+        self._made: list[DraftEntry] | None = None
+
+    def local(self, logical: str) -> str:
+        """The local path of the file at ``logical``."""
+        return self.base + logical[self.cut:]
+
+    def made(self) -> list[DraftEntry]:
+        """The rows as draft entries, made once."""
+        if self._made is None:
+            base, cut = self.base, self.cut
+            self._made = [
+                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime)) for path, dev, ino, size, mtime in self.rows
+            ]
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> DraftEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[DraftEntry]: ...
+
+    def __getitem__(self, index: int | slice) -> DraftEntry | list[DraftEntry]:
+        return self.made()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FileRows):
+            return self.made() == other.made()
+        return self.made() == other if isinstance(other, list) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.made())
+
+
 class Artifact:
     """A draft artifact: add files, then log it to a registry to get a version.
 
@@ -135,12 +214,13 @@ class Artifact:
         ttl_columns(ttl)
         self.ttl: TtlValue = ttl
         self._entries: dict[str, DraftEntry] = {}
+        self._tree: FileRows | None = None  # an add_dir into the empty draft, before its entries are made
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
-        self._tmpdir: str | None = None
         self._logged: ArtifactVersion | None = None
 
     def __repr__(self) -> str:
-        state = f"logged as {self._logged.name}" if self._logged else f"{len(self._entries)} entries"
+        count = len(self._tree) if self._tree is not None else len(self._entries)
+        state = f"logged as {self._logged.name}" if self._logged else f"{count} entries"
         return f"<Artifact {self.name!r} type={self.type!r} {state}>"
 
     # -- reading the draft -------------------------------------------------------------
@@ -148,7 +228,7 @@ class Artifact:
     @property
     def entries(self) -> MappingProxyType[str, DraftEntry]:
         """Logical path -> entry, read-only."""
-        return MappingProxyType(self._entries)
+        return MappingProxyType(self._made())
 
     @property
     def logged_version(self) -> ArtifactVersion | None:
@@ -175,7 +255,7 @@ class Artifact:
         entry = DraftEntry(logical, st.st_size, FileSource.of(path, st))
         return self._put([entry], overwrite=overwrite)[0]
 
-    def add_dir(self, local_dir: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> list[DraftEntry]:
+    def add_dir(self, local_dir: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> Sequence[DraftEntry]:
         """Add every file under ``local_dir``, at ``name/<relative path>`` (or the relative path).
 
         Symlinks are followed only when their target lies inside ``local_dir``; one that
@@ -186,14 +266,14 @@ class Artifact:
         if not os.path.isdir(root):
             raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
-        entries = _walk(root, prefix)
-        if not self._entries:
+        tree = FileRows(root, prefix, _walk(root, prefix))
+        if not self._entries and self._tree is None:
             # A walk yields each path once and never a file where it yields a folder, so an
-            # empty draft takes the entries without the per-path conflict checks.
-            self._entries = {entry.path: entry for entry in entries}
+            # empty draft takes the rows as they are, without the per-path conflict checks.
+            self._tree = tree
             self._dirs = None
-            return entries
-        return self._put(entries, overwrite=overwrite)
+            return tree
+        return self._put(tree.made(), overwrite=overwrite)
 
     def add_reference(
         self,
@@ -235,26 +315,36 @@ class Artifact:
     def new_file(self, name: str, mode: str = "w", encoding: str | None = "utf-8", *, overwrite: bool = False) -> Iterator[IO[Any]]:
         """Write a new file into the draft: ``with art.new_file("notes.txt") as f: f.write(...)``.
 
-        The entry is added when the block ends without an error.
+        The entry is added when the block ends without an error. Its bytes stay in memory up
+        to 1 MiB, else in an unnamed temporary file (one open descriptor per such entry until
+        the draft is gone); either way nothing outlives the process.
         """
         self._check_editable()
         logical = normalize_path(name)
         if mode not in ("w", "wb"):
             raise InvalidName(f"new_file mode must be 'w' or 'wb', not {mode!r}")
-        fd, tmp = tempfile.mkstemp(dir=self._scratch())
-        kwargs: dict[str, Any] = {"encoding": encoding} if mode == "w" else {}
+        spool = _Spool(SPOOL_BYTES)
+        writer = io.BufferedWriter(spool)
+        handle: IO[Any] = writer if mode == "wb" else io.TextIOWrapper(writer, encoding=encoding)
         try:
-            with os.fdopen(fd, mode, **kwargs) as handle:
-                yield handle
-            self.add_file(tmp, logical, overwrite=overwrite)
+            yield handle
+            if not handle.closed:
+                handle.flush()
+            source, size, digest = spool.finish()
         except BaseException:
-            os.unlink(tmp)
+            spool.discard()
+            raise
+        try:
+            self._put([DraftEntry(logical, size, source, digest)], overwrite=overwrite)
+        except BaseException:
+            spool.discard()
             raise
 
     def remove(self, path: str) -> None:
         """Remove an entry, or every entry under a folder prefix."""
         self._check_editable()
         logical = normalize_path(path)
+        self._made()
         doomed = [logical] if logical in self._entries else [p for p in self._entries if p.startswith(logical + "/")]
         if not doomed:
             raise NotFound(f"draft {self.name!r} has no entry or folder {logical!r}")
@@ -263,8 +353,20 @@ class Artifact:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _made(self) -> dict[str, DraftEntry]:
+        """The entries, made from a pending ``add_dir`` tree first if there is one."""
+        if self._tree is not None:
+            self._entries = {entry.path: entry for entry in self._tree.made()}
+            self._tree = None
+        return self._entries
+
+    def _content(self) -> FileRows | list[DraftEntry]:
+        """What to log: the pending tree when that is the whole draft, else every entry."""
+        return self._tree if self._tree is not None else list(self._entries.values())
+
     def _put(self, entries: list[DraftEntry], *, overwrite: bool) -> list[DraftEntry]:
         """Add entries all-or-nothing after checking every conflict."""
+        self._made()
         replaced: list[str] = []
         result: list[DraftEntry] = []
         batch: dict[str, DraftEntry] = {}
@@ -322,14 +424,50 @@ class Artifact:
         if self._logged is not None:
             raise ArtregError(f"draft {self.name!r} was logged as {self._logged.name} and is frozen; use new_draft()")
 
-    def _scratch(self) -> str:
-        if self._tmpdir is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="artreg-draft-")
-            weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
-        return self._tmpdir
-
     def _freeze(self, version: ArtifactVersion) -> None:
         self._logged = version
+
+
+class _Spool(io.RawIOBase):
+    """Where ``new_file`` writes: memory up to ``limit`` bytes, then an unnamed temporary file.
+
+    Closing it (the caller may close the handle inside the ``with``) keeps what was written.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._memory = bytearray()
+        self._file: BinaryIO | None = None
+        self._hasher = hashlib.sha256()
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self._file is None and self._size + len(view) > self._limit:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the DataSource it becomes
+            self._file.write(self._memory)
+            self._memory = bytearray()
+        if self._file is None:
+            self._memory += view
+        else:
+            self._file.write(view)
+        self._hasher.update(view)
+        self._size += len(view)
+        return len(view)
+
+    def finish(self) -> tuple[DataSource, int, str]:
+        """The bytes written as a draft source, their size and their sha256."""
+        if self._file is not None:
+            self._file.flush()
+        source = DataSource(bytes(self._memory) if self._file is None else None, self._file)
+        return source, self._size, self._hasher.hexdigest()
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def _check_description(description: object) -> str | None:
@@ -368,52 +506,60 @@ def _hash_file(source: FileSource) -> str:
     return hasher.hexdigest()
 
 
-def _walk(root: str, prefix: str) -> list[DraftEntry]:
-    """A draft entry for each file under ``root`` at ``prefix + relative path``, in directory order.
+def _walk(root: str, prefix: str) -> list[FileRow]:
+    """A row for each file under ``root`` at ``prefix + relative path``, in directory order.
 
     Symlinks are followed only to targets inside ``root``; symlinked folders are walked
     once per path (a cycle is refused). This loop runs once per file of a tree, so it
-    avoids per-file work that a whole folder can share.
+    avoids per-file work that a whole folder can share: one stat and one tuple per file.
     """
     real_root = os.path.realpath(root)
     seen_dirs: set[tuple[int, int]] = set()
-    out: list[DraftEntry] = []
-    is_dir, is_reg = stat.S_ISDIR, stat.S_ISREG
+    out: list[FileRow] = []
+    append = out.append
+    is_dir, is_reg, stat_at = stat.S_ISDIR, stat.S_ISREG, os.stat
 
     def visit(folder: str, rel: str) -> None:
-        st = os.stat(folder)
-        key = (st.st_dev, st.st_ino)
-        if key in seen_dirs:
-            raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
-        seen_dirs.add(key)
-        with os.scandir(folder) as it:
-            items = list(it)
-        if _BAD_NAME.search("/".join(item.name for item in items)):
+        # Stats relative to the folder's descriptor spare the kernel a walk of the full path per file.
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
+            seen_dirs.add(key)
+            with os.scandir(fd) as it:
+                items = list(it)
+            if _BAD_NAME.search("/".join(item.name for item in items)):
+                for item in items:
+                    normalize_path(rel + item.name)  # raises InvalidName with the standard message
+            base = prefix + rel
+            here = folder if folder.endswith(os.sep) else folder + os.sep
             for item in items:
-                normalize_path(rel + item.name)  # raises InvalidName with the standard message
-        for item in items:
-            if item.is_symlink():
-                _check_link(item, rel, root, real_root)
-            try:
-                child = item.stat()
-            except FileNotFoundError as exc:
-                raise NotFound(f"{item.path!r} vanished while walking {root!r}") from exc
-            if is_reg(child.st_mode):
-                source = FileSource(item.path, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns)
-                out.append(DraftEntry(prefix + rel + item.name, child.st_size, source))
-            elif is_dir(child.st_mode):
-                visit(item.path, f"{rel}{item.name}/")
-            else:
-                raise InvalidName(f"{rel + item.name!r} in {root!r} is not a regular file or folder")
-        seen_dirs.discard(key)
+                name = item.name
+                if item.is_symlink():
+                    _check_link(here + name, rel + name, root, real_root)
+                try:
+                    child = stat_at(name, dir_fd=fd)
+                except FileNotFoundError as exc:
+                    raise NotFound(f"{here + name!r} vanished while walking {root!r}") from exc
+                if is_reg(child.st_mode):
+                    append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
+                elif is_dir(child.st_mode):
+                    visit(here + name, f"{rel}{name}/")
+                else:
+                    raise InvalidName(f"{rel + name!r} in {root!r} is not a regular file or folder")
+            seen_dirs.discard(key)
+        finally:
+            os.close(fd)
 
     visit(root, "")
     return out
 
 
-def _check_link(item: os.DirEntry[str], rel: str, root: str, real_root: str) -> None:
-    target = os.path.realpath(item.path)
+def _check_link(path: str, rel: str, root: str, real_root: str) -> None:
+    target = os.path.realpath(path)
     if target != real_root and not target.startswith(real_root + os.sep):
-        raise InvalidName(f"symlink {rel + item.name!r} points outside {root!r}")
+        raise InvalidName(f"symlink {rel!r} points outside {root!r}")
     if not os.path.exists(target):
-        raise NotFound(f"symlink {rel + item.name!r} in {root!r} dangles")
+        raise NotFound(f"symlink {rel!r} in {root!r} dangles")

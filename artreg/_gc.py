@@ -73,6 +73,7 @@ def gc(store: BlobStore, *, dry_run: bool = False) -> GcReport:
                 doomed = cast(list[Any], con.execute(UNREFERENCED).fetchall())
                 con.executemany("DELETE FROM blobs WHERE digest = ?", ((d,) for d, _, _ in doomed))
                 con.execute("DELETE FROM stat_cache WHERE digest NOT IN (SELECT digest FROM blobs)")
+                con.execute("DELETE FROM tree_cache WHERE digest NOT IN (SELECT digest FROM versions)")
         freed_files = [d for d, _, is_file in doomed if is_file]
         if not dry_run:
             for digest in freed_files:

@@ -1,9 +1,11 @@
 """Turning a draft's entries into stored blobs, ready for the version's transaction.
 
-Runs outside any transaction, under the store lock held shared. First every local file is
-looked up in the stat cache (``known_digests``); when that gives the whole manifest and it
-equals the collection's ``latest``, nothing is read at all. Otherwise ``ingest`` stores
-what is missing, reading each file once and hashing it while it is stored.
+Runs outside any transaction, under the store lock held shared. A draft that is one
+``add_dir`` tree is first looked up whole in the tree cache (``cached_tree``): a tree whose
+every path and stat is as when it was last logged needs one lookup, not one per file. Else
+every local file is looked up in the stat cache (``known_digests``); when that gives the
+whole manifest and it equals the collection's ``latest``, nothing is read at all. Otherwise
+``ingest`` stores what is missing, reading each file once and hashing it while it is stored.
 
 Reference entries (SPEC §10) store nothing: they pass through with the digest recorded when
 they were added, except ``file://`` ones with a checksum, which are hashed here like local
@@ -12,15 +14,19 @@ files (the stat cache applies to them too).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import apsw
 
 from ._blobs import BlobStore, Stored
-from ._draft import BlobSource, DraftEntry, FileSource, RefSource, Source
+from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source
 from ._errors import ArtregError, IntegrityError, NotFound
 from ._names import dump_json
 from ._progress import ProgressCallback, Tracker
@@ -28,8 +34,11 @@ from ._progress import ProgressCallback, Tracker
 # A file whose mtime is this close to the moment we read it might be rewritten within the
 # same timestamp tick without its stat changing; such files are not put in the stat cache.
 RACY_NS = 50_000_000
-# Inline bytes waiting for the version's transaction are written early above this.
+# Inline blobs waiting for the version's transaction are written early above this many
+# bytes or rows, so a log's memory stays bounded however many files it stores.
 FLUSH_BYTES = 64 << 20
+FLUSH_ROWS = 50_000
+TREE_HEADER = b"artreg-tree-v1\n"
 
 SELECT_STAT = """
 SELECT s.dev, s.ino, s.size, s.mtime_ns, s.digest
@@ -40,6 +49,8 @@ SELECT_STAT_RANGE = "SELECT dev, ino, size, mtime_ns, digest FROM stat_cache WHE
 SELECT_PRESENT = """
 SELECT digest, size, typeof(data) = 'null' FROM blobs WHERE digest IN (SELECT value FROM json_each(?))
 """
+SELECT_TREE = "SELECT digest FROM tree_cache WHERE fingerprint = ?"
+UPSERT_TREE = "INSERT INTO tree_cache(fingerprint, digest) VALUES (?, ?) ON CONFLICT(fingerprint) DO UPDATE SET digest = excluded.digest"
 INSERT_BLOB = """
 INSERT INTO blobs(digest, size, data) VALUES (?, ?, ?)
 ON CONFLICT(digest) DO UPDATE SET data = excluded.data WHERE blobs.data IS NULL AND excluded.data IS NOT NULL
@@ -53,11 +64,17 @@ ON CONFLICT(dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mt
 # A manifest row as the version transaction writes it: (path, digest, size, ref, extra JSON).
 EntryRow = tuple[str, str, int, str | None, str]
 NO_EXTRA = "{}"
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+# (dev, ino) -> (size, mtime_ns, digest) of the stat cache's rows for a draft's files.
+StatHits = dict[tuple[int, int], tuple[int, int, str]]
 
 
 @dataclass
 class Ingested:
-    """What the version transaction must write besides the version itself."""
+    """What the version transaction must write besides the version itself.
+
+    ``entries`` is sorted by path once ``ingest`` returns, as the version digest wants it.
+    """
 
     entries: list[EntryRow] = field(default_factory=list)
     blobs: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)  # digest -> (size, inline data)
@@ -66,15 +83,52 @@ class Ingested:
 
     def write(self, con: apsw.Connection) -> None:
         """Insert the blob rows and stat-cache rows (inside the caller's transaction)."""
-        con.executemany(INSERT_BLOB, [(d, size, data) for d, (size, data) in self.blobs.items()])
+        con.executemany(INSERT_BLOB, ((d, size, data) for d, (size, data) in self.blobs.items()))
         con.executemany(UPSERT_STAT, self.stat_rows)
 
 
-def known_digests(store: BlobStore, entries: list[DraftEntry]) -> list[str | None]:
+def tree_fingerprint(tree: FileRows) -> tuple[str, int]:
+    """sha256 of a tree's rows (logical path, dev, ino, size, mtime_ns), and its newest mtime_ns.
+
+    marshal (format 2, no back-references) round-trips, so two different row lists never
+    give the same bytes; the same rows nearly always do, and when they do not the tree is
+    merely not found. Rows are hashed in slices so no copy of a big tree is made at once.
+    """
+    hasher = hashlib.sha256(TREE_HEADER)
+    rows = tree.rows
+    for start in range(0, len(rows), 4096):
+        hasher.update(marshal.dumps(rows[start : start + 4096], 2))
+    newest = max([row[4] for row in rows], default=0)
+    return hasher.hexdigest(), newest
+
+
+def cached_tree(store: BlobStore, fingerprint: str) -> str | None:
+    """The version digest last logged for a tree with this fingerprint, if any."""
+    with store.db.read() as con:
+        row = con.execute(SELECT_TREE, (fingerprint,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def remember_tree(con: apsw.Connection, fingerprint: str, digest: str) -> None:
+    """Record a tree's version digest (inside the caller's transaction)."""
+    con.execute(UPSERT_TREE, (fingerprint, digest))
+
+
+def known_digests(store: BlobStore, content: FileRows | list[DraftEntry]) -> list[str | None]:
     """Each entry's digest as far as it is known without reading: memo, blob source or stat cache."""
-    missing = [source for e in entries if e.known_digest is None and (source := _local_file(e.source)) is not None]
-    cached = _stat_cache(store, missing)
-    return [e.known_digest or _cached(cached, e.source) for e in entries]
+    if isinstance(content, FileRows):
+        rows = content.rows
+        hits = _stat_cache(store, {row[1] for row in rows}, [row[2] for row in rows], rows)
+        get = hits.get
+        known: list[str | None] = []
+        append = known.append
+        for _path, dev, ino, size, mtime in rows:
+            hit = get((dev, ino))
+            append(hit[2] if hit is not None and hit[0] == size and hit[1] == mtime else None)
+        return known
+    missing = [source for e in content if e.known_digest is None and (source := _local_file(e.source)) is not None]
+    hits = _stat_cache(store, {s.dev for s in missing}, [s.ino for s in missing], ((None, s.dev, s.ino) for s in missing))
+    return [e.known_digest or _cached(hits, e.source) for e in content]
 
 
 def _local_file(source: Source) -> FileSource | None:
@@ -82,26 +136,43 @@ def _local_file(source: Source) -> FileSource | None:
     return source.file if isinstance(source, RefSource) else source if isinstance(source, FileSource) else None
 
 
-def _cached(cached: dict[tuple[int, int], tuple[int, int, str]], source: Source) -> str | None:
+def _cached(hits: StatHits, source: Source) -> str | None:
     local = _local_file(source)
     if local is None:
         return None
-    hit = cached.get((local.dev, local.ino))
+    hit = hits.get((local.dev, local.ino))
     return hit[2] if hit is not None and hit[0] == local.size and hit[1] == local.mtime_ns else None
 
 
 def ingest(
-    store: BlobStore, entries: list[DraftEntry], known: list[str | None], progress: ProgressCallback | None = None
+    store: BlobStore, content: FileRows | list[DraftEntry], known: list[str | None], progress: ProgressCallback | None = None
 ) -> Ingested:
     """Store the bytes of every entry not already stored; the caller holds the store lock shared."""
-    candidates = [d for e, d in zip(entries, known, strict=False) if d is not None and not isinstance(e.source, RefSource)]
-    present = _present(store, candidates)
     out = Ingested()
-    tracker = Tracker(progress, len(entries), sum(e.size for e in entries))
-    for entry, digest in zip(entries, known, strict=False):
-        _ingest_entry(store, entry, digest, present, out)
-        tracker.advance(entry.size)
+    if isinstance(content, FileRows):
+        present = _present(store, [d for d in known if d is not None])
+        tracker = Tracker(progress, len(content.rows), sum(row[3] for row in content.rows))
+        for row, digest in zip(content.rows, known, strict=True):
+            _ingest_row(store, content, row, digest, present, out)
+            tracker.advance(row[3])
+    else:
+        present = _present(store, [d for e, d in zip(content, known, strict=True) if d is not None and not isinstance(e.source, RefSource)])
+        tracker = Tracker(progress, len(content), sum(e.size for e in content))
+        for entry, digest in zip(content, known, strict=True):
+            _ingest_entry(store, entry, digest, present, out)
+            tracker.advance(entry.size)
+    out.entries.sort()
     return out
+
+
+def _ingest_row(store: BlobStore, tree: FileRows, row: FileRow, digest: str | None, present: set[str], out: Ingested) -> None:
+    path, _dev, _ino, size, _mtime = row
+    if digest is not None and digest in present:
+        out.entries.append((path, digest, size, None, NO_EXTRA))
+        return
+    local = tree.local(path)
+    stored = _store_file(store, path, local, row[1:], digest, out)
+    _add_stored(store, path, stored, present, out)
 
 
 def _ingest_entry(store: BlobStore, entry: DraftEntry, digest: str | None, present: set[str], out: Ingested) -> None:
@@ -112,31 +183,52 @@ def _ingest_entry(store: BlobStore, entry: DraftEntry, digest: str | None, prese
         out.entries.append((entry.path, digest, entry.size, None, NO_EXTRA))
         return
     if isinstance(entry.source, FileSource):
-        stored = _store_file(store, entry, entry.source, out)
+        source = entry.source
+        stored = _store_file(store, entry.path, source.path, source[1:], entry.known_digest, out)
+    elif isinstance(entry.source, DataSource):
+        stored = _store_data(store, entry, entry.source)
     else:
         stored = _store_blob(store, entry, entry.source)
-    out.entries.append((entry.path, stored.digest, stored.size, None, NO_EXTRA))
+    _add_stored(store, entry.path, stored, present, out)
+
+
+def _add_stored(store: BlobStore, path: str, stored: Stored, present: set[str], out: Ingested) -> None:
+    out.entries.append((path, stored.digest, stored.size, None, NO_EXTRA))
     if stored.digest not in out.blobs:
         out.blobs[stored.digest] = (stored.size, stored.data)
         out.pending_bytes += len(stored.data or b"")
     present.add(stored.digest)
-    if out.pending_bytes > FLUSH_BYTES:
+    if out.pending_bytes > FLUSH_BYTES or len(out.blobs) > FLUSH_ROWS:
         _flush(store, out)
 
 
-def _store_file(store: BlobStore, entry: DraftEntry, source: FileSource, out: Ingested) -> Stored:
+def _store_file(store: BlobStore, logical: str, local: str, stat: tuple[int, ...], expected: str | None, out: Ingested) -> Stored:
+    """Store one local file whose (dev, ino, size, mtime_ns) were ``stat`` when it was added."""
     started = time.time_ns()
     try:
-        with open(source.path, "rb", buffering=0) as handle:
-            if not source.same_stat(os.fstat(handle.fileno())):
-                raise ArtregError(f"{source.path!r} (draft entry {entry.path!r}) changed after it was added; add it again")
-            stored = store.ingest_open_file(handle, source.size)
+        fd = os.open(local, _READ_FLAGS)
     except FileNotFoundError as exc:
-        raise NotFound(f"{source.path!r} (draft entry {entry.path!r}) was removed before the draft was logged") from exc
-    if stored.size != source.size or (entry.known_digest is not None and stored.digest != entry.known_digest):
-        raise ArtregError(f"{source.path!r} (draft entry {entry.path!r}) changed while it was being logged; add it again")
-    if source.mtime_ns < started - RACY_NS:
-        out.stat_rows.append((source.dev, source.ino, source.size, source.mtime_ns, stored.digest))
+        raise NotFound(f"{local!r} (draft entry {logical!r}) was removed before the draft was logged") from exc
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != stat:
+            raise ArtregError(f"{local!r} (draft entry {logical!r}) changed after it was added; add it again")
+        size = stat[2]
+        data = os.read(fd, size + 1) if store.is_inline(size) else None
+        if data is not None and len(data) == size:
+            # A small file in one read(), without a file object: most of a tree's files.
+            stored = Stored(hashlib.sha256(data).hexdigest(), size, data)
+        else:
+            with open(fd, "rb", buffering=0, closefd=False) as handle:
+                if data is not None:
+                    handle.seek(0)
+                stored = store.ingest_open_file(handle, size)
+    finally:
+        os.close(fd)
+    if stored.size != stat[2] or (expected is not None and stored.digest != expected):
+        raise ArtregError(f"{local!r} (draft entry {logical!r}) changed while it was being logged; add it again")
+    if stat[3] < started - RACY_NS:
+        out.stat_rows.append((stat[0], stat[1], stat[2], stat[3], stored.digest))
     return stored
 
 
@@ -161,6 +253,13 @@ def _store_blob(store: BlobStore, entry: DraftEntry, source: BlobSource) -> Stor
     return stored
 
 
+def _store_data(store: BlobStore, entry: DraftEntry, source: DataSource) -> Stored:
+    stored = store.ingest_bytes(source.data) if source.data is not None else store.ingest_stream(source.reader())
+    if stored.digest != entry.known_digest:
+        raise IntegrityError(f"the bytes written to draft entry {entry.path!r} changed before it was logged")
+    return stored
+
+
 def _flush(store: BlobStore, out: Ingested) -> None:
     """Write waiting inline blobs early so memory stays bounded; gc is held off by the lock."""
     with store.db.write() as con:
@@ -170,20 +269,22 @@ def _flush(store: BlobStore, out: Ingested) -> None:
     out.pending_bytes = 0
 
 
-def _stat_cache(store: BlobStore, sources: list[FileSource]) -> dict[tuple[int, int], tuple[int, int, str]]:
-    """(dev, ino) -> (size, mtime_ns, digest) for the sources the cache knows."""
-    if not sources:
+def _stat_cache(store: BlobStore, devices: set[int], inodes: list[int], keys: Iterable[tuple[Any, ...]]) -> StatHits:
+    """The stat cache's rows for the given files (and maybe others).
+
+    ``keys`` yields tuples whose [1] and [2] are a file's dev and ino, read only when the
+    inode numbers are not clustered.
+    """
+    if not inodes:
         return {}
-    devices = {s.dev for s in sources}
-    inodes = [s.ino for s in sources]
     low, high = min(inodes), max(inodes)
     with store.db.read() as con:
         if len(devices) == 1 and high - low < 4 * len(inodes):
             # Files of one tree usually have clustered inode numbers: one range scan of the
             # primary key beats a join against a list of 10,000 keys by half.
-            rows = con.execute(SELECT_STAT_RANGE, (devices.pop(), low, high))
+            rows = con.execute(SELECT_STAT_RANGE, (next(iter(devices)), low, high))
         else:
-            rows = con.execute(SELECT_STAT, (json.dumps([[s.dev, s.ino] for s in sources]),))
+            rows = con.execute(SELECT_STAT, (json.dumps([[key[1], key[2]] for key in keys]),))
         return {(dev, ino): (size, mtime, digest) for dev, ino, size, mtime, digest in rows}
 
 

@@ -7,6 +7,7 @@ tags, the producer edge of a run, and the collection's retention policy.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +17,11 @@ from ._aliases import set_alias
 from ._audit import Actor, record
 from ._automations import emit
 from ._clock import format_time
-from ._draft import Artifact, _check_description
+from ._draft import Artifact, DraftEntry, FileRows, _check_description
 from ._errors import InvalidName, TypeMismatch
-from ._ingest import Ingested, ingest, known_digests
+from ._ingest import RACY_NS, Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint
 from ._lifecycle import apply_retention, ttl_columns
-from ._manifest import version_digest
+from ._manifest import sorted_digest, version_digest
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
@@ -73,49 +74,79 @@ def log_draft(
     description = _check_description(draft.description)
     name, type_ = check_artifact_name(draft.name), draft.type
     ttl = ttl_columns(draft.ttl)
-    entries = list(draft.entries.values())
+    content = draft._content()
+    started = time.time_ns()
     with reg._store.lock(exclusive=False):
-        known = known_digests(reg._store, entries)
+        tree: str | None = None  # the draft's fingerprint when it is one add_dir tree
+        digest: str | None = None
+        if isinstance(content, FileRows):
+            tree, newest = tree_fingerprint(content)
+            digest = cached_tree(reg._store, tree)
+            if digest is not None or newest >= started - RACY_NS:
+                # Known already; or a file changed so recently that it might change again
+                # unseen, and such a tree is never remembered.
+                tree = None
+        known: list[str | None] | None = None
         stored: Ingested | None = None
-        if None in known:
-            stored = ingest(reg._store, entries, known, progress)
+        if digest is None:
+            known = known_digests(reg._store, content)
+            if None in known:
+                stored = ingest(reg._store, content, known, progress)
         while True:
-            if stored is None:
-                pairs = [(e.path, d) for e, d in zip(entries, known, strict=False) if d is not None]
-            else:
-                pairs = [(row[0], row[1]) for row in stored.entries]
-            digest = version_digest(pairs)
+            if stored is not None:
+                digest = sorted_digest(stored.entries)
+            elif digest is None:
+                assert known is not None
+                digest = version_digest(_known_pairs(content, known))
             now = format_time(reg._now())
             actor = Actor(reg.user, now)
-            with reg._db.write() as con:
-                project_id = ensure_project(con, project_name, now)
-                collection_id = _collection_for(con, project_id, project_name, name, type_, now)
-                latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
-                if latest is not None and latest[1] == digest:
-                    version_id = latest[0]
-                    if stored is not None:
+            try:
+                with reg._db.write() as con:
+                    project_id = ensure_project(con, project_name, now)
+                    collection_id = _collection_for(con, project_id, project_name, name, type_, now)
+                    latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
+                    if latest is not None and latest[1] == digest:
+                        version_id = latest[0]
+                        if stored is not None:
+                            stored.write(con)
+                    elif stored is None:
+                        # Every digest is known (stat or tree cache) but it is new content: presence
+                        # of each blob must be checked (and missing ones stored) after all. Rolled
+                        # back, so a log that then fails has not created the project or collection.
+                        raise _Ingest
+                    else:
                         stored.write(con)
-                elif stored is None:
-                    # Everything came from the stat cache but it is new content: presence
-                    # of each blob must be checked (and missing ones stored) after all.
-                    version_id = None
-                else:
-                    stored.write(con)
-                    row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
-                    version_id = _insert_version(con, actor, row, stored)
-                if version_id is not None:
-                    for alias in alias_list:
-                        set_alias(con, actor, collection_id, alias, version_id)
-                    _add_tags(con, actor, version_id, tag_list)
-                    if run_id is not None:
-                        con.execute(INSERT_OUTPUT, (run_id, version_id))
-                    apply_retention(con, actor, collection_id)
+                        row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
+                        version_id = _insert_version(con, actor, row, stored)
+                    if version_id is not None:
+                        if tree is not None:
+                            remember_tree(con, tree, digest)
+                        for alias in alias_list:
+                            set_alias(con, actor, collection_id, alias, version_id)
+                        _add_tags(con, actor, version_id, tag_list)
+                        if run_id is not None:
+                            con.execute(INSERT_OUTPUT, (run_id, version_id))
+                        apply_retention(con, actor, collection_id)
+            except _Ingest:
+                version_id = None
             if version_id is not None:
                 break
-            stored = ingest(reg._store, entries, known, progress)
+            if known is None:
+                known = known_digests(reg._store, content)
+            stored = ingest(reg._store, content, known, progress)
     version = ArtifactVersion(reg, version_id)
     draft._freeze(version)
     return version
+
+
+class _Ingest(Exception):
+    """Raised inside the version transaction to roll it back: the draft's bytes must be stored first."""
+
+
+def _known_pairs(content: FileRows | list[DraftEntry], known: list[str | None]) -> list[tuple[str, str]]:
+    """(path, digest) of every entry, when every digest is known."""
+    paths = [row[0] for row in content.rows] if isinstance(content, FileRows) else [e.path for e in content]
+    return [(path, digest) for path, digest in zip(paths, known, strict=True) if digest is not None]
 
 
 def _add_tags(con: apsw.Connection, actor: Actor, version_id: int, tags: Sequence[str]) -> None:

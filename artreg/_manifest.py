@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 DIGEST_HEADER = b"artreg-manifest-v1\n"
+# Entries hashed per update: the text of a million entries is never built at once.
+_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -30,5 +32,12 @@ def version_digest(pairs: Iterable[tuple[str, str]]) -> str:
 
     Depends on paths and entry digests only, never on metadata, aliases or reference URIs.
     """
-    text = "".join([f"{path}:{digest}\n" for path, digest in sorted(pairs)])
-    return hashlib.sha256(DIGEST_HEADER + text.encode()).hexdigest()
+    return sorted_digest(sorted(pairs))
+
+
+def sorted_digest(rows: Sequence[tuple[Any, ...]]) -> str:
+    """``version_digest`` of rows already sorted by path, each starting (path, digest, ...)."""
+    hasher = hashlib.sha256(DIGEST_HEADER)
+    for start in range(0, len(rows), _BATCH):
+        hasher.update("".join([f"{row[0]}:{row[1]}\n" for row in rows[start : start + _BATCH]]).encode())
+    return hasher.hexdigest()

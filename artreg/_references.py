@@ -283,7 +283,7 @@ class _File(_Scheme):
         return os.path.basename(self.path(uri).rstrip("/"))
 
     def list(self, uri: str, *, checksum: bool, max_objects: int) -> list[RefObject]:
-        from ._draft import FileSource, _walk  # a lazy import: _draft imports this module
+        from ._draft import FileRows, FileSource, _walk  # a lazy import: _draft imports this module
 
         path = self.path(uri)
         try:
@@ -291,7 +291,7 @@ class _File(_Scheme):
         except FileNotFoundError as exc:
             raise NotFound(f"no such file or folder: {uri!r}") from exc
         if os.path.isdir(path):
-            found = [(e.path, e.source) for e in _walk(path, "")]
+            found = [(e.path, e.source) for e in FileRows(path, "", _walk(path, "")).made()]
         elif os.path.isfile(path):
             found = [("", FileSource.of(path, st))]
         else:

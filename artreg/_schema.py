@@ -356,6 +356,15 @@ CREATE TABLE delivery_attempts (
 CREATE INDEX delivery_attempts_by_event ON delivery_attempts(outbox_id, id);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
+# Whole walked trees: a hash of every file's logical path and stat -> the version digest of
+# their manifest, so re-logging an unchanged tree of any size is one lookup (_ingest.py).
+_V6 = """
+CREATE TABLE tree_cache (
+    fingerprint TEXT PRIMARY KEY,
+    digest      TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
 
 SCHEMA_VERSION = len(MIGRATIONS)

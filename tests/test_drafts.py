@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import artreg
-from conftest import make
+from artreg._draft import SPOOL_BYTES
+from conftest import child_env, make, readline
+
+# Writes a small and a large new_file into a draft, then waits to be killed.
+WRITER = f"""
+import sys, time
+import artreg
+art = artreg.Artifact("d", type="dataset")
+with art.new_file("small.txt") as f:
+    f.write("small")
+with art.new_file("large.bin", mode="wb") as f:
+    f.write(bytes({SPOOL_BYTES} + 1))
+print("ready", flush=True)
+time.sleep(60)
+"""
 
 
 def paths(art: artreg.Artifact) -> list[str]:
@@ -182,3 +200,41 @@ def test_new_draft_can_be_logged_into_another_registry(reg: artreg.Registry, tmp
         copy = other.log_artifact(v.new_draft(), project="p")
         assert copy.digest == v.digest
         assert copy.open("big").read() == big
+
+
+def test_new_file_leaves_nothing_in_the_temp_folder_of_a_killed_process(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER], stdout=subprocess.PIPE, text=True, env=child_env(TMPDIR=str(scratch)))
+        try:
+            assert readline(proc, time.monotonic() + 60) == "ready\n"
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == -signal.SIGKILL
+    assert list(scratch.iterdir()) == []
+
+
+def test_new_file_contents_small_and_spilled(reg: artreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    art = artreg.Artifact("d", type="dataset")
+    with art.new_file("small.txt") as f:
+        f.write("héllo\n")
+    with art.new_file("large.bin", mode="wb") as f:
+        f.write(b"x" * SPOOL_BYTES)
+        f.write(b"y")
+        f.close()  # closing inside the block keeps what was written
+    with pytest.raises(RuntimeError), art.new_file("failed.txt") as f:
+        f.write("never added")
+        raise RuntimeError
+    assert sorted(art.entries) == ["large.bin", "small.txt"] and list(scratch.iterdir()) == []
+    v = reg.log_artifact(art, project="p")
+    assert v.open("small.txt").read() == "héllo\n".encode()
+    assert v.open("large.bin").read() == b"x" * SPOOL_BYTES + b"y"

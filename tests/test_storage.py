@@ -195,9 +195,11 @@ def test_stat_cache_skips_reading_unchanged_files(reg: artreg.Registry, src: Pat
     first.add_dir(src)
     v0 = reg.log_artifact(first, project="p")
 
+    from artreg import _ingest
+
     reads: list[str] = []
-    real = reg._store.ingest_open_file
-    monkeypatch.setattr(reg._store, "ingest_open_file", lambda f, size: reads.append(f.name) or real(f, size))
+    real = _ingest._store_file
+    monkeypatch.setattr(_ingest, "_store_file", lambda store, logical, local, *a: reads.append(local) or real(store, logical, local, *a))
     again = artreg.Artifact("tree", type="dataset")
     again.add_dir(src)
     assert reg.log_artifact(again, project="p") == v0
@@ -211,6 +213,58 @@ def test_stat_cache_skips_reading_unchanged_files(reg: artreg.Registry, src: Pat
     assert reads == [str(src / "a.txt")]
     assert v1.index == 1
     assert v1.open("a.txt").read() == b"changed"
+
+
+def _age(root: Path, seconds: int = 10) -> None:
+    """Set every file's mtime well before the racy window."""
+    old = os.stat(root).st_mtime_ns - seconds * 10**9
+    for path in root.rglob("*"):
+        os.utime(path, ns=(old, old))
+
+
+def test_an_unchanged_tree_is_one_lookup_and_any_change_is_seen(
+    reg: artreg.Registry, src: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from artreg import _log_artifact
+
+    _age(src)
+    first = artreg.Artifact("tree", type="dataset")
+    first.add_dir(src, name="data")
+    v0 = reg.log_artifact(first, project="p")
+    assert reg._db.connection().execute("SELECT digest FROM tree_cache").fetchall() == [(v0.digest,)]
+
+    real = _log_artifact.known_digests
+    lookups: list[int] = []
+    monkeypatch.setattr(_log_artifact, "known_digests", lambda store, content: lookups.append(1) or real(store, content))
+
+    def relog(**kwargs: str) -> artreg.ArtifactVersion:
+        art = artreg.Artifact("tree", type="dataset")
+        art.add_dir(src, **kwargs)
+        return reg.log_artifact(art, project="p")
+
+    assert relog(name="data") == v0 and lookups == []  # the tree cache alone answered
+    assert relog(name="other").index == 1 and lookups == [1]  # other logical paths: another tree
+    (src / "a.txt").write_text("ALPHA")  # same size, new mtime
+    _age(src, 5)
+    changed = relog(name="data")
+    assert changed.index == 2 and changed.open("data/a.txt").read() == b"ALPHA"
+    assert relog(name="data") == changed
+    (src / "new.txt").write_text("n")
+    _age(src, 5)
+    added = relog(name="data")
+    assert added.index == 3 and "data/new.txt" in [e.path for e in added.files()]
+    os.unlink(src / "sub" / "b.txt")
+    removed = relog(name="data")
+    assert removed.index == 4 and "data/sub/b.txt" not in [e.path for e in removed.files()]
+
+
+def test_a_tree_with_a_racy_file_is_not_remembered(reg: artreg.Registry, src: Path) -> None:
+    _age(src)
+    (src / "a.txt").write_text("fresh")  # modified just now
+    art = artreg.Artifact("tree", type="dataset")
+    art.add_dir(src)
+    reg.log_artifact(art, project="p")
+    assert reg._db.connection().execute("SELECT count(*) FROM tree_cache").fetchone() == (0,)
 
 
 def test_recently_modified_files_are_not_trusted_from_the_cache(reg: artreg.Registry, tmp_path: Path) -> None:
