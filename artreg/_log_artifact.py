@@ -46,6 +46,11 @@ SELECT_ALIAS = """
 SELECT v.id, v.digest FROM aliases AS a JOIN versions AS v ON v.id = a.version_id
 WHERE a.collection_id = ? AND a.alias = ?
 """
+SELECT_LATEST_DIGEST = """
+SELECT v.digest FROM projects AS p JOIN collections AS c ON c.project_id = p.id
+JOIN aliases AS a ON a.collection_id = c.id JOIN versions AS v ON v.id = a.version_id
+WHERE p.name = ? AND c.name = ? AND a.alias = ?
+"""
 INSERT_VERSION = """
 INSERT INTO versions(collection_id, idx, digest, size, file_count, description, metadata, created_at, created_by,
                      ttl_policy, ttl_seconds)
@@ -92,6 +97,15 @@ def log_draft(
             known = known_digests(reg._store, content)
             if None in known:
                 stored = ingest(reg._store, content, known, progress)
+            else:
+                digest = version_digest(_known_pairs(content, known))
+        if stored is None and _latest_digest(reg, project_name, name) != digest:
+            # New content: store it before taking the write lock, rather than find that out
+            # inside a write transaction, roll it back and take the lock a second time.
+            # (The transaction checks ``latest`` again, so a race only costs a retry.)
+            if known is None:
+                known = known_digests(reg._store, content)
+            stored = ingest(reg._store, content, known, progress)
         while True:
             if stored is not None:
                 digest = sorted_digest(stored.entries)
@@ -137,6 +151,14 @@ def log_draft(
     version = ArtifactVersion(reg, version_id)
     draft._freeze(version)
     return version
+
+
+def _latest_digest(reg: Registry, project: str, name: str) -> str | None:
+    """The digest of the collection's ``latest`` version, if there is one (one read, no write lock)."""
+    con = reg._db.connection()
+    with reg._db.guard():
+        row = con.execute(SELECT_LATEST_DIGEST, (project, name, LATEST)).fetchone()
+    return None if row is None else str(row[0])
 
 
 class _Ingest(Exception):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import apsw
 
-UPSERT_PROJECT = """
-INSERT INTO projects(name, created_at) VALUES (?, ?)
-ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id
-"""
+SELECT_PROJECT = "SELECT id FROM projects WHERE name = ?"
+INSERT_PROJECT = "INSERT INTO projects(name, created_at) VALUES (?, ?) RETURNING id"
 SELECT_COLLECTION = """
 SELECT c.id, c.type, c.deleted_at FROM collections AS c JOIN projects AS p ON p.id = c.project_id
 WHERE p.name = ? AND c.name = ?
@@ -17,8 +15,12 @@ INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLIC
 
 
 def ensure_project(con: apsw.Connection, name: str, now: str) -> int:
-    """The id of project ``name``, created (inside the caller's transaction) when missing."""
-    return int(con.execute(UPSERT_PROJECT, (name, now)).fetchone()[0])  # type: ignore[index]
+    """The id of project ``name``, created (inside the caller's transaction) when missing.
+
+    A SELECT first: an upsert would rewrite the project's row, and dirty its page, every time.
+    """
+    row = con.execute(SELECT_PROJECT, (name,)).fetchone() or con.execute(INSERT_PROJECT, (name, now)).fetchone()
+    return int(row[0])  # type: ignore[index]
 
 
 def next_index(con: apsw.Connection, collection_id: int) -> int:
