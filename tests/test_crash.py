@@ -39,7 +39,7 @@ def kills(count: int) -> int:
 
 def kill_at_random(registry: Path, seed: int, variant: str, delay: float) -> list[str]:
     """Start a crash child, SIGKILL it ``delay`` seconds after it is ready; returns what it printed."""
-    scratch = registry.parent / "tmp"  # drafts' scratch files, which a killed child leaves behind
+    scratch = registry.parent / "tmp"  # the child's temporary folder: nothing a killed log wrote may stay there
     scratch.mkdir(exist_ok=True)
     proc = subprocess.Popen(
         [sys.executable, PROCS, "crash", str(registry), str(seed), variant],
@@ -55,6 +55,7 @@ def kill_at_random(registry: Path, seed: int, variant: str, delay: float) -> lis
             proc.kill()
             proc.communicate()
     assert proc.returncode == -signal.SIGKILL, f"the child died before it was killed:\n{err}"
+    assert list(scratch.iterdir()) == [], "a killed log left files in the temporary folder"
     return out.splitlines()
 
 
