@@ -238,3 +238,16 @@ def test_new_file_contents_small_and_spilled(reg: artreg.Registry, tmp_path: Pat
     v = reg.log_artifact(art, project="p")
     assert v.open("small.txt").read() == "héllo\n".encode()
     assert v.open("large.bin").read() == b"x" * SPOOL_BYTES + b"y"
+
+
+def test_spilled_new_file_and_new_draft_log_whole_into_a_memory_registry(reg: artreg.Registry) -> None:
+    # A ":memory:" registry keeps every blob inline, however large: a stream of unknown
+    # length must be read to its end there, not cut at the inline limit.
+    big = os.urandom(SPOOL_BYTES + 4096)
+    art = artreg.Artifact("d", type="dataset")
+    with art.new_file("large.bin", mode="wb") as f:
+        f.write(big)
+    v = reg.log_artifact(make(big=big), project="p")
+    with artreg.open(":memory:") as mem:
+        assert mem.log_artifact(art, project="p").open("large.bin").read() == big
+        assert mem.log_artifact(v.new_draft(), project="q").open("big").read() == big
