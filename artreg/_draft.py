@@ -327,9 +327,10 @@ class Artifact:
         writer = io.BufferedWriter(spool)
         handle: IO[Any] = writer if mode == "wb" else io.TextIOWrapper(writer, encoding=encoding)
         try:
-            yield handle
-            if not handle.closed:
-                handle.flush()
+            try:
+                yield handle
+            finally:
+                handle.close()  # flushes; a write after the block raises, as for any closed file
             source, size, digest = spool.finish()
         except BaseException:
             spool.discard()

@@ -251,3 +251,14 @@ def test_spilled_new_file_and_new_draft_log_whole_into_a_memory_registry(reg: ar
     with artreg.open(":memory:") as mem:
         assert mem.log_artifact(art, project="p").open("large.bin").read() == big
         assert mem.log_artifact(v.new_draft(), project="q").open("big").read() == big
+
+
+@pytest.mark.parametrize("size", [5, SPOOL_BYTES + 1])
+def test_new_file_handle_is_closed_when_the_block_ends(reg: artreg.Registry, size: int) -> None:
+    art = artreg.Artifact("d", type="dataset")
+    with art.new_file("data.bin", mode="wb") as f:
+        f.write(b"x" * size)
+    assert f.closed
+    with pytest.raises(ValueError, match="closed"):
+        f.write(b"late")
+    assert reg.log_artifact(art, project="p").open("data.bin").read() == b"x" * size
