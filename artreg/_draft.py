@@ -522,37 +522,40 @@ def _walk(root: str, prefix: str) -> list[FileRow]:
 
     def visit(folder: str, rel: str) -> None:
         # Stats relative to the folder's descriptor spare the kernel a walk of the full path per file.
+        # The descriptor is closed before descending, so a deep tree does not hold one per level.
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
             st = os.fstat(fd)
             key = (st.st_dev, st.st_ino)
             if key in seen_dirs:
                 raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
-            seen_dirs.add(key)
             with os.scandir(fd) as it:
                 items = list(it)
             if _BAD_NAME.search("/".join(item.name for item in items)):
                 for item in items:
                     normalize_path(rel + item.name)  # raises InvalidName with the standard message
-            base = prefix + rel
             here = folder if folder.endswith(os.sep) else folder + os.sep
+            children = []
             for item in items:
                 name = item.name
                 if item.is_symlink():
                     _check_link(here + name, rel + name, root, real_root)
                 try:
-                    child = stat_at(name, dir_fd=fd)
+                    children.append((name, stat_at(name, dir_fd=fd)))
                 except FileNotFoundError as exc:
                     raise NotFound(f"{here + name!r} vanished while walking {root!r}") from exc
-                if is_reg(child.st_mode):
-                    append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
-                elif is_dir(child.st_mode):
-                    visit(here + name, f"{rel}{name}/")
-                else:
-                    raise InvalidName(f"{rel + name!r} in {root!r} is not a regular file or folder")
-            seen_dirs.discard(key)
         finally:
             os.close(fd)
+        seen_dirs.add(key)
+        base = prefix + rel
+        for name, child in children:
+            if is_reg(child.st_mode):
+                append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
+            elif is_dir(child.st_mode):
+                visit(here + name, f"{rel}{name}/")
+            else:
+                raise InvalidName(f"{rel + name!r} in {root!r} is not a regular file or folder")
+        seen_dirs.discard(key)
 
     visit(root, "")
     return out

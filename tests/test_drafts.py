@@ -262,3 +262,27 @@ def test_new_file_handle_is_closed_when_the_block_ends(reg: artreg.Registry, siz
     with pytest.raises(ValueError, match="closed"):
         f.write(b"late")
     assert reg.log_artifact(art, project="p").open("data.bin").read() == b"x" * size
+
+
+# Adds a tree 200 folders deep with at most 64 descriptors open, then prints its entries.
+DEEP_WALK = """
+import os, resource, sys
+import artreg
+root = sys.argv[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+art = artreg.Artifact("deep", type="dataset")
+art.add_dir(root)
+print(sorted(art.entries))
+"""
+
+
+def test_add_dir_walks_a_deep_tree_with_few_descriptors(tmp_path: Path) -> None:
+    # The walk must not hold a descriptor per level of the tree while it descends.
+    deep = tmp_path / "tree" / Path(*["d"] * 200)
+    deep.mkdir(parents=True)
+    (deep / "f.txt").write_text("x")
+    (tmp_path / "tree" / "top.txt").write_text("y")
+    done = subprocess.run([sys.executable, "-c", DEEP_WALK, str(tmp_path / "tree")],
+                          capture_output=True, text=True, env=child_env(), timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{['/'.join(['d'] * 200) + '/f.txt', 'top.txt']}\n"
