@@ -286,3 +286,26 @@ def test_add_dir_walks_a_deep_tree_with_few_descriptors(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=child_env(), timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{['/'.join(['d'] * 200) + '/f.txt', 'top.txt']}\n"
+
+
+# Writes 100 spilled new_files into one draft with at most 64 descriptors open, logs it, checks the bytes.
+MANY_SPILLED = f"""
+import resource, sys
+import artreg
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+art = artreg.Artifact("many", type="dataset")
+for i in range(100):
+    with art.new_file(f"f{{i}}.bin", mode="wb") as f:
+        f.write(bytes([i]) * ({SPOOL_BYTES} + i + 1))
+with artreg.open(sys.argv[1]) as reg:
+    v = reg.log_artifact(art, project="p")
+    assert all(v.open(f"f{{i}}.bin").read() == bytes([i]) * ({SPOOL_BYTES} + i + 1) for i in range(100))
+print("ok")
+"""
+
+
+def test_many_spilled_new_files_do_not_hold_a_descriptor_each(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", MANY_SPILLED, str(tmp_path / "reg")],
+                          capture_output=True, text=True, env=child_env(), timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
