@@ -111,6 +111,8 @@ class BlobStore:
     def ingest_stream(self, stream: BinaryIO) -> Stored:
         """Store a readable stream of unknown length."""
         head = stream.read(self.inline_limit + 1)
+        if self.objects is None:
+            head += _read_all(stream)  # no blob files: everything is inline, however long
         if self.is_inline(len(head)):
             return Stored(hashlib.sha256(head).hexdigest(), len(head), head)
         return self._ingest_stream(_Chain(head, stream))

@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -77,27 +78,77 @@ class RefSource:
     file: FileSource | None = None
 
 
-class DataSource:
-    """Bytes written with ``new_file``: in memory, or in an unnamed temporary file when large.
+class _Scratch:
+    """One unnamed temporary file per draft holding the bytes of all its spilled ``new_file`` entries.
 
     Unnamed (``tempfile.TemporaryFile``), so the kernel frees it when the process ends
     however it ends: a draft killed with SIGKILL leaves nothing behind in the temp folder.
+    One file for the whole draft, not one per entry: a draft of thousands of large entries
+    would otherwise hold thousands of descriptors and fail with "Too many open files".
     """
 
-    __slots__ = ("data", "file", "__weakref__")
+    __slots__ = ("file", "end", "_lock", "__weakref__")
 
-    def __init__(self, data: bytes | None, file: BinaryIO | None) -> None:
+    def __init__(self) -> None:
+        self.file: BinaryIO | None = None
+        self.end = 0
+        self._lock = threading.Lock()
+
+    def append(self, data: memoryview) -> int:
+        """Write ``data`` at the file's end; returns where it starts."""
+        with self._lock:
+            if self.file is None:
+                self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the finalizer
+                weakref.finalize(self, self.file.close)
+            offset, self.end = self.end, self.end + len(data)
+        fd = self.file.fileno()
+        done = 0
+        while done < len(data):
+            done += os.pwrite(fd, data[done:], offset + done)
+        return offset
+
+
+class DataSource:
+    """Bytes written with ``new_file``: in memory, or extents of the draft's scratch file when large."""
+
+    __slots__ = ("data", "scratch", "extents")
+
+    def __init__(self, data: bytes | None, scratch: _Scratch | None = None, extents: Sequence[tuple[int, int]] = ()) -> None:
         self.data = data
-        self.file = file
-        if file is not None:
-            weakref.finalize(self, file.close)
+        self.scratch = scratch
+        self.extents = list(extents)  # (offset, length) in ``scratch``, in order
 
     def reader(self) -> BinaryIO:
         """The bytes from the start."""
-        if self.file is None:
+        if self.scratch is None or self.scratch.file is None:
             return io.BytesIO(self.data or b"")
-        self.file.seek(0)
-        return self.file
+        return io.BufferedReader(_ExtentReader(self.scratch.file.fileno(), self.extents), CHUNK)
+
+
+class _ExtentReader(io.RawIOBase):
+    """Reads extents of a file by offset (``pread``): no shared file position to disturb."""
+
+    def __init__(self, fd: int, extents: list[tuple[int, int]]) -> None:
+        self._fd = fd
+        self._extents = extents
+        self._at = 0  # index of the current extent
+        self._done = 0  # bytes of it already read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while self._at < len(self._extents):
+            offset, length = self._extents[self._at]
+            if self._done < length:
+                n = os.preadv(self._fd, [view[: length - self._done]], offset + self._done)
+                if not n:
+                    raise ArtregError("the scratch file of a new_file entry was cut short")
+                self._done += n
+                return n
+            self._at, self._done = self._at + 1, 0
+        return 0
 
 
 Source = FileSource | BlobSource | RefSource | DataSource
@@ -217,6 +268,7 @@ class Artifact:
         self._tree: FileRows | None = None  # an add_dir into the empty draft, before its entries are made
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
         self._logged: ArtifactVersion | None = None
+        self._scratch: _Scratch | None = None  # where large new_file entries wait
 
     def __repr__(self) -> str:
         count = len(self._tree) if self._tree is not None else len(self._entries)
@@ -316,20 +368,23 @@ class Artifact:
         """Write a new file into the draft: ``with art.new_file("notes.txt") as f: f.write(...)``.
 
         The entry is added when the block ends without an error. Its bytes stay in memory up
-        to 1 MiB, else in an unnamed temporary file (one open descriptor per such entry until
-        the draft is gone); either way nothing outlives the process.
+        to 1 MiB, else in the draft's one unnamed temporary file (one open descriptor per
+        draft until the draft is gone); either way nothing outlives the process.
         """
         self._check_editable()
         logical = normalize_path(name)
         if mode not in ("w", "wb"):
             raise InvalidName(f"new_file mode must be 'w' or 'wb', not {mode!r}")
-        spool = _Spool(SPOOL_BYTES)
+        if self._scratch is None:
+            self._scratch = _Scratch()
+        spool = _Spool(SPOOL_BYTES, self._scratch)
         writer = io.BufferedWriter(spool)
         handle: IO[Any] = writer if mode == "wb" else io.TextIOWrapper(writer, encoding=encoding)
         try:
-            yield handle
-            if not handle.closed:
-                handle.flush()
+            try:
+                yield handle
+            finally:
+                handle.close()  # flushes; a write after the block raises, as for any closed file
             source, size, digest = spool.finish()
         except BaseException:
             spool.discard()
@@ -429,15 +484,16 @@ class Artifact:
 
 
 class _Spool(io.RawIOBase):
-    """Where ``new_file`` writes: memory up to ``limit`` bytes, then an unnamed temporary file.
+    """Where ``new_file`` writes: memory up to ``limit`` bytes, then the draft's scratch file.
 
     Closing it (the caller may close the handle inside the ``with``) keeps what was written.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, scratch: _Scratch) -> None:
         self._limit = limit
         self._memory = bytearray()
-        self._file: BinaryIO | None = None
+        self._scratch = scratch
+        self._extents: list[tuple[int, int]] | None = None
         self._hasher = hashlib.sha256()
         self._size = 0
 
@@ -446,28 +502,37 @@ class _Spool(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        if self._file is None and self._size + len(view) > self._limit:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the DataSource it becomes
-            self._file.write(self._memory)
+        if self._extents is None and self._size + len(view) > self._limit:
+            self._extents = []
+            self._spill(memoryview(self._memory))
             self._memory = bytearray()
-        if self._file is None:
+        if self._extents is None:
             self._memory += view
         else:
-            self._file.write(view)
+            self._spill(view)
         self._hasher.update(view)
         self._size += len(view)
         return len(view)
 
+    def _spill(self, view: memoryview) -> None:
+        assert self._extents is not None
+        if not view:
+            return
+        offset = self._scratch.append(view)
+        if self._extents and sum(self._extents[-1]) == offset:
+            self._extents[-1] = (self._extents[-1][0], self._extents[-1][1] + len(view))
+        else:
+            self._extents.append((offset, len(view)))
+
     def finish(self) -> tuple[DataSource, int, str]:
         """The bytes written as a draft source, their size and their sha256."""
-        if self._file is not None:
-            self._file.flush()
-        source = DataSource(bytes(self._memory) if self._file is None else None, self._file)
+        extents = self._extents
+        source = DataSource(bytes(self._memory)) if extents is None else DataSource(None, self._scratch, extents)
         return source, self._size, self._hasher.hexdigest()
 
     def discard(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        """Forget what was written (spilled bytes stay in the scratch file until the draft is gone)."""
+        self._memory = bytearray()
 
 
 def _check_description(description: object) -> str | None:
@@ -521,37 +586,40 @@ def _walk(root: str, prefix: str) -> list[FileRow]:
 
     def visit(folder: str, rel: str) -> None:
         # Stats relative to the folder's descriptor spare the kernel a walk of the full path per file.
+        # The descriptor is closed before descending, so a deep tree does not hold one per level.
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
             st = os.fstat(fd)
             key = (st.st_dev, st.st_ino)
             if key in seen_dirs:
                 raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
-            seen_dirs.add(key)
             with os.scandir(fd) as it:
                 items = list(it)
             if _BAD_NAME.search("/".join(item.name for item in items)):
                 for item in items:
                     normalize_path(rel + item.name)  # raises InvalidName with the standard message
-            base = prefix + rel
             here = folder if folder.endswith(os.sep) else folder + os.sep
+            children = []
             for item in items:
                 name = item.name
                 if item.is_symlink():
                     _check_link(here + name, rel + name, root, real_root)
                 try:
-                    child = stat_at(name, dir_fd=fd)
+                    children.append((name, stat_at(name, dir_fd=fd)))
                 except FileNotFoundError as exc:
                     raise NotFound(f"{here + name!r} vanished while walking {root!r}") from exc
-                if is_reg(child.st_mode):
-                    append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
-                elif is_dir(child.st_mode):
-                    visit(here + name, f"{rel}{name}/")
-                else:
-                    raise InvalidName(f"{rel + name!r} in {root!r} is not a regular file or folder")
-            seen_dirs.discard(key)
         finally:
             os.close(fd)
+        seen_dirs.add(key)
+        base = prefix + rel
+        for name, child in children:
+            if is_reg(child.st_mode):
+                append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
+            elif is_dir(child.st_mode):
+                visit(here + name, f"{rel}{name}/")
+            else:
+                raise InvalidName(f"{rel + name!r} in {root!r} is not a regular file or folder")
+        seen_dirs.discard(key)
 
     visit(root, "")
     return out
