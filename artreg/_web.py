@@ -56,15 +56,16 @@ HEADERS = {
 }
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
+READ = ["GET"]  # and HEAD: anything else is 405
 ROUTES = Map([
-    Rule("/", endpoint="registries"),
-    Rule("/projects", endpoint="projects"),
-    Rule("/projects/<project>", endpoint="collections"),
-    Rule("/collections/<project>/<name>", endpoint="versions"),
-    Rule("/versions/<path:ref>", endpoint="version"),
-    Rule("/lineage/<path:ref>", endpoint="lineage"),
-    Rule("/compare", endpoint="compare"),
-    Rule("/search", endpoint="search"),
+    Rule("/", endpoint="registries", methods=READ),
+    Rule("/projects", endpoint="projects", methods=READ),
+    Rule("/projects/<project>", endpoint="collections", methods=READ),
+    Rule("/collections/<project>/<name>", endpoint="versions", methods=READ),
+    Rule("/versions/<path:ref>", endpoint="version", methods=READ),
+    Rule("/lineage/<path:ref>", endpoint="lineage", methods=READ),
+    Rule("/compare", endpoint="compare", methods=READ),
+    Rule("/search", endpoint="search", methods=READ),
 ], strict_slashes=False)
 
 
