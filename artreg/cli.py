@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, NoReturn
@@ -89,8 +90,10 @@ def _show_demo(result: Result) -> None:
     print(f"registry:  {result['registry']}")
     print(f"logged:    {result['dataset']}  aliases: {', '.join(result['dataset_aliases'])}")
     print(f"logged:    {result['model']}  aliases: {', '.join(result['model_aliases'])}")
-    print("lineage:\n" + "\n".join(f"    {line}" for line in result["lineage"].splitlines()))
-    print(f"try:       artreg --registry {result['registry']!r} ls")
+    registry = shlex.quote(result["registry"])
+    print(f"lineage:   artreg --registry {registry} lineage {result['model']} --format svg > lineage.svg")
+    print(f"browse:    artreg --registry {registry} ui --open")
+    print(f"try:       artreg --registry {registry} ls")
 
 
 @command("put", _show_version)
