@@ -18,6 +18,7 @@ import json
 import shlex
 import signal
 import sys
+import threading
 import webbrowser
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -271,13 +272,16 @@ def serve(reg: Registry, *, host: str = "127.0.0.1", port: int = 8765, open_brow
     print(f"artreg ui: {reg.path} as {reg.user!r}, read-only, at {url} (Ctrl-C stops)", flush=True)
     if open_browser:
         webbrowser.open(url)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM stops it like Ctrl-C (signal handlers can only be set on the main thread).
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         server.close()
     return url
 
