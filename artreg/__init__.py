@@ -10,6 +10,7 @@
 """
 
 from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
+from ._diff import EntryChange, MetadataChange, VersionDiff
 from ._draft import Artifact, DraftEntry
 from ._errors import (
     AlreadyExists,
@@ -51,6 +52,7 @@ __all__ = [
     "DeliveryAttempt",
     "DeliveryReport",
     "DraftEntry",
+    "EntryChange",
     "GcReport",
     "INHERIT",
     "IntegrityError",
@@ -59,6 +61,7 @@ __all__ = [
     "LineageGraph",
     "LineageNode",
     "ManifestEntry",
+    "MetadataChange",
     "NotFound",
     "PermissionDenied",
     "Progress",
@@ -69,6 +72,7 @@ __all__ = [
     "SchemaError",
     "SearchHit",
     "TypeMismatch",
+    "VersionDiff",
     "Webhook",
     "__version__",
     "callback",

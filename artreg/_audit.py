@@ -114,8 +114,12 @@ class AuditLog:
         version_id: int | None = None,
         alias: str | None = None,
         limit: int | None = None,
+        last: int | None = None,
     ) -> list[AuditEntry]:
-        """Entries oldest first, optionally narrowed to an action, collection, version or alias."""
+        """Entries oldest first, optionally narrowed to an action, collection, version or alias.
+
+        ``limit`` keeps the first N of them, ``last`` the last N (still oldest first).
+        """
         clauses, args = [], []
         for column, value in (("action", action), ("collection_id", collection_id), ("version_id", version_id), ("alias", alias)):
             if value is not None:
@@ -124,6 +128,9 @@ class AuditLog:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = " LIMIT ?" if limit is not None else ""
         with self._db.read() as con:
+            if last is not None:
+                newest = con.execute(f"SELECT {COLUMNS} FROM audit{where} ORDER BY id DESC LIMIT ?", [*args, last]).fetchall()
+                return [_entry(r) for r in reversed(newest)]
             rows = con.execute(f"SELECT {COLUMNS} FROM audit{where} ORDER BY id{tail}", [*args, *([limit] if limit else [])])
             return [_entry(r) for r in rows]
 

@@ -54,12 +54,12 @@ class Stored:
 class BlobStore:
     """sha256-addressed bytes of one registry."""
 
-    def __init__(self, db: Database, objects: Path | None, inline_limit: int) -> None:
+    def __init__(self, db: Database, objects: Path | None, inline_limit: int, *, create: bool = True) -> None:
         self.db = db
         self.objects = objects
         self.inline_limit = inline_limit
         self._memory_lock = _ReadWriteLock()
-        if objects is not None:
+        if objects is not None and create:
             (objects / "tmp").mkdir(parents=True, exist_ok=True)
 
     def is_inline(self, size: int) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 import apsw
 
-from ._errors import ArtregError, Busy, IntegrityError, SchemaError
+from ._errors import ArtregError, Busy, IntegrityError, PermissionDenied, SchemaError
 from ._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 60_000
@@ -187,9 +187,12 @@ class Checkpointer:
 class Database:
     """The registry's SQLite file: validated, migrated, one connection per thread."""
 
-    def __init__(self, path: str, *, initial_settings: dict[str, str]) -> None:
+    def __init__(self, path: str, *, initial_settings: dict[str, str], read_only: bool = False) -> None:
         self.path = path
         self.memory = path == ":memory:"
+        # Read-only connections (SQLITE_OPEN_READONLY) refuse every write in SQLite itself;
+        # they neither create, migrate nor checkpoint the file.
+        self.read_only = read_only
         self._initial_settings = initial_settings
         self._local = threading.local()
         self._lock = threading.RLock()
@@ -197,7 +200,7 @@ class Database:
         self._connections: list[apsw.Connection] = []
         self._shared: apsw.Connection | None = None
         self._closed = False
-        self._checkpointer = None if self.memory else Checkpointer(path)
+        self._checkpointer = None if self.memory or read_only else Checkpointer(path)
         self._after = threading.local()
         self.connection()
 
@@ -225,13 +228,16 @@ class Database:
 
     def _connect(self) -> apsw.Connection:
         try:
-            con = apsw.Connection(self.path)
+            flags = apsw.SQLITE_OPEN_READONLY if self.read_only else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+            con = apsw.Connection(self.path, flags=flags)
         except apsw.Error as exc:
             raise translate(exc, self.path) from exc
         try:
             con.set_busy_handler(busy_handler(BUSY_TIMEOUT_MS / 1000))
             _check_foreign(con, self.path)
-            if not self.memory:
+            if self.read_only:
+                _check_current(con, self.path)
+            elif not self.memory:
                 _enable_wal(con, BUSY_TIMEOUT_MS / 1000)
             # NORMAL in WAL: a process crash loses nothing committed; a power loss may lose
             # the last commits since a checkpoint, never half of one (README, Guarantees).
@@ -244,7 +250,8 @@ class Database:
             # In WAL a DEFERRED read-then-write fails at once with SQLITE_BUSY_SNAPSHOT and
             # ignores the busy timeout; IMMEDIATE takes the write lock up front and waits.
             con.transaction_mode = "IMMEDIATE"
-            self._migrate(con)
+            if not self.read_only:
+                self._migrate(con)
         except apsw.Error as exc:
             con.close()
             raise translate(first_error(exc), self.path) from exc
@@ -300,6 +307,8 @@ class Database:
         transaction), and with it every earlier commit in the WAL. For a caller that acts
         outside the database on what it committed, such as deleting files.
         """
+        if self.read_only:
+            raise PermissionDenied(f"registry {self.path!r} is open read-only")
         con = self.connection()
         queued = self._queued()
         mark = len(queued)
@@ -441,6 +450,18 @@ FILE_IDENTITY = """
 SELECT (SELECT application_id FROM pragma_application_id), (SELECT user_version FROM pragma_user_version),
        EXISTS (SELECT 1 FROM sqlite_schema)
 """
+
+
+def _check_current(con: apsw.Connection, path: str) -> None:
+    """A read-only open needs a registry whose schema is this code's: it cannot create or migrate one."""
+    version = _user_version(con)
+    if version == 0:
+        raise SchemaError(f"{path!r} is not an artreg registry yet; a read-only open does not create one")
+    if version < SCHEMA_VERSION:
+        raise SchemaError(
+            f"{path!r} has schema version {version}, older than this artreg's ({SCHEMA_VERSION}); "
+            "open it once without read_only to upgrade it"
+        )
 
 
 def _check_foreign(con: apsw.Connection, path: str) -> None:

@@ -8,12 +8,14 @@ one it only carries the node, so a run that uses its own output cannot loop it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import apsw
 
 from ._errors import InvalidName
+from ._svg import to_svg
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -80,7 +82,7 @@ class LineageEdge:
 
 @dataclass(frozen=True)
 class LineageGraph:
-    """Runs and versions around ``root``, with exports to JSON, Graphviz DOT and Mermaid."""
+    """Runs and versions around ``root``, with exports to JSON, Graphviz DOT, Mermaid and SVG."""
 
     root: str
     nodes: tuple[LineageNode, ...]
@@ -102,6 +104,16 @@ class LineageGraph:
         lines += [f"  {_dot_quote(e.source)} -> {_dot_quote(e.target)};" for e in self.edges]
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+    def to_svg(self, *, href: Callable[[LineageNode], str | None] | None = None) -> str:
+        """The graph drawn as a standalone SVG document: a layered left-to-right DAG.
+
+        Versions are boxes, runs rounded pills, the root drawn bold, deleted versions and
+        crashed runs dashed; every label is escaped, and the output is the same bytes for
+        the same graph. ``href(node)`` may return a link for a node (the web view links
+        versions to their pages).
+        """
+        return to_svg(self, href)
 
     def to_mermaid(self) -> str:
         lines = ["flowchart LR"]

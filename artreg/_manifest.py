@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._names import normalize_path
+
 DIGEST_HEADER = b"artreg-manifest-v1\n"
 # Entries hashed per update: the text of a million entries is never built at once.
 _BATCH = 4096
@@ -41,3 +43,14 @@ def sorted_digest(rows: Sequence[tuple[Any, ...]]) -> str:
     for start in range(0, len(rows), _BATCH):
         hasher.update("".join([f"{row[0]}:{row[1]}\n" for row in rows[start : start + _BATCH]]).encode())
     return hasher.hexdigest()
+
+
+def folder_range(prefix: str | None) -> tuple[str, str | None]:
+    """The key range of the entries under a folder: ``[folder/, folder0)`` (``0`` sorts right after ``/``).
+
+    The whole manifest (no prefix) has no upper bound.
+    """
+    if prefix is None or prefix.strip("/") == "":
+        return "", None
+    folder = normalize_path(prefix.rstrip("/"))
+    return folder + "/", folder + "0"

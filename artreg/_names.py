@@ -233,3 +233,14 @@ def parse_ref(text: object) -> Ref:
     if project is not None and project.startswith(REGISTRY_PROJECT_PREFIX):
         check_project(project[len(REGISTRY_PROJECT_PREFIX):], kind="registry name")
     return Ref(name=name, project=project, entity=entity, selector=selector)
+
+
+def check_page(offset: object, limit: object) -> tuple[int, int]:
+    """(offset, limit) checked, with -1 for "no limit" as SQLite takes it."""
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidName(f"offset must be a non-negative number, not {offset!r}")
+    if limit is None:
+        return offset, -1
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise InvalidName(f"limit must be a non-negative number or None, not {limit!r}")
+    return offset, limit

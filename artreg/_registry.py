@@ -58,6 +58,7 @@ def open(
     user: str | None = None,
     inline_limit: int = DEFAULT_INLINE_LIMIT,
     clock: Callable[[], datetime] | None = None,
+    read_only: bool = False,
 ) -> Registry:
     """Open (creating what is missing) the registry at ``path``.
 
@@ -65,8 +66,13 @@ def open(
     ``.sqlite`` file (``<file>.objects/`` beside it), or ``":memory:"``. None means
     ``$ARTREG_HOME``, else the platform's user data folder. Blobs up to ``inline_limit``
     bytes live in the database. ``clock`` returns the current time (for tests).
+
+    ``read_only=True`` opens an existing registry so that nothing can write to it: SQLite
+    itself refuses writes on the connection, and every changing call raises
+    PermissionDenied before it starts. It creates nothing (NotFound when the registry is
+    missing) and needs a registry of this artreg's schema (SchemaError otherwise).
     """
-    return Registry(path, user=user, inline_limit=inline_limit, clock=clock)
+    return Registry(path, user=user, inline_limit=inline_limit, clock=clock, read_only=read_only)
 
 
 class Registry:
@@ -79,6 +85,7 @@ class Registry:
         user: str | None = None,
         inline_limit: int = DEFAULT_INLINE_LIMIT,
         clock: Callable[[], datetime] | None = None,
+        read_only: bool = False,
     ) -> None:
         if not isinstance(inline_limit, int) or inline_limit < 0:
             raise InvalidName(f"inline_limit must be a non-negative number of bytes, not {inline_limit!r}")
@@ -86,17 +93,18 @@ class Registry:
         if not self.user or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in self.user):
             raise InvalidName(f"user name must be non-empty without control characters: {self.user!r}")
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        db_path, objects = _layout(path)
+        db_path, objects = _layout(path, create=not read_only)
         settings = {"created_by": self.user}
         if objects is not None:
             settings["objects"] = objects
-        self._db = Database(db_path, initial_settings=settings)
+        self.read_only = read_only
+        self._db = Database(db_path, initial_settings=settings, read_only=read_only)
         self.path = db_path
         # Where the blob files are is fixed when the file is created, so a registry opened
         # by its folder or by its .db path finds the same objects.
         stored = self._db.setting("objects")
         self.objects = None if stored is None else Path(db_path).parent / stored
-        self._store = BlobStore(self._db, self.objects, inline_limit)
+        self._store = BlobStore(self._db, self.objects, inline_limit, create=not read_only)
         self.audit = AuditLog(self._db)
         self.automations = Automations(self)
         self._deliverer: Deliverer | None = None
@@ -360,18 +368,24 @@ class _RollBack(Exception):
         self.ids = ids
 
 
-def _layout(path: str | os.PathLike[str] | None) -> tuple[str, str | None]:
-    """(database path, objects folder name beside it) for an ``open()`` argument; creates folders."""
+def _layout(path: str | os.PathLike[str] | None, *, create: bool = True) -> tuple[str, str | None]:
+    """(database path, objects folder name beside it) for an ``open()`` argument; creates folders
+    (without ``create``, NotFound when the database file is missing)."""
     if path is not None and os.fspath(path) == ":memory:":
+        if not create:
+            raise InvalidName("a new in-memory registry is empty: it cannot be opened read-only")
         return ":memory:", None
     target = Path(default_home() if path is None else os.fspath(path)).expanduser()
-    if target.suffix in (".db", ".sqlite"):
-        # "<file>.objects", not a shared "objects": two registry files in one folder must
-        # never sweep each other's blobs.
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return str(target), f"{target.name}.objects"
-    target.mkdir(parents=True, exist_ok=True)
-    return str(target / DB_NAME), "objects"
+    # "<file>.objects", not a shared "objects": two registry files in one folder must never
+    # sweep each other's blobs.
+    single = target.suffix in (".db", ".sqlite")
+    found = (str(target), f"{target.name}.objects") if single else (str(target / DB_NAME), "objects")
+    if not create:
+        if not os.path.isfile(found[0]):
+            raise NotFound(f"no registry at {os.fspath(target)!r}")
+        return found
+    (target.parent if single else target).mkdir(parents=True, exist_ok=True)
+    return found
 
 
 def _draft_from_path(path: str | os.PathLike[str], name: str | None, type_: str | None) -> Artifact:

@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from ._audit import AliasChange, AuditEntry
+from ._errors import PermissionDenied
 from ._lifecycle import INHERIT
 from ._progress import Progress
 from ._versions import ArtifactVersion, Collection
@@ -50,18 +52,38 @@ def version_dict(v: ArtifactVersion) -> dict[str, Any]:
 
 
 def collection_dict(c: Collection) -> dict[str, Any]:
-    versions = c.versions()
-    latest = versions[0] if versions else None
+    """A collection as ``ls --json`` prints it: its size is its latest version's."""
+    newest = c.versions(limit=1)
+    latest = newest[0] if newest else None
     return {
         "project": c.project,
         "name": c.name,
         "type": c.type,
-        "versions": len(versions),
+        "versions": c.version_count() if newest else 0,
         "latest": None if latest is None else latest.version,
         "size": None if latest is None else latest.size,
         "updated": None if latest is None else latest.created_at.isoformat(),
         "aliases": c.aliases,
     }
+
+
+def audit_dict(e: AuditEntry) -> dict[str, Any]:
+    """An audit entry as ``audit --json`` prints it."""
+    return {"id": e.id, "at": e.at.isoformat(), "user": e.user, "action": e.action, "collection_id": e.collection_id,
+            "version_id": e.version_id, "alias": e.alias, "detail": e.detail}
+
+
+def alias_change_dict(c: AliasChange) -> dict[str, Any]:
+    return {"at": c.at.isoformat(), "user": c.user, "action": c.action, "before": c.before, "after": c.after}
+
+
+def files_hidden(v: ArtifactVersion) -> str | None:
+    """Why the user may not see ``v``'s files (a restricted viewer sees metadata only), or None."""
+    try:
+        v._require_download()
+    except PermissionDenied as exc:
+        return str(exc)
+    return None
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str], out: IO[str] | None = None) -> None:

@@ -10,17 +10,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, NoReturn
 
 from . import _errors as errors
 from ._demo import run_demo
 from ._draft import Artifact
-from ._names import check_metadata
+from ._names import REGISTRY_PROJECT_PREFIX, check_metadata
 from ._references import is_uri
 from ._registry import Registry, default_home
-from ._render import ProgressLine, collection_dict, fields, human_size, table, version_dict
+from ._render import (
+    ProgressLine,
+    alias_change_dict,
+    audit_dict,
+    collection_dict,
+    fields,
+    files_hidden,
+    human_size,
+    table,
+    version_dict,
+)
 
 EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.NotFound: 3,
@@ -38,6 +50,11 @@ Result = dict[str, Any]
 Command = Callable[[Registry, argparse.Namespace], Result]
 Show = Callable[[Result], None]
 COMMANDS: dict[str, tuple[Command, Show]] = {}
+# Commands that only read, and so may back the web view's pages.
+LOOKS = frozenset({"ls", "versions", "show", "diff", "lineage", "search", "registry"})
+# Commands that open the registry read-only.
+READ_ONLY = frozenset({"ui"})
+HISTORY = 50  # the last changes of each alias, and of a version, that ``show`` lists
 
 
 def exit_code(exc: errors.ArtregError) -> int:
@@ -74,8 +91,10 @@ def _show_demo(result: Result) -> None:
     print(f"registry:  {result['registry']}")
     print(f"logged:    {result['dataset']}  aliases: {', '.join(result['dataset_aliases'])}")
     print(f"logged:    {result['model']}  aliases: {', '.join(result['model_aliases'])}")
-    print("lineage:\n" + "\n".join(f"    {line}" for line in result["lineage"].splitlines()))
-    print(f"try:       artreg --registry {result['registry']!r} ls")
+    registry = shlex.quote(result["registry"])
+    print(f"lineage:   artreg --registry {registry} lineage {result['model']} --format svg > lineage.svg")
+    print(f"browse:    artreg --registry {registry} ui --open")
+    print(f"try:       artreg --registry {registry} ls")
 
 
 @command("put", _show_version)
@@ -119,18 +138,37 @@ def _get(reg: Registry, args: argparse.Namespace) -> Result:
     ["PROJECT", "NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"],
 ))
 def _ls(reg: Registry, args: argparse.Namespace) -> Result:
+    if args.project is not None:
+        if args.project.startswith(REGISTRY_PROJECT_PREFIX):
+            reg.registry(args.project[len(REGISTRY_PROJECT_PREFIX):])  # NotFound, or PermissionDenied without a role
+        elif args.project not in reg.projects():
+            raise errors.NotFound(f"no project named {args.project!r}")
     return {"collections": [collection_dict(c) for c in reg.collections(args.project, type=args.type)]}
 
 
 @command("show", lambda r: _show_detail(r))
 def _show(reg: Registry, args: argparse.Namespace) -> Result:
     v = reg.artifact(args.ref)
+    hidden = files_hidden(v)
+    files = None if hidden else [_entry(e) for e in v.files(args.path, offset=args.offset, limit=args.limit)]
+    collection = v.collection
     return {
         "version": version_dict(v),
-        "files": [{"path": e.path, "size": e.size, "digest": e.digest, "ref": e.ref} for e in v.files()],
+        "files": files,
+        "files_total": None if hidden else v.count_files(args.path),
+        "files_hidden": hidden,
+        "path": args.path,
+        "offset": args.offset,
+        "limit": args.limit,
         "logged_by": [run.name for run in v.logged_by()],
         "used_by": [run.name for run in v.used_by()],
+        "alias_history": {a: [alias_change_dict(c) for c in collection.alias_history(a, last=HISTORY)] for a in v.aliases},
+        "audit": [audit_dict(e) for e in reg.audit.entries(version_id=v.id, last=HISTORY)],
     }
+
+
+def _entry(e: Any) -> Result:
+    return {"path": e.path, "size": e.size, "digest": e.digest, "ref": e.ref}
 
 
 def _show_detail(result: Result) -> None:
@@ -143,7 +181,60 @@ def _show_detail(result: Result) -> None:
         ("logged by", ", ".join(result["logged_by"]) or "-"), ("used by", ", ".join(result["used_by"]) or "-"),
     ])
     print()
+    if result["files"] is None:
+        print(f"files hidden: {result['files_hidden']}")
+        return
     table([(f["path"], f["size"], f["digest"][:12]) for f in result["files"]], ["PATH", "SIZE", "DIGEST"])
+    if len(result["files"]) < result["files_total"]:
+        print(f"({len(result['files'])} of {result['files_total']:,} files; --offset and --limit page through them)")
+
+
+@command("versions", lambda r: table(
+    [(v["version"], ", ".join(v["aliases"]), ", ".join(v["tags"]), human_size(v["size"]), v["created_by"], v["created_at"][:19])
+     for v in r["versions"]],
+    ["VERSION", "ALIASES", "TAGS", "SIZE", "CREATED BY", "CREATED AT"],
+))
+def _versions(reg: Registry, args: argparse.Namespace) -> Result:
+    collection = reg.collection(args.collection)
+    page = collection.versions(offset=args.offset, limit=args.limit)
+    return {"collection": collection_dict(collection), "versions": [version_dict(v) for v in page],
+            "offset": args.offset, "limit": args.limit}
+
+
+@command("diff", lambda r: _show_diff(r))
+def _diff(reg: Registry, args: argparse.Namespace) -> Result:
+    old, new = reg.artifact(args.old), reg.artifact(args.new)
+    hidden = files_hidden(old) or files_hidden(new)
+    result = old.diff(new, unchanged=args.unchanged and not hidden).to_dict(files=not hidden)
+    result.setdefault("files", None)
+    result["files_hidden"] = hidden
+    return result
+
+
+def _show_diff(result: Result) -> None:
+    print(f"{result['old']} -> {result['new']}" + ("  (same content)" if result["same_content"] else ""))
+    files = result["files"]
+    if files is None:
+        print(f"files hidden: {result['files_hidden']}")
+    else:
+        print(f"files: {len(files['added'])} added, {len(files['removed'])} removed, {len(files['changed'])} changed, "
+              f"{files['unchanged_count']} unchanged")
+        for sign, key in (("+", "added"), ("-", "removed")):
+            for f in files[key]:
+                print(f"  {sign} {f['path']}  {human_size(f['size'])}  {f['digest'][:12]}")
+        for c in files["changed"]:
+            old, new = c["old"], c["new"]
+            print(f"  ~ {c['path']}  {human_size(old['size'])} -> {human_size(new['size'])}  {old['digest'][:12]} -> {new['digest'][:12]}")
+    meta = result["metadata"]
+    for sign, key, shown in (("+", "added", "new"), ("-", "removed", "old")):
+        for m in meta[key]:
+            print(f"metadata {sign} {m['key']} = {json.dumps(m[shown], sort_keys=True)}")
+    for m in meta["changed"]:
+        print(f"metadata ~ {m['key']}: {json.dumps(m['old'], sort_keys=True)} -> {json.dumps(m['new'], sort_keys=True)}")
+    for what in ("aliases", "tags"):
+        gained, lost = result[what]["added"], result[what]["removed"]
+        if gained or lost:
+            print(f"{what}: " + " ".join([f"+{a}" for a in gained] + [f"-{a}" for a in lost]))
 
 
 @command("alias", _show_version)
@@ -200,8 +291,17 @@ def _lineage(reg: Registry, args: argparse.Namespace) -> Result:
         names = {n.id: n.label for n in graph.nodes}
         text = "".join(f"{names[e.source]} --{e.kind}--> {names[e.target]}\n" for e in graph.edges) or f"{names[graph.root]}\n"
     else:
-        text = {"json": graph.to_json() + "\n", "dot": graph.to_dot(), "mermaid": graph.to_mermaid()}[args.format]
+        text = {"json": graph.to_json() + "\n", "dot": graph.to_dot(), "mermaid": graph.to_mermaid(), "svg": graph.to_svg()}[args.format]
     return {"graph": graph.to_dict(), "text": text}
+
+
+@command("ui", lambda r: print(f"stopped serving {r['url']}"))
+def _ui(reg: Registry, args: argparse.Namespace) -> Result:
+    try:
+        from ._web import serve
+    except ImportError as exc:
+        raise errors.ArtregError(f"artreg ui needs the ui extra: pip install 'artreg[ui]' ({exc})") from exc
+    return {"url": serve(reg, host=args.host, port=args.port, open_browser=args.open)}
 
 
 @command("search", lambda r: table(
@@ -267,9 +367,7 @@ def _audit(reg: Registry, args: argparse.Namespace) -> Result:
     if args.verify:
         return {"verified": reg.audit.verify(), "head": reg.audit.head()[1]}
     entries = reg.audit.entries(action=args.action)[-args.limit:] if args.limit else reg.audit.entries(action=args.action)
-    return {"entries": [{"id": e.id, "at": e.at.isoformat(), "user": e.user, "action": e.action,
-                         "collection_id": e.collection_id, "version_id": e.version_id, "alias": e.alias,
-                         "detail": e.detail} for e in entries]}
+    return {"entries": [audit_dict(e) for e in entries]}
 
 
 def _show_audit(result: Result) -> None:
@@ -326,14 +424,14 @@ def _json_arg(flag: str, text: str) -> Any:
 # -- the parser ---------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    common = parser_class(add_help=False)
     common.add_argument("--registry", default=argparse.SUPPRESS,
                         help=f"registry folder or .db file (default: $ARTREG_HOME or {default_home()})")
     common.add_argument("--user", default=argparse.SUPPRESS, help="act as this user (default: $ARTREG_USER or the login name)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document on stdout")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    parser = argparse.ArgumentParser(prog="artreg", description="An embedded artifact registry.", parents=[common])
+    parser = parser_class(prog="artreg", description="An embedded artifact registry.", parents=[common])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
@@ -355,7 +453,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("ls", "list collections with their latest version")
     p.add_argument("project", nargs="?")
     p.add_argument("--type")
-    add("show", "a version in detail: aliases, tags, metadata, files, lineage").add_argument("ref")
+    p = add("show", "a version in detail: aliases, tags, metadata, files, lineage, alias history, audit")
+    p.add_argument("ref")
+    p.add_argument("--path", help="only the files under this folder")
+    p.add_argument("--offset", type=int, default=0, help="skip this many files")
+    p.add_argument("--limit", type=int, help="show at most this many files (default: all)")
+    p = add("versions", "list the versions of a collection, newest first")
+    p.add_argument("collection", help="project/name, or wandb-registry-<registry>/<collection>")
+    p.add_argument("--offset", type=int, default=0, help="skip this many versions")
+    p.add_argument("--limit", type=int, default=50, help="at most this many versions (default 50)")
+    p = add("diff", "what changes from one version to another: files, metadata, aliases, tags")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--unchanged", action="store_true", help="also list the files both hold alike")
     for name, what in (("alias", "aliases"), ("tag", "tags")):
         p = add(name, f"add or remove {what}")
         p.add_argument("action", choices=["add", "rm"])
@@ -371,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delete-aliases", action="store_true")
     p = add("lineage", "runs and versions upstream and downstream of a version")
     p.add_argument("ref")
-    p.add_argument("--format", default="text", choices=["text", "json", "dot", "mermaid"])
+    p.add_argument("--format", default="text", choices=["text", "json", "dot", "mermaid", "svg"])
     p.add_argument("--depth", type=int)
     p.add_argument("--direction", default="both", choices=["both", "upstream", "downstream"])
     p = add("search", "find registries, collections and versions by name, description, alias or tag")
@@ -405,6 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("member", nargs="?", metavar="USER")  # not "user": that is the acting --user
     r.add_argument("role", nargs="?", choices=["restricted_viewer", "viewer", "member", "admin"])
     r.add_argument("--remove", action="store_true")
+    p = add("ui", "a read-only web view of the registry, in a browser")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port; default 8765)")
+    p.add_argument("--open", action="store_true", help="open the web view in the default browser")
     return parser
 
 
@@ -416,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, option, default)
     run, show = COMMANDS[args.command]
     try:
-        with Registry(args.registry, user=args.user) as reg:
+        with Registry(args.registry, user=args.user, read_only=args.command in READ_ONLY) as reg:
             result = run(reg, args)
     except CheckFailed as failed:
         _emit(failed.result, show, args.json)
@@ -437,9 +551,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _emit(result: Result, show: Show, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({k: v for k, v in result.items() if k not in ("verb", "text")}, indent=2, sort_keys=True, default=str))
+        print(json_document(result))
     else:
         show(result)
+
+
+def json_document(result: Result) -> str:
+    """What ``--json`` prints for a command's result (without the final newline)."""
+    return json.dumps({k: v for k, v in result.items() if k not in ("verb", "text")}, indent=2, sort_keys=True, default=str)
+
+
+_PARSERS = threading.local()
+
+
+class _Refusing(argparse.ArgumentParser):
+    """A parser that raises InvalidName instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise errors.InvalidName(message)
+
+
+def run_command(reg: Registry, argv: Sequence[str], allowed: Collection[str] = LOOKS) -> Result:
+    """The result of ``artreg <argv>`` run on an open registry (what ``--json`` prints, as a dict).
+
+    For the web view, whose pages are these commands: only commands in ``allowed`` run
+    (the read-only ones by default), and bad arguments raise InvalidName.
+    """
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:  # building one costs more than a page (~10 ms): one per thread, kept
+        parser = _PARSERS.parser = build_parser(_Refusing)
+    args = parser.parse_args(list(argv))
+    if args.command not in allowed or (args.command == "registry" and args.action != "ls"):
+        raise errors.InvalidName(f"artreg {args.command} is not a read-only command")
+    return COMMANDS[args.command][0](reg, args)
 
 
 def main_entry() -> None:
@@ -450,4 +594,4 @@ def main_entry() -> None:
         sys.exit(130)
 
 
-__all__ = ["EXIT_CODES", "exit_code", "main", "main_entry"]
+__all__ = ["EXIT_CODES", "exit_code", "json_document", "main", "main_entry", "run_command"]

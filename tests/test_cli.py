@@ -235,3 +235,22 @@ def test_naive_datetimes_are_utc(tmp_path: Path) -> None:
     from artreg._clock import format_time
 
     assert format_time(datetime(2026, 1, 2, 3, 4, 5)) == format_time(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+
+
+def test_versions_show_pages_and_unknown_projects(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for content in ("1", "2", "3"):
+        (data / "zoo.csv").write_text(content)
+        cli.main(["put", str(data), "-n", "zoo/ds"])
+    capsys.readouterr()
+    listed = run_json(capsys, "versions", "zoo/ds", "--limit", "2", "--offset", "1")
+    assert [v["version"] for v in listed["versions"]] == ["v1", "v0"] and listed["collection"]["versions"] == 3
+    assert cli.main(["versions", "zoo/ds"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split()[:3] == ["VERSION", "ALIASES", "TAGS"]
+    shown = run_json(capsys, "show", "zoo/ds", "--path", "images", "--limit", "5")
+    assert [f["path"] for f in shown["files"]] == ["images/cat.png"] and shown["files_total"] == 1
+    assert [c["after"] for c in shown["alias_history"]["latest"]] == ["v0", "v1", "v2"]
+    assert [e["action"] for e in shown["audit"]][:1] == ["version_logged"]
+    assert cli.main(["show", "zoo/ds", "--limit", "1"]) == 0
+    assert "(1 of 2 files; --offset and --limit page through them)" in capsys.readouterr().out
+    assert cli.main(["ls", "nothing"]) == 3
+    assert cli.main(["show", "zoo/ds", "--path", "../up"]) == 4
