@@ -22,7 +22,7 @@ from ._clock import format_time, parse_time
 from ._db import translate
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
-from ._errors import InvalidName, NotFound, PermissionDenied
+from ._errors import FileNotFound, InvalidName, NotFound, PermissionDenied
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
 from ._manifest import ManifestEntry
@@ -41,6 +41,7 @@ from ._names import (
     parse_ref,
     version_index,
 )
+from ._paths import entry_path
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION
 from ._references import open_reference
@@ -395,12 +396,12 @@ class ArtifactVersion:
             raise translate(exc, db.path) from exc
 
     def get_entry(self, path: str) -> ManifestEntry:
-        """The entry at a logical path; raises NotFound."""
+        """The entry at a logical path; raises FileNotFound (a NotFound and a FileNotFoundError)."""
         logical = normalize_path(path)
         with self._reg._db.read() as con:
             row = con.execute(SELECT_ENTRY, (self._content_id, logical)).fetchone()
         if row is None:
-            raise NotFound(f"{self.qualified_name} has no entry {logical!r}")
+            raise FileNotFound(f"{self.qualified_name} has no entry {logical!r}")
         return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
     def open(self, path: str) -> Any:
@@ -410,6 +411,20 @@ class ArtifactVersion:
         if entry.ref is not None:
             return io.BufferedReader(open_reference(entry))
         return io.BufferedReader(self._reg._store.open(entry.digest, entry.size))
+
+    def path(self, name: str) -> str:
+        """A local, read-only path holding one entry's bytes, without copying them.
+
+        A stored blob file is handed out as it is (its size checked, its bytes not reread).
+        An inline blob, or a reference fetched from its source, is written once into the
+        registry's cache and checked against its digest before it appears there; a
+        ``checksum=False`` reference records no content and is fetched again on each call.
+        The file belongs to the registry: never write to it (it is read-only), and expect a
+        cached copy to go when ``gc`` finds no live version naming it. Raises FileNotFound
+        for a missing entry, IntegrityError when stored bytes are missing or damaged.
+        """
+        self._require_download()
+        return entry_path(self, name)
 
     def download(
         self,
