@@ -8,9 +8,10 @@ Installed as fsspec's ``artreg`` protocol through the ``fsspec.specs`` entry poi
 manifest: ``[entity/][project/]name[:selector]/path``. Names and projects cannot hold ``:``,
 so the first ``:`` starts the selector and the first ``/`` after it starts the path. Without
 a selector (``latest``) the split is found by trying ``project/name``, then
-``entity/project/name``, then ``name`` in the default project: the first that names a
-collection wins (add ``:latest`` to make a path unambiguous, and to read a path holding
-``:``). Folders are implied by the entries' paths. A path with a ``..`` segment is refused.
+``entity/project/name``, then ``name`` in the default project: the first that names a live
+version wins (a ``:`` in a file name is tried as a selector first; add ``:latest`` to make
+any path unambiguous). Folders are implied by the entries' paths. A path with a ``..``
+segment is refused.
 
 The registry is ``storage_options["registry"]`` (a path, or an open ``Registry``), else
 ``$ARTREG_HOME`` or the platform's default (SPEC §2), read when each call is made; a missing
@@ -34,6 +35,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ from ._registry import DB_NAME, Registry, default_home, default_user
 from ._versions import ArtifactVersion
 
 PROTOCOL = "artreg"
-BUFFER = 1 << 20  # read buffer of an opened file, unless fsspec's block_size says otherwise
+BUFFER = io.DEFAULT_BUFFER_SIZE  # an opened file's read buffer unless block_size says otherwise, as open() has
 
 # Registries opened from a path, shared by every filesystem object of the process: the key
 # holds the database file's identity, so a registry replaced on disk is opened afresh.
@@ -130,21 +132,25 @@ class ArtregFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ship
         if ".." in parts:
             raise InvalidName(f"artreg://{text} has a '..' segment: a path cannot leave its artifact")
         reg = self._open_registry()
+        refused: InvalidName | None = None
         missing: NotFound | None = None
         for ref, inner in _splits(parts):
             try:
                 parse_ref(ref)
-            except InvalidName:
+            except InvalidName as exc:
                 if ":" in ref:
-                    raise
+                    refused = exc
                 continue
             try:
                 version = reg.artifact(ref)
             except NotFound as exc:
-                missing = exc
+                if ":" in ref:
+                    missing = exc
                 continue
             return version, ref, normalize_path("/".join(inner)) if inner else ""
-        if ":" in text and missing is not None:
+        if refused is not None:
+            raise refused
+        if missing is not None:
             raise FileNotFound(f"artreg://{text}: {missing}") from missing
         raise FileNotFound(f"artreg://{text} names no artifact version in {reg.path!r} (paths start [project/]name[:selector]/)")
 
@@ -242,13 +248,18 @@ class ArtregFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ship
     ) -> ArtregFile:
         if mode != "rb":
             raise _read_only(f"open {path!r} with mode {mode!r}")
+        version, name, entry = self._file(path)
+        return ArtregFile(self._raw(version, entry), fs=self, path=name, size=entry.size, buffer_size=block_size or BUFFER)
+
+    def _file(self, path: Any) -> tuple[ArtifactVersion, str, ManifestEntry]:
+        """(version, path as written, entry) of a file the user may read; FileNotFound for a folder or nothing."""
         version, ref, inner = self._locate(path)
         entry = _entry(version, inner) if inner else None
         if entry is None:
-            raise FileNotFound(f"{_join(ref, inner) or path!r} is a folder or is missing in {version.qualified_name}, not a file")
+            what = "is a folder" if not inner or is_folder(version, inner) else "does not exist"
+            raise FileNotFound(f"artreg://{_join(ref, inner)} {what} in {version.qualified_name}: not a file")
         version._require_download()
-        raw = self._raw(version, entry)
-        return ArtregFile(raw, fs=self, path=_join(ref, inner), size=entry.size, buffer_size=block_size or BUFFER)
+        return version, _join(ref, inner), entry
 
     def _raw(self, version: ArtifactVersion, entry: ManifestEntry) -> Any:
         """A raw reader of an entry's bytes: the blob file, checked inline bytes, or a cached reference."""
@@ -268,12 +279,14 @@ class ArtregFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ship
 
     def cat_file(self, path: Any, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         """Bytes ``start:end`` of a file (negative values count from its end); only that range is read."""
-        with self._open(path) as f:
-            size = f.size
-            first = 0 if start is None else max(0, size + start) if start < 0 else min(start, size)
-            last = size if end is None else max(0, size + end) if end < 0 else min(end, size)
-            if last <= first:
-                return b""
+        version, name, entry = self._file(path)
+        size = entry.size
+        first = 0 if start is None else max(0, size + start) if start < 0 else min(start, size)
+        last = size if end is None else max(0, size + end) if end < 0 else min(end, size)
+        if last <= first:
+            return b""
+        # A buffer no bigger than the range: a small range reads little more than itself.
+        with ArtregFile(self._raw(version, entry), fs=self, path=name, size=size, buffer_size=last - first) as f:
             f.seek(first)
             return f.read(last - first)
 
@@ -334,6 +347,12 @@ class ArtregFile(io.BufferedReader):
         self.path = path
         self.size = size
 
+    def __del__(self) -> None:
+        # Closed quietly when collected, as fsspec's own files are: pyarrow and pandas leave
+        # some handles to the collector (no ResourceWarning is theirs to fix here).
+        with suppress(Exception):
+            self.close()
+
 
 def open_registry(location: str | os.PathLike[str] | None, user: str | None) -> Registry:
     """The registry at ``location`` (None: ``$ARTREG_HOME`` or the default), opened once per process;
@@ -358,11 +377,12 @@ def _make(cls: type[ArtregFileSystem], args: tuple[Any, ...], options: dict[str,
 
 
 def _splits(parts: list[str]) -> list[tuple[str, list[str]]]:
-    """Where the reference may end: at the segment holding the selector, else after 2, 3 or 1 segments."""
-    for i, part in enumerate(parts):
-        if ":" in part:
-            return [("/".join(parts[: i + 1]), parts[i + 1:])]
-    return [("/".join(parts[:n]), parts[n:]) for n in (2, 3, 1) if n <= len(parts)]
+    """Where the reference may end, in the order tried: at the segment holding the first ':'
+    (the selector), then after 2, 3 or 1 segments without one (``latest``; a ':' is then
+    part of the path inside)."""
+    colon = next((i for i, part in enumerate(parts) if ":" in part), len(parts))
+    out = [("/".join(parts[: colon + 1]), parts[colon + 1:])] if colon < len(parts) else []
+    return out + [("/".join(parts[:n]), parts[n:]) for n in (2, 3, 1) if n <= min(colon, len(parts))]
 
 
 def _join(ref: str, inner: str) -> str:
