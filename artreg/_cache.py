@@ -36,7 +36,7 @@ from typing import BinaryIO
 from ._blobs import READ_ONLY, check_bytes, storage_error, write_all
 from ._errors import ArtregError, IntegrityError
 from ._manifest import ManifestEntry
-from ._references import SHA256, checksum_kind, open_reference
+from ._references import NONE, SHA256, checksum_kind, open_reference
 
 CACHE_DIR = "cache"  # the folder's name inside objects/
 CONTENT, REFS, SNAPSHOTS, TMP = "sha256", "refs", "snapshots", "tmp"
@@ -127,11 +127,11 @@ class Cache:
         """
         final = self.reference_path(entry)
         kind = checksum_kind(entry)
-        if kind != "none" and _present(final, entry.size):
+        if kind != NONE and _present(final, entry.size):
             return str(final)
         with self._writing(final) as fd, open_reference(entry) as reader:
             got, seen = _copy(reader, fd)
-            if kind != "none" and seen != entry.size:  # open_reference checks too; a name must never lie
+            if kind != NONE and seen != entry.size:  # open_reference checks too; a name must never lie
                 raise IntegrityError(f"reference {entry.ref!r} changed: {seen:,} bytes, {entry.size:,} recorded")
             if kind == SHA256 and got != entry.digest:
                 raise IntegrityError(f"reference {entry.ref!r} changed: its sha256 differs from the recorded one")

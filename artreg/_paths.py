@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import AlreadyExists, ArtregError, IntegrityError, InvalidName
 from ._manifest import ManifestEntry
+from ._references import NONE, checksum_kind
 
 if TYPE_CHECKING:
     from ._blobs import BlobStore
@@ -76,7 +77,7 @@ def _present(store: BlobStore, cache: Cache, entry: ManifestEntry) -> str | None
     """The local file of an entry when it needs neither a query nor a write."""
     if entry.ref is None and store.objects is not None and store.file_present(entry.digest, entry.size):
         return os.path.abspath(store.object_path(entry.digest))
-    if entry.ref is not None and entry.extra.get("checksum") == "none":
+    if entry.ref is not None and checksum_kind(entry) == NONE:
         return None  # a location only: fetched afresh every time
     cached = cache.reference_path(entry) if entry.ref is not None else cache.content_path(entry.digest)
     try:

@@ -174,6 +174,23 @@ def test_a_restricted_viewer_may_not_read_paths(tmp_path: Path) -> None:
         assert Path(bob.artifact("wandb-registry-zoo/Zoo").path("w.bin")).read_bytes() == b"w" * 2000
 
 
+def test_the_cache_takes_bytes_from_a_stream_only_when_they_match_their_name(reg: artreg.Registry) -> None:
+    """``Cache.stream``: how bytes kept elsewhere (remote blob storage) become a local file."""
+    import io
+
+    data = os.urandom(300_000)
+    cache = reg._cache
+    with cache.lock():
+        with pytest.raises(artreg.IntegrityError):
+            cache.stream(sha(data), len(data), io.BytesIO(data[:-1] + b"!"))
+        assert not cache.content_path(sha(data)).exists() and leftovers(reg) == []
+        with pytest.raises(artreg.IntegrityError):
+            cache.stream(sha(data), len(data) + 1, io.BytesIO(data))
+        path = cache.stream(sha(data), len(data), io.BytesIO(data))
+        assert Path(path).read_bytes() == data and not os.stat(path).st_mode & stat.S_IWUSR
+        assert cache.stream(sha(data), len(data), io.BytesIO(b"")) == path  # present: the stream is not read
+
+
 # -- references ----------------------------------------------------------------------------
 
 
