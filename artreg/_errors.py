@@ -5,6 +5,10 @@ subclasses the builtin a caller would already catch::
 
     ArtregError
     ├── NotFound(LookupError)          no such project, collection, version, alias, path
+    │   └── FileNotFound(FileNotFoundError)
+    │                                  what a path names is missing: an entry, a version or a
+    │                                  registry read as files (get_entry, open, path, snapshot,
+    │                                  artreg://), as fsspec's callers expect
     ├── InvalidName(ValueError)        a name, alias, tag, path, reference or metadata breaks a rule
     ├── TypeMismatch(ValueError)       logging or linking a version of another type
     ├── AlreadyExists(ValueError)      a path or object that is already there
@@ -16,10 +20,13 @@ subclasses the builtin a caller would already catch::
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "AlreadyExists",
     "ArtregError",
     "Busy",
+    "FileNotFound",
     "IntegrityError",
     "InvalidName",
     "NotFound",
@@ -35,6 +42,22 @@ class ArtregError(Exception):
 
 class NotFound(ArtregError, LookupError):
     """The named project, collection, version, alias or path does not exist."""
+
+
+class FileNotFound(NotFound, FileNotFoundError):
+    """What a path names does not exist: an entry of a version, the version, or the registry.
+
+    Both a :class:`NotFound` and the builtin ``FileNotFoundError`` (an ``OSError`` with
+    ``errno.ENOENT``), which is what file APIs and fsspec's callers (pandas, pyarrow) catch.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOENT
+        self.strerror = message
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # the message alone, not OSError's "[Errno 2] ..." form
 
 
 class InvalidName(ArtregError, ValueError):

@@ -9,15 +9,18 @@ leaves orphan files, which the next ``gc`` removes).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ._blobs import CHUNK
+from ._cache import CACHE_DIR
 
 if TYPE_CHECKING:
     from ._blobs import BlobStore
+    from ._cache import Cache
 
 # Blobs that no live version names; entries of deleted versions do not keep a blob. NOT IN
 # builds the set of live digests once (entries has no index on digest, to keep logs fast).
@@ -27,6 +30,13 @@ WHERE b.digest NOT IN (
     SELECT e.digest FROM entries AS e JOIN versions AS v ON v.id = e.version_id WHERE v.state = 'committed'
 )
 """
+# Of the digests given, those the cache must keep: a blob's, or a live reference entry's.
+KEPT_IN_CACHE = """
+SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM blobs) OR value IN (
+    SELECT e.digest FROM entries AS e JOIN versions AS v ON v.id = e.version_id WHERE v.state = 'committed' AND e.ref IS NOT NULL
+)
+"""
+LIVE_VERSION_DIGESTS = "SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM versions WHERE state = 'committed')"
 REFERENCED = """
 SELECT DISTINCT e.digest, e.size FROM entries AS e JOIN versions AS v ON v.id = e.version_id
 WHERE v.state = 'committed' AND e.ref IS NULL
@@ -42,6 +52,8 @@ class GcReport:
     orphan_files: int = 0
     orphan_bytes: int = 0
     dry_run: bool = False
+    cache_files: int = 0
+    cache_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,14 +65,16 @@ class CheckReport:
     corrupt: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     removed_orphans: list[str] = field(default_factory=list)
+    cache_corrupt: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.integrity or self.missing or self.corrupt or self.orphans)
+        return not (self.integrity or self.missing or self.corrupt or self.orphans or self.cache_corrupt)
 
 
-def gc(store: BlobStore, *, dry_run: bool = False) -> GcReport:
-    """Remove every blob no live version references, and orphan files; report counts and bytes."""
+def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False) -> GcReport:
+    """Remove every blob no live version references, orphan files, and cache copies and
+    snapshots no live version names; report counts and bytes."""
     with store.lock(exclusive=True):
         doomed: list[Any]
         if dry_run:
@@ -83,20 +97,38 @@ def gc(store: BlobStore, *, dry_run: bool = False) -> GcReport:
         if not dry_run:
             for path in orphans:
                 path.unlink(missing_ok=True)
+        cache_files, cache_bytes = _evict(store, cache, {d for d, _, _ in doomed}, dry_run=dry_run)
     return GcReport(
         blobs=len(doomed),
         bytes=sum(size for _, size, _ in doomed),
         orphan_files=len(orphans),
         orphan_bytes=orphan_bytes,
         dry_run=dry_run,
+        cache_files=cache_files,
+        cache_bytes=cache_bytes,
     )
 
 
-def check(store: BlobStore, *, fix: bool = False) -> CheckReport:
-    """Integrity-check the database, rehash every referenced blob, list orphan files.
+def _evict(store: BlobStore, cache: Cache, doomed: set[str], *, dry_run: bool) -> tuple[int, int]:
+    """Remove cached copies no live version names, snapshots of versions gone, and leftovers.
 
-    ``fix=True`` removes orphan files; corrupt or missing blobs are reported, never deleted,
-    since a version still names them.
+    Called under the exclusive store lock: no ``path()`` or ``snapshot()`` is making files.
+    ``doomed`` are the blobs this gc removes (still in the database on a dry run).
+    """
+    cached = cache.cached()
+    snapshots = cache.snapshots()
+    with store.db.read() as con:
+        keep = {r[0] for r in con.execute(KEPT_IN_CACHE, (json.dumps([d for d, _ in cached]),))} - doomed if cached else set()
+        live = {r[0] for r in con.execute(LIVE_VERSION_DIGESTS, (json.dumps([d for d, _ in snapshots]),))} if snapshots else set()
+    gone = [p for d, p in cached if d not in keep] + [p for d, p in snapshots if d not in live] + cache.leftovers()
+    return cache.remove(gone, dry_run=dry_run)
+
+
+def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
+    """Integrity-check the database, rehash every referenced blob and cached copy, list orphan files.
+
+    ``fix=True`` removes orphan files and damaged cached copies (made again on next use);
+    corrupt or missing blobs are reported, never deleted, since a version still names them.
     """
     with store.lock(exclusive=fix):
         with store.db.read() as con:
@@ -111,6 +143,7 @@ def check(store: BlobStore, *, fix: bool = False) -> CheckReport:
             elif state == "corrupt":
                 corrupt.append(digest)
         orphans = _orphans(store)
+        cache_corrupt = cache.corrupt(fix=fix)
         removed = []
         if fix:
             for path in orphans:
@@ -122,6 +155,7 @@ def check(store: BlobStore, *, fix: bool = False) -> CheckReport:
         corrupt=corrupt,
         orphans=[] if fix else [str(p) for p in orphans],
         removed_orphans=removed,
+        cache_corrupt=[] if fix else cache_corrupt,
     )
 
 
@@ -150,6 +184,7 @@ def _orphans(store: BlobStore) -> list[Path]:
     """Files under objects/ that no blob row names, and leftovers of interrupted writes.
 
     Called under the exclusive lock: no writer is between its temporary file and its commit.
+    The cache folder is the cache's own (``_evict``), never orphans.
     """
     if store.objects is None:
         return []
@@ -158,7 +193,7 @@ def _orphans(store: BlobStore) -> list[Path]:
     found: list[Path] = []
     with os.scandir(store.objects) as top:
         for folder in top:
-            if not folder.is_dir(follow_symlinks=False):
+            if not folder.is_dir(follow_symlinks=False) or folder.name == CACHE_DIR:
                 continue
             with os.scandir(folder.path) as inner:
                 for item in inner:

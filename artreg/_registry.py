@@ -15,16 +15,18 @@ import platformdirs
 from ._audit import AuditLog
 from ._automations import Automations
 from ._blobs import BlobStore
+from ._cache import CACHE_DIR, Cache
 from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
 from ._db import Database
 from ._draft import Artifact
-from ._errors import InvalidName, NotFound
+from ._errors import FileNotFound, InvalidName, NotFound
 from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
 from ._log_artifact import log_draft
 from ._names import check_project
+from ._paths import snapshot
 from ._progress import ProgressCallback
 from ._references import default_name, is_uri
 from ._runs import Run, start_run
@@ -105,6 +107,7 @@ class Registry:
         stored = self._db.setting("objects")
         self.objects = None if stored is None else Path(db_path).parent / stored
         self._store = BlobStore(self._db, self.objects, inline_limit, create=not read_only)
+        self._cache = Cache(None if self.objects is None else self.objects / CACHE_DIR, self._store.lock)
         self.audit = AuditLog(self._db)
         self.automations = Automations(self)
         self._deliverer: Deliverer | None = None
@@ -126,6 +129,7 @@ class Registry:
         """
         self.stop_delivery()
         self._db.close()
+        self._cache.close()
 
     def _now(self) -> datetime:
         return self._clock()
@@ -243,18 +247,45 @@ class Registry:
         return [ArtifactVersion(self, i) for i in sorted(ids)]
 
     def gc(self, *, dry_run: bool = False) -> GcReport:
-        """Remove blobs (inline and files) that no live version references, and orphan files."""
-        return gc(self._store, dry_run=dry_run)
+        """Remove blobs (inline and files) that no live version references, and orphan files.
+
+        Also evicts from the cache what no live version names (copies of inline blobs and of
+        references, snapshots of deleted versions) and leftovers of interrupted writes.
+        """
+        return gc(self._store, self._cache, dry_run=dry_run)
 
     def check(self, *, fix: bool = False) -> CheckReport:
-        """Verify the database, every referenced blob's presence and digest, and list orphan files."""
-        return check(self._store, fix=fix)
+        """Verify the database, every referenced blob's presence and digest, the cache's copies, and list orphan files.
+
+        ``fix=True`` removes orphan files and damaged cache copies (they are made again on next use).
+        """
+        return check(self._store, self._cache, fix=fix)
 
     # -- reading -----------------------------------------------------------------------
 
     def artifact(self, ref: str, *, project: str | None = None) -> ArtifactVersion:
         """The version a reference names: ``[entity/][project/]name[:vN|alias]`` (default ``latest``)."""
         return resolve(self, ref, project=project)
+
+    def snapshot(self, ref: str | ArtifactVersion, root: str | os.PathLike[str] | None = None) -> str:
+        """A folder of symbolic links laid out as a version's manifest, each naming the entry's
+        read-only local file (see ``ArtifactVersion.path``); returns its absolute path.
+
+        The default root is ``snapshots/<version digest>`` in the registry's cache (``objects/cache/``),
+        shared by every version and link with the same content. A folder already there that
+        holds exactly the right links is reused as it is (one ``readlink`` per entry, no
+        reads); otherwise a new one is built beside it and swapped in whole, so a reader
+        never sees it half made. A ``root`` holding anything but links and folders is never
+        replaced (AlreadyExists). Missing versions and entries raise FileNotFound.
+        """
+        try:
+            version = ref if isinstance(ref, ArtifactVersion) else self.artifact(ref)
+        except NotFound as exc:
+            if isinstance(exc, FileNotFound):
+                raise
+            raise FileNotFound(str(exc)) from exc
+        version._require_download()
+        return snapshot(version, root)
 
     def artifacts(self, project: str, name: str) -> list[ArtifactVersion]:
         """The live versions of ``project/name``, newest first."""

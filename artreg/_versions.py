@@ -23,7 +23,7 @@ from ._db import translate
 from ._diff import VersionDiff, diff_versions
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
-from ._errors import InvalidName, NotFound, PermissionDenied
+from ._errors import FileNotFound, InvalidName, NotFound, PermissionDenied
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
 from ._manifest import ManifestEntry, folder_range
@@ -43,6 +43,7 @@ from ._names import (
     parse_ref,
     version_index,
 )
+from ._paths import entry_path
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION
 from ._references import open_reference
@@ -437,12 +438,12 @@ class ArtifactVersion:
             return int(con.execute(COUNT_ENTRIES, (self._content_id, low, high)).fetchone()[0])  # type: ignore[index]
 
     def get_entry(self, path: str) -> ManifestEntry:
-        """The entry at a logical path; raises NotFound."""
+        """The entry at a logical path; raises FileNotFound (a NotFound and a FileNotFoundError)."""
         logical = normalize_path(path)
         with self._reg._db.read() as con:
             row = con.execute(SELECT_ENTRY, (self._content_id, logical)).fetchone()
         if row is None:
-            raise NotFound(f"{self.qualified_name} has no entry {logical!r}")
+            raise FileNotFound(f"{self.qualified_name} has no entry {logical!r}")
         return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
     def open(self, path: str) -> Any:
@@ -452,6 +453,20 @@ class ArtifactVersion:
         if entry.ref is not None:
             return io.BufferedReader(open_reference(entry))
         return io.BufferedReader(self._reg._store.open(entry.digest, entry.size))
+
+    def path(self, name: str) -> str:
+        """A local, read-only path holding one entry's bytes, without copying them.
+
+        A stored blob file is handed out as it is (its size checked, its bytes not reread).
+        An inline blob, or a reference fetched from its source, is written once into the
+        registry's cache and checked against its digest before it appears there; a
+        ``checksum=False`` reference records no content and is fetched again on each call.
+        The file belongs to the registry: never write to it (it is read-only), and expect a
+        cached copy to go when ``gc`` finds no live version naming it. Raises FileNotFound
+        for a missing entry, IntegrityError when stored bytes are missing or damaged.
+        """
+        self._require_download()
+        return entry_path(self, name)
 
     def download(
         self,

@@ -22,6 +22,7 @@ PUBLIC = [
     "DeliveryReport",
     "DraftEntry",
     "EntryChange",
+    "FileNotFound",
     "GcReport",
     "INHERIT",
     "IntegrityError",
@@ -62,6 +63,8 @@ def test_all_is_pinned_and_sorted() -> None:
     ("cls", "builtin"),
     [
         (artreg.NotFound, LookupError),
+        (artreg.FileNotFound, FileNotFoundError),
+        (artreg.FileNotFound, artreg.NotFound),
         (artreg.InvalidName, ValueError),
         (artreg.TypeMismatch, ValueError),
         (artreg.AlreadyExists, ValueError),
@@ -78,6 +81,21 @@ def test_every_error_formats_and_subclasses_its_builtin(cls: type[artreg.ArtregE
     assert str(exc) == f"something about {cls.__name__}"
     with pytest.raises(builtin):
         raise exc
+
+
+def test_file_not_found_is_an_os_error_with_enoent_and_pickles() -> None:
+    import errno
+    import pickle
+
+    exc = artreg.FileNotFound("zoo/ds:v0 has no entry 'x.csv'")
+    assert exc.errno == errno.ENOENT
+    assert str(exc) == "zoo/ds:v0 has no entry 'x.csv'"  # not OSError's "[Errno 2] ..." form
+    again = pickle.loads(pickle.dumps(exc))
+    assert type(again) is artreg.FileNotFound and str(again) == str(exc) and again.errno == errno.ENOENT
+    # The CLI maps it to NotFound's exit code.
+    from artreg.cli import exit_code
+
+    assert exit_code(exc) == exit_code(artreg.NotFound("x")) == 3
 
 
 def test_integrity_error_carries_the_paths() -> None:
