@@ -23,6 +23,7 @@ from ._errors import InvalidName, NotFound
 from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
+from ._location import locate
 from ._log_artifact import log_draft
 from ._names import check_project
 from ._progress import ProgressCallback
@@ -33,7 +34,6 @@ from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
-DB_NAME = "registry.db"
 
 
 def default_home() -> str:
@@ -58,15 +58,21 @@ def open(
     user: str | None = None,
     inline_limit: int = DEFAULT_INLINE_LIMIT,
     clock: Callable[[], datetime] | None = None,
+    create: bool = True,
 ) -> Registry:
-    """Open (creating what is missing) the registry at ``path``.
+    """Open the registry at ``path``, creating it when it is missing and ``create`` is true.
 
-    ``path`` is a folder (``registry.db`` and ``objects/`` inside it), a ``.db`` or
-    ``.sqlite`` file (``<file>.objects/`` beside it), or ``":memory:"``. None means
+    ``path`` is a folder (``registry.db`` and ``objects/`` inside it), a registry file
+    (``<file>.objects/`` beside it), or ``":memory:"``; it is made absolute once, here.
+    An existing folder or file is used as it is; a new path becomes a file when its name
+    ends ``.db``, ``.sqlite``, ``.sqlite3`` or ``.db3``, else a folder. None means
     ``$ARTREG_HOME``, else the platform's user data folder. Blobs up to ``inline_limit``
     bytes live in the database. ``clock`` returns the current time (for tests).
+
+    Raises NotFound when nothing is at ``path`` and ``create`` is false, SchemaError when
+    what is there is not an artreg registry (another file, a device, a newer schema).
     """
-    return Registry(path, user=user, inline_limit=inline_limit, clock=clock)
+    return Registry(path, user=user, inline_limit=inline_limit, clock=clock, create=create)
 
 
 class Registry:
@@ -79,6 +85,7 @@ class Registry:
         user: str | None = None,
         inline_limit: int = DEFAULT_INLINE_LIMIT,
         clock: Callable[[], datetime] | None = None,
+        create: bool = True,
     ) -> None:
         if not isinstance(inline_limit, int) or inline_limit < 0:
             raise InvalidName(f"inline_limit must be a non-negative number of bytes, not {inline_limit!r}")
@@ -86,11 +93,12 @@ class Registry:
         if not self.user or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in self.user):
             raise InvalidName(f"user name must be non-empty without control characters: {self.user!r}")
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        db_path, objects = _layout(path)
+        where = locate(default_home() if path is None else path, create=create)
+        db_path = where.database
         settings = {"created_by": self.user}
-        if objects is not None:
-            settings["objects"] = objects
-        self._db = Database(db_path, initial_settings=settings)
+        if where.objects is not None:
+            settings["objects"] = where.objects
+        self._db = Database(db_path, initial_settings=settings, create=create or where.objects is None)
         self.path = db_path
         # Where the blob files are is fixed when the file is created, so a registry opened
         # by its folder or by its .db path finds the same objects.
@@ -358,20 +366,6 @@ class _RollBack(Exception):
     def __init__(self, ids: list[int]) -> None:
         super().__init__("dry run")
         self.ids = ids
-
-
-def _layout(path: str | os.PathLike[str] | None) -> tuple[str, str | None]:
-    """(database path, objects folder name beside it) for an ``open()`` argument; creates folders."""
-    if path is not None and os.fspath(path) == ":memory:":
-        return ":memory:", None
-    target = Path(default_home() if path is None else os.fspath(path)).expanduser()
-    if target.suffix in (".db", ".sqlite"):
-        # "<file>.objects", not a shared "objects": two registry files in one folder must
-        # never sweep each other's blobs.
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return str(target), f"{target.name}.objects"
-    target.mkdir(parents=True, exist_ok=True)
-    return str(target / DB_NAME), "objects"
 
 
 def _draft_from_path(path: str | os.PathLike[str], name: str | None, type_: str | None) -> Artifact:
