@@ -206,7 +206,7 @@ CASES: list[Any] = [
     pytest.param(lambda w: w.data.link("wandb-registry-model/Zoo"), artreg.TypeMismatch, id="dataset into the model registry"),
     pytest.param(lambda w: w.model.link("p/zoo2"), artreg.InvalidName, id="link into a project"),
     pytest.param(lambda w: w.model.link("wandb-registry-nope/x"), artreg.NotFound, id="link into a missing registry"),
-    pytest.param(lambda w: w.old.delete(), artreg.PermissionDenied, id="deleting a version that holds an alias"),
+    pytest.param(lambda w: w.old.delete(), artreg.Conflict, id="deleting a version that holds an alias"),
 ]
 
 
