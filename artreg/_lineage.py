@@ -107,7 +107,7 @@ class LineageGraph:
                 steps.setdefault(e.source, []).append((1, _number(e.target), e.target))
         runs = sorted((n for n in self.nodes if n.kind == "run"), key=lambda n: _number(n.id))
         if not runs:
-            return f"{_text_label(labels[self.root], self.root)}: no run logged or used it\n"
+            return f"{_text_label(labels[self.root], '')}: no run logged or used it\n"
         lines: list[str] = []
         for run in runs:
             about = ", ".join(str(v) for v in (run.detail.get("job_type"), run.detail.get("state")) if v)

@@ -25,7 +25,7 @@ from . import _errors as errors
 from ._demo import run_demo
 from ._draft import Artifact
 from ._location import DB_NAME
-from ._names import check_metadata
+from ._names import DEFAULT_PROJECT, check_metadata
 from ._references import is_uri
 from ._registry import Registry, default_home
 from ._render import ProgressLine, collection_dict, fields, human_size, plural, table, version_dict
@@ -116,12 +116,21 @@ def _put(reg: Registry, args: argparse.Namespace) -> Result:
             draft.add_dir(args.path)
         else:
             draft.add_file(args.path)
+    before = _latest_id(reg, f"{project or DEFAULT_PROJECT}/{draft.name}")
     progress = ProgressLine("logging")
     try:
         v = reg.log_artifact(draft, project=project or None, aliases=args.alias, tags=args.tag, progress=progress)
     finally:
         progress.close()
-    return {"verb": "logged", "version": version_dict(v)}
+    new = v.id != before  # the same content as latest is no new version
+    return {"verb": "logged" if new else "unchanged, already logged as", "new": new, "version": version_dict(v)}
+
+
+def _latest_id(reg: Registry, ref: str) -> int | None:
+    try:
+        return reg.artifact(ref).id
+    except errors.ArtregError:  # nothing there yet (or a bad name, which logging reports)
+        return None
 
 
 @command("get", lambda r: print(f"downloaded {r['version']['ref']} to {r['root']}"))

@@ -1095,6 +1095,9 @@ DiskAliasMachine.TestCase.settings = settings(
 
 TestAliases = AliasMachine.TestCase
 TestAliasesOnDisk = DiskAliasMachine.TestCase
+# Together over two minutes on two cores: in CI, not in `pytest -m "not slow"`.
+TestAliases.pytestmark = [pytest.mark.slow]
+TestAliasesOnDisk.pytestmark = [pytest.mark.slow]
 
 
 @pytest.mark.parametrize("alias", ["v\u0661", "v\u00b2", "v\uff11"])

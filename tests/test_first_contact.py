@@ -222,6 +222,18 @@ def test_counts_are_pluralised(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert [plural(n, "entry", "entries") for n in (0, 1, 2, 1000)] == ["0 entries", "1 entry", "2 entries", "1,000 entries"]
 
 
+def test_put_of_unchanged_content_says_nothing_new_was_logged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "one.csv").write_text("a\n")
+    code, out, _ = run(capsys, "--json", "put", str(tmp_path / "one.csv"), "-n", "zoo/one")
+    assert code == 0 and json.loads(out)["new"] is True
+    code, out, _ = run(capsys, "put", str(tmp_path / "one.csv"), "-n", "zoo/one", "-a", "best")
+    assert out.startswith("unchanged, already logged as zoo/one:v0  (1 file, 2 B)\n  aliases: best, latest")
+    code, out, _ = run(capsys, "--json", "put", str(tmp_path / "one.csv"), "-n", "zoo/one")
+    assert json.loads(out)["new"] is False and json.loads(out)["version"]["ref"] == "zoo/one:v0"
+    (tmp_path / "one.csv").write_text("b\n")
+    assert run(capsys, "put", str(tmp_path / "one.csv"), "-n", "zoo/one")[1].startswith("logged zoo/one:v1")
+
+
 def test_delete_names_the_cli_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "one.csv").write_text("a\n")
     run(capsys, "put", str(tmp_path / "one.csv"), "-n", "zoo/one", "-a", "best")
@@ -242,6 +254,28 @@ def test_the_typed_reference_and_a_suggestion_reach_the_terminal(tmp_path: Path,
     assert "has no alias 'prod'" in err and "no version" not in err
     code, _, err = run(capsys, "registry", "create", "wandb-registry-foo")
     assert code == 4 and "may not start with 'wandb-registry-'" in err
+
+
+def test_lineage_text_reads_as_runs_with_their_inputs_and_outputs(reg: artreg.Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    alone = reg.log_artifact(make("alone", a="x"), project="zoo")
+    assert alone.lineage().to_text() == "zoo/alone:v0 (dataset): no run logged or used it\n"
+    with reg.init("zoo", job_type="prepare", name="prep") as prep:
+        raw = prep.log_artifact(make("raw", a="1"))
+    with reg.init("zoo", job_type="train", name="fit") as fit:
+        fit.use_artifact(raw)
+        fit.use_artifact(alone)
+        fit.log_artifact(make("model", type="model", w="1"))
+    raw.delete(delete_aliases=True)
+    code, out, _ = run(capsys, "--registry", reg.path, "lineage", "zoo/model")
+    assert code == 0
+    assert out == (
+        "run zoo/prep (prepare, finished)\n"
+        "    produced  zoo/raw:v0 (dataset) [deleted]\n"
+        "run zoo/fit (train, finished)\n"
+        "    used      zoo/alone:v0 (dataset)\n"
+        "    used      zoo/raw:v0 (dataset) [deleted]\n"
+        "    produced  zoo/model:v0 (model)  <- this version\n"
+    )
 
 
 # -- --version and help ----------------------------------------------------------------------------
