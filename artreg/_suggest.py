@@ -50,15 +50,16 @@ def no_artifact(con: apsw.Connection, user: str, typed: str, ref: Ref, project: 
         message, hints = _no_selector(con, found[0], f"{project}/{ref.name}", ref.selector)
         return NotFound(f"no artifact {typed}: {message}" + _did_you_mean([*swapped, *hints]))
     note = "" if ref.project else f" ({project!r} is the default project)"
+    missing = f"{project}/{ref.name} was deleted" if found is not None else f"there is no collection {project}/{ref.name}{note}"
     suffix = "" if ":" not in typed else f":{ref.selector}"
     hints = [*swapped, *(f"{name}{suffix}" for name in _elsewhere(con, user, ref.name, project))]
-    hints += [f"{project}/{name}{suffix}" for name in _close(ref.name, _names_in(con, project))]
-    return NotFound(f"no artifact {typed}: there is no collection {project}/{ref.name}{note}" + _did_you_mean(hints))
+    hints += [f"{project}/{name}{suffix}" for name in _close(ref.name, _names_in(con, user, project))]
+    return NotFound(f"no artifact {typed}: {missing}" + _did_you_mean(hints))
 
 
 def no_collection(con: apsw.Connection, user: str, project: str, name: str) -> NotFound:
     """The NotFound for ``reg.collection("project/name")`` that names nothing."""
-    hints = [*_elsewhere(con, user, name, project), *(f"{project}/{n}" for n in _close(name, _names_in(con, project)))]
+    hints = [*_elsewhere(con, user, name, project), *(f"{project}/{n}" for n in _close(name, _names_in(con, user, project)))]
     return NotFound(f"no artifact collection {project}/{name}" + _did_you_mean(hints))
 
 
@@ -115,7 +116,10 @@ def _visible(con: apsw.Connection, user: str, project: str) -> bool:
     return row is None or role_of(con, row[0], user) is not None
 
 
-def _names_in(con: apsw.Connection, project: str) -> list[str]:
+def _names_in(con: apsw.Connection, user: str, project: str) -> list[str]:
+    """Live collection names of a project (none of a registry the user cannot see)."""
+    if not _visible(con, user, project):
+        return []
     return [r[0] for r in con.execute(NAMES_IN_PROJECT, (project, MAX_NAMES))]
 
 

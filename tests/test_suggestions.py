@@ -58,6 +58,8 @@ def test_a_missing_or_deleted_version_lists_what_there_is(zoo: artreg.Registry) 
     assert message(zoo, "zoo/zoo_dataset:v0").endswith("zoo/zoo_dataset:v0 was deleted")
     zoo.artifact("zoo/zoo_dataset:v1").delete(delete_aliases=True)
     assert "zoo/zoo_dataset has no live version (all 2 were deleted)" in message(zoo, "zoo/zoo_dataset")
+    zoo.collection("zoo/zoo_dataset").delete()
+    assert message(zoo, "zoo/zoo_dataset:best") == "no artifact zoo/zoo_dataset:best: zoo/zoo_dataset was deleted"
 
 
 def test_close_collection_names_in_the_project(zoo: artreg.Registry) -> None:
@@ -95,6 +97,13 @@ def test_names_in_registries_the_user_cannot_see_are_never_suggested(reg: artreg
             assert "wandb-registry-secret/" not in text, text
             assert "did you mean 'zoo/hidden_model" in text  # the source is in a project: that one is fine
         assert "did you mean" not in message(mia, "wandb-registry-secret:hidden_model")
+        for project in ("wandb-registry-secret", "wandb-registry-Secret"):
+            with pytest.raises(artreg.NotFound) as caught:
+                mia.collection(f"{project}/hidden_modle")
+            assert "did you mean" not in str(caught.value)
+        with pytest.raises(artreg.ArtregError) as refused:
+            mia.artifact("hidden_modle", project="wandb-registry-secret")
+        assert "hidden_model" not in str(refused.value)
         for name in ("Secret", "secrets"):
             assert message(mia, f"wandb-registry-{name}/hidden_model") == f"no registry named {name!r}"
             with pytest.raises(artreg.NotFound) as caught:
