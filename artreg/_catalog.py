@@ -21,6 +21,7 @@ from ._clock import parse_time
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
 from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_aliases, check_project, check_type, parse_ref
 from ._projects import ensure_project, next_index
+from ._suggest import no_registry
 from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def create_registry(
     visibility: str,
 ) -> Catalog:
     """A new registry; its creator becomes an admin of it."""
-    name = check_project(name, kind="registry name")
+    name = check_registry_name(name)
     types = None if artifact_types is None else [check_type(t) for t in as_list("artifact_types", artifact_types)]
     visibility = check_visibility(visibility)
     who = actor(reg)
@@ -64,11 +65,23 @@ def create_registry(
     return Catalog(reg, registry_id)
 
 
+def check_registry_name(name: object) -> str:
+    """A new registry's name: a project name that does not itself start with ``wandb-registry-``."""
+    value = check_project(name, kind="registry name")
+    if value.startswith(REGISTRY_PROJECT_PREFIX):
+        bare = value[len(REGISTRY_PROJECT_PREFIX):]
+        raise InvalidName(
+            f"registry name {value!r} may not start with {REGISTRY_PROJECT_PREFIX!r}: references add that prefix themselves "
+            f"(a registry named {bare!r} is reached as '{REGISTRY_PROJECT_PREFIX}{bare}/<collection>')"
+        )
+    return value
+
+
 def find_registry(reg: Registry, name: str) -> Catalog:
     with reg._db.read() as con:
         row = con.execute("SELECT id FROM registries WHERE name = ?", (check_project(name, kind="registry name"),)).fetchone()
-    if row is None:
-        raise NotFound(f"no registry named {name!r}")
+        if row is None:
+            raise no_registry(con, reg.user, name)
     return Catalog(reg, row[0])
 
 
@@ -232,7 +245,7 @@ class Catalog:
 
     def rename(self, new_name: str) -> None:
         """Rename the registry (references use the new name from then on)."""
-        name = check_project(new_name, kind="registry name")
+        name = check_registry_name(new_name)
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, "renaming the registry")

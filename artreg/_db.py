@@ -155,7 +155,11 @@ class Checkpointer:
         self._wake.set()
 
     def _run(self) -> None:
-        con = apsw.Connection(self._path)
+        try:
+            # Never with SQLITE_OPEN_CREATE: a file deleted under us must not come back empty.
+            con = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READWRITE)
+        except apsw.Error:
+            return  # no file, nothing to make durable; the registry's own calls report the loss
         try:
             while True:
                 with self._lock:
@@ -187,13 +191,18 @@ class Checkpointer:
 class Database:
     """The registry's SQLite file: validated, migrated, one connection per thread."""
 
-    def __init__(self, path: str, *, initial_settings: dict[str, str], read_only: bool = False) -> None:
+    def __init__(self, path: str, *, initial_settings: dict[str, str], create: bool = True, read_only: bool = False) -> None:
         self.path = path
         self.memory = path == ":memory:"
         # Read-only connections (SQLITE_OPEN_READONLY) refuse every write in SQLite itself;
         # they neither create, migrate nor checkpoint the file.
         self.read_only = read_only
         self._initial_settings = initial_settings
+        # Only the first connection may create the file or initialise an empty one: a later
+        # connection (another thread's, or after fork) that found the file gone would
+        # otherwise make a new, empty registry in its place.
+        self._create = create
+        self.created = False  # this object initialised a new, empty file
         self._local = threading.local()
         self._lock = threading.RLock()
         self._pid = os.getpid()
@@ -227,14 +236,18 @@ class Database:
         return con
 
     def _connect(self) -> apsw.Connection:
+        if self.read_only:
+            flags = apsw.SQLITE_OPEN_READONLY
+        else:
+            flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if self._create else 0)
         try:
-            flags = apsw.SQLITE_OPEN_READONLY if self.read_only else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
             con = apsw.Connection(self.path, flags=flags)
         except apsw.Error as exc:
             raise translate(exc, self.path) from exc
         try:
             con.set_busy_handler(busy_handler(BUSY_TIMEOUT_MS / 1000))
-            _check_foreign(con, self.path)
+            if _check_foreign(con, self.path) and not self._create:
+                raise SchemaError(f"{self.path!r} is an empty file, not an artreg registry")
             if self.read_only:
                 _check_current(con, self.path)
             elif not self.memory:
@@ -261,6 +274,7 @@ class Database:
         with self._lock:
             self._connections.append(con)
             _OWNERS[id(con)] = self
+            self._create = False
         return con
 
     def _owns(self, con: apsw.Connection) -> bool:
@@ -273,6 +287,7 @@ class Database:
         with con:
             _check_foreign(con, self.path)
             current = _user_version(con)
+            self.created = current == 0
             for number in range(current, SCHEMA_VERSION):
                 con.execute(MIGRATIONS[number])
                 con.execute(f"PRAGMA user_version = {number + 1}")
@@ -464,12 +479,12 @@ def _check_current(con: apsw.Connection, path: str) -> None:
         )
 
 
-def _check_foreign(con: apsw.Connection, path: str) -> None:
-    """Refuse, without writing anything, a database that is not artreg's or is newer."""
+def _check_foreign(con: apsw.Connection, path: str) -> bool:
+    """Refuse, without writing anything, a database that is not artreg's or is newer; True when it is empty."""
     row: Any = con.execute(FILE_IDENTITY).fetchone()
     app_id, version, has_tables = int(row[0]), int(row[1]), bool(row[2])
     if app_id == 0 and version == 0 and not has_tables:
-        return
+        return True
     if app_id != APPLICATION_ID:
         raise SchemaError(f"{path!r} is an SQLite database but not an artreg registry (application_id {app_id:#x})")
     if version > SCHEMA_VERSION:
@@ -477,3 +492,4 @@ def _check_foreign(con: apsw.Connection, path: str) -> None:
             f"{path!r} has schema version {version}, newer than this artreg understands ({SCHEMA_VERSION}); "
             "upgrade artreg to open it"
         )
+    return False

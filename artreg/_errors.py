@@ -13,6 +13,7 @@ subclasses the builtin a caller would already catch::
     ├── TypeMismatch(ValueError)       logging or linking a version of another type
     ├── AlreadyExists(ValueError)      a path or object that is already there
     ├── PermissionDenied(PermissionError)
+    ├── Conflict                       the thing is in a state that forbids the action (a version holding aliases)
     ├── IntegrityError                 stored or downloaded bytes do not match their digest
     ├── Busy(TimeoutError)             the database stayed locked past the busy timeout
     └── SchemaError                    not an artreg database, or one newer than this code
@@ -27,6 +28,7 @@ __all__ = [
     "ArtregError",
     "Busy",
     "FileNotFound",
+    "Conflict",
     "IntegrityError",
     "InvalidName",
     "NotFound",
@@ -74,6 +76,14 @@ class AlreadyExists(ArtregError, ValueError):
 
 class PermissionDenied(ArtregError, PermissionError):
     """The acting user's role does not allow the action."""
+
+
+class Conflict(ArtregError):
+    """The action conflicts with the current state: deleting a version that still holds aliases.
+
+    Not a matter of role (that is PermissionDenied): anyone would be refused until the
+    state changes, or asks explicitly (``delete_aliases=True``).
+    """
 
 
 class IntegrityError(ArtregError):

@@ -15,7 +15,7 @@ import apsw
 
 from ._aliases import aliases_of, drop_all, reset_latest
 from ._audit import Actor, record
-from ._errors import InvalidName, PermissionDenied
+from ._errors import Conflict, InvalidName, PermissionDenied
 
 
 class TTL(enum.Enum):
@@ -101,7 +101,7 @@ def delete_version(con: apsw.Connection, actor: Actor, collection_id: int, versi
     """Soft-delete one version; refused while it holds aliases unless ``delete_aliases``."""
     held = aliases_of(con, version_id)
     if held and not delete_aliases:
-        raise PermissionDenied(f"{name} holds aliases {', '.join(held)}; pass delete_aliases=True to delete it anyway")
+        raise Conflict(f"{name} holds aliases {', '.join(held)}; pass delete_aliases=True to delete it anyway")
     protected = con.execute(PROTECTED_LINKS, (version_id,)).fetchall()
     if protected:
         names = ", ".join(f"{r[0]}:{r[1]}" for r in protected)

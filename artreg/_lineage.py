@@ -94,6 +94,30 @@ class LineageGraph:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
+    def to_text(self) -> str:
+        """Plain text for a terminal: each run (oldest first) with what it used, then what it produced.
+
+        The version the graph was drawn around is marked ``<- this version``; a version
+        no run logged or used is said to have no lineage.
+        """
+        labels = {n.id: n for n in self.nodes}
+        steps: dict[str, list[tuple[int, int, str]]] = {}
+        for e in self.edges:
+            if e.kind == "used":
+                steps.setdefault(e.target, []).append((0, _number(e.source), e.source))
+            else:
+                steps.setdefault(e.source, []).append((1, _number(e.target), e.target))
+        runs = sorted((n for n in self.nodes if n.kind == "run"), key=lambda n: _number(n.id))
+        if not runs:
+            return f"{_text_label(labels[self.root], '')}: no run logged or used it\n"
+        lines: list[str] = []
+        for run in runs:
+            about = ", ".join(str(v) for v in (run.detail.get("job_type"), run.detail.get("state")) if v)
+            lines.append(f"run {run.label} ({about})")
+            for produced, _, node_id in sorted(steps.get(run.id, [])):
+                lines.append(f"    {'produced' if produced else 'used':<8}  {_text_label(labels[node_id], self.root)}")
+        return "\n".join(lines) + "\n"
+
     def to_dot(self) -> str:
         lines = ["digraph lineage {", "  rankdir=LR;"]
         for node in self.nodes:
@@ -122,6 +146,17 @@ class LineageGraph:
             lines.append(f"  {_mermaid_id(node.id)}[{text}]" if node.kind == "version" else f"  {_mermaid_id(node.id)}([{text}])")
         lines += [f"  {_mermaid_id(e.source)} --> {_mermaid_id(e.target)}" for e in self.edges]
         return "\n".join(lines) + "\n"
+
+
+def _number(node_id: str) -> int:
+    return int(node_id.partition(":")[2])
+
+
+def _text_label(node: LineageNode, root: str) -> str:
+    state = node.detail.get("state")
+    gone = " [deleted]" if state not in (None, "committed") else ""
+    mark = "  <- this version" if node.id == root else ""
+    return f"{node.label} ({node.detail.get('type')}){gone}{mark}"
 
 
 def _subtitle(node: LineageNode) -> str:

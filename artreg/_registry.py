@@ -24,6 +24,7 @@ from ._errors import FileNotFound, InvalidName, NotFound
 from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
+from ._location import locate
 from ._log_artifact import log_draft
 from ._names import check_project
 from ._paths import snapshot
@@ -35,7 +36,6 @@ from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
-DB_NAME = "registry.db"
 
 
 def default_home() -> str:
@@ -60,21 +60,27 @@ def open(
     user: str | None = None,
     inline_limit: int = DEFAULT_INLINE_LIMIT,
     clock: Callable[[], datetime] | None = None,
+    create: bool = True,
     read_only: bool = False,
 ) -> Registry:
-    """Open (creating what is missing) the registry at ``path``.
+    """Open the registry at ``path``, creating it when it is missing and ``create`` is true.
 
-    ``path`` is a folder (``registry.db`` and ``objects/`` inside it), a ``.db`` or
-    ``.sqlite`` file (``<file>.objects/`` beside it), or ``":memory:"``. None means
+    ``path`` is a folder (``registry.db`` and ``objects/`` inside it), a registry file
+    (``<file>.objects/`` beside it), or ``":memory:"``; it is made absolute once, here.
+    An existing folder or file is used as it is; a new path becomes a file when its name
+    ends ``.db``, ``.sqlite``, ``.sqlite3`` or ``.db3``, else a folder. None means
     ``$ARTREG_HOME``, else the platform's user data folder. Blobs up to ``inline_limit``
     bytes live in the database. ``clock`` returns the current time (for tests).
+
+    Raises NotFound when nothing is at ``path`` and ``create`` is false, SchemaError when
+    what is there is not an artreg registry (another file, a device, a newer schema).
 
     ``read_only=True`` opens an existing registry so that nothing can write to it: SQLite
     itself refuses writes on the connection, and every changing call raises
     PermissionDenied before it starts. It creates nothing (NotFound when the registry is
     missing) and needs a registry of this artreg's schema (SchemaError otherwise).
     """
-    return Registry(path, user=user, inline_limit=inline_limit, clock=clock, read_only=read_only)
+    return Registry(path, user=user, inline_limit=inline_limit, clock=clock, create=create, read_only=read_only)
 
 
 class Registry:
@@ -87,6 +93,7 @@ class Registry:
         user: str | None = None,
         inline_limit: int = DEFAULT_INLINE_LIMIT,
         clock: Callable[[], datetime] | None = None,
+        create: bool = True,
         read_only: bool = False,
     ) -> None:
         if not isinstance(inline_limit, int) or inline_limit < 0:
@@ -95,12 +102,16 @@ class Registry:
         if not self.user or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in self.user):
             raise InvalidName(f"user name must be non-empty without control characters: {self.user!r}")
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        db_path, objects = _layout(path, create=not read_only)
+        if read_only and path is not None and os.fspath(path) == ":memory:":
+            raise InvalidName("a new in-memory registry is empty: it cannot be opened read-only")
+        create = create and not read_only
+        where = locate(default_home() if path is None else path, create=create)
+        db_path = where.database
         settings = {"created_by": self.user}
-        if objects is not None:
-            settings["objects"] = objects
+        if where.objects is not None:
+            settings["objects"] = where.objects
         self.read_only = read_only
-        self._db = Database(db_path, initial_settings=settings, read_only=read_only)
+        self._db = Database(db_path, initial_settings=settings, create=create or where.objects is None, read_only=read_only)
         self.path = db_path
         # Where the blob files are is fixed when the file is created, so a registry opened
         # by its folder or by its .db path finds the same objects.
@@ -397,26 +408,6 @@ class _RollBack(Exception):
     def __init__(self, ids: list[int]) -> None:
         super().__init__("dry run")
         self.ids = ids
-
-
-def _layout(path: str | os.PathLike[str] | None, *, create: bool = True) -> tuple[str, str | None]:
-    """(database path, objects folder name beside it) for an ``open()`` argument; creates folders
-    (without ``create``, NotFound when the database file is missing)."""
-    if path is not None and os.fspath(path) == ":memory:":
-        if not create:
-            raise InvalidName("a new in-memory registry is empty: it cannot be opened read-only")
-        return ":memory:", None
-    target = Path(default_home() if path is None else os.fspath(path)).expanduser()
-    # "<file>.objects", not a shared "objects": two registry files in one folder must never
-    # sweep each other's blobs.
-    single = target.suffix in (".db", ".sqlite")
-    found = (str(target), f"{target.name}.objects") if single else (str(target / DB_NAME), "objects")
-    if not create:
-        if not os.path.isfile(found[0]):
-            raise NotFound(f"no registry at {os.fspath(target)!r}")
-        return found
-    (target.parent if single else target).mkdir(parents=True, exist_ok=True)
-    return found
 
 
 def _draft_from_path(path: str | os.PathLike[str], name: str | None, type_: str | None) -> Artifact:

@@ -48,6 +48,7 @@ from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION
 from ._references import open_reference
 from ._runs import Run, runs_of
+from ._suggest import no_artifact, no_collection, no_registry
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -126,14 +127,11 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
         if parsed.registry is not None:
             found_registry = con.execute("SELECT id FROM registries WHERE name = ?", (parsed.registry,)).fetchone()
             if found_registry is None:
-                raise NotFound(f"no registry named {parsed.registry!r}")
+                raise no_registry(con, reg.user, parsed.registry)
             require(con, found_registry[0], reg.user, "restricted_viewer", f"reading {project_name}/{parsed.name}")
         row = con.execute(RESOLVE, args).fetchone()
         if row is None:
-            found = con.execute(SELECT_COLLECTION, (project_name, parsed.name)).fetchone()
-            if found is None or found[2] is not None:
-                raise NotFound(f"no artifact {project_name}/{parsed.name}")
-            raise NotFound(f"{project_name}/{parsed.name} has no version {selector!r}")
+            raise no_artifact(con, reg.user, ref, parsed, project_name)
         return ArtifactVersion(reg, row[0], con=con, row=row)
 
 
@@ -340,8 +338,9 @@ class ArtifactVersion:
     def delete(self, *, delete_aliases: bool = False) -> None:
         """Soft-delete this version: its index stays reserved and it leaves every lookup.
 
-        Refused with PermissionDenied while it holds aliases (``latest`` included) unless
-        ``delete_aliases=True``, and while a registry links it under a protected alias.
+        Refused with Conflict while it holds aliases (``latest`` included) unless
+        ``delete_aliases=True``, and with PermissionDenied while a registry links it under
+        a protected alias.
         ``latest`` moves back to the newest live version; links to it go with it. On a
         link, only the link is removed (``unlink``).
         """
@@ -625,8 +624,8 @@ NOT_A_REGISTRY = f"substr(p.name, 1, {len(REGISTRY_PROJECT_PREFIX)}) != '{REGIST
 def find_collection(reg: Registry, project: str, name: str) -> Collection:
     with reg._db.read() as con:
         row = con.execute(SELECT_COLLECTION, (check_project(project), check_artifact_name(name))).fetchone()
-    if row is None or row[2] is not None:
-        raise NotFound(f"no artifact collection {project}/{name}")
+        if row is None or row[2] is not None:
+            raise no_collection(con, reg.user, project, name)
     return Collection(reg, row[0])
 
 

@@ -18,7 +18,7 @@ Dedup (SPEC §4) is only against the *current* ``latest``: re-logging its conten
 version, re-logging an older (or deleted) version's content does. After a deletion
 ``latest`` may be an older version, and logging content equal to it dedups.
 
-Deletion (SPEC §8): ``v.delete()`` refuses (PermissionDenied, nothing changes) while the
+Deletion (SPEC §8): ``v.delete()`` refuses (Conflict, nothing changes) while the
 version holds any alias, ``latest`` included; ``delete_aliases=True`` drops them. A deleted
 version leaves ``reg.artifacts()`` and ``reg.artifact()``. ``collection.delete()`` deletes
 every version; the collection leaves ``reg.collections()`` until something is logged into it
@@ -378,7 +378,7 @@ class AliasMachine(RuleBasedStateMachine):
         other = self.version(name, index)
         links = [self.link_version(t, k) for t, k in self.live_links() if self.ports[t].links[k].source == (name, index)]
         if held and not delete_aliases:
-            with pytest.raises(artreg.PermissionDenied):
+            with pytest.raises(artreg.Conflict):
                 v.delete()
             return  # the invariants check that nothing changed
         if delete_aliases:
@@ -1095,6 +1095,9 @@ DiskAliasMachine.TestCase.settings = settings(
 
 TestAliases = AliasMachine.TestCase
 TestAliasesOnDisk = DiskAliasMachine.TestCase
+# Together over two minutes on two cores: in CI, not in `pytest -m "not slow"`.
+TestAliases.pytestmark = [pytest.mark.slow]
+TestAliasesOnDisk.pytestmark = [pytest.mark.slow]
 
 
 @pytest.mark.parametrize("alias", ["v\u0661", "v\u00b2", "v\uff11"])

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import artreg
 from conftest import child_env, readline
 from invariants import assert_consistent, rows
@@ -64,6 +66,7 @@ def assert_no_errors(reports: list[dict[str, Any]]) -> None:
     assert not errors, f"seed {SEED}: " + "\n".join(f"{e['op']}: {e['type']}: {e['error']}\n{e['trace']}" for e in errors)
 
 
+@pytest.mark.slow
 def test_four_processes_log_alias_link_delete_and_gc_one_collection(tmp_path: Path) -> None:
     registry = tmp_path / "shared"
     artreg.open(registry, inline_limit=1024).close()
@@ -89,6 +92,7 @@ def test_four_processes_log_alias_link_delete_and_gc_one_collection(tmp_path: Pa
     print(f"seed {SEED}: {WORKERS}x{ops} ops, {len(indexed)} versions, {live} live, slowest op {slowest:.2f} s")
 
 
+@pytest.mark.slow
 def test_four_processes_create_one_registry_at_once(tmp_path: Path) -> None:
     """Creating the file, its schema and the first collection is itself contended.
 

@@ -103,18 +103,21 @@ def run_kills(registry: Path, variant: str, count: int, max_delay: float) -> Cou
     return stats
 
 
+@pytest.mark.slow
 def test_sigkill_while_logging(tmp_path: Path) -> None:
     stats = run_kills(tmp_path / "reg", "log", kills(30), max_delay=0.5)
     print(dict(stats))
     assert stats["versions committed"] > stats["kills"], "the child had time to commit between kills"
 
 
+@pytest.mark.slow
 def test_sigkill_while_logging_and_collecting(tmp_path: Path) -> None:
     stats = run_kills(tmp_path / "reg", "gc", kills(24), max_delay=0.5)
     print(dict(stats))
     assert stats["versions committed"] > stats["kills"]
 
 
+@pytest.mark.slow
 def test_sigkill_while_creating_a_registry(tmp_path: Path) -> None:
     rng = random.Random(f"{SEED}-fresh")
     for kill in range(kills(6)):
