@@ -26,7 +26,7 @@ from ._names import (
     DEFAULT_PROJECT,
     LATEST,
     REGISTRY_PROJECT_PREFIX,
-    check_aliases,
+    given_aliases,
     check_artifact_name,
     check_metadata,
     check_project,
@@ -73,7 +73,7 @@ def log_draft(
     project_name = check_project(project or DEFAULT_PROJECT)
     if project_name.startswith(REGISTRY_PROJECT_PREFIX):
         raise InvalidName(f"project {project_name!r} names a registry: log into a project, then link the version there")
-    alias_list = check_aliases(aliases)
+    alias_list = given_aliases(aliases)
     tag_list = check_tags([*draft.tags, *check_tags(tags)])
     metadata = dump_json(check_metadata(draft.metadata))
     description = _check_description(draft.description)

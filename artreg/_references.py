@@ -78,6 +78,7 @@ class RefObject:
     digest: str | None
     extra: dict[str, Any] = field(default_factory=dict)
     file: FileSource | None = None
+    path: str | None = None  # the entry's logical path when no name is given (default: the URI's last segment)
 
 
 # -- the common interface ----------------------------------------------------------------
@@ -423,6 +424,17 @@ class _S3(_Scheme):
 
     def list(self, uri: str, *, checksum: bool, max_objects: int) -> list[RefObject]:
         bucket, key, version = self.split(uri)
+        if not checksum:
+            # The location only, as W&B records it: one entry for the whole URI (an object or
+            # a prefix), at the key (or the bucket) unless a name is given; S3 is not asked.
+            location = f"s3://{bucket}/{key}"
+            extra: dict[str, Any] = {"checksum": NONE}
+            if version is not None:
+                extra["version_id"] = version
+                location_id = f"{location}?versionId={urllib.parse.quote(version, safe='')}"
+            else:
+                location_id = location
+            return [RefObject(location, "", 0, uri_digest(location_id), extra, path=key.rstrip("/") or bucket)]
         client, errors = _s3_client()
         with _s3_errors(errors, uri):
             if key and not key.endswith("/"):
