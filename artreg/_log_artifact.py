@@ -26,12 +26,12 @@ from ._names import (
     DEFAULT_PROJECT,
     LATEST,
     REGISTRY_PROJECT_PREFIX,
-    given_aliases,
     check_artifact_name,
     check_metadata,
     check_project,
     check_tags,
     dump_json,
+    given_aliases,
 )
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index

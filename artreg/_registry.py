@@ -148,7 +148,9 @@ class Registry:
         Content identical to the collection's ``latest`` creates no version: the existing
         one is returned with the aliases and tags applied.
         """
-        return self._log(artifact_or_path, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None, progress=progress)
+        return self._log(
+            artifact_or_path, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None, progress=progress
+        )
 
     def _log(
         self,

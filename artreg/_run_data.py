@@ -123,7 +123,7 @@ class RunConfig(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return repr(self._data)
 
-    def update(self, other: Any = (), /, allow_val_change: bool | None = None, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, allow_val_change: bool | None = None, **kwargs: Any) -> None:
         """Set several keys in one transaction (``allow_val_change`` is W&B's and changes nothing here)."""
         changes = dict(other, **kwargs)
         for key in changes:
@@ -186,7 +186,7 @@ class RunSummary(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return repr(self._data)
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         changes = dict(other, **kwargs)
         values = {_key(key): metric_value(value, f"summary[{key!r}]") for key, value in changes.items()}
         with self._run._reg._db.write() as con:

@@ -11,6 +11,7 @@ its runs stay ``running``, which is the truth as far as the file can know.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
@@ -56,7 +57,5 @@ def _finish_all(error: BaseException | None) -> None:
         mine = [run for pid, run in _live.values() if pid == os.getpid()]
         _live.clear()
     for run in mine:
-        try:
+        with contextlib.suppress(Exception):  # the process is ending; nothing could report it
             run._finish_at_exit(error)
-        except Exception:  # noqa: BLE001 - the process is ending; nothing could report it
-            pass

@@ -281,7 +281,7 @@ class Run:
         """Every committed step, oldest first, as W&B's history rows: the values plus ``_step``."""
         with self._reg._db.read() as con:
             rows = con.execute(SELECT_HISTORY, (self._row,)).fetchall()
-        return [{**load_json(data), "_step": step} for step, data in rows]
+        return [{**load_json(str(data)), "_step": step} for step, data in rows]
 
     # -- edges -------------------------------------------------------------------------
 
@@ -344,6 +344,44 @@ class Run:
         if isinstance(artifact, Artifact):
             artifact = artifact.logged_version or self.log_artifact(artifact)
         return artifact.link(target_path, aliases)
+
+    def upsert_artifact(
+        self,
+        artifact: Artifact,
+        distributed_id: str | None = None,
+        aliases: Sequence[str] | None = None,
+    ) -> None:
+        """Add a draft's entries to the pending version shared by every run with this ``distributed_id`` (SPEC §15.1).
+
+        ``distributed_id`` defaults to the run's ``group``. Nothing is visible to readers
+        until ``finish_artifact``; a path another upsert added with other content raises
+        AlreadyExists here, and this upsert changes nothing.
+        """
+        from ._distributed import upsert
+
+        self._check_running()
+        upsert(self._reg, artifact, project=self.project, distributed_id=self._distributed_id(distributed_id),
+               aliases=aliases, run_id=self._row)
+
+    def finish_artifact(
+        self,
+        artifact: Artifact,
+        distributed_id: str | None = None,
+        aliases: Sequence[str] | None = None,
+    ) -> ArtifactVersion:
+        """Add a draft's entries to the pending version, then commit it as one version; every contributing run is a producer."""
+        from ._distributed import finish
+
+        self._check_running()
+        return finish(self._reg, artifact, project=self.project, distributed_id=self._distributed_id(distributed_id),
+                      aliases=aliases, run_id=self._row)
+
+    def _distributed_id(self, given: str | None) -> str:
+        if given is not None:
+            return given
+        if self.group is None:
+            raise InvalidName(f"run {self.name} has no group: pass distributed_id= (or start the runs with group=)")
+        return self.group
 
     def logged_artifacts(self) -> list[ArtifactVersion]:
         """Live versions this run logged, in the order they were first created."""
