@@ -63,6 +63,8 @@ def reset() -> None:
     """Forget the chosen registry and the current run (for tests)."""
     global _chosen, _default, current
     with _lock:
+        if _default is not None:
+            _default[1].close()
         _chosen = None
         _default = None
         current = None
