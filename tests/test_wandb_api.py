@@ -148,7 +148,8 @@ def test_init_takes_every_w_and_b_argument(reg: artreg.Registry, tmp_path: Path)
         force=True, reinit=None, resume="allow", resume_from=None, fork_from=None, save_code=True, tensorboard=False,
         sync_tensorboard=False, monitor_gym=False, settings=wandb.Settings(silent=True), anonymous="allow",
     )
-    assert (run.id, run.name, run.entity, run.group, run.job_type, run.tags, run.notes) == ("run1", "first", "team", "g", "train", ("a",), "n")
+    fields = (run.id, run.name, run.entity, run.group, run.job_type, run.tags, run.notes)
+    assert fields == ("run1", "first", "team", "g", "train", ("a",), "n")
     assert run.config == {"x": 1} and wandb.run is run and wandb.config is run.config
     wandb.log({"acc": 0.5})
     assert wandb.summary["acc"] == 0.5 and run.step == 1
@@ -223,7 +224,8 @@ def test_registries_through_the_api(reg: artreg.Registry) -> None:
     again = api.registry("Zoo")
     assert (again.description, again.visibility, again.artifact_types) == ("more", "organization", ["dataset", "model"])
     assert [r.name for r in api.registries(filter={"name": {"$regex": "^[dm]"}})] == ["dataset", "model"]
-    assert [r.name for r in api.registries(filter={"$or": [{"name": "Zoo"}, {"description": {"$contains": "dataset"}}]})] == ["Zoo", "dataset"]
+    either = {"$or": [{"name": "Zoo"}, {"description": {"$contains": "dataset"}}]}
+    assert [r.name for r in api.registries(filter=either)] == ["Zoo", "dataset"]
     with pytest.raises(artreg.InvalidName):
         api.registries(filter={"name": {"$near": 1}})
 

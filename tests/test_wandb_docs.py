@@ -1374,7 +1374,8 @@ def test_docs_create_a_custom_registry(docs: Docs) -> None:
         )
     ''')
     registry = docs.ns["registry"]
-    assert (registry.name, registry.full_name, registry.visibility) == ("Fine_Tuned_Models", "wandb-registry-Fine_Tuned_Models", "restricted")
+    assert (registry.name, registry.visibility) == ("Fine_Tuned_Models", "restricted")
+    assert registry.full_name == "wandb-registry-Fine_Tuned_Models"
     assert docs.reg.registry("fine_tuned_models").role() == "admin"
     import wandb
 

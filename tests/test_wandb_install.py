@@ -183,7 +183,11 @@ for step in (5, 10):
         k: v for k, v in dict(_wandb.summary).items() if isinstance(v, numbers.Number) and not k.startswith("_")
     }
     checkpoint_metadata["model/num_parameters"] = _wandb.config.get("model/num_parameters")
-    checkpoint_name = f"model-{_wandb.run.id}" if (args.run_name is None or args.run_name == args.output_dir) else f"model-{_wandb.run.name}"
+    checkpoint_name = (
+        f"model-{_wandb.run.id}"
+        if (args.run_name is None or args.run_name == args.output_dir)
+        else f"model-{_wandb.run.name}"
+    )
     artifact = _wandb.Artifact(name=checkpoint_name, type="model", metadata=checkpoint_metadata)
     artifact.add_dir(artifact_path)
     _wandb.log_artifact(artifact, aliases=[f"epoch_{round(state.epoch, 2)}", f"checkpoint_global_step_{state.global_step}"])
