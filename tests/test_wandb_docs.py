@@ -102,11 +102,13 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> A
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
     client = boto3.session.Session().client("s3")
+    # moto keeps one store per process, shared with other test modules' servers: remove only this test's buckets.
+    before = {b["Name"] for b in client.list_buckets()["Buckets"]}
     yield client
-    for bucket in client.list_buckets()["Buckets"]:
-        for obj in client.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
-            client.delete_object(Bucket=bucket["Name"], Key=obj["Key"])
-        client.delete_bucket(Bucket=bucket["Name"])
+    for name in {b["Name"] for b in client.list_buckets()["Buckets"]} - before:
+        for obj in client.list_objects_v2(Bucket=name).get("Contents", []):
+            client.delete_object(Bucket=name, Key=obj["Key"])
+        client.delete_bucket(Bucket=name)
 
 
 def bucket(client: Any, name: str, objects: dict[str, bytes]) -> None:
