@@ -340,6 +340,12 @@ def test_seed_001_download_s3_references_and_read_the_manifest(docs: Docs, s3: A
     contents = docs.ns["manifest_data"]["contents"]
     assert [details["ref"] for details in contents.values()] == ["s3://moe-wandb/datasets"]
     assert set(docs.ns["manifest_data"]) == {"version", "storagePolicy", "storagePolicyConfig", "contents"}
+    art = docs.ns["art"]
+    art._core().verify()  # the prefix is there
+    with pytest.raises(artreg.NotFound, match="location of a prefix"):  # as in W&B, its objects cannot be downloaded
+        art.download()
+    with pytest.warns(UserWarning):
+        art.download(allow_missing_references=True)
 
 
 def test_seed_001_ttl(docs: Docs) -> None:
