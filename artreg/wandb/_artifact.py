@@ -414,9 +414,8 @@ class Artifact:
     def new_draft(self) -> Artifact:
         """A draft with this version's entries, description and metadata (an incremental next version)."""
         version = self._logged_or_raise("new_draft")
-        draft = Artifact.__new__(Artifact)
-        Artifact.__init__(draft, "x", self.type)
-        draft._draft = version.new_draft()
+        draft = Artifact._from_version(version, self._entity)
+        draft._draft, draft._version, draft._final = version.new_draft(), None, False
         return draft
 
     # -- building (drafts) -------------------------------------------------------------
