@@ -22,8 +22,9 @@ from typing import Any, NoReturn
 
 from . import errors
 from ._api import Api
-from ._artifact import MEDIA_HINT, Artifact, ArtifactTTL
+from ._artifact import Artifact
 from ._install import WANDB_VERSION, install
+from ._rules import MEDIA_HINT, ArtifactTTL
 from ._run import Run, RunDisabled, current_or_raise, init
 from ._run import finish as _finish
 from ._state import use_registry

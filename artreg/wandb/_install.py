@@ -61,7 +61,7 @@ def install() -> types.ModuleType:
     import artreg.wandb as wandb
 
     from .._run_data import RunConfig
-    from . import _api, _artifact, _manifest, _run, errors
+    from . import _api, _artifact, _manifest, _rules, _run, errors
 
     with _lock:
         if sys.modules.get("wandb") is wandb:
@@ -70,7 +70,7 @@ def install() -> types.ModuleType:
         lib = _module("wandb.sdk.lib", RunDisabled=_run.RunDisabled, config_util=config_util)
         wandb_run = _module("wandb.sdk.wandb_run", Run=_run.Run)
         artifact = _module("wandb.sdk.artifacts.artifact", Artifact=_artifact.Artifact)
-        artifact_ttl = _module("wandb.sdk.artifacts.artifact_ttl", ArtifactTTL=_artifact.ArtifactTTL)
+        artifact_ttl = _module("wandb.sdk.artifacts.artifact_ttl", ArtifactTTL=_rules.ArtifactTTL)
         manifest_entry = _module("wandb.sdk.artifacts.artifact_manifest_entry", ArtifactManifestEntry=_manifest.ArtifactManifestEntry)
         exceptions = _module("wandb.sdk.artifacts.exceptions", ArtifactNotLoggedError=errors.ArtifactNotLoggedError,
                              ArtifactFinalizedError=errors.ArtifactFinalizedError, WaitTimeoutError=errors.WaitTimeoutError)

@@ -18,7 +18,8 @@ from .. import _draft, _runs
 from .._errors import InvalidName, NotFound
 from .._versions import ArtifactVersion
 from . import _state
-from ._artifact import Artifact, _alias_list, registry_target
+from ._artifact import Artifact
+from ._rules import _alias_list, registry_target
 from .errors import ArtifactNotFoundError, UsageError
 
 
