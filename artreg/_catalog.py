@@ -19,7 +19,7 @@ from ._audit import record
 from ._automations import emit
 from ._clock import parse_time
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
-from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_aliases, check_project, check_type, parse_ref
+from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, given_aliases, parse_ref
 from ._projects import ensure_project, next_index
 from ._suggest import no_registry
 from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
@@ -51,8 +51,8 @@ def create_registry(
     visibility = check_visibility(visibility)
     who = actor(reg)
     with reg._db.write() as con:
-        if con.execute("SELECT 1 FROM registries WHERE name = ?", (name,)).fetchone():
-            raise AlreadyExists(f"a registry named {name!r} already exists")
+        if con.execute("SELECT 1 FROM registries WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
+            raise AlreadyExists(f"a registry named {name!r} already exists (registry names ignore case)")
         project_id = ensure_project(con, REGISTRY_PROJECT_PREFIX + name, who.at)
         registry_id = con.execute(
             "INSERT INTO registries(name, project_id, description, all_types, visibility, created_at, created_by) "
@@ -79,7 +79,9 @@ def check_registry_name(name: object) -> str:
 
 def find_registry(reg: Registry, name: str) -> Catalog:
     with reg._db.read() as con:
-        row = con.execute("SELECT id FROM registries WHERE name = ?", (check_project(name, kind="registry name"),)).fetchone()
+        row = con.execute(
+            "SELECT id FROM registries WHERE name = ? COLLATE NOCASE", (check_project(name, kind="registry name"),)
+        ).fetchone()
         if row is None:
             raise no_registry(con, reg.user, name)
     return Catalog(reg, row[0])
@@ -249,8 +251,8 @@ class Catalog:
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, "renaming the registry")
-            if con.execute("SELECT 1 FROM registries WHERE name = ?", (name,)).fetchone():
-                raise AlreadyExists(f"a registry named {name!r} already exists")
+            if con.execute("SELECT 1 FROM registries WHERE name = ? COLLATE NOCASE AND id != ?", (name, self.id)).fetchone():
+                raise AlreadyExists(f"a registry named {name!r} already exists (registry names ignore case)")
             if con.execute("SELECT 1 FROM projects WHERE name = ?", (REGISTRY_PROJECT_PREFIX + name,)).fetchone():
                 raise AlreadyExists(f"the project {REGISTRY_PROJECT_PREFIX + name!r} is left from a deleted registry of that name")
             con.execute("UPDATE registries SET name = ? WHERE id = ?", (name, self.id))
@@ -291,11 +293,13 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
     parsed = parse_ref(target)
     if parsed.registry is None or ":" in target:
         raise InvalidName(f"link target must be [org/]wandb-registry-<registry>/<collection>, not {target!r}")
-    alias_list = check_aliases(aliases)
+    alias_list = given_aliases(aliases)
     source_id = version._content_id  # linking a link links its source
     who = actor(reg)
     with reg._db.write() as con:
-        row = con.execute("SELECT id, project_id, all_types FROM registries WHERE name = ?", (parsed.registry,)).fetchone()
+        row = con.execute(
+            "SELECT id, project_id, all_types FROM registries WHERE name = ? COLLATE NOCASE", (parsed.registry,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"no registry named {parsed.registry!r}")
         registry_id, project_id, all_types = row

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, overload
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple, overload
 
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 # ``new_file`` keeps up to this many bytes in memory, then spills to an unnamed temporary file.
 SPOOL_BYTES = 1 << 20
+# new_file's modes, as W&B takes them: x refuses a path already there, w replaces it.
+_NEW_FILE_MODES = ("x", "w", "xb", "wb", "xt", "wt")
 # What a directory entry's name may not contain (scandir never yields "", "." or "..").
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
@@ -307,16 +309,16 @@ class Artifact:
         entry = DraftEntry(logical, st.st_size, FileSource.of(path, st))
         return self._put([entry], overwrite=overwrite)[0]
 
-    def add_dir(self, local_dir: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> Sequence[DraftEntry]:
-        """Add every file under ``local_dir``, at ``name/<relative path>`` (or the relative path).
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> Sequence[DraftEntry]:
+        """Add every file under the folder ``local_path``, at ``name/<relative path>`` (or the relative path).
 
-        Symlinks are followed only when their target lies inside ``local_dir``; one that
+        Symlinks are followed only when their target lies inside ``local_path``; one that
         points outside, or dangles, is refused and nothing is added.
         """
         self._check_editable()
-        root = os.path.abspath(os.fspath(local_dir))
+        root = os.path.abspath(os.fspath(local_path))
         if not os.path.isdir(root):
-            raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
+            raise NotFound(f"no such directory: {os.fspath(local_path)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
         tree = FileRows(root, prefix, _walk(root, prefix))
         if not self._entries and self._tree is None:
@@ -346,7 +348,9 @@ class Artifact:
 
         ``checksum=True`` records a content digest: sha256 of a file's bytes; an HTTP ETag,
         else the sha256 of the body; an S3 ETag and version id. ``checksum=False`` records
-        the location only, so versions of such entries dedup by URI. More objects than
+        the location only, as W&B does, so versions of such entries dedup by URI: one entry
+        per file of a ``file://`` folder, and one entry for a whole ``s3://`` URI (at its
+        key, without asking S3), whose ``ref`` is the prefix to copy from. More objects than
         ``max_objects`` (default 10,000,000) raise InvalidName. Any error adds nothing.
         """
         self._check_editable()
@@ -354,32 +358,34 @@ class Artifact:
         objects = list_objects(uri, checksum=checksum, max_objects=max_objects)
         entries = []
         for obj in objects:
-            path = normalize_path(prefix + obj.rel if obj.rel else (name if name is not None else default_name(obj.uri)))
+            path = normalize_path(prefix + obj.rel if obj.rel else (name if name is not None else obj.path or default_name(obj.uri)))
             entries.append(DraftEntry(path, obj.size, RefSource(obj.uri, obj.extra, obj.file), obj.digest))
         return self._put(entries, overwrite=overwrite)
 
-    @overload
-    def new_file(self, name: str, mode: Literal["w"] = "w", encoding: str = "utf-8", *, overwrite: bool = False) -> Any: ...
-    @overload
-    def new_file(self, name: str, mode: Literal["wb"], encoding: None = None, *, overwrite: bool = False) -> Any: ...
-
     @contextmanager
-    def new_file(self, name: str, mode: str = "w", encoding: str | None = "utf-8", *, overwrite: bool = False) -> Iterator[IO[Any]]:
+    def new_file(
+        self, name: str, mode: str = "x", encoding: str | None = None, *, overwrite: bool | None = None
+    ) -> Iterator[IO[Any]]:
         """Write a new file into the draft: ``with art.new_file("notes.txt") as f: f.write(...)``.
 
-        The entry is added when the block ends without an error. Its bytes stay in memory up
-        to 1 MiB, else in the draft's one unnamed temporary file (one open descriptor per
-        draft until the draft is gone); either way nothing outlives the process.
+        ``mode`` is W&B's: ``"x"`` (the default) and ``"w"`` open a text file (``encoding``,
+        default UTF-8), ``"xb"`` and ``"wb"`` a binary one. ``x`` refuses a path the draft
+        already holds with other content (AlreadyExists); ``w`` replaces it. ``overwrite``
+        overrides what the mode says. The entry is added when the block ends without an
+        error. Its bytes stay in memory up to 1 MiB, else in the draft's one unnamed
+        temporary file (one open descriptor per draft until the draft is gone); either way
+        nothing outlives the process.
         """
         self._check_editable()
         logical = normalize_path(name)
-        if mode not in ("w", "wb"):
-            raise InvalidName(f"new_file mode must be 'w' or 'wb', not {mode!r}")
+        if mode not in _NEW_FILE_MODES:
+            raise InvalidName(f"new_file mode must be one of {', '.join(_NEW_FILE_MODES)}, not {mode!r}")
+        replace = "w" in mode if overwrite is None else overwrite
         if self._scratch is None:
             self._scratch = _Scratch()
         spool = _Spool(SPOOL_BYTES, self._scratch)
         writer = io.BufferedWriter(spool)
-        handle: IO[Any] = writer if mode == "wb" else io.TextIOWrapper(writer, encoding=encoding)
+        handle: IO[Any] = writer if "b" in mode else io.TextIOWrapper(writer, encoding=encoding or "utf-8")
         try:
             try:
                 yield handle
@@ -390,7 +396,7 @@ class Artifact:
             spool.discard()
             raise
         try:
-            self._put([DraftEntry(logical, size, source, digest)], overwrite=overwrite)
+            self._put([DraftEntry(logical, size, source, digest)], overwrite=replace)
         except BaseException:
             spool.discard()
             raise

@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from ._blobs import BlobStore
     from ._cache import Cache
 
-# Blobs that no live version names; entries of deleted versions do not keep a blob. NOT IN
-# builds the set of live digests once (entries has no index on digest, to keep logs fast).
+# Blobs that no live version names; entries of deleted versions do not keep a blob, those of a
+# pending distributed version (SPEC §15.1) do. NOT IN builds the set of live digests once
+# (entries has no index on digest, to keep logs fast).
 UNREFERENCED = """
 SELECT b.digest, b.size, typeof(b.data) = 'null' FROM blobs AS b
 WHERE b.digest NOT IN (
     SELECT e.digest FROM entries AS e JOIN versions AS v ON v.id = e.version_id WHERE v.state = 'committed'
+    UNION ALL SELECT digest FROM pending_entries
 )
 """
 # Of the digests given, those the cache must keep: a blob's, or a live reference entry's.

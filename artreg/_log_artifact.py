@@ -26,12 +26,12 @@ from ._names import (
     DEFAULT_PROJECT,
     LATEST,
     REGISTRY_PROJECT_PREFIX,
-    check_aliases,
     check_artifact_name,
     check_metadata,
     check_project,
     check_tags,
     dump_json,
+    given_aliases,
 )
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
@@ -73,7 +73,7 @@ def log_draft(
     project_name = check_project(project or DEFAULT_PROJECT)
     if project_name.startswith(REGISTRY_PROJECT_PREFIX):
         raise InvalidName(f"project {project_name!r} names a registry: log into a project, then link the version there")
-    alias_list = check_aliases(aliases)
+    alias_list = given_aliases(aliases)
     tag_list = check_tags([*draft.tags, *check_tags(tags)])
     metadata = dump_json(check_metadata(draft.metadata))
     description = _check_description(draft.description)

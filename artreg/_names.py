@@ -98,6 +98,11 @@ def check_aliases(aliases: object, *, allow_reserved: bool = False) -> list[str]
     return _unique(as_list("aliases", aliases), lambda a: check_alias(a, allow_reserved=allow_reserved))
 
 
+def given_aliases(aliases: object) -> list[str]:
+    """Aliases given to a log or a link: ``latest`` is accepted (it lands there anyway) and dropped; ``v<N>`` is refused."""
+    return [alias for alias in check_aliases([a for a in as_list("aliases", aliases) if a != LATEST])]
+
+
 def check_tags(tags: object) -> list[str]:
     """A list of tags, deduplicated in order."""
     return _unique(as_list("tags", tags), check_tag)

@@ -78,6 +78,7 @@ class RefObject:
     digest: str | None
     extra: dict[str, Any] = field(default_factory=dict)
     file: FileSource | None = None
+    path: str | None = None  # the entry's logical path when no name is given (default: the URI's last segment)
 
 
 # -- the common interface ----------------------------------------------------------------
@@ -423,6 +424,17 @@ class _S3(_Scheme):
 
     def list(self, uri: str, *, checksum: bool, max_objects: int) -> list[RefObject]:
         bucket, key, version = self.split(uri)
+        if not checksum:
+            # The location only, as W&B records it: one entry for the whole URI (an object or
+            # a prefix), at the key (or the bucket) unless a name is given; S3 is not asked.
+            location = f"s3://{bucket}/{key}"
+            extra: dict[str, Any] = {"checksum": NONE}
+            if version is not None:
+                extra["version_id"] = version
+                location_id = f"{location}?versionId={urllib.parse.quote(version, safe='')}"
+            else:
+                location_id = location
+            return [RefObject(location, "", 0, uri_digest(location_id), extra, path=key.rstrip("/") or bucket)]
         client, errors = _s3_client()
         with _s3_errors(errors, uri):
             if key and not key.endswith("/"):
@@ -454,14 +466,29 @@ class _S3(_Scheme):
                 return None
             raise
 
+    @staticmethod
+    def _is_prefix(client: Any, errors: Any, bucket: str, key: str) -> bool:
+        """Whether some object lies under ``key/`` (what a ``checksum=False`` entry may name)."""
+        with _s3_errors(errors, f"s3://{bucket}/{key}"):
+            page = client.list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/", MaxKeys=1)
+        return bool(page.get("KeyCount") or page.get("Contents"))
+
     def open(self, entry: ManifestEntry) -> BinaryIO:
         assert entry.ref is not None
         bucket, key, _ = self.split(entry.ref)
         client, errors = _s3_client()
         version = entry.extra.get("version_id")
         kwargs = {"Bucket": bucket, "Key": key} | ({"VersionId": version} if version else {})
-        with _s3_errors(errors, entry.ref, entry.path):
-            response = client.get_object(**kwargs)
+        try:
+            with _s3_errors(errors, entry.ref, entry.path):
+                response = client.get_object(**kwargs)
+        except NotFound as exc:
+            if checksum_kind(entry) == NONE and self._is_prefix(client, errors, bucket, key):
+                raise NotFound(
+                    f"{entry.ref!r} (entry {entry.path!r}) is the location of a prefix, recorded with checksum=False: its "
+                    "objects were not listed, so they cannot be downloaded (copy them from there, or log it with checksum=True)"
+                ) from exc
+            raise
         if checksum_kind(entry) == ETAG and response["ETag"] != entry.extra.get("etag"):
             response["Body"].close()
             raise _s3_changed(entry, response["ETag"])
@@ -474,6 +501,8 @@ class _S3(_Scheme):
         with _s3_errors(errors, entry.ref, entry.path):
             head = self._head(client, errors, bucket, key, entry.extra.get("version_id"))
         if head is None:
+            if checksum_kind(entry) == NONE and self._is_prefix(client, errors, bucket, key):
+                return  # a location-only prefix is there while it holds an object
             raise NotFound(f"referenced S3 object {entry.ref!r} (entry {entry.path!r}) is gone")
         if checksum_kind(entry) == ETAG and (head["ETag"] != entry.extra.get("etag") or head["ContentLength"] != entry.size):
             raise _s3_changed(entry, head["ETag"])

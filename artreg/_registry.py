@@ -20,7 +20,7 @@ from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
 from ._db import Database
 from ._draft import Artifact
-from ._errors import FileNotFound, InvalidName, NotFound
+from ._errors import FileNotFound, InvalidName, NotFound, TypeMismatch
 from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
@@ -154,7 +154,7 @@ class Registry:
 
     def log_artifact(
         self,
-        artifact: Artifact | str | os.PathLike[str],
+        artifact_or_path: Artifact | str | os.PathLike[str],
         *,
         project: str | None = None,
         name: str | None = None,
@@ -171,7 +171,9 @@ class Registry:
         Content identical to the collection's ``latest`` creates no version: the existing
         one is returned with the aliases and tags applied.
         """
-        return self._log(artifact, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None, progress=progress)
+        return self._log(
+            artifact_or_path, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None, progress=progress
+        )
 
     def _log(
         self,
@@ -192,12 +194,24 @@ class Registry:
         self,
         project: str | None = None,
         *,
+        entity: str | None = None,
         job_type: str | None = None,
         name: str | None = None,
         config: dict[str, Any] | None = None,
+        id: str | None = None,
+        group: str | None = None,
+        resume: bool | str | None = None,
     ) -> Run:
-        """Start a run (a context manager): it records what it logs and uses, for lineage."""
-        return start_run(self, project, job_type=job_type, name=name, config=config)
+        """Start a run (a context manager): it records what it logs and uses, for lineage.
+
+        W&B's names: ``entity`` is recorded (one registry file is one organisation),
+        ``id`` is the run's string id (resuming that run with ``resume="allow"``), ``group``
+        is the default ``distributed_id`` of its upserts. A run never finished is marked
+        ``finished`` at interpreter exit, or ``crashed`` on an uncaught exception.
+        """
+        return start_run(
+            self, project, entity=entity, job_type=job_type, name=name, config=config, id=id, group=group, resume=resume
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -274,9 +288,15 @@ class Registry:
 
     # -- reading -----------------------------------------------------------------------
 
-    def artifact(self, ref: str, *, project: str | None = None) -> ArtifactVersion:
-        """The version a reference names: ``[entity/][project/]name[:vN|alias]`` (default ``latest``)."""
-        return resolve(self, ref, project=project)
+    def artifact(self, name: str, type: str | None = None, *, project: str | None = None) -> ArtifactVersion:
+        """The version a reference names: ``[entity/][project/]name[:vN|alias]`` (default ``latest``).
+
+        ``type``, when given, must be the version's type (TypeMismatch otherwise), as W&B checks it.
+        """
+        version = resolve(self, name, project=project)
+        if type is not None and type != version.type:
+            raise TypeMismatch(f"{version.qualified_name} has type {version.type!r}, not {type!r}")
+        return version
 
     def snapshot(self, ref: str | ArtifactVersion, root: str | os.PathLike[str] | None = None) -> str:
         """A folder of symbolic links laid out as a version's manifest, each naming the entry's

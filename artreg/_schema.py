@@ -365,6 +365,60 @@ CREATE TABLE tree_cache (
 ) STRICT, WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
+# W&B-style runs (SPEC §15): a string id settable by the user (unique in its project), the
+# entity and group given at init, the summary (last value of each logged key, JSON that may
+# hold NaN, so no json_valid check) and the history of run.log() rows, one per step.
+# Distributed versions (§15.1): what upsert_artifact() collects until finish_artifact()
+# commits it; nothing here is a version, so readers never see it, and gc keeps its blobs.
+_V7 = """
+ALTER TABLE runs ADD COLUMN run_key TEXT;
+ALTER TABLE runs ADD COLUMN entity TEXT;
+ALTER TABLE runs ADD COLUMN run_group TEXT;
+ALTER TABLE runs ADD COLUMN summary TEXT NOT NULL DEFAULT '{}';
+UPDATE runs SET run_key = CAST(id AS TEXT) WHERE run_key IS NULL;
+CREATE UNIQUE INDEX runs_by_key ON runs(project_id, run_key);
+
+CREATE TABLE run_history (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    step   INTEGER NOT NULL CHECK (step >= 0),
+    data   TEXT NOT NULL,
+    at     TEXT NOT NULL,
+    PRIMARY KEY (run_id, step)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE pending_versions (
+    id             INTEGER PRIMARY KEY,
+    project_id     INTEGER NOT NULL REFERENCES projects(id),
+    name           TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    distributed_id TEXT NOT NULL,
+    description    TEXT,
+    metadata       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+    aliases        TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(aliases)),
+    tags           TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags)),
+    created_at     TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    UNIQUE (project_id, name, distributed_id)
+) STRICT;
+
+CREATE TABLE pending_entries (
+    pending_id INTEGER NOT NULL REFERENCES pending_versions(id),
+    path       TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    size       INTEGER NOT NULL CHECK (size >= 0),
+    ref        TEXT,
+    extra      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+    PRIMARY KEY (pending_id, path)
+) STRICT, WITHOUT ROWID;
+
+-- Every run that contributed to a pending version: each becomes a producer at the finish.
+CREATE TABLE pending_producers (
+    pending_id INTEGER NOT NULL REFERENCES pending_versions(id),
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    PRIMARY KEY (pending_id, run_id)
+) STRICT, WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -4,6 +4,7 @@ import http.server
 import os
 import select
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -52,6 +53,15 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARTREG_USER", "tester")
     monkeypatch.delenv("ARTREG_ARTIFACT_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _wandb_state() -> Iterator[None]:
+    """artreg.wandb's current run and chosen registry never leak from one test into the next."""
+    yield
+    state = sys.modules.get("artreg.wandb._state")
+    if state is not None:
+        state.reset()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -600,18 +600,21 @@ class AliasMachine(RuleBasedStateMachine):
     def reserved_alias_refused(
         self, data: st.DataObject, reserved: str, also: str | None, how: str, files: dict[str, bytes]
     ) -> None:
-        """Adding ``latest`` or ``vN`` raises InvalidName and changes nothing.
+        """Adding ``latest`` or ``vN`` by an edit, or ``vN`` to a log, raises InvalidName and changes nothing.
 
         A valid alias added in the same call is not applied either, and refused content is not logged.
+        (``latest`` among a log's aliases is accepted, as in W&B: SPEC §15.2.)
         """
         name, coll = self.pick(data, self.with_live())
         assert coll.latest is not None
         index = self.pick_index(data, coll)
-        if reserved == "latest" and index == coll.latest and how != "log":
-            # Keeping `latest` on the version that already holds it is not adding it.
-            index = next((i for i in coll.live if i != coll.latest), coll.latest)
+        if reserved == "latest":
+            how = "append" if how == "log" else how
             if index == coll.latest:
-                how = "log"
+                # Keeping `latest` on the version that already holds it is not adding it.
+                index = next((i for i in coll.live if i != coll.latest), coll.latest)
+                if index == coll.latest:
+                    return
         extra = [] if also is None else [also]
         v = self.version(name, index)
         with pytest.raises(artreg.InvalidName):
@@ -858,11 +861,16 @@ class AliasMachine(RuleBasedStateMachine):
         how=st.sampled_from(["append", "assign", "link"]),
     )
     def link_reserved_alias_refused(self, data: st.DataObject, reserved: str, also: str | None, how: str) -> None:
-        """Adding ``latest`` or ``vN`` to a link (by save or by linking) raises InvalidName and changes nothing."""
+        """Adding ``latest`` or ``vN`` to a link by an edit, or ``vN`` by linking, raises InvalidName and changes nothing.
+
+        (``latest`` among a link's aliases is accepted, as in W&B: SPEC §15.2.)
+        """
         port, k = self.pick_link(data)
         target = port.target
-        if reserved == "latest" and k == port.latest and how != "link":
-            how = "link"  # keeping `latest` on its holder is not adding it
+        if reserved == "latest":
+            if k == port.latest:
+                return  # keeping `latest` on its holder is not adding it
+            how = "append" if how == "link" else how
         extra = [] if also is None else [also]
         link = self.link_version(target, k)
         with pytest.raises(artreg.InvalidName):

@@ -113,7 +113,7 @@ def test_link_rules(boss: artreg.Registry) -> None:
     with pytest.raises(artreg.NotFound, match="no registry"):
         model.link("wandb-registry-nope/Zoo")
     with pytest.raises(artreg.InvalidName):
-        model.link("wandb-registry-model/Zoo", aliases=["latest"])
+        model.link("wandb-registry-model/Zoo", aliases=["v0"])
     everything = boss.create_registry("anything", description="all types")
     assert everything.artifact_types is None
     data.link("wandb-registry-anything/Mixed")

@@ -203,8 +203,12 @@ def test_an_older_file_is_indexed_when_migrated(path: Path) -> None:
     with con:
         for (name,) in con.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'search%'").fetchall():
             con.execute(f'DROP TRIGGER "{name}"')
-        for table in ("search_fts", "search_docs", "delivery_attempts", "outbox", "automations", "tree_cache"):  # migrations 4 and on
+        for table in ("search_fts", "search_docs", "delivery_attempts", "outbox", "automations", "tree_cache",  # migrations 4 and on
+                      "run_history", "pending_entries", "pending_producers", "pending_versions"):
             con.execute(f"DROP TABLE {table}")
+        con.execute("DROP INDEX runs_by_key")
+        for column in ("run_key", "entity", "run_group", "summary"):
+            con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         con.execute("PRAGMA user_version = 3")
     con.close()
     with artreg.open(path, user="boss") as reg:

@@ -69,10 +69,12 @@ def test_close_collection_names_in_the_project(zoo: artreg.Registry) -> None:
 
 
 def test_registries_with_a_similar_name(zoo: artreg.Registry) -> None:
-    assert message(zoo, "wandb-registry-Model/Zoo_Models") == "no registry named 'Model'; did you mean 'model'?"
-    assert message(zoo, "wandb-registry-modle/Zoo_Models").endswith("did you mean 'model'?")
-    with pytest.raises(artreg.NotFound, match=re.escape("no registry named 'Dataset'; did you mean 'dataset'?")):
-        zoo.registry("Dataset")
+    # Registry names match in any case (SPEC §15), so only a misspelling needs a suggestion.
+    assert zoo.artifact("wandb-registry-Model/Zoo_Models").qualified_name == "wandb-registry-model/Zoo_Models:v0"
+    assert zoo.registry("Dataset").name == "dataset"
+    assert message(zoo, "wandb-registry-modle/Zoo_Models") == "no registry named 'modle'; did you mean 'model'?"
+    with pytest.raises(artreg.NotFound, match=re.escape("no registry named 'datset'; did you mean 'dataset'?")):
+        zoo.registry("datset")
     with pytest.raises(artreg.NotFound, match=re.escape("did you mean 'model'?")):
         zoo.registry("wandb-registry-model")
     text = message(zoo, "wandb-registry-model/zoo_models")
@@ -104,7 +106,9 @@ def test_names_in_registries_the_user_cannot_see_are_never_suggested(reg: artreg
         with pytest.raises(artreg.ArtregError) as refused:
             mia.artifact("hidden_modle", project="wandb-registry-secret")
         assert "hidden_model" not in str(refused.value)
-        for name in ("Secret", "secrets"):
+        with pytest.raises(artreg.PermissionDenied):  # registry names match in any case (SPEC §15)
+            mia.artifact("wandb-registry-Secret/hidden_model")
+        for name in ("secrets", "Secrets"):
             assert message(mia, f"wandb-registry-{name}/hidden_model") == f"no registry named {name!r}"
             with pytest.raises(artreg.NotFound) as caught:
                 mia.registry(name)
