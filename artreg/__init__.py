@@ -10,6 +10,7 @@
 """
 
 from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
+from ._blob_cache import CacheUsage
 from ._draft import Artifact, DraftEntry
 from ._errors import (
     AlreadyExists,
@@ -20,6 +21,10 @@ from ._errors import (
     NotFound,
     PermissionDenied,
     SchemaError,
+    StoreDenied,
+    StoreError,
+    StoreNotFound,
+    StoreUnavailable,
     TypeMismatch,
 )
 from ._gc import CheckReport, GcReport
@@ -31,6 +36,7 @@ from ._progress import Progress
 from ._registry import Registry, open
 from ._runs import Run
 from ._search import SearchHit
+from ._storage import MoveReport
 from ._versions import ArtifactVersion, Collection
 from ._webhooks import Delivery, DeliveryAttempt, DeliveryReport, RetryPolicy
 
@@ -44,6 +50,7 @@ __all__ = [
     "Automation",
     "AutomationEvent",
     "Busy",
+    "CacheUsage",
     "Callback",
     "CheckReport",
     "Collection",
@@ -59,6 +66,7 @@ __all__ = [
     "LineageGraph",
     "LineageNode",
     "ManifestEntry",
+    "MoveReport",
     "NotFound",
     "PermissionDenied",
     "Progress",
@@ -68,6 +76,10 @@ __all__ = [
     "Run",
     "SchemaError",
     "SearchHit",
+    "StoreDenied",
+    "StoreError",
+    "StoreNotFound",
+    "StoreUnavailable",
     "TypeMismatch",
     "Webhook",
     "__version__",

@@ -86,8 +86,7 @@ def download(
                 if name in listed[folder] and _has_content(os.path.join(folder, name), entry):
                     pass
                 elif entry.ref is None:
-                    data, object_path = _blob(store, entry, blobs)
-                    _materialise(store, entry, data, object_path, folder, name, link)
+                    _write_blob(store, entry, blobs, folder, name, link)
                 else:
                     try:
                         _fetch_reference(entry, os.path.join(folder, name))
@@ -161,16 +160,32 @@ def _has_content(dest: str, entry: ManifestEntry) -> bool:
         return False
 
 
+def _write_blob(store: BlobStore, entry: ManifestEntry, blobs: dict[str, bytes | None], folder: str, name: str, link: str) -> None:
+    """Materialise a stored entry; a cached copy of a remote blob evicted meanwhile is fetched again."""
+    for attempt in range(3):
+        data, object_path = _blob(store, entry, blobs)
+        try:
+            _materialise(store, entry, data, object_path, folder, name, link)
+            return
+        except FileNotFoundError:
+            # Another process evicted the cached file between the fetch and the link or copy.
+            if attempt == 2 or object_path is None or os.path.exists(object_path) or not store.files or not store.files.remote:
+                raise
+
+
 def _blob(store: BlobStore, entry: ManifestEntry, blobs: dict[str, bytes | None]) -> tuple[bytes | None, str | None]:
-    """An entry's inline bytes, or its blob file (checked present with the right size)."""
+    """An entry's inline bytes, or a local file of its blob (from a bucket: fetched into the cache, verified)."""
     if entry.digest not in blobs:
         raise IntegrityError(f"blob {entry.digest} of {entry.path!r} is missing from the registry", missing=[entry.path])
     data = blobs[entry.digest]
     if data is not None or store.objects is None:
         return data, None
-    if not store.file_present(entry.digest, entry.size):
-        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path])
-    return None, str(store.object_path(entry.digest))
+    try:
+        return None, str(store.local_file(entry.digest, entry.size))
+    except IntegrityError as exc:
+        if not exc.missing:
+            raise IntegrityError(f"{exc} (entry {entry.path!r})", mismatched=[entry.path]) from exc
+        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path]) from exc
 
 
 def _materialise(
@@ -185,6 +200,10 @@ def _materialise(
                 os.link(object_path, tmp)
             else:
                 os.symlink(object_path, tmp)
+        except FileNotFoundError:
+            if os.path.exists(object_path):
+                raise ArtregError(f"cannot {link} {entry.path!r} into {folder!r}: no such folder") from None
+            raise  # the cached file was evicted: fetched again by the caller
         except OSError as exc:
             raise ArtregError(f"cannot {link} {entry.path!r} into {folder!r}: {exc.strerror}") from exc
         _replace(tmp, dest)

@@ -31,6 +31,10 @@ EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.IntegrityError: 8,
     errors.Busy: 9,
     errors.SchemaError: 10,
+    errors.StoreError: 11,
+    errors.StoreNotFound: 12,
+    errors.StoreDenied: 13,
+    errors.StoreUnavailable: 14,
     errors.ArtregError: 1,
 }
 
