@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from . import _errors as errors
@@ -249,14 +250,49 @@ def _show_check(result: Result) -> None:
             print(f"  {key}: {item}")
 
 
-@command("gc", lambda r: print(
+@command("gc", lambda r: print("\n".join([
     f"{'would free' if r['dry_run'] else 'freed'} {r['blobs']} blobs ({human_size(r['bytes'])}) "
-    f"and {r['orphan_files']} orphan files ({human_size(r['orphan_bytes'])})"
-))
+    f"and {r['orphan_files']} orphan files ({human_size(r['orphan_bytes'])})",
+    *([f"{'would delete' if r['dry_run'] else 'deleted'} {r['remote_objects']} objects ({human_size(r['remote_bytes'])}) "
+       f"from the bucket; kept {r['remote_kept']} unreferenced (younger than the grace period, or claimed)"]
+      if r["remote_objects"] or r["remote_kept"] else []),
+    *r["notes"],
+])))
 def _gc(reg: Registry, args: argparse.Namespace) -> Result:
-    report = reg.gc(dry_run=args.dry_run)
+    report = reg.gc(dry_run=args.dry_run, grace=args.grace)
     return {"blobs": report.blobs, "bytes": report.bytes, "orphan_files": report.orphan_files,
-            "orphan_bytes": report.orphan_bytes, "dry_run": report.dry_run}
+            "orphan_bytes": report.orphan_bytes, "dry_run": report.dry_run, "remote_objects": report.remote_objects,
+            "remote_bytes": report.remote_bytes, "remote_kept": report.remote_kept, "notes": list(report.notes)}
+
+
+@command("blobs", lambda r: print("\n".join(
+    [f"blobs: {r['blobs'] or 'objects/ (this registry folder)'}"]
+    + ([f"store id: {r['store_id']}", f"owner: {r['owner']}{' (this registry)' if r['owned'] else ''}"] if r["blobs"] else [])
+    + ([f"moved {r['moved']['blobs']} blobs: {r['moved']['uploaded']} sent ({human_size(r['moved']['bytes'])}), "
+        f"{r['moved']['present']} already there"] if "moved" in r else [])
+)))
+def _blobs(reg: Registry, args: argparse.Namespace) -> Result:
+    result: Result = {}
+    if args.action == "move":
+        if not args.url:
+            raise errors.InvalidName("blobs move needs the URL of a bucket prefix: artreg blobs move s3://bucket/prefix")
+        report = reg.move_blobs(args.url)
+        result["moved"] = {"url": report.url, "blobs": report.blobs, "uploaded": report.uploaded, "present": report.present,
+                           "bytes": report.bytes, "owner": report.owner}
+    owner, registry_id = reg._db.setting("blobs_owner"), reg._db.setting("registry_id")
+    return {**result, "blobs": reg.blobs, "registry_id": registry_id, "store_id": reg._db.setting("blobs_store_id"),
+            "owner": owner, "owned": owner is not None and owner == registry_id}
+
+
+@command("cache", lambda r: print(
+    (f"removed {r['removed_files']} cached blobs ({human_size(r['removed_bytes'])}); " if r["action"] == "prune" else "")
+    + f"{r['folder']}: {r['files']} cached blobs, {human_size(r['bytes'])}"
+    + (f" of {human_size(r['limit'])}" if r["limit"] is not None else " (no bound)")
+))
+def _cache(reg: Registry, args: argparse.Namespace) -> Result:
+    usage = reg.prune_cache(args.size) if args.action == "prune" else reg.cache_usage()
+    return {"action": args.action, "folder": usage.folder, "files": usage.files, "bytes": usage.bytes, "limit": usage.limit,
+            "removed_files": usage.removed_files, "removed_bytes": usage.removed_bytes}
 
 
 @command("expire", lambda r: print("\n".join(
@@ -317,6 +353,19 @@ def _show_registry(result: Result) -> None:
     table([(r["name"], r["visibility"], ", ".join(r["artifact_types"] or ["(all)"]), ", ".join(r["protected_aliases"]) or "-",
             ", ".join(f"{u}={role}" for u, role in r["members"].items()) or "-") for r in result["registries"]],
           ["REGISTRY", "VISIBILITY", "TYPES", "PROTECTED", "MEMBERS"])
+
+
+def _duration(text: str) -> timedelta:
+    """A duration for --grace: a number with an optional unit s, m, h or d (hours when none)."""
+    unit = text[-1:].lower() if text[-1:].isalpha() else "h"
+    number = text[:-1] if text[-1:].isalpha() else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 90m or 0)") from None
+    if unit not in "smhd" or value < 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 90m or 0)")
+    return timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
 
 
 def _json_arg(flag: str, text: str) -> Any:
@@ -386,7 +435,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref")
     p.add_argument("--root")
     add("check", "integrity-check the database and every blob").add_argument("--fix", action="store_true")
-    add("gc", "remove blobs no live version references").add_argument("--dry-run", action="store_true")
+    p = add("gc", "remove blobs no live version references")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--grace", type=_duration, default=timedelta(hours=24), metavar="DURATION",
+                   help="with blobs in a bucket: keep unreferenced objects younger than this (e.g. 24h, 90m, 0; default 24h)")
+    p = add("blobs", "where the registry keeps its larger blobs; move them to an S3 bucket prefix")
+    p.add_argument("action", nargs="?", choices=["show", "move"], default="show")
+    p.add_argument("url", nargs="?", help="s3://bucket/prefix (for move)")
+    p = add("cache", "the local cache of a registry whose blobs are in a bucket: du, or prune it")
+    p.add_argument("action", choices=["du", "prune"])
+    p.add_argument("--size", help="prune down to this size (e.g. 10GB, 500MiB, 0; default: the cache's bound)")
     add("expire", "delete versions whose TTL has run out").add_argument("--dry-run", action="store_true")
     p = add("audit", "show or verify the audit log")
     p.add_argument("--verify", action="store_true")

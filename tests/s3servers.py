@@ -141,6 +141,8 @@ def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
         f"-master.port={master}", f"-master.port.grpc={master_grpc}", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
         "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}", "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
         f"-s3.config={config}", "-volume.max=200", "-master.volumeSizeLimitMB=64",
+        # Off: what would listen on fixed ports (and collide with another run), and telemetry.
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false", "-master.telemetry=false",
     ]
     log = open(root / "weed.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
