@@ -586,6 +586,8 @@ def _read_into(src: BinaryIO, view: memoryview) -> int:
     try:
         return int(src.readinto(view))  # type: ignore[attr-defined]
     except OSError as exc:
+        if isinstance(exc, ArtregError):
+            raise  # a store's own error (StoreError is an OSError too), already clear
         raise ArtregError(f"cannot read the bytes to store: {exc.strerror or exc}") from exc
 
 

@@ -98,6 +98,8 @@ def download(
         if prune:
             _prune(root, {entry.path for entry in entries})
     except OSError as exc:  # writing under root: a full disk, a read-only folder, a file where a folder goes
+        if isinstance(exc, ArtregError):
+            raise  # a bucket's StoreError (also an OSError) says what failed already
         raise storage_error(exc, root) from exc
     return root
 

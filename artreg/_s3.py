@@ -104,7 +104,7 @@ def client(max_connections: int) -> Any:
                     settings[name] = CHECKSUM_DEFAULT
             if not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")
                     or "max_attempts" in scoped or "retry_mode" in scoped):
-                settings["retries"] = {"mode": RETRY_MODE, "max_attempts": MAX_ATTEMPTS}
+                settings["retries"] = {"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS}
             session = boto3.session.Session(botocore_session=core)
             made = session.client("s3", config=botocore.config.Config(**settings))
             style = (scoped.get("s3") or {}).get("addressing_style") if isinstance(scoped.get("s3"), dict) else None

@@ -140,7 +140,7 @@ def wait_for_sweep(files: S3Files, timeout: float = LOCK_WAIT) -> None:
         if time.monotonic() >= deadline:
             raise Busy(f"a gc has been deleting in {files.url} for over {timeout:.0f} s; try again later")
         time.sleep(delay)
-        delay = min(delay * 2, 2.0)
+        delay = min(delay * 2, 1.0)
 
 
 def _age(head: dict[str, Any]) -> timedelta:
@@ -182,20 +182,23 @@ def sweep(files: S3Files, known: set[str], *, now: datetime, grace: timedelta, d
             unreferenced.append((digest, item["Key"], int(item["Size"]), item["LastModified"]))
     old = [u for u in unreferenced if now - u[3] >= grace]
     young = len(unreferenced) - len(old)
+    # Claims never change once written: read them all before taking the lock, so that the
+    # lock (which holds logs back) is held only for a second listing and the new ones.
+    seen: dict[str, list[str]] = {}
+    protected, _ = _read_claims(files, now, grace, seen)
     if dry_run:
-        protected, _ = _read_claims(files, now, grace)
         doomed = [u for u in old if u[0] not in protected]
         return RemoteSweep(len(doomed), sum(u[2] for u in doomed), young, len(old) - len(doomed))
     lock = _GcLock(files)
     lock.take()
     try:
-        protected, dead = _read_claims(files, now, grace)
+        protected, dead = _read_claims(files, now, grace, seen)
         doomed = [u for u in old if u[0] not in protected]
         deleted: list[tuple[str, str, int, datetime]] = []
         for start in range(0, len(doomed), DELETE_BATCH):
             if lock.due():
                 lock.refresh()
-                protected, dead = _read_claims(files, now, grace)
+                protected, dead = _read_claims(files, now, grace, seen)
             batch = [u for u in doomed[start:start + DELETE_BATCH] if u[0] not in protected]
             _delete(files, [u[1] for u in batch])
             deleted.extend(batch)
@@ -218,10 +221,11 @@ def compact(files: S3Files, live: set[str]) -> None:
         _delete(files, old)
 
 
-def _read_claims(files: S3Files, now: datetime, grace: timedelta) -> tuple[set[str], list[str]]:
+def _read_claims(files: S3Files, now: datetime, grace: timedelta, seen: dict[str, list[str]]) -> tuple[set[str], list[str]]:
     """(digests claimed by anyone, keys of this catalog's own claims past the grace period).
 
-    A claim that disappears between the listing and its reading was compacted into a newer
+    ``seen`` holds the claims read before (key -> digests), which are not read again. A
+    claim that disappears between the listing and its reading was compacted into a newer
     one, which sorts after it: the listing is taken again (three times at most).
     """
     own = files.location.key(f"{CLAIMS}{files.registry_id}/")
@@ -234,10 +238,13 @@ def _read_claims(files: S3Files, now: datetime, grace: timedelta) -> tuple[set[s
             if key.startswith(own) and now - item["LastModified"] >= grace:
                 dead.append(key)
                 continue
-            digests = _claim_digests(files, key)
+            digests = seen.get(key)
             if digests is None:
-                vanished = True
-                break
+                digests = _claim_digests(files, key)
+                if digests is None:
+                    vanished = True
+                    break
+                seen[key] = digests
             protected.update(digests)
         if not vanished:
             return protected, dead
