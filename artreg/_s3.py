@@ -102,9 +102,13 @@ def client(max_connections: int) -> Any:
             for name in ("request_checksum_calculation", "response_checksum_validation"):
                 if not os.environ.get(f"AWS_{name.upper()}") and name not in scoped:
                     settings[name] = CHECKSUM_DEFAULT
-            if not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")
-                    or "max_attempts" in scoped or "retry_mode" in scoped):
-                settings["retries"] = {"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS}
+            retries: dict[str, Any] = {}
+            if not os.environ.get("AWS_RETRY_MODE") and "retry_mode" not in scoped:
+                retries["mode"] = RETRY_MODE
+            if not os.environ.get("AWS_MAX_ATTEMPTS") and "max_attempts" not in scoped:
+                retries["total_max_attempts"] = MAX_ATTEMPTS  # botocore reads the others itself
+            if retries:
+                settings["retries"] = retries
             session = boto3.session.Session(botocore_session=core)
             made = session.client("s3", config=botocore.config.Config(**settings))
             style = (scoped.get("s3") or {}).get("addressing_style") if isinstance(scoped.get("s3"), dict) else None

@@ -35,7 +35,9 @@ def test_a_missing_bucket_is_store_not_found(moto_server: Server, monkeypatch: p
     assert isinstance(caught.value, LookupError) and isinstance(caught.value, OSError)
 
 
-def test_wrong_credentials_are_store_denied_and_change_nothing(seaweed_bucket: Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_wrong_credentials_are_store_denied_and_change_nothing(
+    seaweed_bucket: Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
     with artreg.open(tmp_path / "reg", inline_limit=1024, blobs=seaweed_bucket.url()) as reg:
         reg.log_artifact(make("ok", data=os.urandom(5000)), project="p")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
@@ -136,12 +138,13 @@ def test_botocore_checksums_default_to_when_required_and_the_aws_variables_apply
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     config = _s3.client(4).meta.config
     assert config.request_checksum_calculation == "when_supported" and config.response_checksum_validation == "when_required"
-    assert config.retries is None or "total_max_attempts" not in config.retries  # botocore reads AWS_MAX_ATTEMPTS itself
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
     (tmp_path / "no-aws-config").write_text("[default]\nresponse_checksum_validation = when_supported\n")
     monkeypatch.delenv("AWS_REQUEST_CHECKSUM_CALCULATION")
     monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
     config = _s3.client(4).meta.config
     assert (config.request_checksum_calculation, config.response_checksum_validation) == ("when_required", "when_supported")
+    assert config.retries == {"mode": "adaptive", "total_max_attempts": 2}
 
 
 def test_without_boto3_a_bucket_registry_says_what_to_install(

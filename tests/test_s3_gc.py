@@ -45,7 +45,9 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def test_two_registries_share_one_prefix_and_only_the_first_owns_it(bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_registries_share_one_prefix_and_only_the_first_owns_it(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     one, two = os.urandom(6000), os.urandom(7000)
     with artreg.open(tmp_path / "a", inline_limit=1024, blobs=bucket.url()) as a, \
             artreg.open(tmp_path / "b", inline_limit=1024, blobs=bucket.url()) as b:
