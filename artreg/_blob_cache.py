@@ -19,6 +19,7 @@ reading an unlinked file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -32,24 +33,41 @@ import apsw
 from ._errors import ArtregError, InvalidName
 
 SCHEMA = """
+-- boot: '' once the file is known to be on disk as verified (fsynced, or read back and
+-- hashed after a reboot); else the boot id of the kernel that wrote it without an fsync.
 CREATE TABLE IF NOT EXISTS entries (
     digest TEXT PRIMARY KEY,
     size   INTEGER NOT NULL,
-    used   REAL NOT NULL
+    used   REAL NOT NULL,
+    boot   TEXT NOT NULL DEFAULT ''
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_use ON entries(used);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 """
 UPSERT = """
-INSERT INTO entries(digest, size, used) VALUES (?, ?, ?)
-ON CONFLICT(digest) DO UPDATE SET size = excluded.size, used = excluded.used
+INSERT INTO entries(digest, size, used, boot) VALUES (?, ?, ?, ?)
+ON CONFLICT(digest) DO UPDATE SET size = excluded.size, used = excluded.used, boot = excluded.boot
 """
-TOUCH = "UPDATE entries SET used = ? WHERE digest = ?"
+USE = "UPDATE entries SET used = ? WHERE digest = ? RETURNING boot"
 OLDEST = "SELECT digest, size FROM entries ORDER BY used LIMIT 256"
 TOTAL = "SELECT count(*), total(size) FROM entries"
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*", re.IGNORECASE)
 _UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 _HEX = frozenset("0123456789abcdef")
+
+
+def boot_id() -> str | None:
+    """This kernel's boot id (Linux), or None where there is none to read."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+BOOT = boot_id()
+# Marks a file found in the folder without a row: its bytes are checked before first use.
+UNVERIFIED = "?"
 
 
 def parse_size(value: object) -> int | None:
@@ -135,8 +153,17 @@ class BlobCache:
     def path(self, digest: str) -> Path:
         return self.folder / digest[:2] / digest[2:]
 
+    @property
+    def needs_fsync(self) -> bool:
+        """Whether a file must be fsynced before it enters: only where no boot id tells a reboot apart."""
+        return BOOT is None
+
     def lookup(self, digest: str, size: int) -> Path | None:
-        """The cached file of a blob, marked used; None when it is not here (or has the wrong size)."""
+        """The cached file of a blob, marked used; None when it is not here (or has the wrong size).
+
+        A file written without an fsync by a kernel that has since rebooted may have lost its
+        bytes in a power cut: it is hashed once before it is trusted again (and dropped when wrong).
+        """
         path = self.path(digest)
         try:
             if path.stat().st_size != size:
@@ -144,18 +171,30 @@ class BlobCache:
         except FileNotFoundError:
             return None
         with self._db() as con:
-            con.execute(UPSERT, (digest, size, time.time()))
+            row = con.execute(USE, (time.time(), digest)).fetchone()
+            if row is None:
+                con.execute(UPSERT, (digest, size, time.time(), UNVERIFIED))
+        boot = UNVERIFIED if row is None else str(row[0])
+        if boot and boot != BOOT:
+            if not _holds(path, digest, size):
+                self.forget([digest])
+                path.unlink(missing_ok=True)
+                return None
+            with self._db() as con:
+                con.execute("UPDATE entries SET boot = '' WHERE digest = ?", (digest,))
         return path
 
     def admit(self, tmp: str, digest: str, size: int) -> Path:
-        """Move a verified, fsynced temporary file into the cache (read-only), then keep to the bound.
+        """Move a verified temporary file into the cache (read-only), then keep to the bound.
 
+        Written without an fsync where the boot id says which kernel wrote it (``lookup``
+        checks such files after a reboot); fsynced by the caller elsewhere (``needs_fsync``).
         The index row goes first, so a crash can leave a row without its file, never a file
         the bound does not count.
         """
         final = self.path(digest)
         with self._db() as con:
-            con.execute(UPSERT, (digest, size, time.time()))
+            con.execute(UPSERT, (digest, size, time.time(), BOOT or ""))
         try:
             os.chmod(tmp, 0o444)
             final.parent.mkdir(exist_ok=True)
@@ -167,10 +206,10 @@ class BlobCache:
         return final
 
     def record(self, items: Iterable[tuple[str, int]]) -> None:
-        """Index files already in place (a local store's folder becoming a cache)."""
+        """Index files already in place and on disk (a local store's fsynced folder becoming a cache)."""
         now = time.time()
         with self._db() as con:
-            con.executemany(UPSERT, ((d, s, now) for d, s in items))
+            con.executemany(UPSERT, ((d, s, now, "") for d, s in items))
         self.evict()
 
     def forget(self, digests: Iterable[str]) -> None:
@@ -233,7 +272,7 @@ class BlobCache:
             known = {d: s for d, s in con.execute("SELECT digest, size FROM entries")}
             con.executemany("DELETE FROM entries WHERE digest = ?", ((d,) for d in known if d not in found))
             stamp = time.time()
-            con.executemany(UPSERT, ((d, s, stamp) for d, s in found.items() if known.get(d) != s))
+            con.executemany(UPSERT, ((d, s, stamp, UNVERIFIED) for d, s in found.items() if known.get(d) != s))
 
     def files(self) -> Iterator[tuple[str, int]]:
         """(digest, size) of every blob file in the folder (temporary files and strays excluded)."""
@@ -250,6 +289,20 @@ class BlobCache:
                         digest = folder.name + item.name
                         if len(digest) == 64 and _HEX.issuperset(digest) and item.is_file(follow_symlinks=False):
                             yield digest, item.stat(follow_symlinks=False).st_size
+
+
+def _holds(path: Path, digest: str, size: int) -> bool:
+    """Whether the file holds exactly the blob (sha256 and size)."""
+    hasher = hashlib.sha256()
+    seen = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+                seen += len(chunk)
+    except FileNotFoundError:
+        return False
+    return seen == size and hasher.hexdigest() == digest
 
 
 class _Held:

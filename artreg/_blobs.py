@@ -107,6 +107,10 @@ class ObjectStore(Protocol):
         """Held by a log from its first blob to its commit (a remote store keeps its claims in mind meanwhile)."""
         ...
 
+    def just_verified(self, digest: str) -> bool:
+        """Whether this thread's last ``local_file`` call fetched and hashed this blob (no need to hash it again)."""
+        ...
+
     def check_cache(self, known: dict[str, int], *, fix: bool) -> list[str]:
         """Digests of cached copies whose bytes are wrong (removed with ``fix``); a local store has no cache."""
         ...
@@ -311,6 +315,9 @@ class LocalFiles:
 
     def writing(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    def just_verified(self, digest: str) -> bool:
+        return False
 
     def check_cache(self, known: dict[str, int], *, fix: bool) -> list[str]:
         return []

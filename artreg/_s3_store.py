@@ -59,13 +59,13 @@ from ._s3_gc import Claims
 MARKER = "artreg.json"
 MARKER_FORMAT = "artreg-blobs-v1"
 BLOBS = "blobs/sha256/"
-MULTIPART_THRESHOLD = 32 << 20
-PART_SIZE = 16 << 20
+MULTIPART_THRESHOLD = 16 << 20
+PART_SIZE = 8 << 20
 MAX_PARTS = 10_000
 # Requests in flight: whole blobs, and the parts of one large blob (two pools, so a blob's
 # upload never waits for a slot its own parts hold).
 UPLOADS = 8
-PARTS = 8
+PARTS = 10
 # Uploads queued behind those: each holds an open descriptor of a cached file.
 QUEUED = 64
 FETCH_ATTEMPTS = 3
@@ -98,6 +98,7 @@ class S3Files:
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._setup = threading.Lock()
         self._queued = threading.BoundedSemaphore(QUEUED)
+        self._fetched = threading.local()
         self.claims = Claims(self)
 
     @property
@@ -228,7 +229,8 @@ class S3Files:
                 if expect is not None and size != expect:
                     what = repr(name) if isinstance(name, str) else "the file"
                     raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
-                os.fsync(fd)
+                if self.cache.needs_fsync:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             # Opened before the file enters the cache: an eviction may unlink it, never
@@ -391,8 +393,16 @@ class S3Files:
         return True  # the catalog's row is written only after the upload: it is the proof
 
     def local_file(self, digest: str, size: int) -> Path:
+        self._fetched.digest = None
         cached = self.cache.lookup(digest, size)
-        return cached if cached is not None else self.fetch(digest, size)
+        if cached is not None:
+            return cached
+        path = self.fetch(digest, size)
+        self._fetched.digest = digest
+        return path
+
+    def just_verified(self, digest: str) -> bool:
+        return getattr(self._fetched, "digest", None) == digest
 
     def fetch(self, digest: str, size: int) -> Path:
         """GET the blob into the cache: hashed while written, refused (IntegrityError) unless it is the blob."""
@@ -428,7 +438,8 @@ class S3Files:
                 if (got, length) != (digest, size):
                     raise IntegrityError(f"blob {digest} in {self.location.url} is corrupt: its bytes do not match their digest "
                                          f"({length:,} bytes read, {size:,} expected)", mismatched=[digest])
-                os.fsync(fd)
+                if self.cache.needs_fsync:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
                 body.close()

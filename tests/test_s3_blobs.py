@@ -339,3 +339,20 @@ def test_a_process_that_opened_the_registry_before_the_move_refuses_to_log(moto_
     assert out.startswith("refused:") and "open it again" in out
     with artreg.open(path) as reg:
         assert reg.collections() == []
+
+
+def test_a_cached_copy_written_before_a_reboot_is_checked_before_it_is_trusted(
+    moto_bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from artreg import _blob_cache
+
+    data = os.urandom(BIG)
+    with artreg.open(tmp_path / "reg", inline_limit=1024, blobs=moto_bucket.url()) as reg:
+        v = reg.log_artifact(make(data=data), project="p")  # cached without an fsync, under this boot id
+        copy = reg._store.object_path(sha(data))
+        os.chmod(copy, 0o644)
+        copy.write_bytes(b"\0" * BIG)  # what a power cut may leave of a file never fsynced
+        monkeypatch.setattr(_blob_cache, "BOOT", "another-boot")  # the machine came back up
+        root = Path(v.download(tmp_path / "out", link="hardlink"))
+        assert (root / "data").read_bytes() == data  # the bad copy was dropped and fetched again
+        assert copy.read_bytes() == data
