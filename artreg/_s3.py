@@ -184,7 +184,7 @@ def store_error(exc: BaseException, doing: str) -> ArtregError:
         return StoreError(f"{doing}: {exc}")
     if isinstance(exc, OSError):
         return StoreUnavailable(f"{doing}: {exc}")
-    raise exc
+    return StoreError(f"{doing}: {type(exc).__name__}: {exc}")
 
 
 def is_error(exc: BaseException) -> bool:

@@ -165,6 +165,8 @@ def list_objects(files: S3Files, name: str) -> Iterator[dict[str, Any]]:
 
 def sweep(files: S3Files, known: set[str], *, now: datetime, grace: timedelta, dry_run: bool) -> RemoteSweep:
     """The bucket side of gc: the owner deletes what nobody names; anyone else compacts its claims."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)  # a clock without a zone is taken as UTC, as S3's times are
     marker = files.read_marker()
     if marker is None or marker.store_id != files.store_id:
         return RemoteSweep(note=f"{files.url} has no marker of this store (its artreg.json is gone or replaced): "

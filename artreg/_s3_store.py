@@ -131,9 +131,12 @@ class S3Files:
         for digest, size in self.cache.files():
             if digest not in known:
                 continue  # not named by the catalog: an orphan, which gc removes
-            with open(self.cache.path(digest), "rb") as handle:
-                if _hash_stream(handle) != (digest, known[digest]) or size != known[digest]:
-                    bad.append(digest)
+            try:
+                with open(self.cache.path(digest), "rb") as handle:
+                    if size != known[digest] or _hash_stream(handle) != (digest, known[digest]):
+                        bad.append(digest)
+            except FileNotFoundError:
+                continue  # evicted meanwhile
         if fix:
             self.discard(bad)
         return bad

@@ -64,9 +64,8 @@ def attach(store: BlobStore, location: S3Location, cache_size: int | None, user:
     assert registry_id is not None
     files = S3Files(location, BlobCache(store.objects, cache_size), registry_id, store.db.setting("blobs_store_id"),
                     lambda exclusive: store.lock(exclusive=exclusive))
-    if files.store_id is None or store.db.setting("blobs") != location.url:
+    if files.store_id is None:  # created with blobs=, but not bound yet (or binding failed then)
         marker = files.bind(user)
-        store.files = files
         with store.db.write() as con:
             con.execute(UPSERT_SETTING, ("blobs_store_id", marker.store_id))
             con.execute(UPSERT_SETTING, ("blobs_owner", marker.owner))
