@@ -89,12 +89,12 @@ def _wait_ready(server: Server, deadline: float) -> None:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a server by its own process id: SIGTERM, then SIGKILL after a few seconds."""
+    """Stop a server by its own process id: SIGTERM, then SIGKILL after two seconds (its data is scratch)."""
     if proc.poll() is not None:
         return
     os.kill(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=5)
+        proc.wait(timeout=2)
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
