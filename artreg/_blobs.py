@@ -1,9 +1,17 @@
-"""Content-addressed blob storage: sha256-named bytes, inline in SQLite or as files.
+"""Content-addressed blob storage: sha256-named bytes, inline in the catalog or in an object store.
 
-Write order (as in diskcache): a blob file is written to ``objects/tmp``, fsynced, made
-read-only and renamed to ``objects/ab/cdef...`` *before* the transaction that references
-it, so a crash leaves at worst an orphan file. Files are removed only after the commit
-that stops referencing them (``gc``).
+The seam: ``BlobStore`` is the catalog's side (inline rows, the row that proves a blob is
+stored, the store lock) and delegates every blob above the inline limit to one
+``ObjectStore``: ``LocalFiles`` (the registry's own ``objects/`` folder, here) or
+``S3Files`` (a bucket prefix with ``objects/`` as its bounded cache, ``_s3_store``). Both
+lay files out as ``<folder>/ab/cdef…``, so downloads link or copy from either alike.
+``BlobStore.identity`` tells two registries that share one physical store (a copy between
+them records blobs with ``adopt`` instead of sending them).
+
+Write order (as in diskcache): a blob is stored (a file written to ``objects/tmp``, fsynced,
+made read-only and renamed to ``objects/ab/cdef...``; or uploaded) *before* the transaction
+that references it, so a crash leaves at worst an orphan. Blobs are removed only after the
+commit that stops referencing them (``gc``).
 
 Loggers hold the store lock shared from the first blob they write until their commit;
 ``gc`` holds it exclusively, so it never sweeps a blob an in-flight log is about to name.

@@ -90,7 +90,7 @@ def client(max_connections: int) -> Any:
     building one takes tens of milliseconds.
     """
     boto3, botocore = _import()
-    key = (max_connections, *(os.environ.get(name) for name in _ENV))
+    key = (os.getpid(), max_connections, *(os.environ.get(name) for name in _ENV))  # no connection crosses a fork
     with _clients_lock:
         found = _clients.get(key)
         if found is not None:

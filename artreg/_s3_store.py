@@ -94,9 +94,14 @@ class S3Files:
         self.registry_id = registry_id
         self.store_id = store_id
         self._lock = lock
+        self._setup = threading.Lock()
+        self._start()
+
+    def _start(self) -> None:
+        """This process's client, threads and claims (again in a child after fork: none of them crosses it)."""
+        self._pid = os.getpid()
         self._client: Any = None
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
-        self._setup = threading.Lock()
         self._queued = threading.BoundedSemaphore(QUEUED)
         self._fetched = threading.local()
         self.claims = Claims(self)
@@ -112,12 +117,16 @@ class S3Files:
     # -- plumbing ----------------------------------------------------------------------
 
     def client(self) -> Any:
+        if self._pid != os.getpid():
+            self._start()
         if self._client is None:
             self._client = _s3.client(UPLOADS + PARTS + 2)
         return self._client
 
     def _pool(self, index: int) -> ThreadPoolExecutor:
         with self._setup:
+            if self._pid != os.getpid():
+                self._start()
             if self._pools is None:
                 self._pools = (ThreadPoolExecutor(UPLOADS, thread_name_prefix="artreg-s3-up"),
                                ThreadPoolExecutor(PARTS, thread_name_prefix="artreg-s3-part"))
@@ -144,7 +153,7 @@ class S3Files:
     def close(self) -> None:
         """Wait for uploads under way (none are, outside a log) and stop the threads."""
         with self._setup:
-            pools, self._pools = self._pools, None
+            pools, self._pools = (self._pools, None) if self._pid == os.getpid() else (None, None)
         for pool in pools or ():
             pool.shutdown(wait=True)
         self.cache.close()
@@ -420,36 +429,100 @@ class S3Files:
         raise last
 
     def _fetch_once(self, digest: str, size: int) -> Path:
-        body = self._get(digest)
         try:
             fd, tmp = tempfile.mkstemp(dir=self.cache.tmp, suffix=".tmp")
         except OSError as exc:
-            body.close()
             raise storage_error(exc, self.folder) from exc
         try:
             try:
-                try:
-                    got, length = _copy_hashing(body, fd)
-                except ArtregError as exc:
-                    if exc.__cause__ is not None and _s3.is_error(exc.__cause__):
-                        raise _s3.store_error(exc.__cause__, f"downloading blob {digest} from {self.location.url}") from exc
-                    raise
-                except Exception as exc:
-                    if _s3.is_error(exc):
-                        _s3.raise_store_error(exc, f"downloading blob {digest} from {self.location.url}")
-                    raise
+                got, length = self._get_ranges(digest, size, fd) if size > MULTIPART_THRESHOLD else self._get_stream(digest, fd)
                 if (got, length) != (digest, size):
-                    raise IntegrityError(f"blob {digest} in {self.location.url} is corrupt: its bytes do not match their digest "
-                                         f"({length:,} bytes read, {size:,} expected)", mismatched=[digest])
+                    raise _corrupt(digest, self.location.url, f"{length:,} bytes read, {size:,} expected")
                 if self.cache.needs_fsync:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-                body.close()
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return self.cache.admit(tmp, digest, size)
+
+    def _get_stream(self, digest: str, fd: int) -> tuple[str, int]:
+        """One GET written to ``fd`` while hashed (on a second thread): (sha256 hex, bytes)."""
+        body = self._get(digest)
+        doing = f"downloading blob {digest} from {self.location.url}"
+        try:
+            return _copy_hashing(body, fd)
+        except ArtregError as exc:
+            if exc.__cause__ is not None and _s3.is_error(exc.__cause__):
+                raise _s3.store_error(exc.__cause__, doing) from exc
+            raise
+        except Exception as exc:
+            if _s3.is_error(exc):
+                _s3.raise_store_error(exc, doing)
+            raise
+        finally:
+            body.close()
+
+    def _get_ranges(self, digest: str, size: int, fd: int) -> tuple[str, int]:
+        """Ranged GETs of PART_SIZE, PARTS at a time, each written in place; hashed in order here.
+
+        At most PARTS ranges wait in memory for their turn to be hashed. Each answer's
+        Content-Range must give the object's length as ``size``: an object longer than the
+        blob would otherwise pass with its first ``size`` bytes right.
+        """
+        starts = list(range(0, size, PART_SIZE))
+        hasher = hashlib.sha256()
+        seen = 0
+        pool = self._pool(1)
+        futures: dict[int, Future[bytes]] = {}
+        queued = 0
+        try:
+            for index in range(len(starts)):
+                while queued < len(starts) and queued < index + PARTS:
+                    first = starts[queued]
+                    futures[queued] = pool.submit(self._range, digest, first, min(PART_SIZE, size - first), size, fd)
+                    queued += 1
+                data = futures.pop(index).result()
+                hasher.update(data)
+                seen += len(data)
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            wait(list(futures.values()))
+            raise
+        return hasher.hexdigest(), seen
+
+    def _range(self, digest: str, first: int, length: int, size: int, fd: int) -> bytes:
+        doing = f"downloading blob {digest} from {self.location.url}"
+        try:
+            answer = self.client().get_object(Bucket=self.location.bucket, Key=self.key(digest),
+                                              Range=f"bytes={first}-{first + length - 1}")
+            total = str(answer.get("ContentRange", "")).rpartition("/")[2]
+            body = answer["Body"]
+            try:
+                data = body.read() if total == str(size) else b""
+            finally:
+                body.close()
+        except Exception as exc:
+            code = _s3.error_code(exc)
+            if code in _s3.MISSING_KEY:
+                raise IntegrityError(f"blob {digest} is missing from {self.location.url}", missing=[digest]) from exc
+            if code in ("InvalidRange", "416"):
+                raise _corrupt(digest, self.location.url, "the object is shorter than the blob") from exc
+            if _s3.is_error(exc):
+                _s3.raise_store_error(exc, doing)
+            raise
+        if total != str(size):
+            raise _corrupt(digest, self.location.url, f"the object holds {total} bytes, the blob {size:,}")
+        if len(data) != length:
+            raise _corrupt(digest, self.location.url, f"{len(data):,} bytes came for a range of {length:,}")
+        view = memoryview(data)
+        position = first
+        while view:
+            written = os.pwrite(fd, view, position)
+            view, position = view[written:], position + written
+        return data
 
     def _get(self, digest: str, first: int = 0) -> Any:
         kwargs: dict[str, Any] = {"Range": f"bytes={first}-"} if first else {}
@@ -558,6 +631,10 @@ class _RemoteReader(io.RawIOBase):
     def close(self) -> None:
         self._drop()
         super().close()
+
+
+def _corrupt(digest: str, url: str, detail: str) -> IntegrityError:
+    return IntegrityError(f"blob {digest} in {url} is corrupt: its bytes do not match their digest ({detail})", mismatched=[digest])
 
 
 def _part_size(size: int | None) -> int:

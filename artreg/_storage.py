@@ -7,6 +7,13 @@ The settings rows (all written once, or by ``move_blobs``):
   ``BlobStore.identity``: two registries with the same one share their blobs, so a copy
   between them moves no bytes);
 - ``blobs_owner``: the registry id of the catalog that owns the prefix (only it sweeps there).
+
+Copying between registries (``artreg copy``): when ``src._store.identity ==
+dst._store.identity`` the two share one physical store, and each blob above the inline
+limit is recorded at the destination with ``dst._store.adopt(digest, size)`` (claimed in
+the bucket, checked present, no byte sent) and waited for like an upload before the commit
+that names it. ``_ingest._store_blob`` does exactly that for a draft made from another
+registry's version.
 """
 
 from __future__ import annotations

@@ -228,7 +228,7 @@ def _verify(reg: Registry, args: argparse.Namespace) -> Result:
 def _check(reg: Registry, args: argparse.Namespace) -> Result:
     report = reg.check(fix=args.fix)
     result = {"ok": report.ok, "integrity": report.integrity, "missing": report.missing, "corrupt": report.corrupt,
-              "orphans": report.orphans, "removed_orphans": report.removed_orphans}
+              "orphans": report.orphans, "removed_orphans": report.removed_orphans, "cache_corrupt": report.cache_corrupt}
     if not report.ok:
         raise CheckFailed(result)
     return result
@@ -238,14 +238,14 @@ class CheckFailed(errors.IntegrityError):
     """``check`` found problems: printed in full, then exit with IntegrityError's code."""
 
     def __init__(self, result: Result) -> None:
-        problems = sum(len(result[k]) for k in ("integrity", "missing", "corrupt", "orphans"))
+        problems = sum(len(result[k]) for k in ("integrity", "missing", "corrupt", "orphans", "cache_corrupt"))
         super().__init__(f"check found {problems} problem(s)")
         self.result = result
 
 
 def _show_check(result: Result) -> None:
     print("ok" if result["ok"] else "problems found")
-    for key in ("integrity", "missing", "corrupt", "orphans", "removed_orphans"):
+    for key in ("integrity", "missing", "corrupt", "orphans", "cache_corrupt", "removed_orphans"):
         for item in result[key]:
             print(f"  {key}: {item}")
 

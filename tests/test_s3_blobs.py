@@ -356,3 +356,76 @@ def test_a_cached_copy_written_before_a_reboot_is_checked_before_it_is_trusted(
         root = Path(v.download(tmp_path / "out", link="hardlink"))
         assert (root / "data").read_bytes() == data  # the bad copy was dropped and fetched again
         assert copy.read_bytes() == data
+
+
+def test_a_forked_child_uploads_through_its_own_connections_and_threads(moto_bucket: Bucket, tmp_path: Path) -> None:
+    parent_data, child_data = os.urandom(BIG), os.urandom(BIG)
+    with artreg.open(tmp_path / "reg", inline_limit=1024, blobs=moto_bucket.url()) as reg:
+        reg.log_artifact(make("parent", data=parent_data), project="p")  # the client and upload threads exist now
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's threads are gone and its sockets are not the child's to use
+            code = 1
+            try:
+                reg.log_artifact(make("child", data=child_data), project="p")
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        reg.prune_cache(0)
+        assert Path(reg.artifact("p/child").download(tmp_path / "out")).joinpath("data").read_bytes() == child_data
+        reg.log_artifact(make("after", data=os.urandom(BIG)), project="p")  # the parent's own still work
+
+
+def test_the_cli_moves_blobs_looks_after_the_cache_and_sweeps(
+    moto_bucket: Bucket, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from artreg import cli
+
+    path = str(tmp_path / "reg")
+    with artreg.open(path, inline_limit=1024) as reg:
+        reg.log_artifact(make(data=os.urandom(5000), small=b"s"), project="p").delete(delete_aliases=True)
+        reg.log_artifact(make("kept", data=os.urandom(6000)), project="p")
+
+    def run(*argv: str) -> dict[str, object]:
+        capsys.readouterr()
+        assert cli.main(["--registry", path, "--json", *argv]) == 0
+        return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+    moved = run("blobs", "move", moto_bucket.url())
+    assert moved["blobs"] == moto_bucket.url() and moved["owned"] is True
+    assert moved["moved"] == {"url": moto_bucket.url(), "blobs": 2, "uploaded": 2, "present": 0, "bytes": 11000, "owner": True}
+    assert run("cache", "du")["files"] == 2
+    pruned = run("cache", "prune", "--size", "0")
+    assert (pruned["files"], pruned["removed_files"], pruned["removed_bytes"]) == (0, 2, 11000)
+    swept = run("gc", "--grace", "0")
+    assert (swept["blobs"], swept["remote_objects"], swept["notes"]) == (2, 1, [])  # the file blob and the inline one
+    assert len(moto_bucket.blob_keys()) == 1
+    assert cli.main(["--registry", path, "blobs", "move"]) == 4  # InvalidName: no URL
+    assert "needs the URL" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["--registry", path, "gc", "--grace", "soon"])
+    capsys.readouterr()
+    assert cli.main(["--registry", path, "cache", "prune"]) == 4  # no bound set, no --size
+
+
+@pytest.mark.parametrize("damage", ["none", "flipped", "longer", "shorter"])
+def test_a_large_blob_comes_down_in_concurrent_ranges_checked_whole(
+    bucket: Bucket, tmp_path: Path, small_parts: int, damage: str,
+) -> None:
+    data = os.urandom(small_parts * 2 + 4321)
+    with artreg.open(tmp_path / "reg", inline_limit=1024, blobs=bucket.url()) as reg:
+        v = reg.log_artifact(make(data=data), project="p")
+        reg.prune_cache(0)
+        bad = {"none": data, "flipped": data[:7_000_000] + bytes([data[7_000_000] ^ 1]) + data[7_000_001:],
+               "longer": data + b"tail", "shorter": data[:-1]}[damage]
+        if damage != "none":
+            bucket.client.put_object(Bucket=bucket.name, Key=blob_key("team", data), Body=bad)
+            with pytest.raises(artreg.IntegrityError, match="corrupt"):
+                v.download(tmp_path / "out")
+            assert not (tmp_path / "out" / "data").exists() and cached(reg) == []
+            return
+        root = Path(v.download(tmp_path / "out"))
+        assert (root / "data").read_bytes() == data and cached(reg) == [sha(data)]
