@@ -10,6 +10,7 @@
 """
 
 from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
+from ._blob_cache import CacheUsage
 from ._diff import EntryChange, MetadataChange, VersionDiff
 from ._draft import Artifact, DraftEntry
 from ._errors import (
@@ -23,6 +24,10 @@ from ._errors import (
     NotFound,
     PermissionDenied,
     SchemaError,
+    StoreDenied,
+    StoreError,
+    StoreNotFound,
+    StoreUnavailable,
     TypeMismatch,
 )
 from ._gc import CheckReport, GcReport
@@ -34,6 +39,7 @@ from ._progress import Progress
 from ._registry import Registry, open
 from ._runs import Run
 from ._search import SearchHit
+from ._storage import MoveReport
 from ._versions import ArtifactVersion, Collection
 from ._webhooks import Delivery, DeliveryAttempt, DeliveryReport, RetryPolicy
 
@@ -47,6 +53,7 @@ __all__ = [
     "Automation",
     "AutomationEvent",
     "Busy",
+    "CacheUsage",
     "Callback",
     "CheckReport",
     "Collection",
@@ -66,6 +73,7 @@ __all__ = [
     "LineageNode",
     "ManifestEntry",
     "MetadataChange",
+    "MoveReport",
     "NotFound",
     "PermissionDenied",
     "Progress",
@@ -75,6 +83,10 @@ __all__ = [
     "Run",
     "SchemaError",
     "SearchHit",
+    "StoreDenied",
+    "StoreError",
+    "StoreNotFound",
+    "StoreUnavailable",
     "TypeMismatch",
     "VersionDiff",
     "Webhook",

@@ -86,8 +86,7 @@ def download(
                 if name in listed[folder] and _has_content(os.path.join(folder, name), entry):
                     pass
                 elif entry.ref is None:
-                    data, object_path = _blob(store, entry, blobs)
-                    _materialise(store, entry, data, object_path, folder, name, link)
+                    _write_blob(store, entry, blobs, folder, name, link)
                 else:
                     try:
                         _fetch_reference(entry, os.path.join(folder, name))
@@ -99,6 +98,8 @@ def download(
         if prune:
             _prune(root, {entry.path for entry in entries})
     except OSError as exc:  # writing under root: a full disk, a read-only folder, a file where a folder goes
+        if isinstance(exc, ArtregError):
+            raise  # a bucket's StoreError (also an OSError) says what failed already
         raise storage_error(exc, root) from exc
     return root
 
@@ -161,16 +162,32 @@ def _has_content(dest: str, entry: ManifestEntry) -> bool:
         return False
 
 
+def _write_blob(store: BlobStore, entry: ManifestEntry, blobs: dict[str, bytes | None], folder: str, name: str, link: str) -> None:
+    """Materialise a stored entry; a cached copy of a remote blob evicted meanwhile is fetched again."""
+    for attempt in range(3):
+        data, object_path = _blob(store, entry, blobs)
+        try:
+            _materialise(store, entry, data, object_path, folder, name, link)
+            return
+        except FileNotFoundError:
+            # Another process evicted the cached file between the fetch and the link or copy.
+            if attempt == 2 or object_path is None or os.path.exists(object_path) or not store.files or not store.files.remote:
+                raise
+
+
 def _blob(store: BlobStore, entry: ManifestEntry, blobs: dict[str, bytes | None]) -> tuple[bytes | None, str | None]:
-    """An entry's inline bytes, or its blob file (checked present with the right size)."""
+    """An entry's inline bytes, or a local file of its blob (from a bucket: fetched into the cache, verified)."""
     if entry.digest not in blobs:
         raise IntegrityError(f"blob {entry.digest} of {entry.path!r} is missing from the registry", missing=[entry.path])
     data = blobs[entry.digest]
     if data is not None or store.objects is None:
         return data, None
-    if not store.file_present(entry.digest, entry.size):
-        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path])
-    return None, str(store.object_path(entry.digest))
+    try:
+        return None, str(store.local_file(entry.digest, entry.size))
+    except IntegrityError as exc:
+        if not exc.missing:
+            raise IntegrityError(f"{exc} (entry {entry.path!r})", mismatched=[entry.path]) from exc
+        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path]) from exc
 
 
 def _materialise(
@@ -185,6 +202,10 @@ def _materialise(
                 os.link(object_path, tmp)
             else:
                 os.symlink(object_path, tmp)
+        except FileNotFoundError:
+            if os.path.exists(object_path):
+                raise ArtregError(f"cannot {link} {entry.path!r} into {folder!r}: no such folder") from None
+            raise  # the cached file was evicted: fetched again by the caller
         except OSError as exc:
             raise ArtregError(f"cannot {link} {entry.path!r} into {folder!r}: {exc.strerror}") from exc
         _replace(tmp, dest)
@@ -202,6 +223,8 @@ def _materialise(
                 pass
             elif object_path is not None and link == "reflink":
                 raise ArtregError(f"cannot reflink {entry.path!r}: the filesystem of {folder!r} does not support it")
+            elif object_path is not None and store.files is not None and store.files.just_verified(entry.digest):
+                _copy_file(object_path, fd)  # fetched and hashed a moment ago: hashing it again would find the same
             else:
                 _copy_verified(store, entry, fd)
         finally:
@@ -239,6 +262,21 @@ def _copy_verified(store: BlobStore, entry: ManifestEntry, out_fd: int) -> None:
         view = memoryview(buf)
         while n := reader.readinto(view):
             write_all(out_fd, view[:n])
+
+
+def _copy_file(source: str, out_fd: int) -> None:
+    """Copy a file into ``out_fd`` in the kernel (copy_file_range), or through a buffer where that fails."""
+    with open(source, "rb") as src:
+        try:
+            while os.copy_file_range(src.fileno(), out_fd, CHUNK * 64):
+                pass
+            return
+        except OSError:
+            src.seek(0)
+            os.lseek(out_fd, 0, os.SEEK_SET)
+            os.ftruncate(out_fd, 0)
+        while chunk := src.read(CHUNK):
+            write_all(out_fd, memoryview(chunk))
 
 
 def _reflink(source: str, out_fd: int) -> bool:

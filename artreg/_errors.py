@@ -16,7 +16,11 @@ subclasses the builtin a caller would already catch::
     ├── Conflict                       the thing is in a state that forbids the action (a version holding aliases)
     ├── IntegrityError                 stored or downloaded bytes do not match their digest
     ├── Busy(TimeoutError)             the database stayed locked past the busy timeout
-    └── SchemaError                    not an artreg database, or one newer than this code
+    ├── SchemaError                    not an artreg database, or one newer than this code
+    └── StoreError(OSError)            the blob store (a bucket) failed; nothing was committed
+        ├── StoreNotFound(LookupError)         the bucket does not exist
+        ├── StoreDenied(PermissionError)       credentials missing or refused
+        └── StoreUnavailable(ConnectionError)  unreachable, cut off, or failing (5xx) after retries
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "SchemaError",
+    "StoreDenied",
+    "StoreError",
+    "StoreNotFound",
+    "StoreUnavailable",
     "TypeMismatch",
 ]
 
@@ -113,3 +121,23 @@ class Busy(ArtregError, TimeoutError):
 
 class SchemaError(ArtregError):
     """The file is not an artreg database, is damaged, or was written by newer code."""
+
+
+class StoreError(ArtregError, OSError):
+    """The blob store (an S3 bucket) could not do what was asked; the catalog is unchanged.
+
+    Raised after botocore's retries for what is retryable. Always built from one message
+    (never OSError's ``errno, strerror`` pair).
+    """
+
+
+class StoreNotFound(StoreError, LookupError):
+    """The bucket named by the registry's ``blobs=`` location does not exist."""
+
+
+class StoreDenied(StoreError, PermissionError):
+    """The store refused the credentials (missing, wrong, expired) or the action."""
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The store could not be reached, cut a transfer off, or kept failing (5xx) past the retries."""

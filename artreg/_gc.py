@@ -12,11 +12,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ._blobs import CHUNK
 from ._cache import CACHE_DIR
+from ._s3_gc import DEFAULT_GRACE, RemoteSweep, sweep
 
 if TYPE_CHECKING:
     from ._blobs import BlobStore
@@ -39,6 +40,7 @@ SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM blobs) OR valu
 )
 """
 LIVE_VERSION_DIGESTS = "SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM versions WHERE state = 'committed')"
+FILE_BLOBS = "SELECT digest, size FROM blobs WHERE typeof(data) = 'null'"
 REFERENCED = """
 SELECT DISTINCT e.digest, e.size FROM entries AS e JOIN versions AS v ON v.id = e.version_id
 WHERE v.state = 'committed' AND e.ref IS NULL
@@ -56,6 +58,12 @@ class GcReport:
     dry_run: bool = False
     cache_files: int = 0
     cache_bytes: int = 0
+    # With blobs in a bucket: objects deleted there, unreferenced ones kept (younger than the
+    # grace period, or claimed by a log or by another catalog), and what gc says about it.
+    remote_objects: int = 0
+    remote_bytes: int = 0
+    remote_kept: int = 0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class CheckReport:
     corrupt: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     removed_orphans: list[str] = field(default_factory=list)
+    # Cached copies whose bytes are wrong: of the bucket's blobs (objects/ab/…) and of what
+    # path() and snapshot() materialise (objects/cache/…); removed with fix=True.
     cache_corrupt: list[str] = field(default_factory=list)
 
     @property
@@ -74,9 +84,13 @@ class CheckReport:
         return not (self.integrity or self.missing or self.corrupt or self.orphans or self.cache_corrupt)
 
 
-def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False) -> GcReport:
+def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False, now: datetime | None = None,
+       grace: timedelta = DEFAULT_GRACE) -> GcReport:
     """Remove every blob no live version references, orphan files, and cache copies and
-    snapshots no live version names; report counts and bytes."""
+    snapshots no live version names; report counts and bytes.
+
+    A bucket is swept after the catalog's commit (``_s3_gc.sweep``), under the same lock.
+    """
     with store.lock(exclusive=True):
         doomed: list[Any]
         if dry_run:
@@ -91,15 +105,20 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False) -> GcReport:
                 con.execute("DELETE FROM stat_cache WHERE digest NOT IN (SELECT digest FROM blobs)")
                 con.execute("DELETE FROM tree_cache WHERE digest NOT IN (SELECT digest FROM versions)")
         freed_files = [d for d, _, is_file in doomed if is_file]
-        if not dry_run:
-            for digest in freed_files:
-                store.object_path(digest).unlink(missing_ok=True)
+        if not dry_run and store.files is not None:
+            store.files.discard(freed_files)
         orphans = _orphans(store)
         orphan_bytes = sum(_size(p) for p in orphans)
         if not dry_run:
             for path in orphans:
                 path.unlink(missing_ok=True)
         cache_files, cache_bytes = _evict(store, cache, {d for d, _, _ in doomed}, dry_run=dry_run)
+        remote = RemoteSweep()
+        if store.files is not None and store.files.remote:
+            with store.db.read() as con:
+                known = {str(r[0]) for r in con.execute(FILE_BLOBS)}
+            known -= set(freed_files)  # a dry run has not deleted their rows
+            remote = sweep(store.files, known, now=now or datetime.now().astimezone(), grace=grace, dry_run=dry_run)  # type: ignore[arg-type]
     return GcReport(
         blobs=len(doomed),
         bytes=sum(size for _, size, _ in doomed),
@@ -108,6 +127,10 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False) -> GcReport:
         dry_run=dry_run,
         cache_files=cache_files,
         cache_bytes=cache_bytes,
+        remote_objects=remote.deleted,
+        remote_bytes=remote.deleted_bytes,
+        remote_kept=remote.kept_young + remote.kept_claimed,
+        notes=(remote.note,) if remote.note else (),
     )
 
 
@@ -144,9 +167,14 @@ def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
                 missing.append(digest)
             elif state == "corrupt":
                 corrupt.append(digest)
+        cache_corrupt: list[str] = []
+        if store.files is not None:
+            with store.db.read() as con:
+                known = {str(d): int(s) for d, s in con.execute(FILE_BLOBS)}
+            cache_corrupt = store.files.check_cache(known, fix=fix)
         orphans = _orphans(store)
-        cache_corrupt = cache.corrupt(fix=fix)
-        removed = []
+        cache_corrupt = [str(store.object_path(d)) for d in cache_corrupt] + cache.corrupt(fix=fix)
+        removed = list(cache_corrupt) if fix else []
         if fix:
             for path in orphans:
                 path.unlink(missing_ok=True)
@@ -166,20 +194,11 @@ def _blob_state(store: BlobStore, digest: str, size: int) -> str:
         row = con.execute("SELECT data, typeof(data) = 'null' FROM blobs WHERE digest = ?", (digest,)).fetchone()
     if row is None:
         return "missing"
-    hasher = hashlib.sha256()
-    if not row[1]:
-        hasher.update(row[0])
-        seen = len(row[0])
-    else:
-        try:
-            with open(store.object_path(digest), "rb") as handle:
-                seen = 0
-                while chunk := handle.read(CHUNK):
-                    hasher.update(chunk)
-                    seen += len(chunk)
-        except FileNotFoundError:
-            return "missing"
-    return "ok" if seen == size and hasher.hexdigest() == digest else "corrupt"
+    if row[1]:
+        assert store.files is not None
+        return store.files.state(digest, size)
+    ok = len(row[0]) == size and hashlib.sha256(row[0]).hexdigest() == digest
+    return "ok" if ok else "corrupt"
 
 
 def _orphans(store: BlobStore) -> list[Path]:

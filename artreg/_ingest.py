@@ -20,12 +20,13 @@ import marshal
 import os
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import apsw
 
-from ._blobs import BlobStore, Stored
+from ._blobs import BlobStore, Stored, wait_all
 from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source
 from ._errors import ArtregError, IntegrityError, NotFound
 from ._names import dump_json
@@ -80,9 +81,16 @@ class Ingested:
     blobs: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)  # digest -> (size, inline data)
     stat_rows: list[tuple[int, int, int, int, str]] = field(default_factory=list)
     pending_bytes: int = 0
+    uploads: list[Future[Any]] = field(default_factory=list)  # a remote store's uploads under way
+
+    def wait(self) -> None:
+        """Return once every upload has finished (raising the first failure): before any row names them."""
+        uploads, self.uploads = self.uploads, []
+        wait_all(uploads)
 
     def write(self, con: apsw.Connection) -> None:
-        """Insert the blob rows and stat-cache rows (inside the caller's transaction)."""
+        """Insert the blob rows and stat-cache rows (inside the caller's transaction, after ``wait``)."""
+        assert not self.uploads, "blob rows are written only once their uploads are done"
         con.executemany(INSERT_BLOB, ((d, size, data) for d, (size, data) in self.blobs.items()))
         con.executemany(UPSERT_STAT, self.stat_rows)
 
@@ -194,6 +202,8 @@ def _ingest_entry(store: BlobStore, entry: DraftEntry, digest: str | None, prese
 
 def _add_stored(store: BlobStore, path: str, stored: Stored, present: set[str], out: Ingested) -> None:
     out.entries.append((path, stored.digest, stored.size, None, NO_EXTRA))
+    if stored.pending is not None:
+        out.uploads.append(stored.pending)
     if stored.digest not in out.blobs:
         out.blobs[stored.digest] = (stored.size, stored.data)
         out.pending_bytes += len(stored.data or b"")
@@ -246,6 +256,9 @@ def _reference_row(entry: DraftEntry, source: RefSource, digest: str | None, out
 def _store_blob(store: BlobStore, entry: DraftEntry, source: BlobSource) -> Stored:
     if source.store is store:
         raise IntegrityError(f"blob {source.digest} of draft entry {entry.path!r} is no longer in the registry")
+    if not store.is_inline(source.size) and store.identity is not None and store.identity == source.store.identity \
+            and source.store.rows([source.digest]).get(source.digest, b"") is None:
+        return store.adopt(source.digest, source.size)  # both registries keep their blobs in one store: no bytes move
     with source.store.open(source.digest, source.size) as reader:
         stored = store.ingest_stream(reader)
     if stored.digest != source.digest:
@@ -262,6 +275,7 @@ def _store_data(store: BlobStore, entry: DraftEntry, source: DataSource) -> Stor
 
 def _flush(store: BlobStore, out: Ingested) -> None:
     """Write waiting inline blobs early so memory stays bounded; gc is held off by the lock."""
+    out.wait()
     with store.db.write() as con:
         out.write(con)
     out.blobs.clear()

@@ -112,6 +112,8 @@ def log_draft(
             elif digest is None:
                 assert known is not None
                 digest = version_digest(_known_pairs(content, known))
+            if stored is not None:
+                stored.wait()  # a remote store's uploads: in the bucket before the commit that names them
             now = format_time(reg._now())
             actor = Actor(reg.user, now)
             try:

@@ -14,7 +14,7 @@ import platformdirs
 
 from ._audit import AuditLog
 from ._automations import Automations
-from ._blobs import BlobStore
+from ._blob_cache import CacheUsage, parse_size
 from ._cache import CACHE_DIR, Cache
 from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
@@ -31,7 +31,10 @@ from ._paths import snapshot
 from ._progress import ProgressCallback
 from ._references import default_name, is_uri
 from ._runs import Run, start_run
+from ._s3 import parse_location
+from ._s3_gc import DEFAULT_GRACE
 from ._search import DEFAULT_LIMIT, SearchHit, search
+from ._storage import MoveReport, cache_usage, move_blobs, open_store, prune_cache
 from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
@@ -62,6 +65,8 @@ def open(
     clock: Callable[[], datetime] | None = None,
     create: bool = True,
     read_only: bool = False,
+    blobs: str | None = None,
+    cache_size: int | str | None = None,
 ) -> Registry:
     """Open the registry at ``path``, creating it when it is missing and ``create`` is true.
 
@@ -79,8 +84,16 @@ def open(
     itself refuses writes on the connection, and every changing call raises
     PermissionDenied before it starts. It creates nothing (NotFound when the registry is
     missing) and needs a registry of this artreg's schema (SchemaError otherwise).
+
+    ``blobs="s3://bucket/prefix"`` keeps the larger blobs in that bucket prefix (SPEC §17;
+    needs ``artreg[s3]``). It is remembered when the registry is created, so later opens
+    need not repeat it; one that names another location raises AlreadyExists (``artreg
+    blobs move`` moves an existing registry's blobs). ``objects/`` is then a cache of the
+    bucket, bounded by ``cache_size`` (bytes, or ``"50GB"``, ``"500MiB"``; remembered in the
+    cache folder; least recently used blobs leave first).
     """
-    return Registry(path, user=user, inline_limit=inline_limit, clock=clock, create=create, read_only=read_only)
+    return Registry(path, user=user, inline_limit=inline_limit, clock=clock, create=create, read_only=read_only,
+                    blobs=blobs, cache_size=cache_size)
 
 
 class Registry:
@@ -95,6 +108,8 @@ class Registry:
         clock: Callable[[], datetime] | None = None,
         create: bool = True,
         read_only: bool = False,
+        blobs: str | None = None,
+        cache_size: int | str | None = None,
     ) -> None:
         if not isinstance(inline_limit, int) or inline_limit < 0:
             raise InvalidName(f"inline_limit must be a non-negative number of bytes, not {inline_limit!r}")
@@ -102,14 +117,21 @@ class Registry:
         if not self.user or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in self.user):
             raise InvalidName(f"user name must be non-empty without control characters: {self.user!r}")
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        if read_only and path is not None and os.fspath(path) == ":memory:":
+        memory = path is not None and os.fspath(path) == ":memory:"
+        if read_only and memory:
             raise InvalidName("a new in-memory registry is empty: it cannot be opened read-only")
+        location = None if blobs is None else parse_location(blobs)
+        limit = parse_size(cache_size)
+        if memory and (location is not None or limit is not None):
+            raise InvalidName("a :memory: registry keeps every blob inline: blobs= and cache_size= need a registry on disk")
         create = create and not read_only
         where = locate(default_home() if path is None else path, create=create)
         db_path = where.database
         settings = {"created_by": self.user}
         if where.objects is not None:
             settings["objects"] = where.objects
+        if location is not None:
+            settings["blobs"] = location.url
         self.read_only = read_only
         self._db = Database(db_path, initial_settings=settings, create=create or where.objects is None, read_only=read_only)
         self.path = db_path
@@ -117,7 +139,12 @@ class Registry:
         # by its folder or by its .db path finds the same objects.
         stored = self._db.setting("objects")
         self.objects = None if stored is None else Path(db_path).parent / stored
-        self._store = BlobStore(self._db, self.objects, inline_limit, create=not read_only)
+        try:
+            self._store = open_store(self._db, self.objects, inline_limit, requested=location, cache_size=limit, user=self.user,
+                                     create=not read_only)
+        except BaseException:
+            self._db.close()
+            raise
         self._cache = Cache(None if self.objects is None else self.objects / CACHE_DIR, self._store.lock)
         self.audit = AuditLog(self._db)
         self.automations = Automations(self)
@@ -139,6 +166,8 @@ class Registry:
         outbox for the next ``deliver()``.
         """
         self.stop_delivery()
+        if self._store.files is not None:
+            self._store.files.close()
         self._db.close()
         self._cache.close()
 
@@ -271,20 +300,52 @@ class Registry:
             ids = preview.ids
         return [ArtifactVersion(self, i) for i in sorted(ids)]
 
-    def gc(self, *, dry_run: bool = False) -> GcReport:
+    def gc(self, *, dry_run: bool = False, grace: timedelta = DEFAULT_GRACE) -> GcReport:
         """Remove blobs (inline and files) that no live version references, and orphan files.
 
         Also evicts from the cache what no live version names (copies of inline blobs and of
         references, snapshots of deleted versions) and leftovers of interrupted writes.
+        With blobs in a bucket: objects there are deleted only when this catalog owns the
+        prefix, and only those older than ``grace`` (by the registry's clock) that no
+        catalog has claimed; on a prefix it shares without owning it deletes nothing there
+        and says so in ``notes``.
         """
-        return gc(self._store, self._cache, dry_run=dry_run)
+        if not isinstance(grace, timedelta) or grace < timedelta(0):
+            raise InvalidName(f"grace must be a non-negative timedelta, not {grace!r}")
+        return gc(self._store, self._cache, dry_run=dry_run, now=self._now(), grace=grace)
 
     def check(self, *, fix: bool = False) -> CheckReport:
-        """Verify the database, every referenced blob's presence and digest, the cache's copies, and list orphan files.
+        """Verify the database, every referenced blob's presence and digest (in the bucket, for
+        blobs kept there), the cached copies, and list orphan files.
 
         ``fix=True`` removes orphan files and damaged cache copies (they are made again on next use).
         """
         return check(self._store, self._cache, fix=fix)
+
+    # -- where the blobs are -----------------------------------------------------------
+
+    @property
+    def blobs(self) -> str | None:
+        """``s3://bucket/prefix`` when the larger blobs are in a bucket; None when they are in ``objects/``."""
+        return self._db.setting("blobs")
+
+    def move_blobs(self, url: str) -> MoveReport:
+        """Send every blob file to the bucket prefix ``url`` and keep the blobs there from now on.
+
+        ``objects/`` becomes the bucket's cache (its files stay as cached copies).
+        Interrupted, nothing has changed; run it again to finish. Needs no other process
+        logging meanwhile (it holds the store lock); those that opened the registry before
+        must open it again.
+        """
+        return move_blobs(self._store, url, self.user)
+
+    def cache_usage(self) -> CacheUsage:
+        """Files and bytes in the local cache of the bucket, and its bound."""
+        return cache_usage(self._store)
+
+    def prune_cache(self, size: int | str | None = None) -> CacheUsage:
+        """Evict least recently used cached blobs down to ``size`` (default: the bound; 0 empties it)."""
+        return prune_cache(self._store, parse_size(size))
 
     # -- reading -----------------------------------------------------------------------
 

@@ -419,6 +419,16 @@ CREATE TABLE pending_producers (
 ) STRICT, WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
+# Every registry file gets a random identity (SPEC §17: a bucket prefix's owner marker and
+# claims name the catalog by it). Text in the 8-4-4-4-12 form of a version-4 UUID.
+_V_REGISTRY_ID = """
+INSERT INTO settings(key, value)
+SELECT 'registry_id', substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-'
+       || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12)
+FROM (SELECT lower(hex(randomblob(16))) AS h)
+WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = 'registry_id');
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V_REGISTRY_ID]
 
 SCHEMA_VERSION = len(MIGRATIONS)

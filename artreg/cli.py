@@ -19,6 +19,7 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
+from datetime import timedelta
 from typing import Any, NoReturn
 
 from . import __version__
@@ -52,6 +53,10 @@ EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.Busy: 9,
     errors.SchemaError: 10,
     errors.Conflict: 11,
+    errors.StoreError: 12,
+    errors.StoreNotFound: 13,
+    errors.StoreDenied: 14,
+    errors.StoreUnavailable: 15,
     errors.ArtregError: 1,
 }
 USAGE_EXIT = 2
@@ -373,9 +378,9 @@ def _show_verify(result: Result) -> None:
 def _check(reg: Registry, args: argparse.Namespace) -> Result:
     report = reg.check(fix=args.fix)
     result: Result = {"ok": report.ok, "integrity": report.integrity, "missing": report.missing, "corrupt": report.corrupt,
-              "orphans": report.orphans, "removed_orphans": report.removed_orphans}
+                      "orphans": report.orphans, "removed_orphans": report.removed_orphans, "cache_corrupt": report.cache_corrupt}
     if not report.ok:
-        problems = sum(len(result[k]) for k in ("integrity", "missing", "corrupt", "orphans"))
+        problems = sum(len(result[k]) for k in ("integrity", "missing", "corrupt", "orphans", "cache_corrupt"))
         raise Problems(result, f"check found {plural(problems, 'problem')}")
     return result
 
@@ -390,19 +395,54 @@ class Problems(errors.IntegrityError):
 
 def _show_check(result: Result) -> None:
     print("ok" if result["ok"] else "problems found")
-    for key in ("integrity", "missing", "corrupt", "orphans", "removed_orphans"):
+    for key in ("integrity", "missing", "corrupt", "orphans", "cache_corrupt", "removed_orphans"):
         for item in result[key]:
             print(f"  {key}: {item}")
 
 
-@command("gc", lambda r: print(
+@command("gc", lambda r: print("\n".join([
     f"{'would free' if r['dry_run'] else 'freed'} {plural(r['blobs'], 'blob')} ({human_size(r['bytes'])}) "
-    f"and {plural(r['orphan_files'], 'orphan file')} ({human_size(r['orphan_bytes'])})"
-))
+    f"and {plural(r['orphan_files'], 'orphan file')} ({human_size(r['orphan_bytes'])})",
+    *([f"{'would delete' if r['dry_run'] else 'deleted'} {plural(r['remote_objects'], 'object')} ({human_size(r['remote_bytes'])}) "
+       f"from the bucket; kept {r['remote_kept']} unreferenced (younger than the grace period, or claimed)"]
+      if r["remote_objects"] or r["remote_kept"] else []),
+    *r["notes"],
+])))
 def _gc(reg: Registry, args: argparse.Namespace) -> Result:
-    report = reg.gc(dry_run=args.dry_run)
+    report = reg.gc(dry_run=args.dry_run, grace=args.grace)
     return {"blobs": report.blobs, "bytes": report.bytes, "orphan_files": report.orphan_files,
-            "orphan_bytes": report.orphan_bytes, "dry_run": report.dry_run}
+            "orphan_bytes": report.orphan_bytes, "dry_run": report.dry_run, "remote_objects": report.remote_objects,
+            "remote_bytes": report.remote_bytes, "remote_kept": report.remote_kept, "notes": list(report.notes)}
+
+
+@command("blobs", lambda r: print("\n".join(
+    [f"blobs: {r['blobs'] or 'objects/ (this registry folder)'}"]
+    + ([f"store id: {r['store_id']}", f"owner: {r['owner']}{' (this registry)' if r['owned'] else ''}"] if r["blobs"] else [])
+    + ([f"moved {r['moved']['blobs']} blobs: {r['moved']['uploaded']} sent ({human_size(r['moved']['bytes'])}), "
+        f"{r['moved']['present']} already there"] if "moved" in r else [])
+)))
+def _blobs(reg: Registry, args: argparse.Namespace) -> Result:
+    result: Result = {}
+    if args.action == "move":
+        if not args.url:
+            raise errors.InvalidName("blobs move needs the URL of a bucket prefix: artreg blobs move s3://bucket/prefix")
+        report = reg.move_blobs(args.url)
+        result["moved"] = {"url": report.url, "blobs": report.blobs, "uploaded": report.uploaded, "present": report.present,
+                           "bytes": report.bytes, "owner": report.owner}
+    owner, registry_id = reg._db.setting("blobs_owner"), reg._db.setting("registry_id")
+    return {**result, "blobs": reg.blobs, "registry_id": registry_id, "store_id": reg._db.setting("blobs_store_id"),
+            "owner": owner, "owned": owner is not None and owner == registry_id}
+
+
+@command("cache", lambda r: print(
+    (f"removed {r['removed_files']} cached blobs ({human_size(r['removed_bytes'])}); " if r["action"] == "prune" else "")
+    + f"{r['folder']}: {r['files']} cached blobs, {human_size(r['bytes'])}"
+    + (f" of {human_size(r['limit'])}" if r["limit"] is not None else " (no bound)")
+))
+def _cache(reg: Registry, args: argparse.Namespace) -> Result:
+    usage = reg.prune_cache(args.size) if args.action == "prune" else reg.cache_usage()
+    return {"action": args.action, "folder": usage.folder, "files": usage.files, "bytes": usage.bytes, "limit": usage.limit,
+            "removed_files": usage.removed_files, "removed_bytes": usage.removed_bytes}
 
 
 @command("expire", lambda r: print("\n".join(
@@ -468,6 +508,19 @@ def _show_registry(result: Result) -> None:
     table([(r["name"], r["visibility"], ", ".join(r["artifact_types"] or ["(all)"]), ", ".join(r["protected_aliases"]) or "-",
             ", ".join(f"{u}={role}" for u, role in r["members"].items()) or "-") for r in result["registries"]],
           ["REGISTRY", "VISIBILITY", "TYPES", "PROTECTED", "MEMBERS"])
+
+
+def _duration(text: str) -> timedelta:
+    """A duration for --grace: a number with an optional unit s, m, h or d (hours when none)."""
+    unit = text[-1:].lower() if text[-1:].isalpha() else "h"
+    number = text[:-1] if text[-1:].isalpha() else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 90m or 0)") from None
+    if unit not in "smhd" or value < 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 90m or 0)")
+    return timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
 
 
 def _json_arg(flag: str, text: str) -> Any:
@@ -570,9 +623,17 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     p.add_argument("ref", help=ref_help)
     p.add_argument("--root", help="a downloaded folder to check (default: the stored blobs)")
     add("check", "integrity-check the database and every blob").add_argument(
-        "--fix", action="store_true", help="remove orphan blob files it finds")
-    add("gc", "remove blobs no live version references").add_argument(
-        "--dry-run", action="store_true", help="say what would be freed, free nothing")
+        "--fix", action="store_true", help="remove orphan blob files and damaged cached copies it finds")
+    p = add("gc", "remove blobs no live version references")
+    p.add_argument("--dry-run", action="store_true", help="say what would be freed, free nothing")
+    p.add_argument("--grace", type=_duration, default=timedelta(hours=24), metavar="DURATION",
+                   help="with blobs in a bucket: keep unreferenced objects younger than this (e.g. 24h, 90m, 0; default 24h)")
+    p = add("blobs", "where the registry keeps its larger blobs; move them to an S3 bucket prefix")
+    p.add_argument("action", nargs="?", choices=["show", "move"], default="show", help="show (default) or move")
+    p.add_argument("url", nargs="?", help="s3://bucket/prefix (for move)")
+    p = add("cache", "the local cache of a registry whose blobs are in a bucket: du, or prune it")
+    p.add_argument("action", choices=["du", "prune"], help="du (how much it holds) or prune (evict least recently used)")
+    p.add_argument("--size", help="prune down to this size (e.g. 10GB, 500MiB, 0; default: the cache's bound)")
     add("expire", "delete versions whose TTL has run out").add_argument(
         "--dry-run", action="store_true", help="say what would be deleted, delete nothing")
     p = add("audit", "show or verify the audit log")

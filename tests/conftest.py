@@ -16,6 +16,9 @@ import pytest
 
 import artreg
 
+# Real S3 servers for the tests of blobs in a bucket (SPEC §17), one of each per session.
+pytest_plugins = ["s3servers"]
+
 # The checkout under test. Child processes get it first on PYTHONPATH, so they run this
 # tree's artreg and not whatever copy happens to be installed.
 REPO_ROOT = Path(__file__).resolve().parents[1]
