@@ -335,8 +335,8 @@ def _extra(text: str) -> dict[str, Any]:
     return value
 
 
-def _sized(path: Path, size: int) -> bool:
+def _sized(path: os.PathLike[str], size: int) -> bool:
     try:
-        return path.stat().st_size == size
+        return os.stat(path).st_size == size
     except FileNotFoundError:
         return False

@@ -440,7 +440,8 @@ def test_path_and_snapshot_fetch_a_bucket_blob_into_the_cache_checked(moto_bucke
         assert Path(path).read_bytes() == data and os.stat(path).st_mode & 0o222 == 0  # read-only
         root = Path(reg.snapshot("p/ds"))
         assert (root / "data" / "big_bin").read_bytes() == data
-        moto_bucket.client.put_object(Bucket=moto_bucket.name, Key=f"team/blobs/sha256/{sha(data)[:2]}/{sha(data)[2:]}", Body=os.urandom(9000))
+        digest = sha(data)
+        moto_bucket.client.put_object(Bucket=moto_bucket.name, Key=f"team/blobs/sha256/{digest[:2]}/{digest[2:]}", Body=os.urandom(9000))
         reg.prune_cache(0)
         with pytest.raises(artreg.IntegrityError):
             v.path("data/big_bin")  # the bucket's object was replaced: refused, nothing cached
