@@ -10,6 +10,8 @@
 """
 
 from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
+from ._bundle import BundleSummary, Copied, CopyReport
+from ._copy import verify_bundle
 from ._draft import Artifact, DraftEntry
 from ._errors import (
     AlreadyExists,
@@ -43,10 +45,13 @@ __all__ = [
     "ArtregError",
     "Automation",
     "AutomationEvent",
+    "BundleSummary",
     "Busy",
     "Callback",
     "CheckReport",
     "Collection",
+    "Copied",
+    "CopyReport",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryReport",
@@ -74,5 +79,6 @@ __all__ = [
     "callback",
     "open",
     "parse_ref",
+    "verify_bundle",
     "webhook",
 ]

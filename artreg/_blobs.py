@@ -20,7 +20,7 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -40,6 +40,15 @@ WRITEBACK = 64 << 20
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 SELECT_ROWS = "SELECT digest, data FROM blobs WHERE digest IN (SELECT value FROM json_each(?))"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A blob file written and fsynced under ``objects/tmp``, not yet under its name."""
+
+    digest: str
+    size: int
+    path: str
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,16 @@ class BlobStore:
 
     def _ingest_stream(self, src: BinaryIO, expect: int | None = None, name: object = None) -> Stored:
         """Write a blob file; with ``expect``, a stream of another length is refused and nothing is kept."""
+        staged = self.stage(src, expect, name)
+        self.place(staged)
+        return Stored(staged.digest, staged.size, None)
+
+    def stage(self, src: BinaryIO, expect: int | None = None, name: object = None) -> Staged:
+        """Copy a stream to a fsynced, read-only temporary file in ``objects/tmp``, hashing it on the way.
+
+        ``place`` then gives it its name; ``discard`` removes it. Until then it is not a blob:
+        ``gc`` (which waits for the store lock the caller holds shared) would sweep it.
+        """
         assert self.objects is not None
         tmp_dir = self.objects / "tmp"
         try:
@@ -127,7 +146,7 @@ class BlobStore:
             raise storage_error(exc, self.objects) from exc
         try:
             try:
-                digest, size = _copy_hashing(src, fd)
+                digest, size = copy_hashing(src, _FileWriter(fd))
                 if expect is not None and size != expect:
                     what = repr(name) if isinstance(name, str) else "the file"
                     raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
@@ -135,21 +154,36 @@ class BlobStore:
             finally:
                 os.close(fd)
             os.chmod(tmp_name, READ_ONLY)
-            final = self.object_path(digest)
-            if final.exists() and final.stat().st_size == size:
-                os.unlink(tmp_name)
-            else:
-                if not final.parent.is_dir():
-                    final.parent.mkdir(exist_ok=True)
-                    _fsync_dir(self.objects)  # the new folder's own entry must outlive a power cut too
-                os.replace(tmp_name, final)
-                _fsync_dir(final.parent)
         except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
             if isinstance(exc, OSError):
                 raise storage_error(exc, self.objects) from exc
             raise
-        return Stored(digest, size, None)
+        return Staged(digest, size, tmp_name)
+
+    def place(self, staged: Staged) -> None:
+        """Rename a staged file to ``objects/ab/cdef...`` (or drop it when that file is already there), durably."""
+        assert self.objects is not None
+        try:
+            final = self.object_path(staged.digest)
+            if final.exists() and final.stat().st_size == staged.size:
+                os.unlink(staged.path)
+                return
+            if not final.parent.is_dir():
+                final.parent.mkdir(exist_ok=True)
+                _fsync_dir(self.objects)  # the new folder's own entry must outlive a power cut too
+            os.replace(staged.path, final)
+            _fsync_dir(final.parent)
+        except BaseException as exc:
+            self.discard(staged)
+            if isinstance(exc, OSError):
+                raise storage_error(exc, self.objects) from exc
+            raise
+
+    @staticmethod
+    def discard(staged: Staged) -> None:
+        """Remove a staged file that will not be placed."""
+        Path(staged.path).unlink(missing_ok=True)
 
     def file_present(self, digest: str, size: int) -> bool:
         """True when the blob file exists with the expected size."""
@@ -294,18 +328,35 @@ def write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data):]
 
 
-def _copy_hashing(src: BinaryIO, fd: int) -> tuple[str, int]:
-    """Copy ``src`` to ``fd``; returns the sha256 hex of exactly the bytes written, and their count.
+class _FileWriter:
+    """Writes chunks to a file descriptor, asking the kernel to start writeback every ``WRITEBACK`` bytes."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = 0
+        self.written_back = 0
+
+    def __call__(self, chunk: memoryview) -> None:
+        write_all(self.fd, chunk)
+        self.size += len(chunk)
+        if self.size - self.written_back >= WRITEBACK:
+            _start_writeback(self.fd, self.written_back, self.size - self.written_back)
+            self.written_back = self.size
+
+
+def copy_hashing(src: BinaryIO, write: Callable[[memoryview], object]) -> tuple[str, int]:
+    """Copy ``src`` to ``write`` until EOF; returns the sha256 hex of exactly the bytes written, and their count.
 
     The hashing runs on a second thread: hashlib and ``os.write`` both release the GIL, so
     hashing one chunk overlaps writing it and reading the next (sha256 and the I/O take about
     as long as each other). Each chunk is hashed from the same buffer it is written from, and
-    a buffer is refilled only after its hash is done: no byte is read twice.
+    a buffer is refilled only after its hash is done: no byte is read twice. ``write`` must
+    be done with a chunk when it returns.
     """
     hasher = hashlib.sha256()
     views = [memoryview(bytearray(CHUNK)) for _ in range(PIPELINE)]
     hashing: list[Future[None] | None] = [None] * PIPELINE
-    size = written_back = slot = 0
+    size = slot = 0
     with ThreadPoolExecutor(1, thread_name_prefix="artreg-hash") as pool:
         while True:
             pending = hashing[slot]
@@ -326,11 +377,8 @@ def _copy_hashing(src: BinaryIO, fd: int) -> tuple[str, int]:
                         pending.result()  # the chunks before this one, in order
                 hashing = [None] * PIPELINE
                 hasher.update(chunk)
-            write_all(fd, chunk)
+            write(chunk)
             size += n
-            if size - written_back >= WRITEBACK:
-                _start_writeback(fd, written_back, size - written_back)
-                written_back = size
             slot = (slot + 1) % PIPELINE
         for pending in hashing:
             if pending is not None:

@@ -365,6 +365,32 @@ CREATE TABLE tree_cache (
 ) STRICT, WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
+# Moving versions between registries (SPEC §16). Each registry file gets a UUID (a random
+# version-4 UUID made here, for new files and existing ones alike). ``version_origins`` and
+# ``run_origins`` map the identity a version or run had in the registry it came from,
+# ``<registry uuid>:<id there>``, to the local row it became or was found to be, so that
+# copying it again creates nothing. A local row's own identity (``<this uuid>:<id>``) is
+# implied and never stored. Origin rows never reference deleted rows away: a version that
+# was deleted since keeps its origins, and a copy then finds it deleted and makes a new one.
+_V7 = """
+INSERT INTO settings(key, value)
+SELECT 'uuid', lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || substr(lower(hex(randomblob(2))), 2)
+       || '-' || substr('89ab', 1 + abs(random() % 4), 1) || substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))
+WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = 'uuid');
+
+CREATE TABLE version_origins (
+    origin     TEXT PRIMARY KEY,
+    version_id INTEGER NOT NULL REFERENCES versions(id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX version_origins_by_version ON version_origins(version_id);
+
+CREATE TABLE run_origins (
+    origin TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX run_origins_by_run ON run_origins(run_id);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
 
 SCHEMA_VERSION = len(MIGRATIONS)

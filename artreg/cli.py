@@ -12,9 +12,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext, redirect_stdout
 from typing import Any
 
 from . import _errors as errors
+from ._bundle import CopyReport
+from ._copy import copy, is_bundle, verify_bundle
 from ._demo import run_demo
 from ._draft import Artifact
 from ._names import check_metadata
@@ -38,6 +41,9 @@ Result = dict[str, Any]
 Command = Callable[[Registry, argparse.Namespace], Result]
 Show = Callable[[Result], None]
 COMMANDS: dict[str, tuple[Command, Show]] = {}
+# Commands that open no --registry of their own (their arguments name registries or bundles).
+Standalone = Callable[[argparse.Namespace], Result]
+STANDALONE: dict[str, tuple[Standalone, Show]] = {}
 
 
 def exit_code(exc: errors.ArtregError) -> int:
@@ -51,6 +57,14 @@ def exit_code(exc: errors.ArtregError) -> int:
 def command(name: str, show: Show) -> Callable[[Command], Command]:
     def register(fn: Command) -> Command:
         COMMANDS[name] = (fn, show)
+        return fn
+
+    return register
+
+
+def standalone(name: str, show: Show) -> Callable[[Standalone], Standalone]:
+    def register(fn: Standalone) -> Standalone:
+        STANDALONE[name] = (fn, show)
         return fn
 
     return register
@@ -315,6 +329,61 @@ def _show_registry(result: Result) -> None:
           ["REGISTRY", "VISIBILITY", "TYPES", "PROTECTED", "MEMBERS"])
 
 
+@standalone("copy", lambda r: _show_copy(r))
+def _copy(args: argparse.Namespace) -> Result:
+    progress = ProgressLine("copying")
+    try:
+        report = copy(args.src, args.dst, args.refs, user=args.user, basis=args.basis,
+                      keep_destination_aliases=args.keep_destination_aliases, progress=progress)
+    finally:
+        progress.close()
+    verb = "exported" if is_bundle(args.dst) else "imported" if is_bundle(args.src) else "copied"
+    return {"verb": verb, "src": args.src, "dst": args.dst, **_report_dict(report)}
+
+
+def _report_dict(report: CopyReport) -> Result:
+    fields = {k: v for k, v in vars(report).items() if k not in ("copied", "aliases_kept")}
+    return {**fields, "aliases_kept": list(report.aliases_kept),
+            "copied": [{"source": c.source, "destination": c.destination, "outcome": c.outcome} for c in report.copied]}
+
+
+COPIED_SHOWN = 50
+
+
+def _show_copy(result: Result) -> None:
+    counts = {outcome: sum(c["outcome"] == outcome for c in result["copied"]) for outcome in ("sent", "known")}
+    if result["verb"] == "exported":
+        print(f"exported {counts['sent']} versions and links whole, {counts['known']} as held by the receiver, "
+              f"{result['blobs_sent']} blobs ({human_size(result['bytes_sent'])}) to {result['dst']}")
+    else:
+        print(f"{result['verb']} {result['src']} into {result['dst']}: versions {result['versions_created']} created, "
+              f"{result['versions_reused']} reused; links {result['links_created']} created, {result['links_reused']} reused; "
+              f"runs {result['runs_created']} created, {result['runs_reused']} reused; {result['aliases_moved']} aliases set; "
+              f"{result['blobs_sent']} blobs ({human_size(result['bytes_sent'])}) sent")
+    for item in result["copied"][:COPIED_SHOWN]:
+        where = f" -> {item['destination']}" if item["destination"] else ""
+        print(f"  {item['source']}{where}  ({item['outcome']})")
+    if len(result["copied"]) > COPIED_SHOWN:
+        print(f"  ... and {len(result['copied']) - COPIED_SHOWN} more (--json lists them all)")
+    for alias in result["aliases_kept"]:
+        print(f"  kept {alias} where it was at the destination (--keep-destination-aliases)")
+
+
+@standalone("bundle", lambda r: print(
+    f"ok: {r['file']} from registry {r['source']} (made {r['created_at'][:19]} by {r['created_by']}): {r['versions']} versions, "
+    f"{r['links']} links, {r['runs']} runs, {r['blobs']} blobs ({human_size(r['bytes'])})"
+    + (f"; the receiver must hold {r['receiver_versions']} versions and {r['receiver_blobs']} blobs already"
+       if r["receiver_versions"] or r["receiver_blobs"] else "")
+))
+def _bundle(args: argparse.Namespace) -> Result:
+    if args.file == "-":
+        with open(sys.stdin.fileno(), "rb", buffering=1 << 20, closefd=False) as stdin:
+            summary = verify_bundle(stdin)
+    else:
+        summary = verify_bundle(args.file)
+    return {"file": args.file, **vars(summary)}
+
+
 def _json_arg(flag: str, text: str) -> Any:
     try:
         value = json.loads(text)
@@ -405,6 +474,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("member", nargs="?", metavar="USER")  # not "user": that is the acting --user
     r.add_argument("role", nargs="?", choices=["restricted_viewer", "viewer", "member", "admin"])
     r.add_argument("--remove", action="store_true")
+    p = add("copy", "copy versions between registries and bundle files (.tar, or - for stdin/stdout)")
+    p.add_argument("src", help="a registry (folder or .db file), a bundle (.tar), or - for a bundle on stdin")
+    p.add_argument("dst", help="a registry (created when missing), a bundle (.tar), or - for a bundle on stdout")
+    p.add_argument("refs", nargs="*", metavar="REF", help="versions to copy from a registry, with their links and runs (default: all)")
+    p.add_argument("--basis", action="append", default=[], metavar="BUNDLE",
+                   help="a bundle the receiver has imported already: what it carried is left out (repeatable)")
+    p.add_argument("--keep-destination-aliases", action="store_true",
+                   help="leave an alias where it is when another version holds it at the destination")
+    p = add("bundle", "check a bundle file on its own")
+    bsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    b = bsub.add_parser("verify", parents=[common], help="read the whole bundle and check every record and blob")
+    b.add_argument("file", help="a bundle (.tar), or - for stdin")
     return parser
 
 
@@ -414,10 +495,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for option, default in (("registry", None), ("user", None), ("json", False), ("debug", False)):
         if not hasattr(args, option):
             setattr(args, option, default)
-    run, show = COMMANDS[args.command]
+    alone = STANDALONE.get(args.command)
+    show = alone[1] if alone else COMMANDS[args.command][1]
     try:
-        with Registry(args.registry, user=args.user) as reg:
-            result = run(reg, args)
+        if alone is not None:
+            result = alone[0](args)
+        else:
+            with Registry(args.registry, user=args.user) as reg:
+                result = COMMANDS[args.command][0](reg, args)
     except CheckFailed as failed:
         _emit(failed.result, show, args.json)
         return exit_code(failed)
@@ -431,7 +516,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"artreg: error: {exc}", file=sys.stderr)
         return 1
-    _emit(result, show, args.json)
+    # A bundle written to stdout owns it: the report goes to stderr.
+    with redirect_stdout(sys.stderr) if args.command == "copy" and args.dst == "-" else nullcontext():
+        _emit(result, show, args.json)
     return 0
 
 

@@ -13,10 +13,13 @@ PUBLIC = [
     "ArtregError",
     "Automation",
     "AutomationEvent",
+    "BundleSummary",
     "Busy",
     "Callback",
     "CheckReport",
     "Collection",
+    "Copied",
+    "CopyReport",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryReport",
@@ -44,6 +47,7 @@ PUBLIC = [
     "callback",
     "open",
     "parse_ref",
+    "verify_bundle",
     "webhook",
 ]
 
