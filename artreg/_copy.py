@@ -158,10 +158,9 @@ def copy_between(
         with open(write_fd, "wb", buffering=0) as out:
             try:
                 write_bundle(src, out, refs, RegistryInventory(dst), basis=True)
-            except BrokenPipeError:
-                pass  # the import stopped reading: its error is the one to raise
             except BaseException as exc:
-                failed.append(exc)
+                if not isinstance(exc.__cause__, BrokenPipeError):  # else the import stopped reading: its error explains
+                    failed.append(exc)
 
     thread = threading.Thread(target=produce, name="artreg-copy", daemon=True)
     thread.start()

@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import islice
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -146,11 +146,15 @@ def bundle_output(target: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryI
     try:
         with open(fd, "wb") as out:
             yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+            try:
+                out.flush()
+                os.fsync(out.fileno())
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise ArtregError(f"cannot write the bundle {os.fspath(target)!r}: {exc.strerror or exc}") from exc
     except BaseException:
-        os.unlink(tmp)
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 

@@ -171,6 +171,7 @@ class _Replay:
         self.kept: list[str] = []
         self.copied: list[Copied] = []
         self.placed: list[Staged] = []
+        self.created: set[int] = set()  # bundle ids of the versions this import creates
 
     def report(self, blobs: int, size: int) -> CopyReport:
         return CopyReport(**self.counts, aliases_kept=tuple(self.kept), blobs_sent=blobs, bytes_sent=size, copied=tuple(self.copied))
@@ -264,14 +265,12 @@ class _Replay:
         if local is None:
             found = con.execute(SAME_CONTENT, (collection_id, body["digest"])).fetchone()
             local = None if found is None else int(found[0])
-        if local is None:
-            local = self._create_version(con, collection_id, body)
-            outcome = "created"
-        else:
-            outcome = "reused"
+            if local is None:
+                local = self._create_version(con, collection_id, body)
+            self._origins(con, body["origins"], local)
+        outcome = "created" if body["id"] in self.created else "reused"
         self.counts[f"versions_{outcome}"] += 1
         self.versions[body["id"]] = local
-        self._origins(con, body["origins"], local)
         self._aliases(con, collection_id, name, None, local, body["aliases"])
         self._tags(con, local, body["tags"])
         self.copied.append(Copied(label, self._name(con, local), outcome))
@@ -287,6 +286,7 @@ class _Replay:
         rows = self.staging.execute("SELECT path, digest, size, ref, extra FROM entries WHERE version = ? ORDER BY path", (body["id"],))
         con.executemany(INSERT_ENTRY, ((version_id, *row) for row in rows))
         self.staging.execute("INSERT INTO created(version) VALUES (?)", (body["id"],))
+        self.created.add(body["id"])
         record(con, self.actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=body["digest"],
                index=index, origin=body["origins"][0])
         emit(con, self.actor, "version_created", collection_id=collection_id, version_id=version_id)
@@ -300,16 +300,15 @@ class _Replay:
         source = self.versions[body["source"]]
         label = f"{name}:v{body['index']}"
         local = self._by_origin(con, body["origins"], collection_id, None, source)
+        outcome = "reused"
         if local is None:
             found = con.execute(SAME_LINK, (collection_id, source)).fetchone()
             local = None if found is None else int(found[0])
-        if local is None:
-            local = self._create_link(con, collection_id, registry_id, type_, source, body)
-            outcome = "created"
-        else:
-            outcome = "reused"
+            if local is None:
+                local = self._create_link(con, collection_id, registry_id, type_, source, body)
+                outcome = "created"
+            self._origins(con, body["origins"], local)
         self.counts[f"links_{outcome}"] += 1
-        self._origins(con, body["origins"], local)
         self._aliases(con, collection_id, name, registry_id, local, body["aliases"])
         self.copied.append(Copied(label, self._name(con, local), outcome))
 
@@ -354,6 +353,8 @@ class _Replay:
         return None
 
     def _origins(self, con: apsw.Connection, origins: Sequence[str], local: int) -> None:
+        """Remember the identities a row was found or made under. Not needed for a row found by one
+        of them: a registry passes on every origin it knows, so the one that matched comes again."""
         con.executemany(INSERT_VERSION_ORIGIN, ((o, local) for o in origins if o.rpartition(":")[0] != self.uuid))
 
     def _aliases(self, con: apsw.Connection, collection_id: int, name: str, registry_id: int | None, local: int,
@@ -395,10 +396,10 @@ class _Replay:
             project_id = ensure_project(con, body["project"], self.actor.at)
             row = [dump_json(values[f]) if f in JSON_RUN_FIELDS else values[f] for f in RUN_FIELDS]
             local = int(con.execute(INSERT_RUN, (project_id, *row)).fetchone()[0])  # type: ignore[index]
+            con.executemany(INSERT_RUN_ORIGIN, ((o, local) for o in body["origins"] if o.rpartition(":")[0] != self.uuid))
             self.counts["runs_created"] += 1
         else:
             self.counts["runs_reused"] += 1
-        con.executemany(INSERT_RUN_ORIGIN, ((o, local) for o in body["origins"] if o.rpartition(":")[0] != self.uuid))
         con.executemany(INSERT_OUTPUT, ((local, self.versions[v]) for v in body["outputs"]))
         con.executemany(INSERT_INPUT, ((local, self.versions[v]) for v in body["inputs"]))
 

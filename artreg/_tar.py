@@ -17,7 +17,7 @@ import io
 import os
 from typing import BinaryIO
 
-from ._errors import IntegrityError
+from ._errors import ArtregError, IntegrityError
 
 BLOCK = 512
 OUT_BUFFER = 1 << 20
@@ -139,7 +139,10 @@ class TarWriter:
         self._buffer += _ZERO_BLOCK * 2
         self.flush()
         if self._fd is None:
-            self._out.flush()
+            try:
+                self._out.flush()
+            except OSError as exc:
+                raise ArtregError(f"cannot write the bundle: {exc.strerror or exc}") from exc
 
     def flush(self) -> None:
         if self._buffer:
@@ -148,12 +151,15 @@ class TarWriter:
 
     def _emit(self, data: memoryview | bytes) -> None:
         self.written += len(data)
-        if self._fd is None:
-            self._out.write(data)
-            return
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        try:
+            if self._fd is None:
+                self._out.write(data)
+                return
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            raise ArtregError(f"cannot write the bundle (after {self.written - len(data):,} bytes): {exc.strerror or exc}") from exc
 
 
 def _fileno(out: BinaryIO) -> int | None:
@@ -202,7 +208,7 @@ class TarReader:
 
     def rest_is_zero(self) -> bool:
         """After the end-of-archive marker: True when nothing but zero bytes follows."""
-        while chunk := self._src.read(OUT_BUFFER):
+        while chunk := self._read(OUT_BUFFER):
             self.offset += len(chunk)
             if chunk.count(0) != len(chunk):
                 return False
@@ -212,17 +218,26 @@ class TarReader:
         want = min(len(view), self._left)
         if not want:
             return 0
-        n = self._src.readinto(view[:want])  # type: ignore[attr-defined]
+        try:
+            n = self._src.readinto(view[:want])  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise self._failed(exc) from exc
         if not n:
             raise self._truncated("a member's data")
         self._left -= n
         self.offset += n
         return int(n)
 
+    def _read(self, size: int) -> bytes:
+        try:
+            return self._src.read(size)
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
     def _exact(self, size: int, what: str) -> bytes:
-        data = self._src.read(size)
-        while len(data) < size:
-            more = self._src.read(size - len(data))
+        data = self._read(size)
+        while len(data) < size:  # a raw stream (a pipe, a socket) may return less than asked
+            more = self._read(size - len(data))
             if not more:
                 self.offset += len(data)
                 raise self._truncated(what)
@@ -232,11 +247,14 @@ class TarReader:
 
     def _skip(self, size: int) -> None:
         while size:
-            chunk = self._src.read(min(size, OUT_BUFFER))
+            chunk = self._read(min(size, OUT_BUFFER))
             if not chunk:
                 raise self._truncated("a member's data")
             size -= len(chunk)
             self.offset += len(chunk)
+
+    def _failed(self, exc: OSError) -> ArtregError:
+        return ArtregError(f"cannot read the bundle (at byte {self.offset:,}): {exc.strerror or exc}")
 
     def _truncated(self, what: str) -> IntegrityError:
         return IntegrityError(f"bundle is truncated: it ends at byte {self.offset:,}, inside {what}")
@@ -253,3 +271,11 @@ class _MemberReader(io.RawIOBase):
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         return self._reader._readinto(memoryview(buffer).cast("B"))
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all when negative), fewer only at the member's end: never a short read."""
+        reader = self._reader
+        want = reader._left if size < 0 else min(size, reader._left)
+        data = reader._exact(want, "a member's data")
+        reader._left -= want
+        return data
