@@ -13,7 +13,8 @@ A bundle is a tar stream (``_tar.py``) of, in this order:
   ``receiver_blobs`` (blobs that entries name but the bundle leaves out because the
   receiver holds them). Ids in records are the bundle's own; versions and runs also carry
   ``origins``, the ``<registry uuid>:<id>`` identities under which registries know them.
-- ``blobs/sha256/ab/cdef...``: the bytes of every stored entry, once per digest.
+- ``blobs/sha256/ab/cdef...``: the bytes of every stored entry, once per digest, in
+  ascending digest order (so a reader checks them off against the entries as they come).
 - ``end.json``: counts and the sha256 of all record members' bytes, so a bundle cut short
   or altered anywhere is refused before anything is imported.
 

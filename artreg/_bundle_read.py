@@ -69,8 +69,8 @@ SCHEMA = """
 CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE entries (version INTEGER NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
                       ref TEXT, extra TEXT NOT NULL, PRIMARY KEY (version, path)) WITHOUT ROWID;
--- Blobs the entries name: state 0 = the bundle carries it, 1 = the receiver holds it,
--- 2 = arrived and checked. held = 1: the importing registry has it already.
+-- Blobs the entries name: state 0 = the bundle carries it, 1 = the receiver holds it.
+-- held = 1: the importing registry has it already.
 CREATE TABLE need (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL,
                    state INTEGER NOT NULL DEFAULT 0, held INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE TABLE inline (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -91,8 +91,11 @@ class BlobSink(Protocol):
         """Called once, after the last record and before the first blob."""
         ...
 
-    def blob(self, digest: str, size: int, member: BinaryIO, where: str) -> None:
-        """Consume one blob member's bytes; raise IntegrityError unless they hash to ``digest``."""
+    def blob(self, digest: str, size: int, member: BinaryIO, where: str, held: bool) -> None:
+        """Consume one blob member's bytes; raise IntegrityError unless they hash to ``digest``.
+
+        ``held``: ``prepare`` marked it as one the registry has already.
+        """
         ...
 
 
@@ -102,7 +105,7 @@ class VerifySink:
     def prepare(self, reader: BundleReader) -> None:
         pass
 
-    def blob(self, digest: str, size: int, member: BinaryIO, where: str) -> None:
+    def blob(self, digest: str, size: int, member: BinaryIO, where: str, held: bool) -> None:
         found, _ = copy_hashing(member, _discard)
         if found != digest:
             raise damaged_blob(digest, where)
@@ -158,6 +161,8 @@ class BundleReader:
         self._hasher = hashlib.sha256()
         self._members = 0
         self._where = ""
+        self._expected: Iterator[tuple[str, int, int, str, int]] = iter(())  # the blobs to come, in digest order
+        self._next: tuple[str, int, int, str, int] | None = None
 
     def close(self) -> None:
         self.staging.close()
@@ -242,31 +247,44 @@ class BundleReader:
             raise IntegrityError(f"bundle is damaged: entry {path!r} of {self.labels[version]} gives blob {digest} another size")
         self._sink.prepare(self)
         (count, total), = self.staging.execute("SELECT count(*), coalesce(sum(size), 0) FROM need WHERE state = 0")
+        # Blobs come in digest order, each once: a merge with the sorted list of those the
+        # entries name, with no lookup per blob and no list of them in memory.
+        self._expected = self.staging.execute("SELECT digest, size, version, path, held FROM need WHERE state = 0 ORDER BY digest")
+        self._next = next(self._expected, None)
         return Tracker(self._progress, count, total)
 
     def _blob(self, digest: str, size: int) -> None:
-        row = self.staging.execute("SELECT size, state, version, path FROM need WHERE digest = ?", (digest,)).fetchone()
-        if row is None:
-            raise IntegrityError(f"bundle is damaged: it holds blob {digest}, which no entry names")
-        expected, state, version, path = row
+        expected = self._next
+        if expected is None or digest < expected[0]:
+            raise self._unexpected(digest)
+        if digest > expected[0]:
+            raise self._lacking(expected)
+        _, wanted, version, path, held = expected
         where = f"{self.labels[version]} {path!r}"
-        if state == 2:
-            raise IntegrityError(f"bundle is damaged: it holds blob {digest} ({where}) twice")
-        if state == 1:
-            raise IntegrityError(f"bundle is damaged: blob {digest} ({where}) is declared as held by the receiver, yet it is carried")
-        if size != expected:
-            raise IntegrityError(f"bundle is damaged: blob {digest} ({where}) has {size:,} bytes, its entry says {expected:,}")
-        self._sink.blob(digest, size, self._tar.member(), where)
-        self.staging.execute("UPDATE need SET state = 2 WHERE digest = ?", (digest,))
+        if size != wanted:
+            raise IntegrityError(f"bundle is damaged: blob {digest} ({where}) has {size:,} bytes, its entry says {wanted:,}")
+        self._sink.blob(digest, size, self._tar.member(), where, bool(held))
+        self._next = next(self._expected, None)
+
+    def _unexpected(self, digest: str) -> IntegrityError:
+        row = self.staging.execute("SELECT state, version, path FROM need WHERE digest = ?", (digest,)).fetchone()
+        if row is None:
+            return IntegrityError(f"bundle is damaged: it holds blob {digest}, which no entry names")
+        where = f"{self.labels[row[1]]} {row[2]!r}"
+        if row[0] == 1:
+            return IntegrityError(f"bundle is damaged: blob {digest} ({where}) is declared as held by the receiver, yet it is carried")
+        return IntegrityError(f"bundle is damaged: it holds blob {digest} ({where}) twice, or out of digest order")
+
+    def _lacking(self, expected: tuple[str, int, int, str, int]) -> IntegrityError:
+        digest, _, version, path, _ = expected
+        return IntegrityError(f"bundle is damaged: it lacks blob {digest} of {self.labels[version]} {path!r}", missing=[path])
 
     def _end(self, size: int, blobs: int, blob_bytes: int) -> None:
         if size > HEADER_LIMIT:
             raise IntegrityError(f"bundle is damaged: {END_MEMBER} claims {size:,} bytes")
         end = Fields(decode(self._tar.read_small(), END_MEMBER), END_MEMBER)
-        missing = self.staging.execute("SELECT digest, version, path FROM need WHERE state = 0 LIMIT 1").fetchone()
-        if missing is not None:
-            digest, version, path = missing
-            raise IntegrityError(f"bundle is damaged: it lacks blob {digest} of {self.labels[version]} {path!r}", missing=[path])
+        if self._next is not None:
+            raise self._lacking(self._next)
         found = {"records": self._records, "record_members": self._members, "records_sha256": self._hasher.hexdigest(),
                  "blobs": blobs, "blob_bytes": blob_bytes}
         for key, value in found.items():

@@ -326,15 +326,17 @@ class _Writer:
         rows: list[list[Any]] = []
         text = 0
         for path, digest, size, ref, extra in con.execute(ENTRIES, (version_id,)):
-            rows.append([path, digest, size, ref, json.loads(extra)])
+            rows.append([path, digest, size, ref, {} if extra == "{}" else json.loads(extra)])
             text += len(path) + len(extra) + (len(ref) if ref else 0) + 90
-            if ref is None:
-                self.staging.execute(INSERT_NEED, (digest, size, bid, path))
             if len(rows) >= ENTRIES_PER_RECORD or text >= RECORDS_BYTES:
-                self.out.add({"kind": "entries", "version": bid, "rows": rows})
+                self._entries_record(bid, rows)
                 rows, text = [], 0
         if rows:
-            self.out.add({"kind": "entries", "version": bid, "rows": rows})
+            self._entries_record(bid, rows)
+
+    def _entries_record(self, bid: int, rows: list[list[Any]]) -> None:
+        self.out.add({"kind": "entries", "version": bid, "rows": rows})
+        self.staging.executemany(INSERT_NEED, ((r[1], r[2], bid, r[0]) for r in rows if r[3] is None))
 
     def _link(self, con: apsw.Connection, row: Any) -> None:
         link_id, collection_id, index, _digest, _size, _count, _d, _m, created_at, created_by, _p, _s, source_id, aliases, _t, origins = row

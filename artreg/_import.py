@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ._registry import Registry
 
 BATCH = 500
+INLINE_MEMORY = 64 << 20
 VERSIONS_BY_ORIGIN = """
 SELECT v.id, v.collection_id, v.digest, v.source_id FROM versions AS v WHERE v.state = 'committed' AND (
     v.id IN (SELECT version_id FROM version_origins WHERE origin IN (SELECT value FROM json_each(:origins)))
@@ -71,10 +72,11 @@ INSERT_COLLECTION = """
 INSERT INTO collections(project_id, name, type, description, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id
 """
 INSERT_COLLECTION_TAG = "INSERT INTO collection_tags(collection_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
-CREATED_BLOBS = """
+# The blobs the created versions name that the registry lacked: kept inline, or staged as files.
+NEEDED = "n.held = 0 AND n.digest IN (SELECT e.digest FROM entries AS e JOIN created AS c ON c.version = e.version WHERE e.ref IS NULL)"
+CREATED_BLOBS = f"""
 SELECT n.digest, n.size, i.data, s.path FROM need AS n LEFT JOIN inline AS i ON i.digest = n.digest
-LEFT JOIN staged AS s ON s.digest = n.digest
-WHERE n.held = 0 AND n.digest IN (SELECT e.digest FROM entries AS e JOIN created AS c ON c.version = e.version WHERE e.ref IS NULL)
+LEFT JOIN staged AS s ON s.digest = n.digest WHERE {NEEDED}
 """
 TTL_POLICIES = {"inherit": ("inherit", None), None: ("never", None)}
 
@@ -85,6 +87,10 @@ class ImportSink:
     def __init__(self, reg: Registry) -> None:
         self._store = reg._store
         self._reader: BundleReader | None = None
+        # Small blobs stay in memory up to INLINE_MEMORY bytes (most bundles), beyond that in the
+        # scratch database: either way they reach the registry in the import's transaction.
+        self.inline: dict[str, bytes] = {}
+        self._inline_bytes = 0
 
     def prepare(self, reader: BundleReader) -> None:
         """Mark the blobs the registry holds already; refuse when one the bundle leaves out is not among them."""
@@ -105,17 +111,19 @@ class ImportSink:
                 "which this registry does not hold; import the bundles it was based on first"
             )
 
-    def blob(self, digest: str, size: int, member: BinaryIO, where: str) -> None:
+    def blob(self, digest: str, size: int, member: BinaryIO, where: str, held: bool) -> None:
         assert self._reader is not None
         staging = self._reader.staging
-        (held,) = staging.execute("SELECT held FROM need WHERE digest = ?", (digest,)).fetchone()  # type: ignore[misc]
         if held:
             found, _ = copy_hashing(member, _discard)  # checked all the same: a damaged bundle is refused whole
         elif self._store.is_inline(size):
             data = member.read(size)
             found = hashlib.sha256(data).hexdigest()
             if found == digest:
-                staging.execute("INSERT INTO inline(digest, data) VALUES (?, ?)", (digest, data))
+                self.inline[digest] = data
+                self._inline_bytes += size
+                if self._inline_bytes > INLINE_MEMORY:
+                    self._spill()
         else:
             staged = self._store.stage(member, size, where)
             found = staged.digest
@@ -125,6 +133,12 @@ class ImportSink:
                 self._store.discard(staged)
         if found != digest:
             raise damaged_blob(digest, where)
+
+    def _spill(self) -> None:
+        """Move the small blobs held in memory to the scratch database (written to the registry from there)."""
+        assert self._reader is not None
+        self._reader.staging.executemany("INSERT INTO inline(digest, data) VALUES (?, ?)", self.inline.items())
+        self.inline, self._inline_bytes = {}, 0
 
     def discard_all(self) -> None:
         """Remove every staged file not placed (after a failure, or the ones an import did not need)."""
@@ -143,7 +157,7 @@ def import_stream(
         reader = BundleReader(src, sink, progress)
         try:
             summary = reader.read()
-            replay = _Replay(reg, reader, keep_destination_aliases)
+            replay = _Replay(reg, reader, sink, keep_destination_aliases)
             replay.run()
             return replay.report(summary.blobs, summary.bytes)
         finally:
@@ -154,8 +168,9 @@ def import_stream(
 class _Replay:
     """One import's transaction: the records of a checked bundle applied through the write path."""
 
-    def __init__(self, reg: Registry, reader: BundleReader, keep: bool) -> None:
+    def __init__(self, reg: Registry, reader: BundleReader, sink: ImportSink, keep: bool) -> None:
         self.reg = reg
+        self.sink = sink
         self.staging = reader.staging
         self.labels = reader.labels
         self.source = reader.header["source"]
@@ -419,14 +434,18 @@ class _Replay:
 
     def _blobs(self, con: apsw.Connection) -> None:
         """Blob rows for what the created versions name and the registry lacked; files to place at the end."""
-        rows = []
+        con.executemany(INSERT_BLOB, self._blob_rows())  # a generator: rows are streamed, never all in a list
+
+    def _blob_rows(self) -> Iterator[tuple[str, int, bytes | None]]:
+        held = self.sink.inline
         for digest, size, data, path in self.staging.execute(CREATED_BLOBS):
-            if data is None and path is None:
-                raise IntegrityError(f"blob {digest} was neither in the bundle nor in the registry")  # the reader ruled this out
-            rows.append((digest, size, data))
             if path is not None:
                 self.placed.append(Staged(digest, size, path))
-        con.executemany(INSERT_BLOB, rows)
+            elif data is None:
+                data = held.get(digest)
+                if data is None:  # the reader ruled this out
+                    raise IntegrityError(f"blob {digest} was neither in the bundle nor in the registry")
+            yield digest, size, data
 
 
 def _revive(con: apsw.Connection, collection_id: int) -> None:

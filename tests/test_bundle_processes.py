@@ -163,3 +163,23 @@ def test_an_import_killed_at_any_moment_leaves_all_or_nothing(tmp_path: Path) ->
             assert again.versions_created + again.versions_reused == 8
             assert len(dst.artifacts("p", "ds")) == 9
     print(f"seed {SEED}: an import takes {span:.2f} s; after the kills the registries held {sorted(seen)} versions")
+
+
+def test_the_readme_air_gap_walkthrough(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    populate(tmp_path / "registry").close()
+    week1, week2, far = str(tmp_path / "week1.tar"), str(tmp_path / "week2.tar"), str(tmp_path / "srv" / "registry")
+    assert cli.main(["copy", str(tmp_path / "registry"), week1]) == 0
+    assert cli.main(["bundle", "verify", week1]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("ok: ")
+    assert cli.main(["copy", week1, far]) == 0
+    assert "versions 3 created" in capsys.readouterr().out
+    assert cli.main(["copy", week1, far]) == 0
+    assert "versions 0 created, 3 reused" in capsys.readouterr().out
+    with artreg.open(tmp_path / "registry", inline_limit=1024) as reg:
+        reg.log_artifact(make("ds", small=b"week 2", big=os.urandom(300_000)), project="p")
+    assert cli.main(["copy", str(tmp_path / "registry"), week2, "--basis", week1, "--json"]) == 0
+    sent = json.loads(capsys.readouterr().out)
+    assert (sent["blobs_sent"], [c["outcome"] for c in sent["copied"]].count("known")) == (2, 3)
+    assert cli.main(["copy", week2, far]) == 0
+    assert "versions 1 created, 3 reused" in capsys.readouterr().out
+    assert Path(week2).stat().st_size < Path(week1).stat().st_size / 2
