@@ -62,6 +62,7 @@ INSERT_VERSION_ORIGIN = """
 INSERT INTO version_origins(origin, version_id) VALUES (?, ?)
 ON CONFLICT(origin) DO UPDATE SET version_id = excluded.version_id WHERE version_id != excluded.version_id
 """
+FINISH_RUN = "UPDATE runs SET state = ?1, error = ?2, finished_at = ?3 WHERE id = ?4 AND state = 'running' AND ?1 != 'running'"
 INSERT_RUN_ORIGIN = "INSERT INTO run_origins(origin, run_id) VALUES (?, ?) ON CONFLICT(origin) DO NOTHING"
 INSERT_RUN = f"INSERT INTO runs(project_id, {', '.join(RUN_FIELDS)}) VALUES (?, {', '.join('?' for _ in RUN_FIELDS)}) RETURNING id"
 INSERT_LINK = """
@@ -414,6 +415,8 @@ class _Replay:
             con.executemany(INSERT_RUN_ORIGIN, ((o, local) for o in body["origins"] if o.rpartition(":")[0] != self.uuid))
             self.counts["runs_created"] += 1
         else:
+            # A run copied while it was running has finished since: that, and only that, is brought up to date.
+            con.execute(FINISH_RUN, (values["state"], values["error"], values["finished_at"], local))
             self.counts["runs_reused"] += 1
         con.executemany(INSERT_OUTPUT, ((local, self.versions[v]) for v in body["outputs"]))
         con.executemany(INSERT_INPUT, ((local, self.versions[v]) for v in body["inputs"]))

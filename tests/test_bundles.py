@@ -279,6 +279,17 @@ def test_two_registries_exchange_versions_both_ways(world: World, tmp_path: Path
         assert_consistent(b)
 
 
+def test_a_run_copied_while_running_is_finished_by_a_later_copy(tmp_path: Path) -> None:
+    with fresh(tmp_path, "a") as a, fresh(tmp_path, "b") as b:
+        run = a.init("p", job_type="train")
+        run.log_artifact(make(w=b"epoch 1"))
+        assert a.copy_to(b).runs_created == 1
+        assert artreg.Run(b, 1).state == "running"
+        run.finish()
+        assert (a.copy_to(b).runs_reused, artreg.Run(b, 1).state) == (1, "finished")
+        assert artreg.Run(b, 1).finished_at == run.finished_at
+
+
 def test_content_already_in_the_destination_collection_is_reused(tmp_path: Path) -> None:
     with fresh(tmp_path, "a") as a, fresh(tmp_path, "b") as b:
         shared = os.urandom(3000)
