@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,6 +242,15 @@ def staging_db() -> apsw.Connection:
     con = apsw.Connection("")
     con.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -32768; PRAGMA foreign_keys = OFF")
     return con
+
+
+def digest_batches(staging: apsw.Connection, size: int = 500) -> Iterator[list[str]]:
+    """The digests of the ``need`` table in order, ``size`` at a time, with no cursor left open
+    between batches (so the caller may update the rows it was given)."""
+    last = ""
+    while batch := [r[0] for r in staging.execute("SELECT digest FROM need WHERE digest > ? ORDER BY digest LIMIT ?", (last, size))]:
+        yield batch
+        last = batch[-1]
 
 
 @dataclass(frozen=True)

@@ -149,8 +149,8 @@ def copy_between(
     from ._export import write_bundle
     from ._import import import_stream
 
-    if dst is src or dst.uuid == src.uuid:
-        raise InvalidName(f"cannot copy registry {src.path!r} into itself ({dst.path!r} has the same UUID)")
+    if dst is src or (not dst._db.memory and not src._db.memory and os.path.samefile(dst.path, src.path)):
+        raise InvalidName(f"cannot copy registry {src.path!r} into itself")
     read_fd, write_fd = os.pipe()
     failed: list[BaseException] = []
 
@@ -172,9 +172,7 @@ def copy_between(
         if failed:  # the export's failure explains the import's (a stream cut short)
             raise failed[0] from exc
         raise
-    thread.join()
-    if failed:
-        raise failed[0]
+    thread.join()  # the import read the stream to its verified end: the export is done
     return report
 
 

@@ -36,6 +36,7 @@ from ._bundle import (
     CopyReport,
     RecordWriter,
     blob_member,
+    digest_batches,
     encode,
     origin,
     staging_db,
@@ -373,14 +374,14 @@ class _Writer:
 
     def receiver_blobs(self) -> None:
         """Ask the inventory which blobs it holds; declare those instead of sending them."""
-        cursor = self.staging.execute("SELECT digest FROM need ORDER BY digest")
-        held: list[str] = []
-        while batch := [r[0] for r in islice(cursor, BATCH)]:
-            held += sorted(self.inventory.held_blobs(batch))
-        if not held:
-            return
+        any_held = False
         with self.staging:
-            self.staging.executemany("UPDATE need SET held = 1 WHERE digest = ?", ((d,) for d in held))
+            for batch in digest_batches(self.staging, BATCH):
+                held = self.inventory.held_blobs(batch)
+                self.staging.executemany("UPDATE need SET held = 1 WHERE digest = ?", ((d,) for d in held))
+                any_held = any_held or bool(held)
+        if not any_held:
+            return
         rows = self.staging.execute("SELECT digest, size FROM need WHERE held = 1 ORDER BY digest")
         while chunk := [list(r) for r in islice(rows, ENTRIES_PER_RECORD)]:
             self.out.add({"kind": "receiver_blobs", "blobs": chunk})

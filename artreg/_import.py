@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from itertools import islice
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import apsw
@@ -29,8 +28,8 @@ from ._aliases import HOLDER, set_alias
 from ._audit import Actor, record
 from ._automations import emit
 from ._blobs import Staged, copy_hashing
-from ._bundle import Copied, CopyReport
-from ._bundle_read import BundleReader, _discard, damaged_blob, records
+from ._bundle import Copied, CopyReport, digest_batches
+from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
 from ._clock import format_time
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
 from ._export import JSON_RUN_FIELDS, RUN_FIELDS
@@ -87,6 +86,7 @@ class ImportSink:
 
     def __init__(self, reg: Registry) -> None:
         self._store = reg._store
+        self._uuid = reg.uuid
         self._reader: BundleReader | None = None
         # Small blobs stay in memory up to INLINE_MEMORY bytes (most bundles), beyond that in the
         # scratch database: either way they reach the registry in the import's transaction.
@@ -97,13 +97,11 @@ class ImportSink:
         """Mark the blobs the registry holds already; refuse when one the bundle leaves out is not among them."""
         self._reader = reader
         staging = reader.staging
-        cursor = staging.execute("SELECT digest FROM need ORDER BY digest")
-        held: list[str] = []
-        while batch := [r[0] for r in islice(cursor, BATCH)]:
+        for batch in digest_batches(staging):
             with self._store.db.read() as con:
                 rows = list(con.execute(SELECT_PRESENT, (json.dumps(batch),)))
-            held += [d for d, size, is_file in rows if not is_file or self._store.file_present(d, size)]
-        staging.executemany("UPDATE need SET held = 1 WHERE digest = ?", ((d,) for d in held))
+            held = [d for d, size, is_file in rows if not is_file or self._store.file_present(d, size)]
+            staging.executemany("UPDATE need SET held = 1 WHERE digest = ?", ((d,) for d in held))
         lacking = staging.execute("SELECT digest, version, path FROM need WHERE state = 1 AND held = 0 LIMIT 1").fetchone()
         if lacking is not None:
             digest, version, path = lacking
@@ -111,12 +109,23 @@ class ImportSink:
                 f"the bundle was made against a basis: it leaves out blob {digest} of {reader.labels[version]} {path!r}, "
                 "which this registry does not hold; import the bundles it was based on first"
             )
+        # Versions it leaves out: refused now rather than after all its bytes are read (the
+        # replay checks again, in its transaction).
+        with self._store.db.read() as con:
+            for _kind, body in records(staging, "version"):
+                if body["known"] and not self._holds(con, body["origins"], body["digest"]):
+                    raise missing_version(reader.labels[body["id"]], body["digest"])
+
+    def _holds(self, con: apsw.Connection, origins: Sequence[str], digest: str) -> bool:
+        own = [int(o.rpartition(":")[2]) for o in origins if o.rpartition(":")[0] == self._uuid]
+        found = con.execute(VERSIONS_BY_ORIGIN, {"origins": json.dumps(list(origins)), "own": json.dumps(own)})
+        return any(row[2] == digest and row[3] is None for row in found)
 
     def blob(self, digest: str, size: int, member: BinaryIO, where: str, held: bool) -> None:
         assert self._reader is not None
         staging = self._reader.staging
         if held:
-            found, _ = copy_hashing(member, _discard)  # checked all the same: a damaged bundle is refused whole
+            found, _ = copy_hashing(member, ignore_chunk)  # checked all the same: a damaged bundle is refused whole
         elif self._store.is_inline(size):
             data = member.read(size)
             found = hashlib.sha256(data).hexdigest()
@@ -274,10 +283,7 @@ class _Replay:
         label = self.labels[body["id"]]
         local = self._by_origin(con, body["origins"], collection_id, body["digest"], None)
         if local is None and body["known"]:
-            raise NotFound(
-                f"the bundle was made against a basis: it needs {label} (digest {body['digest'][:12]}…), which this registry "
-                "does not hold; import the bundles it was based on first"
-            )
+            raise missing_version(label, body["digest"])
         if local is None:
             found = con.execute(SAME_CONTENT, (collection_id, body["digest"])).fetchone()
             local = None if found is None else int(found[0])
@@ -449,6 +455,13 @@ class _Replay:
                 if data is None:  # the reader ruled this out
                     raise IntegrityError(f"blob {digest} was neither in the bundle nor in the registry")
             yield digest, size, data
+
+
+def missing_version(label: str, digest: str) -> NotFound:
+    return NotFound(
+        f"the bundle was made against a basis: it needs {label} (digest {digest[:12]}…), which this registry "
+        "does not hold; import the bundles it was based on first"
+    )
 
 
 def _revive(con: apsw.Connection, collection_id: int) -> None:

@@ -318,6 +318,11 @@ def test_a_registry_file_copied_whole_is_not_mistaken_for_its_original(tmp_path:
         report = a.import_bundle(bundle)
         assert report.versions_created == 1 and report.versions_reused == 1
         assert [v.digest for v in a.artifacts("p", "ds")] == [v.digest for v in twin.artifacts("p", "ds")]
+        a.log_artifact(make(w=b"only in the original"), project="p")
+        assert (a.copy_to(twin).versions_created, twin.copy_to(a).versions_created) == (1, 0)
+        assert [v.digest for v in a.artifacts("p", "ds")] == [v.digest for v in twin.artifacts("p", "ds")]
+        with fresh(tmp_path, "a") as same, pytest.raises(artreg.InvalidName, match="into itself"):
+            a.copy_to(same)
 
 
 # -- damaged bundles -----------------------------------------------------------------------
@@ -531,6 +536,13 @@ def test_a_bundle_against_a_basis_leaves_out_what_the_receiver_has(world: World,
         with pytest.raises(artreg.NotFound, match="import the bundles it was based on first"):
             empty.import_bundle(delta)
         assert snapshot(empty) == before
+    with fresh(tmp_path, "deleted") as gone:
+        gone.import_bundle(full)
+        gone.artifact("elsewhere/other:v0").delete(delete_aliases=True)  # deleted since
+        before = snapshot(gone)
+        with pytest.raises(artreg.NotFound, match="needs elsewhere/other:v0"):
+            gone.import_bundle(delta)
+        assert snapshot(gone) == before
     with fresh(tmp_path) as dst:
         dst.import_bundle(full)
         imported = dst.import_bundle(delta)

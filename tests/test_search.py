@@ -203,7 +203,8 @@ def test_an_older_file_is_indexed_when_migrated(path: Path) -> None:
     with con:
         for (name,) in con.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'search%'").fetchall():
             con.execute(f'DROP TRIGGER "{name}"')
-        for table in ("search_fts", "search_docs", "delivery_attempts", "outbox", "automations", "tree_cache"):  # migrations 4 and on
+        for table in ("search_fts", "search_docs", "delivery_attempts", "outbox", "automations", "tree_cache",  # migrations 4 and on
+                      "version_origins", "run_origins"):
             con.execute(f"DROP TABLE {table}")
         con.execute("PRAGMA user_version = 3")
     con.close()
