@@ -392,25 +392,29 @@ class _Writer:
         (count, total), = self.staging.execute("SELECT count(*), coalesce(sum(size), 0) FROM need WHERE held = 0")
         tracker = Tracker(progress, count, total)
         store = self.reg._store
+        add, sha256 = self.tar.add, hashlib.sha256  # this loop runs once per blob: 10,000 times for 10,000 small files
         cursor = self.staging.execute("SELECT digest, size, version, path FROM need WHERE held = 0 ORDER BY digest")
         while batch := list(islice(cursor, BATCH)):
             with self.reg._db.read() as con:
                 rows = {d: (s, data) for d, s, data in con.execute(BLOB_ROWS, (json.dumps([b[0] for b in batch]),))}
             for digest, size, bid, path in batch:
-                where = f"{self.labels[bid]} {path!r}"
                 found = rows.get(digest)
                 if found is None or found[0] != size:
-                    raise IntegrityError(f"cannot export {where}: its blob {digest} is missing from the registry", missing=[digest])
+                    raise IntegrityError(f"cannot export {self._where(bid, path)}: its blob {digest} is missing from the registry",
+                                         missing=[digest])
                 data = found[1]
-                if data is not None:
-                    if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
-                        raise IntegrityError(f"cannot export {where}: its blob {digest} is corrupt in the registry")
-                    self.tar.add(blob_member(digest), data)
+                if data is None:
+                    self._file_blob(store.object_path(digest), digest, size, self._where(bid, path))
+                elif len(data) != size or sha256(data).hexdigest() != digest:
+                    raise IntegrityError(f"cannot export {self._where(bid, path)}: its blob {digest} is corrupt in the registry")
                 else:
-                    self._file_blob(store.object_path(digest), digest, size, where)
-                self.blobs_sent += 1
-                self.bytes_sent += size
+                    add(blob_member(digest), data)
                 tracker.advance(size)
+            self.blobs_sent += len(batch)
+            self.bytes_sent += sum(b[1] for b in batch)
+
+    def _where(self, bid: int, path: str) -> str:
+        return f"{self.labels[bid]} {path!r}"
 
     def _file_blob(self, path: os.PathLike[str], digest: str, size: int, where: str) -> None:
         try:

@@ -34,6 +34,9 @@ _TEMPLATE[265:271] = b"artreg"  # uname
 _TEMPLATE[297:303] = b"artreg"  # gname
 _TEMPLATE[148:156] = b"        "  # the checksum is summed as if its own field were spaces
 _TEMPLATE_SUM = sum(_TEMPLATE)
+_MODES = bytes(_TEMPLATE[100:124])  # between the name and the size
+_TAIL = bytes(_TEMPLATE[156:])  # after the checksum
+_PADDING = [bytes(-n % BLOCK) for n in range(BLOCK)]
 
 
 def header(name: str, size: int, mtime: int) -> bytes:
@@ -44,14 +47,10 @@ def header(name: str, size: int, mtime: int) -> bytes:
     # GNU base-256 for sizes past eleven octal digits: a leading 0x80, then the size big-endian.
     size_field = b"%011o\x00" % size if size <= _MAX_OCTAL_SIZE else b"\x80" + size.to_bytes(11, "big")
     mtime_field = b"%011o\x00" % (mtime & _MAX_OCTAL_SIZE)
-    block = bytearray(_TEMPLATE)
-    block[0 : len(encoded)] = encoded
-    block[124:136] = size_field
-    block[136:148] = mtime_field
-    # Only these three fields differ from the template (where they are zero), so their sums
+    # Only name, size and mtime differ from the template (where they are zero), so their sums
     # complete the template's: summing all 512 bytes would cost most of the header's time.
-    block[148:156] = b"%06o\x00 " % (_TEMPLATE_SUM + sum(encoded) + sum(size_field) + sum(mtime_field))
-    return bytes(block)
+    checksum = b"%06o\x00 " % (_TEMPLATE_SUM + sum(encoded) + sum(size_field) + sum(mtime_field))
+    return b"".join((encoded, _PADDING[len(encoded) % BLOCK][: 100 - len(encoded)], _MODES, size_field, mtime_field, checksum, _TAIL))
 
 
 def padding(size: int) -> int:
@@ -117,7 +116,7 @@ class TarWriter:
         buffer = self._buffer
         buffer += header(name, len(data), self._mtime)
         buffer += data
-        buffer += _ZERO_BLOCK[: padding(len(data))]
+        buffer += _PADDING[len(data) % BLOCK]
         if len(buffer) >= OUT_BUFFER:
             self.flush()
 

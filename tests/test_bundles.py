@@ -581,3 +581,36 @@ def test_every_registry_has_a_uuid_existing_ones_get_theirs_when_migrated(tmp_pa
         reg.log_artifact(make(w=b"after"), project="kept")
         with fresh(tmp_path, "copy") as dst:
             assert reg.copy_to(dst).versions_created == 1
+
+
+# -- the tar framing -----------------------------------------------------------------------
+
+
+def test_tar_headers_agree_with_tarfile_both_ways() -> None:
+    from artreg._tar import header, parse_header
+
+    for name, size in [("a", 0), ("blobs/sha256/ab/" + "c" * 62, 4096), ("n" * 100, 9 << 30), ("ü/x", 1)]:
+        block = header(name, size, 1_700_000_000)
+        info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        assert (info.name, info.size, info.mtime, info.isreg()) == (name, size, 1_700_000_000, True)
+        assert parse_header(block, 0) == (name, size)
+    with pytest.raises(ValueError):
+        header("n" * 101, 1, 0)
+    written = io.BytesIO()
+    with tarfile.open(fileobj=written, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in [("first.json", b"{}"), ("big", b"x" * 1000)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        folder = tarfile.TarInfo("a-folder")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+    reader = TarReader(io.BytesIO(written.getvalue()))
+    assert reader.next() == ("first.json", 2) and reader.read_small() == b"{}"
+    assert reader.next() == ("big", 1000)  # unread data is skipped
+    with pytest.raises(artreg.IntegrityError, match="not a regular file"):
+        reader.next()
+    damaged = bytearray(header("x", 5, 0))
+    damaged[0] = ord("y")
+    with pytest.raises(artreg.IntegrityError, match="checksum"):
+        parse_header(bytes(damaged), 512)
