@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Protocol
@@ -58,6 +59,10 @@ from ._names import (
 from ._progress import ProgressCallback, Tracker
 from ._tar import TarReader
 
+# A logical path that normalize_path would leave as it is, unless a segment starts with "."
+# (then "." and ".." segments are told apart the full way).
+_PLAIN_PATH = re.compile(r"[^/\\\x00-\x1f\x7f-\x9f\ud800-\udfff]+(?:/[^/\\\x00-\x1f\x7f-\x9f\ud800-\udfff]+)*")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 HEADER_LIMIT = 1 << 20
 READ_BUFFER = 1 << 20
 # Where each kind may come: a record never comes before one of a lower rank (collections
@@ -404,26 +409,34 @@ class BundleReader:
             raise fields.fail(f"an entries record holds 1-{ENTRIES_PER_RECORD:,} rows, not {len(rows):,}")
         out = []
         text = []
+        last, total = current.last, 0
+        # This loop runs once per manifest entry; the common case (a plain path, no reference,
+        # no extra) is checked with a few cheap tests, and anything else the full way.
         for row in rows:
-            if not isinstance(row, list) or len(row) != 5:
+            if type(row) is not list or len(row) != 5:
                 raise fields.fail(f"a manifest row is [path, digest, size, ref, extra], not {row!r}")
             path, digest, size, ref, extra = row
-            if not isinstance(path, str) or fields.apply("rows", path, normalize_path) != path:
+            if type(path) is not str or not (_PLAIN_PATH.fullmatch(path) and "/." not in "/" + path) and (
+                fields.apply("rows", path, normalize_path) != path
+            ):
                 raise fields.fail(f"manifest path {path!r} is not a normalised logical path")
-            if current.last is not None and path <= current.last:
+            if last is not None and path <= last:
                 raise fields.fail(f"manifest path {path!r} repeats or is out of order")
-            current.last = path
-            check_digest(digest, fields)
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            last = path
+            if type(digest) is not str or not _DIGEST.fullmatch(digest):
+                check_digest(digest, fields)
+            if type(size) is not int or size < 0:
                 raise fields.fail(f"entry {path!r} has size {size!r}")
-            if ref is not None and (not isinstance(ref, str) or not ref):
+            if ref is not None and (type(ref) is not str or not ref or fields.apply("rows", ref, _check_ref) != ref):
                 raise fields.fail(f"entry {path!r} has reference {ref!r}")
-            if not isinstance(extra, dict):
+            if type(extra) is not dict:
                 raise fields.fail(f"entry {path!r} has extra {extra!r}, not an object")
-            out.append((version, path, digest, size, ref, fields.apply("rows", extra, dump_json)))
+            out.append((version, path, digest, size, ref, fields.apply("rows", extra, _dump_extra) if extra else "{}"))
             text.append(f"{path}:{digest}\n")
-            current.count += 1
-            current.size += size
+            total += size
+        current.last = last
+        current.count += len(rows)
+        current.size += total
         current.hasher.update("".join(text).encode())
         self.staging.executemany(INSERT_ENTRY, out)
         self.staging.executemany(INSERT_NEED, ((d, s, v, p) for v, p, d, s, r, _x in out if r is None))
@@ -530,6 +543,15 @@ def _check_metadata(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidName(f"metadata must be an object, not {value!r}")
     return check_metadata(value)
+
+
+def _check_ref(ref: str) -> str:
+    return check_text(ref, "reference")
+
+
+def _dump_extra(extra: dict[str, Any]) -> str:
+    """An entry's ``extra`` as stored; text that UTF-8 cannot hold (a lone surrogate) is refused."""
+    return check_text(dump_json(extra), "extra")
 
 
 def _check_ttl(value: object) -> str | float | None:
