@@ -587,7 +587,10 @@ def _optional_text(fields: Fields, key: str) -> str | None:
     return None if value is None else fields.checked(key, lambda v: check_text(v, key))
 
 
-# How each run field of ``_export.RUN_FIELDS`` is checked when it arrives.
+# The columns of ``runs`` that travel with a run, each with the check it gets when it arrives;
+# export, import and verify all take the list from here. Adding a column to runs (a W&B run
+# id, a summary) is one line here (and ``JSON_RUN_FIELDS`` when it holds JSON); older readers
+# ignore a field they do not know. Rows of their own (a run's history) would be a record kind.
 RUN_CHECKS: dict[str, Any] = {
     "name": _label,
     "job_type": _optional_label,
@@ -598,6 +601,8 @@ RUN_CHECKS: dict[str, Any] = {
     "started_at": Fields.time,
     "finished_at": Fields.optional_time,
 }
+RUN_FIELDS = tuple(RUN_CHECKS)
+JSON_RUN_FIELDS = frozenset({"config"})
 
 
 def records(staging: apsw.Connection, kind: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:

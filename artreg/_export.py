@@ -41,6 +41,7 @@ from ._bundle import (
     origin,
     staging_db,
 )
+from ._bundle_read import JSON_RUN_FIELDS, RUN_FIELDS
 from ._clock import format_time
 from ._errors import ArtregError, IntegrityError, InvalidName
 from ._names import as_list
@@ -53,11 +54,6 @@ if TYPE_CHECKING:
 
 # Versions asked of an Inventory at once, and blob rows read from the registry at once.
 BATCH = 500
-# The columns of a run that travel with it, and how each is checked when it arrives
-# (``_import.RUN_CHECKS``). Adding a column to ``runs`` (a W&B run id, a summary) is adding
-# it here and there; a run's history would be a record kind of its own.
-RUN_FIELDS = ("name", "job_type", "config", "state", "error", "created_by", "started_at", "finished_at")
-JSON_RUN_FIELDS = frozenset({"config"})
 
 VERSIONS = """
 SELECT v.id, v.collection_id, v.idx, v.digest, v.size, v.file_count, v.description, v.metadata, v.created_at, v.created_by,
@@ -65,7 +61,7 @@ SELECT v.id, v.collection_id, v.idx, v.digest, v.size, v.file_count, v.descripti
        (SELECT json_group_array(alias) FROM (SELECT alias FROM aliases WHERE version_id = v.id AND alias != 'latest' ORDER BY alias)),
        (SELECT json_group_array(tag) FROM (SELECT tag FROM version_tags WHERE version_id = v.id ORDER BY tag)),
        (SELECT json_group_array(origin) FROM (SELECT origin FROM version_origins WHERE version_id = v.id ORDER BY origin))
-FROM versions AS v WHERE v.id IN (SELECT value FROM json_each(?)) ORDER BY v.collection_id, v.idx
+FROM versions AS v WHERE v.id IN (SELECT value FROM json_each(?)) AND v.state = 'committed' ORDER BY v.collection_id, v.idx
 """
 ALL_VERSIONS = "SELECT id FROM versions WHERE state = 'committed' AND source_id IS NULL ORDER BY id"
 ALL_LINKS = """
@@ -173,7 +169,6 @@ def write_bundle(
 
     now = reg._now()
     with reg._store.lock(exclusive=False):
-        versions, links, registries = _select(reg, refs)
         tar = TarWriter(out, int(now.timestamp()))
         header = {
             "format": FORMAT, "version": FORMAT_VERSION, "source": reg.uuid, "created_at": format_time(now),
@@ -182,7 +177,8 @@ def write_bundle(
         tar.add(HEADER_MEMBER, encode(header))
         writer = _Writer(reg, tar, inventory)
         try:
-            with reg._db.read() as con:
+            with reg._db.read() as con:  # one snapshot: the selection and every record agree
+                versions, links, registries = _select(reg, refs)
                 writer.records(con, versions, links, registries)
             writer.receiver_blobs()
             writer.out.flush()

@@ -29,10 +29,9 @@ from ._audit import Actor, record
 from ._automations import emit
 from ._blobs import Staged, copy_hashing
 from ._bundle import Copied, CopyReport, digest_batches
-from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
+from ._bundle_read import JSON_RUN_FIELDS, RUN_FIELDS, BundleReader, damaged_blob, ignore_chunk, records
 from ._clock import format_time
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
-from ._export import JSON_RUN_FIELDS, RUN_FIELDS
 from ._ingest import INSERT_BLOB, SELECT_PRESENT
 from ._lifecycle import apply_retention
 from ._log_artifact import INSERT_ENTRY, INSERT_VERSION
