@@ -237,6 +237,20 @@ def test_copies_between_in_memory_registries(tmp_path: Path) -> None:
             a.copy_to(a)
 
 
+def test_small_blobs_past_the_memory_budget_wait_in_the_scratch_database(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import artreg._import
+
+    monkeypatch.setattr(artreg._import, "INLINE_MEMORY", 10)  # every small blob spills
+    bundle = tmp_path / "all.tar"
+    world.reg.export_bundle(bundle)
+    with fresh(tmp_path) as dst:
+        report = dst.import_bundle(bundle)
+        assert describe(dst) == describe(world.reg, mapping(report))
+        assert_consistent(dst)
+
+
 def test_refs_choose_versions_with_their_links_and_runs(world: World, tmp_path: Path) -> None:
     bundle = tmp_path / "some.tar"
     report = world.reg.export_bundle(bundle, ["zoo/zoo_model:fresh", "wandb-registry-dataset/zoo-data:current"])
