@@ -14,6 +14,7 @@ record, is refused, and so is one that lacks a blob its entries name.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -129,7 +130,7 @@ def damaged_blob(digest: str, where: str) -> IntegrityError:
 def bundle_input(source: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryIO]:
     """A binary stream to read a bundle from: a file object as given, or a path opened with a 1 MiB buffer."""
     if not isinstance(source, (str, os.PathLike)):
-        if not hasattr(source, "read"):
+        if not hasattr(source, "read") or isinstance(source, io.TextIOBase):
             raise InvalidName(f"a bundle comes from a path or a binary file object, not {type(source).__name__}")
         yield source
         return

@@ -195,6 +195,8 @@ def _stdio(place: str, mode: str) -> Iterator[BinaryIO | str]:
         yield place
         return
     stream = sys.stdin if mode == "r" else sys.stdout
+    if stream.isatty():
+        raise InvalidName(f"a bundle cannot be {'read from' if mode == 'r' else 'written to'} a terminal: use a pipe or a file")
     if mode == "w":
         stream.flush()
     with open(stream.fileno(), f"{mode}b", buffering=1 << 20, closefd=False) as handle:

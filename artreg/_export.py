@@ -13,6 +13,7 @@ tags only), and such a blob is declared in ``receiver_blobs`` instead of being s
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -130,7 +131,7 @@ def bundle_output(target: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryI
     when the bundle is complete, so a failed export leaves no partial bundle behind.
     """
     if not isinstance(target, (str, os.PathLike)):
-        if not hasattr(target, "write"):
+        if not hasattr(target, "write") or isinstance(target, io.TextIOBase):
             raise InvalidName(f"a bundle goes to a path or a binary file object, not {type(target).__name__}")
         yield target
         return

@@ -183,3 +183,22 @@ def test_the_readme_air_gap_walkthrough(tmp_path: Path, capsys: pytest.CaptureFi
     assert cli.main(["copy", week2, far]) == 0
     assert "versions 1 created, 3 reused" in capsys.readouterr().out
     assert Path(week2).stat().st_size < Path(week1).stat().st_size / 2
+
+
+def test_a_terminal_is_no_place_for_a_bundle(tmp_path: Path) -> None:
+    import pty
+
+    populate(tmp_path / "src").close()
+    controller, terminal = pty.openpty()
+    try:
+        for argv, stdin, stdout in [
+            (("copy", "-", str(tmp_path / "dst")), terminal, subprocess.PIPE),
+            (("copy", str(tmp_path / "src"), "-"), subprocess.DEVNULL, terminal),
+        ]:
+            done = subprocess.run(artreg_cmd(*argv), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=child_env(),
+                                  timeout=TIMEOUT)
+            assert done.returncode == cli.EXIT_CODES[artreg.InvalidName]
+            assert b"terminal" in done.stderr
+    finally:
+        os.close(controller)
+        os.close(terminal)

@@ -471,6 +471,30 @@ def test_a_failed_export_leaves_no_bundle_behind(world: World, tmp_path: Path) -
     assert [p.name for p in tmp_path.iterdir() if "out" in p.name] == []
 
 
+def test_bad_arguments_are_refused_with_a_clear_error(world: World, tmp_path: Path) -> None:
+    bundle = tmp_path / "all.tar"
+    world.reg.export_bundle(bundle)
+    with fresh(tmp_path) as dst:
+        before = snapshot(dst)
+        for call, error, message in [
+            (lambda: dst.import_bundle(tmp_path / "missing.tar"), artreg.NotFound, "no such bundle"),
+            (lambda: dst.import_bundle(tmp_path), artreg.InvalidName, "cannot read the bundle"),
+            (lambda: dst.import_bundle(io.StringIO("text")), artreg.InvalidName, "binary file object"),
+            (lambda: dst.import_bundle(42), artreg.InvalidName, "binary file object"),  # type: ignore[arg-type]
+            (lambda: world.reg.export_bundle(io.StringIO()), artreg.InvalidName, "binary file object"),
+            (lambda: world.reg.export_bundle(tmp_path / "no" / "such" / "folder.tar"), artreg.ArtregError, "cannot write"),
+            (lambda: world.reg.export_bundle(tmp_path / "x.tar", "zoo/zoo_dataset"), artreg.InvalidName, "list of strings"),
+            (lambda: world.reg.export_bundle(tmp_path / "x.tar", [42]), artreg.InvalidName, "references"),  # type: ignore[list-item]
+            (lambda: world.reg.export_bundle(tmp_path / "x.tar", ["zoo/nothing"]), artreg.NotFound, "zoo/nothing"),
+            (lambda: world.reg.export_bundle(tmp_path / "x.tar", basis=tmp_path / "missing.tar"), artreg.NotFound, "no such bundle"),
+            (lambda: artreg.verify_bundle(tmp_path / "missing.tar"), artreg.NotFound, "no such bundle"),
+        ]:
+            with pytest.raises(error, match=message):
+                call()
+        assert snapshot(dst) == before
+        assert not (tmp_path / "x.tar").exists()
+
+
 # -- rights and aliases at the destination -------------------------------------------------
 
 
