@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._registry import Registry
 
 BATCH = 500
+REHEARSE_BYTES = 64 << 20  # blob bytes still to come above which the replay is rehearsed first
 INLINE_MEMORY = 32 << 20  # with the scratch database's 32 MiB cache, an import stays under 100 MiB
 VERSIONS_BY_ORIGIN = """
 SELECT v.id, v.collection_id, v.digest, v.source_id FROM versions AS v WHERE v.state = 'committed' AND (
@@ -83,7 +84,9 @@ TTL_POLICIES = {"inherit": ("inherit", None), None: ("never", None)}
 class ImportSink:
     """Stages the blobs of a bundle that a registry lacks, after checking each against its digest."""
 
-    def __init__(self, reg: Registry) -> None:
+    def __init__(self, reg: Registry, keep_destination_aliases: bool) -> None:
+        self._reg = reg
+        self._keep = keep_destination_aliases
         self._store = reg._store
         self._uuid = reg.uuid
         self._reader: BundleReader | None = None
@@ -114,6 +117,11 @@ class ImportSink:
             for _kind, body in records(staging, "version"):
                 if body["known"] and not self._holds(con, body["origins"], body["digest"]):
                     raise missing_version(reader.labels[body["id"]], body["digest"])
+        (coming,) = staging.execute("SELECT coalesce(sum(size), 0) FROM need WHERE state = 0 AND held = 0").fetchone()  # type: ignore[misc]
+        if coming > REHEARSE_BYTES:
+            # A refusal (a missing right, a collection of another type) should come before a
+            # long stream of bytes, not after it: replay the records now and roll them back.
+            _Replay(self._reg, reader, self, self._keep).run(rehearse=True)
 
     def _holds(self, con: apsw.Connection, origins: Sequence[str], digest: str) -> bool:
         own = [int(o.rpartition(":")[2]) for o in origins if o.rpartition(":")[0] == self._uuid]
@@ -162,7 +170,7 @@ def import_stream(
 ) -> CopyReport:
     """Read, check and stage a bundle from ``src``, then replay it (see ``Registry.import_bundle``)."""
     with reg._store.lock(exclusive=False):
-        sink = ImportSink(reg)
+        sink = ImportSink(reg, keep_destination_aliases)
         reader = BundleReader(src, sink, progress)
         try:
             summary = reader.read()
@@ -200,23 +208,33 @@ class _Replay:
     def report(self, blobs: int, size: int) -> CopyReport:
         return CopyReport(**self.counts, aliases_kept=tuple(self.kept), blobs_sent=blobs, bytes_sent=size, copied=tuple(self.copied))
 
-    def run(self) -> None:
-        self.staging.execute("CREATE TABLE created (version INTEGER PRIMARY KEY)")
-        with self.reg._db.write() as con:
-            before = con.total_changes()
-            for kind, body in records(self.staging):
-                getattr(self, f"_{kind}")(con, body)
-            for collection_id in sorted(self.touched):
-                apply_retention(con, self.actor, collection_id)
-            self._blobs(con)
-            if con.total_changes() != before:
-                record(con, self.actor, "bundle_imported", source=self.source, counts={
-                    k: v for k, v in self.counts.items() if k.endswith("created") or k == "aliases_moved"
-                })
-            for staged in self.placed:  # last: a refusal above leaves the store untouched
-                self.reg._store.place(staged)
+    def run(self, *, rehearse: bool = False) -> None:
+        """Replay the records in one transaction. ``rehearse``: without the blobs (not all read
+        yet), in a transaction rolled back at the end, to raise what the replay would raise."""
+        self.staging.execute("CREATE TABLE IF NOT EXISTS created (version INTEGER PRIMARY KEY); DELETE FROM created")
+        try:
+            with self.reg._db.write() as con:
+                self._replay(con, rehearse)
+        except _Rehearsed:
+            return
         self.staging.execute("DELETE FROM staged WHERE digest IN (SELECT value FROM json_each(?))",
                              (json.dumps([s.digest for s in self.placed]),))
+
+    def _replay(self, con: apsw.Connection, rehearse: bool) -> None:
+        before = con.total_changes()
+        for kind, body in records(self.staging):
+            getattr(self, f"_{kind}")(con, body)
+        for collection_id in sorted(self.touched):
+            apply_retention(con, self.actor, collection_id)
+        if rehearse:
+            raise _Rehearsed
+        self._blobs(con)
+        if con.total_changes() != before:
+            record(con, self.actor, "bundle_imported", source=self.source, counts={
+                k: v for k, v in self.counts.items() if k.endswith("created") or k == "aliases_moved"
+            })
+        for staged in self.placed:  # last: a refusal above leaves the store untouched
+            self.reg._store.place(staged)
 
     # -- registries and collections ----------------------------------------------------
 
@@ -454,6 +472,10 @@ class _Replay:
                 if data is None:  # the reader ruled this out
                     raise IntegrityError(f"blob {digest} was neither in the bundle nor in the registry")
             yield digest, size, data
+
+
+class _Rehearsed(Exception):
+    """Raised at the end of a rehearsal to roll its transaction back."""
 
 
 def missing_version(label: str, digest: str) -> NotFound:

@@ -551,6 +551,24 @@ def test_a_collection_of_another_type_is_refused_and_nothing_changes(world: Worl
         assert snapshot(dst) == before
 
 
+def test_a_refusal_comes_before_a_long_stream_of_bytes(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past REHEARSE_BYTES of blobs to come, the replay is rehearsed (and rolled back) before they are read."""
+    import artreg._import
+
+    bundle, cut = tmp_path / "all.tar", tmp_path / "cut.tar"
+    world.reg.export_bundle(bundle)
+    cut.write_bytes(bundle.read_bytes()[: blob_at(bundle, 5000) + 100])  # the bytes never come
+    with fresh(tmp_path) as dst:
+        dst.log_artifact(make("zoo_model", type="dataset", w=b"not a model"), project="zoo")
+        before = snapshot(dst)
+        with pytest.raises(artreg.IntegrityError, match="truncated"):
+            dst.import_bundle(cut)  # a small bundle is read to its end first
+        monkeypatch.setattr(artreg._import, "REHEARSE_BYTES", 0)
+        with pytest.raises(artreg.TypeMismatch, match="zoo/zoo_model"):
+            dst.import_bundle(cut)
+        assert snapshot(dst) == before
+
+
 # -- bundles against a basis ---------------------------------------------------------------
 
 
