@@ -108,7 +108,11 @@ class RecordWriter:
         self.records = 0
 
     def add(self, record: dict[str, Any]) -> None:
-        self._buffer += encode(record)
+        self.add_line(encode(record))
+
+    def add_line(self, line: bytes) -> None:
+        """A record already encoded (``encode``)."""
+        self._buffer += line
         self.records += 1
         if len(self._buffer) >= RECORDS_BYTES:
             self.flush()

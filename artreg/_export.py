@@ -27,6 +27,7 @@ import apsw
 from ._access import role_of
 from ._blobs import copy_hashing
 from ._bundle import (
+    BLOB_PREFIX,
     END_MEMBER,
     ENTRIES_PER_RECORD,
     FORMAT,
@@ -321,20 +322,21 @@ class _Writer:
                 self._entries(con, version_id, bid)
 
     def _entries(self, con: apsw.Connection, version_id: int, bid: int) -> None:
-        rows: list[list[Any]] = []
-        text = 0
-        for path, digest, size, ref, extra in con.execute(ENTRIES, (version_id,)):
-            rows.append([path, digest, size, ref, {} if extra == "{}" else json.loads(extra)])
-            text += len(path) + len(extra) + (len(ref) if ref else 0) + 90
-            if len(rows) >= ENTRIES_PER_RECORD or text >= RECORDS_BYTES:
-                self._entries_record(bid, rows)
-                rows, text = [], 0
-        if rows:
+        cursor = con.execute(ENTRIES, (version_id,))
+        while chunk := list(islice(cursor, ENTRIES_PER_RECORD)):
+            rows = [[path, digest, size, ref, {} if extra == "{}" else json.loads(extra)] for path, digest, size, ref, extra in chunk]
             self._entries_record(bid, rows)
+            self.staging.executemany(INSERT_NEED, ((r[1], r[2], bid, r[0]) for r in chunk if r[3] is None))
 
     def _entries_record(self, bid: int, rows: list[list[Any]]) -> None:
-        self.out.add({"kind": "entries", "version": bid, "rows": rows})
-        self.staging.executemany(INSERT_NEED, ((r[1], r[2], bid, r[0]) for r in rows if r[3] is None))
+        """One ``entries`` record, or several when long paths make it large."""
+        line = encode({"kind": "entries", "version": bid, "rows": rows})
+        if len(line) > 4 * RECORDS_BYTES and len(rows) > 1:
+            half = len(rows) // 2
+            self._entries_record(bid, rows[:half])
+            self._entries_record(bid, rows[half:])
+        else:
+            self.out.add_line(line)
 
     def _link(self, con: apsw.Connection, row: Any) -> None:
         link_id, collection_id, index, _digest, _size, _count, _d, _m, created_at, created_by, _p, _s, source_id, aliases, _t, origins = row
@@ -390,6 +392,7 @@ class _Writer:
         tracker = Tracker(progress, count, total)
         store = self.reg._store
         add, sha256 = self.tar.add, hashlib.sha256  # this loop runs once per blob: 10,000 times for 10,000 small files
+        advance = tracker.advance if progress is not None else None
         cursor = self.staging.execute("SELECT digest, size, version, path FROM need WHERE held = 0 ORDER BY digest")
         while batch := list(islice(cursor, BATCH)):
             with self.reg._db.read() as con:
@@ -405,8 +408,9 @@ class _Writer:
                 elif len(data) != size or sha256(data).hexdigest() != digest:
                     raise IntegrityError(f"cannot export {self._where(bid, path)}: its blob {digest} is corrupt in the registry")
                 else:
-                    add(blob_member(digest), data)
-                tracker.advance(size)
+                    add(f"{BLOB_PREFIX}{digest[:2]}/{digest[2:]}", data)  # blob_member(), inlined
+                if advance is not None:
+                    advance(size)
             self.blobs_sent += len(batch)
             self.bytes_sent += sum(b[1] for b in batch)
 
