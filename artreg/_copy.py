@@ -27,6 +27,7 @@ from ._bundle import (
 )
 from ._bundle_read import BundleReader, VerifySink, bundle_input
 from ._errors import IntegrityError, InvalidName, NotFound
+from ._export import Inventory
 from ._ingest import SELECT_PRESENT
 from ._progress import ProgressCallback
 from ._tar import TarReader
@@ -122,6 +123,33 @@ class BasisInventory:
     def held_blobs(self, digests: Sequence[str]) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT digest FROM blobs WHERE digest IN (SELECT value FROM json_each(?))",
                                                (json.dumps(list(digests)),))}
+
+
+def export_to(
+    reg: Registry,
+    target: str | os.PathLike[str] | BinaryIO,
+    refs: Sequence[str | ArtifactVersion] | None,
+    basis: Registry | BundleSource | Sequence[BundleSource] | None,
+    progress: ProgressCallback | None,
+) -> CopyReport:
+    """``Registry.export_bundle``: the inventory its basis gives, then the bundle."""
+    from ._export import Nothing, bundle_output, write_bundle
+    from ._registry import Registry
+
+    inventory: Inventory
+    with ExitStack() as stack:
+        if basis is None:
+            inventory = Nothing()
+        elif isinstance(basis, Registry):
+            inventory = RegistryInventory(basis)
+        else:
+            sources = [basis] if isinstance(basis, (str, os.PathLike)) or hasattr(basis, "read") else list(basis)
+            held = BasisInventory(sources)  # type: ignore[arg-type]
+            stack.callback(held.close)
+            inventory = held
+        with bundle_output(target) as out:
+            return write_bundle(reg, out, refs, inventory, basis=basis is not None, progress=progress)
+    raise AssertionError("unreachable")
 
 
 def verify_bundle(source: BundleSource) -> BundleSummary:

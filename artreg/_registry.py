@@ -19,11 +19,10 @@ from ._bundle import CopyReport
 from ._bundle_read import bundle_input
 from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
-from ._copy import BasisInventory, BundleSource, copy_between
+from ._copy import BundleSource, copy_between, export_to
 from ._db import Database
 from ._draft import Artifact
 from ._errors import InvalidName, NotFound
-from ._export import Nothing, bundle_output, write_bundle
 from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
 from ._import import import_stream
@@ -279,7 +278,7 @@ class Registry:
         self,
         path_or_binary_file: str | os.PathLike[str] | BinaryIO,
         refs: Sequence[str | ArtifactVersion] | None = None,
-        basis: BundleSource | Sequence[BundleSource] | None = None,
+        basis: Registry | BundleSource | Sequence[BundleSource] | None = None,
         *,
         progress: ProgressCallback | None = None,
     ) -> CopyReport:
@@ -287,25 +286,13 @@ class Registry:
 
         A reference to a version also takes its links; one to a link also takes its source.
         The runs that logged or used them come too, with the lineage edges between them. A
-        path is written whole or not at all (a temporary file renamed at the end); a file
-        object gets the stream as it is made (``sys.stdout.buffer`` works). ``basis`` names
-        bundles the receiver has imported already (paths or binary files): what they carried
-        is left out, and the receiver refuses this bundle until it holds that.
+        path is written whole or not at all (a temporary file, fsynced, renamed at the end); a
+        file object gets the stream as it is made (``sys.stdout.buffer`` works). ``basis`` is
+        what the receiver holds already: bundles it has imported (paths or binary files), or a
+        registry (the receiver's, or a copy of it); that is left out, and the receiver refuses
+        this bundle until it holds it.
         """
-        sources: list[BundleSource]
-        if basis is None:
-            sources = []
-        elif isinstance(basis, (str, os.PathLike)) or hasattr(basis, "read"):
-            sources = [basis]  # type: ignore[list-item]
-        else:
-            sources = list(basis)
-        inventory = BasisInventory(sources) if sources else Nothing()
-        try:
-            with bundle_output(path_or_binary_file) as out:
-                return write_bundle(self, out, refs, inventory, basis=bool(sources), progress=progress)
-        finally:
-            if isinstance(inventory, BasisInventory):
-                inventory.close()
+        return export_to(self, path_or_binary_file, refs, basis, progress)
 
     def import_bundle(
         self,

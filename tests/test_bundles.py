@@ -604,6 +604,13 @@ def test_a_bundle_against_a_basis_leaves_out_what_the_receiver_has(world: World,
         imported = dst.import_bundle(delta)
         assert (imported.versions_created, imported.versions_reused) == (1, 5)
         assert describe(dst) == describe(world.reg, mapping(imported))
+        # the receiver itself as the basis (or a copy of it): everything is there already
+        against = world.reg.export_bundle(tmp_path / "nothing-new.tar", basis=dst)
+        assert (against.blobs_sent, {c.outcome for c in against.copied}) == (0, {"known", "sent"})
+        assert sum(c.outcome == "known" for c in against.copied) == 6  # versions; links carry no bytes
+        before = snapshot(dst)
+        assert dst.import_bundle(tmp_path / "nothing-new.tar").versions_reused == 6
+        assert snapshot(dst) == before
 
 
 # -- the registry UUID ---------------------------------------------------------------------
