@@ -246,6 +246,9 @@ def copy(
 
     if is_bundle(src) and is_bundle(dst):
         raise InvalidName("copy needs a registry on at least one side: use 'artreg bundle verify' to check a bundle")
+    for place in (src, dst):
+        if "://" in place:  # not a folder to create: this artreg opens registry files only
+            raise InvalidName(f"{place!r} is a URL; copy takes registry folders or files, .tar bundles and -")
     if basis and not is_bundle(dst):
         raise InvalidName("--basis applies when the destination is a bundle")
     if keep_destination_aliases and is_bundle(dst):

@@ -101,6 +101,7 @@ def test_cli_copy_verify_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
         (["copy", str(tmp_path / "missing"), bundle], artreg.NotFound),
         (["copy", str(tmp_path / "missing.tar"), str(tmp_path / "x")], artreg.NotFound),
         (["copy", str(tmp_path / "src"), bundle, "p/nothing"], artreg.NotFound),
+        (["copy", str(tmp_path / "src"), "postgresql://db/reg"], artreg.InvalidName),
     ]:
         assert cli.main(argv) == cli.EXIT_CODES[error], argv
         err = capsys.readouterr().err
