@@ -36,7 +36,8 @@ from typing import Any
 import apsw
 
 from ._clock import parse_time
-from ._errors import ArtregError, IntegrityError
+from ._errors import ArtregError, IntegrityError, InvalidName
+from ._names import check_metadata, check_text, dump_json
 from ._tar import TarWriter
 
 FORMAT = "artreg-bundle"
@@ -235,6 +236,87 @@ def check_time(value: object, fields: Fields, key: str) -> str:
     except ValueError as exc:
         raise fields.fail(f"{key} is not a valid time: {value!r}") from exc
     return value
+
+
+# -- checks of single fields, for the reader --------------------------------------------
+
+RUN_STATES = ("running", "finished", "crashed")
+
+
+def check_uuid(value: object, fields: Fields) -> str:
+    """A registry UUID (the header's ``source``)."""
+    if not isinstance(value, str) or len(value) != 36:
+        raise fields.fail(f"source must be a registry UUID, not {value!r}")
+    return value
+
+
+def check_metadata_object(value: object) -> dict[str, Any]:
+    """Metadata (or a run's config) as ``check_metadata`` takes it, which must be an object here, not null."""
+    if not isinstance(value, dict):
+        raise InvalidName(f"metadata must be an object, not {value!r}")
+    return check_metadata(value)
+
+
+def check_ref(ref: str) -> str:
+    """A reference entry's URI: any text UTF-8 can hold."""
+    return check_text(ref, "reference")
+
+
+def dump_extra(extra: dict[str, Any]) -> str:
+    """An entry's ``extra`` as stored; text that UTF-8 cannot hold (a lone surrogate) is refused."""
+    return check_text(dump_json(extra), "extra")
+
+
+def check_ttl(value: object) -> str | float | None:
+    """A version's TTL as records hold it: ``"inherit"``, null (never expires) or seconds."""
+    if value is None:
+        return None
+    if value == "inherit":
+        return "inherit"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise InvalidName(f"ttl must be 'inherit', null or a positive number of seconds, not {value!r}")
+
+
+def _label(fields: Fields, key: str) -> str:
+    value = fields.text(key)
+    if len(value) > 128 or any(ord(c) < 32 for c in value):
+        raise fields.fail(f"{key} must be 1-128 characters without control characters: {value!r}")
+    return str(fields.apply(key, value, lambda v: check_text(v, key)))
+
+
+def _optional_label(fields: Fields, key: str) -> str | None:
+    return None if fields.get(key) is None else _label(fields, key)
+
+
+def _state(fields: Fields, key: str) -> str:
+    value = fields.get(key)
+    if value not in RUN_STATES:
+        raise fields.fail(f"{key} must be one of {', '.join(RUN_STATES)}, not {value!r}")
+    return str(value)
+
+
+def _optional_text(fields: Fields, key: str) -> str | None:
+    value = fields.optional_text(key)
+    return None if value is None else fields.checked(key, lambda v: check_text(v, key))
+
+
+# The columns of ``runs`` that travel with a run, each with the check it gets when it arrives;
+# export, import and verify all take the list from here. Adding a column to runs (a W&B run
+# id, a summary) is one line here (and ``JSON_RUN_FIELDS`` when it holds JSON); older readers
+# ignore a field they do not know. Rows of their own (a run's history) would be a record kind.
+RUN_CHECKS: dict[str, Any] = {
+    "name": _label,
+    "job_type": _optional_label,
+    "config": lambda fields, key: fields.checked(key, check_metadata_object),
+    "state": _state,
+    "error": _optional_text,
+    "created_by": Fields.user,
+    "started_at": Fields.time,
+    "finished_at": Fields.optional_time,
+}
+RUN_FIELDS = tuple(RUN_CHECKS)
+JSON_RUN_FIELDS = frozenset({"config"})
 
 
 def staging_db() -> apsw.Connection:

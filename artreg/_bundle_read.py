@@ -34,10 +34,16 @@ from ._bundle import (
     HEADER_MEMBER,
     RECORDS_LIMIT,
     RECORDS_MEMBER,
+    RUN_CHECKS,
     BundleSummary,
     Fields,
     check_digest,
+    check_metadata_object,
+    check_ref,
+    check_ttl,
+    check_uuid,
     decode,
+    dump_extra,
     member_digest,
     staging_db,
 )
@@ -49,10 +55,8 @@ from ._names import (
     check_alias,
     check_aliases,
     check_artifact_name,
-    check_metadata,
     check_project,
     check_tags,
-    check_text,
     check_type,
     dump_json,
     normalize_path,
@@ -69,7 +73,6 @@ READ_BUFFER = 1 << 20
 # Where each kind may come: a record never comes before one of a lower rank (collections
 # also come among links, for registry collections).
 RANKS = {"registry": 0, "collection": 1, "version": 1, "entries": 1, "link": 2, "run": 3, "receiver_blobs": 4}
-RUN_STATES = ("running", "finished", "crashed")
 
 SCHEMA = """
 CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
@@ -227,7 +230,7 @@ class BundleReader:
         version = fields.integer("version", 1)
         if version > FORMAT_VERSION:
             raise IntegrityError(f"the bundle has format version {version}; this artreg reads up to {FORMAT_VERSION}: upgrade it")
-        fields.checked("source", lambda v: _check_uuid(v, fields))
+        fields.checked("source", lambda v: check_uuid(v, fields))
         fields.time("created_at")
         fields.user("created_by")
         fields.flag("basis")
@@ -389,8 +392,8 @@ class BundleReader:
         body = {
             "id": bid, "origins": origins, "collection": collection, "index": index, "digest": fields.digest("digest"),
             "size": fields.integer("size"), "file_count": fields.integer("file_count"),
-            "description": fields.checked("description", _check_description), "metadata": fields.checked("metadata", _check_metadata),
-            "created_at": fields.time("created_at"), "created_by": fields.user("created_by"), "ttl": fields.checked("ttl", _check_ttl),
+            "description": fields.checked("description", _check_description), "metadata": fields.checked("metadata", check_metadata_object),
+            "created_at": fields.time("created_at"), "created_by": fields.user("created_by"), "ttl": fields.checked("ttl", check_ttl),
             "aliases": fields.checked("aliases", check_aliases), "tags": fields.checked("tags", check_tags), "known": fields.flag("known"),
         }
         if body["known"]:
@@ -428,11 +431,11 @@ class BundleReader:
                 check_digest(digest, fields)
             if type(size) is not int or size < 0:
                 raise fields.fail(f"entry {path!r} has size {size!r}")
-            if ref is not None and (type(ref) is not str or not ref or fields.apply("rows", ref, _check_ref) != ref):
+            if ref is not None and (type(ref) is not str or not ref or fields.apply("rows", ref, check_ref) != ref):
                 raise fields.fail(f"entry {path!r} has reference {ref!r}")
             if type(extra) is not dict:
                 raise fields.fail(f"entry {path!r} has extra {extra!r}, not an object")
-            out.append((version, path, digest, size, ref, fields.apply("rows", extra, _dump_extra) if extra else "{}"))
+            out.append((version, path, digest, size, ref, fields.apply("rows", extra, dump_extra) if extra else "{}"))
             text.append(f"{path}:{digest}\n")
             total += size
         current.last = last
@@ -532,78 +535,6 @@ _HANDLERS: dict[str, Any] = {
     "run": BundleReader._run,
     "receiver_blobs": BundleReader._receiver_blobs,
 }
-
-
-def _check_uuid(value: object, fields: Fields) -> str:
-    if not isinstance(value, str) or len(value) != 36:
-        raise fields.fail(f"source must be a registry UUID, not {value!r}")
-    return value
-
-
-def _check_metadata(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidName(f"metadata must be an object, not {value!r}")
-    return check_metadata(value)
-
-
-def _check_ref(ref: str) -> str:
-    return check_text(ref, "reference")
-
-
-def _dump_extra(extra: dict[str, Any]) -> str:
-    """An entry's ``extra`` as stored; text that UTF-8 cannot hold (a lone surrogate) is refused."""
-    return check_text(dump_json(extra), "extra")
-
-
-def _check_ttl(value: object) -> str | float | None:
-    if value is None:
-        return None
-    if value == "inherit":
-        return "inherit"
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    raise InvalidName(f"ttl must be 'inherit', null or a positive number of seconds, not {value!r}")
-
-
-def _label(fields: Fields, key: str) -> str:
-    value = fields.text(key)
-    if len(value) > 128 or any(ord(c) < 32 for c in value):
-        raise fields.fail(f"{key} must be 1-128 characters without control characters: {value!r}")
-    return str(fields.apply(key, value, lambda v: check_text(v, key)))
-
-
-def _optional_label(fields: Fields, key: str) -> str | None:
-    return None if fields.get(key) is None else _label(fields, key)
-
-
-def _state(fields: Fields, key: str) -> str:
-    value = fields.get(key)
-    if value not in RUN_STATES:
-        raise fields.fail(f"{key} must be one of {', '.join(RUN_STATES)}, not {value!r}")
-    return str(value)
-
-
-def _optional_text(fields: Fields, key: str) -> str | None:
-    value = fields.optional_text(key)
-    return None if value is None else fields.checked(key, lambda v: check_text(v, key))
-
-
-# The columns of ``runs`` that travel with a run, each with the check it gets when it arrives;
-# export, import and verify all take the list from here. Adding a column to runs (a W&B run
-# id, a summary) is one line here (and ``JSON_RUN_FIELDS`` when it holds JSON); older readers
-# ignore a field they do not know. Rows of their own (a run's history) would be a record kind.
-RUN_CHECKS: dict[str, Any] = {
-    "name": _label,
-    "job_type": _optional_label,
-    "config": lambda fields, key: fields.checked(key, _check_metadata),
-    "state": _state,
-    "error": _optional_text,
-    "created_by": Fields.user,
-    "started_at": Fields.time,
-    "finished_at": Fields.optional_time,
-}
-RUN_FIELDS = tuple(RUN_CHECKS)
-JSON_RUN_FIELDS = frozenset({"config"})
 
 
 def records(staging: apsw.Connection, kind: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -33,7 +33,9 @@ from ._bundle import (
     FORMAT,
     FORMAT_VERSION,
     HEADER_MEMBER,
+    JSON_RUN_FIELDS,
     RECORDS_BYTES,
+    RUN_FIELDS,
     Copied,
     CopyReport,
     RecordWriter,
@@ -43,7 +45,6 @@ from ._bundle import (
     origin,
     staging_db,
 )
-from ._bundle_read import JSON_RUN_FIELDS, RUN_FIELDS
 from ._clock import format_time
 from ._errors import ArtregError, IntegrityError, InvalidName
 from ._names import as_list

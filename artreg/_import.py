@@ -28,8 +28,8 @@ from ._aliases import HOLDER, set_alias
 from ._audit import Actor, record
 from ._automations import emit
 from ._blobs import Staged, copy_hashing
-from ._bundle import Copied, CopyReport, digest_batches
-from ._bundle_read import JSON_RUN_FIELDS, RUN_FIELDS, BundleReader, damaged_blob, ignore_chunk, records
+from ._bundle import JSON_RUN_FIELDS, RUN_FIELDS, Copied, CopyReport, digest_batches
+from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
 from ._clock import format_time
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
 from ._ingest import INSERT_BLOB, SELECT_PRESENT
