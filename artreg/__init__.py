@@ -11,6 +11,8 @@
 
 from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
 from ._blob_cache import CacheUsage
+from ._bundle import BundleSummary, Copied, CopyReport
+from ._copy import verify_bundle
 from ._diff import EntryChange, MetadataChange, VersionDiff
 from ._draft import Artifact, DraftEntry
 from ._errors import (
@@ -52,12 +54,15 @@ __all__ = [
     "ArtregError",
     "Automation",
     "AutomationEvent",
+    "BundleSummary",
     "Busy",
     "CacheUsage",
     "Callback",
     "CheckReport",
     "Collection",
     "Conflict",
+    "Copied",
+    "CopyReport",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryReport",
@@ -94,5 +99,6 @@ __all__ = [
     "callback",
     "open",
     "parse_ref",
+    "verify_bundle",
     "webhook",
 ]

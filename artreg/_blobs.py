@@ -51,6 +51,16 @@ SELECT_ROWS = "SELECT digest, data FROM blobs WHERE digest IN (SELECT value FROM
 
 
 @dataclass(frozen=True)
+class Staged:
+    """A blob on its way in: a file written and fsynced under ``objects/tmp``, not yet under its
+    name (``path``); or, for a remote store, already uploaded (``path`` empty, nothing to place)."""
+
+    digest: str
+    size: int
+    path: str
+
+
+@dataclass(frozen=True)
 class Stored:
     """A blob as ingested: its digest and size, its bytes when it belongs inline, and the
     upload still under way (a remote store) that must finish before a commit names it."""
@@ -228,6 +238,32 @@ class BlobStore:
         assert self.files is not None
         return self.files.adopt(digest, size)
 
+    def stage(self, src: BinaryIO, expect: int | None = None, name: object = None) -> Staged:
+        """Take a blob file in without naming it yet: ``place`` names it, ``discard_staged`` drops it.
+
+        Locally the bytes wait, fsynced, in ``objects/tmp`` (an import checks a whole bundle
+        before any of its blobs gets a name). A remote store has no rename: the blob is
+        uploaded now (conditionally, checksummed), and an import that then fails leaves an
+        object nobody names, which the prefix owner's gc sweeps after its grace period.
+        """
+        assert self.files is not None and self.objects is not None
+        if self.files.remote:
+            stored = self.files.store(src, expect, name)
+            return Staged(stored.digest, stored.size, "")
+        return stage_blob_file(self.objects, src, expect, name)
+
+    def place(self, staged: Staged) -> None:
+        """Give a staged blob file its name ``objects/ab/cdef...``, durably (nothing to do for a remote store)."""
+        if staged.path:
+            assert self.objects is not None
+            place_blob_file(self.objects, staged)
+
+    @staticmethod
+    def discard_staged(staged: Staged) -> None:
+        """Remove a staged file that will not be placed."""
+        if staged.path:
+            Path(staged.path).unlink(missing_ok=True)
+
     def file_present(self, digest: str, size: int) -> bool:
         """True when the blob (whose row says it is not inline) is in the store."""
         return self.files is not None and self.files.present(digest, size)
@@ -353,6 +389,17 @@ def write_blob_file(folder: Path, src: BinaryIO, expect: int | None, name: objec
     With ``expect``, a stream of another length is refused and nothing is kept. ``parts``
     also hashes the bytes part by part, in the same pass. Returns (digest, size).
     """
+    staged = stage_blob_file(folder, src, expect, name, parts)
+    place_blob_file(folder, staged)
+    return staged.digest, staged.size
+
+
+def stage_blob_file(folder: Path, src: BinaryIO, expect: int | None, name: object, parts: PartHasher | None = None) -> Staged:
+    """Copy ``src`` to a fsynced, read-only temporary file in ``folder/tmp``, hashing it on the way.
+
+    ``place_blob_file`` then gives it its name. Until then it is not a blob: ``gc`` (which
+    waits for the store lock the caller holds shared) would sweep it.
+    """
     try:
         fd, tmp_name = tempfile.mkstemp(dir=folder / "tmp", suffix=".tmp")
     except OSError as exc:
@@ -367,21 +414,31 @@ def write_blob_file(folder: Path, src: BinaryIO, expect: int | None, name: objec
         finally:
             os.close(fd)
         os.chmod(tmp_name, READ_ONLY)
-        final = folder / digest[:2] / digest[2:]
-        if final.exists() and final.stat().st_size == size:
-            os.unlink(tmp_name)
-        else:
-            if not final.parent.is_dir():
-                final.parent.mkdir(exist_ok=True)
-                _fsync_dir(folder)  # the new folder's own entry must outlive a power cut too
-            os.replace(tmp_name, final)
-            _fsync_dir(final.parent)
     except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise storage_error(exc, folder) from exc
         raise
-    return digest, size
+    return Staged(digest, size, tmp_name)
+
+
+def place_blob_file(folder: Path, staged: Staged) -> None:
+    """Rename a staged file to ``folder/ab/cdef...`` (or drop it when that file is already there), durably."""
+    try:
+        final = folder / staged.digest[:2] / staged.digest[2:]
+        if final.exists() and final.stat().st_size == staged.size:
+            os.unlink(staged.path)
+            return
+        if not final.parent.is_dir():
+            final.parent.mkdir(exist_ok=True)
+            _fsync_dir(folder)  # the new folder's own entry must outlive a power cut too
+        os.replace(staged.path, final)
+        _fsync_dir(final.parent)
+    except BaseException as exc:
+        Path(staged.path).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, folder) from exc
+        raise
 
 
 def _hash_stream(handle: BinaryIO) -> tuple[str, int]:
@@ -531,19 +588,41 @@ def write_all(fd: int, data: memoryview) -> None:
 
 
 def _copy_hashing(src: BinaryIO, fd: int, parts: PartHasher | None = None) -> tuple[str, int]:
-    """Copy ``src`` to ``fd``; returns the sha256 hex of exactly the bytes written, and their count.
+    """Copy ``src`` to ``fd`` (see ``copy_hashing``), starting writeback every ``WRITEBACK`` bytes."""
+    return copy_hashing(src, _FileWriter(fd), parts)
+
+
+class _FileWriter:
+    """Writes chunks to a file descriptor, asking the kernel to start writeback every ``WRITEBACK`` bytes."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = 0
+        self.written_back = 0
+
+    def __call__(self, chunk: memoryview) -> None:
+        write_all(self.fd, chunk)
+        self.size += len(chunk)
+        if self.size - self.written_back >= WRITEBACK:
+            _start_writeback(self.fd, self.written_back, self.size - self.written_back)
+            self.written_back = self.size
+
+
+def copy_hashing(src: BinaryIO, write: Callable[[memoryview], object], parts: PartHasher | None = None) -> tuple[str, int]:
+    """Copy ``src`` to ``write`` until EOF; returns the sha256 hex of exactly the bytes written, and their count.
 
     The hashing runs on a second thread: hashlib and ``os.write`` both release the GIL, so
     hashing one chunk overlaps writing it and reading the next (sha256 and the I/O take about
     as long as each other). Each chunk is hashed from the same buffer it is written from, and
-    a buffer is refilled only after its hash is done: no byte is read twice. ``parts``
-    hashes the same buffers once more, on a third thread.
+    a buffer is refilled only after its hash is done: no byte is read twice. ``write`` must
+    be done with a chunk when it returns. ``parts`` hashes the same buffers once more, on a
+    third thread.
     """
     hasher = hashlib.sha256()
     views = [memoryview(bytearray(CHUNK)) for _ in range(PIPELINE)]
     hashing: list[Future[None] | None] = [None] * PIPELINE
     part_hashing: list[Future[None] | None] = [None] * PIPELINE
-    size = written_back = slot = 0
+    size = slot = 0
     with ThreadPoolExecutor(1, thread_name_prefix="artreg-hash") as pool, \
             ThreadPoolExecutor(1, thread_name_prefix="artreg-hash-parts") as part_pool:
         while True:
@@ -571,11 +650,8 @@ def _copy_hashing(src: BinaryIO, fd: int, parts: PartHasher | None = None) -> tu
                             pending.result()  # the chunks before this one, in order
                         waiting[index] = None
                     update(chunk)
-            write_all(fd, chunk)
+            write(chunk)
             size += n
-            if size - written_back >= WRITEBACK:
-                _start_writeback(fd, written_back, size - written_back)
-                written_back = size
             slot = (slot + 1) % PIPELINE
         for pending in (*hashing, *part_hashing):
             if pending is not None:

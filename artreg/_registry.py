@@ -8,21 +8,25 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import platformdirs
 
 from ._audit import AuditLog
 from ._automations import Automations
 from ._blob_cache import CacheUsage, parse_size
+from ._bundle import CopyReport
+from ._bundle_read import bundle_input
 from ._cache import CACHE_DIR, Cache
 from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
+from ._copy import BundleSource, copy_between, export_to
 from ._db import Database
 from ._draft import Artifact
 from ._errors import FileNotFound, InvalidName, NotFound, TypeMismatch
 from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
+from ._import import import_stream
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
 from ._location import locate
 from ._log_artifact import log_draft
@@ -178,6 +182,16 @@ class Registry:
     def created_by(self) -> str | None:
         """The user who created this registry file."""
         return self._db.setting("created_by")
+
+    @property
+    def uuid(self) -> str:
+        """This registry file's UUID, made when it was created (or first opened by an artreg that has copies).
+
+        Copies use it to recognise what came from where (SPEC §16). A file copied whole keeps it.
+        """
+        found = self._db.setting("registry_id")
+        assert found is not None  # the migration that made copies possible gives every file one
+        return found
 
     # -- logging -----------------------------------------------------------------------
 
@@ -346,6 +360,63 @@ class Registry:
     def prune_cache(self, size: int | str | None = None) -> CacheUsage:
         """Evict least recently used cached blobs down to ``size`` (default: the bound; 0 empties it)."""
         return prune_cache(self._store, parse_size(size))
+
+    # -- moving versions between registries --------------------------------------------
+
+    def copy_to(
+        self,
+        other: Registry,
+        refs: Sequence[str | ArtifactVersion] | None = None,
+        *,
+        keep_destination_aliases: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> CopyReport:
+        """Copy versions into another registry: ``refs`` (None: every live version and link the user can see).
+
+        Sends only what ``other`` lacks (versions it has from an earlier copy travel as their
+        aliases and tags, blobs it holds are not sent) and replays the rest there as
+        ``import_bundle`` does, as ``other``'s user. Returns ``other``'s report.
+        """
+        return copy_between(self, other, refs, keep_destination_aliases=keep_destination_aliases, progress=progress)
+
+    def export_bundle(
+        self,
+        path_or_binary_file: str | os.PathLike[str] | BinaryIO,
+        refs: Sequence[str | ArtifactVersion] | None = None,
+        basis: Registry | BundleSource | Sequence[BundleSource] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> CopyReport:
+        """Write a bundle of ``refs`` (None: every live version and link the user can see) to a file.
+
+        A reference to a version also takes its links; one to a link also takes its source.
+        The runs that logged or used them come too, with the lineage edges between them. A
+        path is written whole or not at all (a temporary file, fsynced, renamed at the end); a
+        file object gets the stream as it is made (``sys.stdout.buffer`` works). ``basis`` is
+        what the receiver holds already: bundles it has imported (paths or binary files), or a
+        registry (the receiver's, or a copy of it); that is left out, and the receiver refuses
+        this bundle until it holds it.
+        """
+        return export_to(self, path_or_binary_file, refs, basis, progress)
+
+    def import_bundle(
+        self,
+        path_or_binary_file: str | os.PathLike[str] | BinaryIO,
+        *,
+        keep_destination_aliases: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> CopyReport:
+        """Import a bundle (a path, or a binary file such as ``sys.stdin.buffer``): all of it, or nothing.
+
+        The whole stream is read and checked first (every blob against its digest); then one
+        transaction replays it as this registry's user: indices are this registry's, a version
+        found here already (copied before, or with the same content in its collection) is
+        reused, aliases move here as a log would move them (``keep_destination_aliases``: an
+        alias held by another version here stays), protected aliases need the registry's
+        admin role. A bad bundle raises IntegrityError and changes nothing; so does a refusal.
+        """
+        with bundle_input(path_or_binary_file) as src:
+            return import_stream(self, src, keep_destination_aliases=keep_destination_aliases, progress=progress)
 
     # -- reading -----------------------------------------------------------------------
 

@@ -419,9 +419,10 @@ CREATE TABLE pending_producers (
 ) STRICT, WITHOUT ROWID;
 """
 
-# Every registry file gets a random identity (SPEC §17: a bucket prefix's owner marker and
-# claims name the catalog by it). Text in the 8-4-4-4-12 form of a version-4 UUID.
-_V_REGISTRY_ID = """
+# Every registry file gets a random identity, its UUID (SPEC §16: copies recognise what came
+# from where; §17: a bucket prefix's owner marker and claims name the catalog by it). Text in
+# the 8-4-4-4-12 form of a version-4 UUID; a file copied whole keeps it.
+_V8 = """
 INSERT INTO settings(key, value)
 SELECT 'registry_id', substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-'
        || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12)
@@ -429,6 +430,26 @@ FROM (SELECT lower(hex(randomblob(16))) AS h)
 WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = 'registry_id');
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V_REGISTRY_ID]
+# Moving versions between registries (SPEC §16), by the registry UUID of _V8.
+# ``version_origins`` and ``run_origins`` map the identity a version or run had in the registry it came from,
+# ``<registry uuid>:<id there>``, to the local row it became or was found to be, so that
+# copying it again creates nothing. A local row's own identity (``<this uuid>:<id>``) is
+# implied and never stored. Origin rows never reference deleted rows away: a version that
+# was deleted since keeps its origins, and a copy then finds it deleted and makes a new one.
+_V9 = """
+CREATE TABLE version_origins (
+    origin     TEXT PRIMARY KEY,
+    version_id INTEGER NOT NULL REFERENCES versions(id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX version_origins_by_version ON version_origins(version_id);
+
+CREATE TABLE run_origins (
+    origin TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX run_origins_by_run ON run_origins(run_id);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]
 
 SCHEMA_VERSION = len(MIGRATIONS)

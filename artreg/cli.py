@@ -19,11 +19,14 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
+from contextlib import nullcontext, redirect_stdout
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from . import __version__
 from . import _errors as errors
+from ._bundle import CopyReport
+from ._copy import copy, is_bundle, verify_bundle
 from ._demo import run_demo
 from ._draft import Artifact
 from ._location import DB_NAME
@@ -71,6 +74,9 @@ LOOKS = frozenset({"ls", "versions", "show", "diff", "lineage", "search", "regis
 # Commands that open the registry read-only.
 READ_ONLY = frozenset({"ui"})
 HISTORY = 50  # the last changes of each alias, and of a version, that ``show`` lists
+# Commands that open no --registry of their own (their arguments name registries or bundles).
+Standalone = Callable[[argparse.Namespace], Result]
+STANDALONE: dict[str, tuple[Standalone, Show]] = {}
 
 
 def exit_code(exc: errors.ArtregError) -> int:
@@ -87,6 +93,14 @@ def command(name: str, show: Show, *, creates: bool | Creates = False) -> Callab
     """Register a subcommand; ``creates`` (or ``creates(args)``) says it may make a new registry."""
     def register(fn: Command) -> Command:
         COMMANDS[name] = (fn, show, creates if callable(creates) else lambda _args: creates)
+        return fn
+
+    return register
+
+
+def standalone(name: str, show: Show) -> Callable[[Standalone], Standalone]:
+    def register(fn: Standalone) -> Standalone:
+        STANDALONE[name] = (fn, show)
         return fn
 
     return register
@@ -523,6 +537,61 @@ def _duration(text: str) -> timedelta:
     return timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
 
 
+@standalone("copy", lambda r: _show_copy(r))
+def _copy(args: argparse.Namespace) -> Result:
+    progress = ProgressLine("copying")
+    try:
+        report = copy(args.src, args.dst, args.refs, user=args.user, basis=args.basis,
+                      keep_destination_aliases=args.keep_destination_aliases, progress=progress)
+    finally:
+        progress.close()
+    verb = "exported" if is_bundle(args.dst) else "imported" if is_bundle(args.src) else "copied"
+    return {"verb": verb, "src": args.src, "dst": args.dst, **_report_dict(report)}
+
+
+def _report_dict(report: CopyReport) -> Result:
+    fields = {k: v for k, v in vars(report).items() if k not in ("copied", "aliases_kept")}
+    return {**fields, "aliases_kept": list(report.aliases_kept),
+            "copied": [{"source": c.source, "destination": c.destination, "outcome": c.outcome} for c in report.copied]}
+
+
+COPIED_SHOWN = 50
+
+
+def _show_copy(result: Result) -> None:
+    counts = {outcome: sum(c["outcome"] == outcome for c in result["copied"]) for outcome in ("sent", "known")}
+    if result["verb"] == "exported":
+        print(f"exported {counts['sent']} versions and links whole, {counts['known']} as held by the receiver, "
+              f"{result['blobs_sent']} blobs ({human_size(result['bytes_sent'])}) to {result['dst']}")
+    else:
+        print(f"{result['verb']} {result['src']} into {result['dst']}: versions {result['versions_created']} created, "
+              f"{result['versions_reused']} reused; links {result['links_created']} created, {result['links_reused']} reused; "
+              f"runs {result['runs_created']} created, {result['runs_reused']} reused; {result['aliases_moved']} aliases set; "
+              f"{result['blobs_sent']} blobs ({human_size(result['bytes_sent'])}) sent")
+    for item in result["copied"][:COPIED_SHOWN]:
+        where = f" -> {item['destination']}" if item["destination"] else ""
+        print(f"  {item['source']}{where}  ({item['outcome']})")
+    if len(result["copied"]) > COPIED_SHOWN:
+        print(f"  ... and {len(result['copied']) - COPIED_SHOWN} more (--json lists them all)")
+    for alias in result["aliases_kept"]:
+        print(f"  kept {alias} where it was at the destination (--keep-destination-aliases)")
+
+
+@standalone("bundle", lambda r: print(
+    f"ok: {r['file']} from registry {r['source']} (made {r['created_at'][:19]} by {r['created_by']}): {r['versions']} versions, "
+    f"{r['links']} links, {r['runs']} runs, {r['blobs']} blobs ({human_size(r['bytes'])})"
+    + (f"; the receiver must hold {r['receiver_versions']} versions and {r['receiver_blobs']} blobs already"
+       if r["receiver_versions"] or r["receiver_blobs"] else "")
+))
+def _bundle(args: argparse.Namespace) -> Result:
+    if args.file == "-":
+        with open(sys.stdin.fileno(), "rb", buffering=1 << 20, closefd=False) as stdin:
+            summary = verify_bundle(stdin)
+    else:
+        summary = verify_bundle(args.file)
+    return {"file": args.file, **vars(summary)}
+
+
 def _json_arg(flag: str, text: str) -> Any:
     try:
         value = json.loads(text)
@@ -663,6 +732,18 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port; default 8765)")
     p.add_argument("--open", action="store_true", help="open the web view in the default browser")
+    p = add("copy", "copy versions between registries and bundle files (.tar, or - for stdin/stdout)")
+    p.add_argument("src", help="a registry (folder or .db file), a bundle (.tar), or - for a bundle on stdin")
+    p.add_argument("dst", help="a registry (created when missing), a bundle (.tar), or - for a bundle on stdout")
+    p.add_argument("refs", nargs="*", metavar="REF", help="versions to copy from a registry, with their links and runs (default: all)")
+    p.add_argument("--basis", action="append", default=[], metavar="BUNDLE",
+                   help="a bundle the receiver has imported already: what it carried is left out (repeatable)")
+    p.add_argument("--keep-destination-aliases", action="store_true",
+                   help="leave an alias where it is when another version holds it at the destination")
+    p = add("bundle", "check a bundle file on its own")
+    bsub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=parser_class)
+    b = add("verify", "read the whole bundle and check every record and blob", bsub)
+    b.add_argument("file", help="a bundle (.tar), or - for stdin")
     return parser
 
 
@@ -682,10 +763,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for option, default in (("registry", None), ("user", None), ("json", False), ("debug", False)):
         if not hasattr(args, option):
             setattr(args, option, default)
-    run, show, creates = COMMANDS[args.command]
+    alone = STANDALONE.get(args.command)
+    show = alone[1] if alone else COMMANDS[args.command][1]
     try:
-        with _open(args, creates(args)) as reg:
-            result = run(reg, args)
+        if alone is not None:
+            result = alone[0](args)
+        else:
+            run, _, creates = COMMANDS[args.command]
+            with _open(args, creates(args)) as reg:
+                result = run(reg, args)
     except Problems as problems:
         _emit(problems.result, show, args.json)
         return _fail("IntegrityError", str(problems), exit_code(problems), args.json)
@@ -697,7 +783,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         return _fail(type(exc).__name__, str(exc), 1, args.json)
-    _emit(result, show, args.json)
+    # A bundle written to stdout owns it: the report goes to stderr.
+    with redirect_stdout(sys.stderr) if args.command == "copy" and args.dst == "-" else nullcontext():
+        _emit(result, show, args.json)
     return 0
 
 

@@ -13,12 +13,15 @@ PUBLIC = [
     "ArtregError",
     "Automation",
     "AutomationEvent",
+    "BundleSummary",
     "Busy",
     "CacheUsage",
     "Callback",
     "CheckReport",
     "Collection",
     "Conflict",
+    "Copied",
+    "CopyReport",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryReport",
@@ -55,6 +58,7 @@ PUBLIC = [
     "callback",
     "open",
     "parse_ref",
+    "verify_bundle",
     "webhook",
 ]
 

@@ -28,6 +28,7 @@ import pytest
 import artreg
 from artreg._schema import SCHEMA_VERSION
 from conftest import child_env, make
+from invariants import snapshot
 
 PROCS = str(Path(__file__).resolve().with_name("procs.py"))
 BIG = random.Random(1).randbytes(5000)
@@ -73,21 +74,6 @@ def world(tmp_path: Path) -> Iterator[World]:
         model.link("wandb-registry-model/Zoo", aliases=["production"])
         old.refresh()  # it held latest when it was logged
         yield World(reg, tmp_path, old, data, model)
-
-
-def snapshot(reg: artreg.Registry) -> dict[str, Any]:
-    """Everything a change could touch: every row of every table, the audit head, the blob files."""
-    with reg._db.read() as con:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")]
-        content = {t: sorted(repr(tuple(r)) for r in con.execute(f'SELECT * FROM "{t}"')) for t in tables}
-    assert reg.objects is not None
-    files = sorted(str(p.relative_to(reg.objects)) for p in reg.objects.rglob("*") if p.is_file())
-    return {
-        "audit": reg.audit.head(),
-        "rows": {t: len(rows) for t, rows in content.items()},
-        "content": hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest(),
-        "files": files,
-    }
 
 
 def set_metadata(v: artreg.ArtifactVersion, **values: Any) -> None:

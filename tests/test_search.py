@@ -204,7 +204,8 @@ def test_an_older_file_is_indexed_when_migrated(path: Path) -> None:
         for (name,) in con.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'search%'").fetchall():
             con.execute(f'DROP TRIGGER "{name}"')
         for table in ("search_fts", "search_docs", "delivery_attempts", "outbox", "automations", "tree_cache",  # migrations 4 and on
-                      "run_history", "pending_entries", "pending_producers", "pending_versions"):
+                      "run_history", "pending_entries", "pending_producers", "pending_versions",
+                      "version_origins", "run_origins"):
             con.execute(f"DROP TABLE {table}")
         con.execute("DROP INDEX runs_by_key")
         for column in ("run_key", "entity", "run_group", "summary"):
