@@ -88,6 +88,15 @@ def make(name: str = "ds", type: str = "dataset", **files: bytes | str) -> artre
     return art
 
 
+def past_racy_window() -> None:
+    """Wait until files written (or touched) just now are settled enough for the stat cache.
+
+    Their ctime is now, and the caches trust a stat only once its newest timestamp lies a
+    tick (50 ms, plus the filesystem's granularity) before the moment a log reads the file.
+    """
+    time.sleep(0.1)
+
+
 class Clock:
     """An injectable clock (``artreg.open(..., clock=Clock(t))``); tests move ``now`` by hand."""
 
