@@ -4,10 +4,12 @@ import http.server
 import os
 import select
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -120,3 +122,36 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@dataclass
+class Hostile:
+    """A running ``hostile_server.py`` (an HTTP server that misbehaves on purpose, in its own process)."""
+
+    proc: subprocess.Popen[str]
+    base: str
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def sent(self) -> tuple[str, int]:
+        """The next request the server has finished with: its path and the body bytes it wrote."""
+        word, path, count = readline(self.proc, time.monotonic() + 60).split()
+        assert word == "sent"
+        return path, int(count)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Hostile]:
+    """``hostile_server.py`` on 127.0.0.1, stopped by its process id when the test ends."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().with_name("hostile_server.py"))],
+        stdout=subprocess.PIPE, text=True, env=child_env(),
+    )
+    try:
+        word, port = readline(proc, time.monotonic() + 60).split()
+        assert word == "port"
+        yield Hostile(proc, f"http://127.0.0.1:{port}")
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)

@@ -12,45 +12,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import artreg
-from conftest import child_env, readline
+from conftest import Hostile, child_env
 
-HOSTILE = str(Path(__file__).resolve().with_name("hostile_server.py"))
 MiB = 1 << 20
-
-
-@dataclass
-class Hostile:
-    proc: subprocess.Popen[str]
-    base: str
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def sent(self) -> tuple[str, int]:
-        """The next request the server has finished with: its path and the body bytes it wrote."""
-        word, path, count = readline(self.proc, time.monotonic() + 60).split()
-        assert word == "sent"
-        return path, int(count)
-
-
-@pytest.fixture
-def hostile() -> Iterator[Hostile]:
-    proc = subprocess.Popen([sys.executable, HOSTILE], stdout=subprocess.PIPE, text=True, env=child_env())
-    try:
-        word, port = readline(proc, time.monotonic() + 60).split()
-        assert word == "port"
-        yield Hostile(proc, f"http://127.0.0.1:{port}")
-    finally:
-        proc.kill()
-        proc.communicate(timeout=60)
 
 
 def logged_reference(reg: artreg.Registry, hostile: Hostile, path: str) -> artreg.ArtifactVersion:
