@@ -19,7 +19,6 @@ from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
 from ._audit import Actor, AliasChange, record
 from ._clock import format_time, parse_time
-from ._db import translate
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
 from ._errors import InvalidName, NotFound, PermissionDenied
@@ -72,7 +71,10 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
 )"""
 SELECT_BY_INDEX = "SELECT id FROM versions WHERE collection_id = ? AND idx = ? AND state = 'committed'"
 SELECT_BY_ALIAS = "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?"
-SELECT_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path"
+# files() reads entries a page at a time, by path: each page one indexed range of the primary key.
+FILES_PAGE = 1000
+FIRST_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path LIMIT ?"
+NEXT_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path > ? ORDER BY path LIMIT ?"
 SELECT_ENTRY = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path = ?"
 LIVE_LINKS = "SELECT count(*) FROM versions WHERE source_id = ? AND state = 'committed'"
 
@@ -385,14 +387,27 @@ class ArtifactVersion:
     # -- contents ----------------------------------------------------------------------
 
     def files(self) -> Iterator[ManifestEntry]:
-        """The manifest entries in path order, streamed from the database."""
+        """The manifest entries in path order, streamed from the database.
+
+        Read a page at a time, each page in a short read transaction of its own (a version's
+        entries never change): no snapshot is held while the caller's loop runs, so a write
+        made inside the loop waits for the lock like any other instead of failing with Busy
+        because another process committed since the loop began.
+        """
         db = self._reg._db
-        con = db.connection()
-        try:
-            for path, digest, size, ref, extra in con.execute(SELECT_ENTRIES, (self._content_id,)):
+        after: str | None = None
+        while True:
+            with db.read() as con:
+                if after is None:
+                    cursor = con.execute(FIRST_ENTRIES, (self._content_id, FILES_PAGE))
+                else:
+                    cursor = con.execute(NEXT_ENTRIES, (self._content_id, after, FILES_PAGE))
+                rows: list[Any] = cursor.fetchall()
+            for path, digest, size, ref, extra in rows:
                 yield ManifestEntry(path, digest, size, ref, json.loads(extra))
-        except apsw.Error as exc:  # outside db.read(), which translates everywhere else
-            raise translate(exc, db.path) from exc
+            if len(rows) < FILES_PAGE:
+                return
+            after = str(rows[-1][0])
 
     def get_entry(self, path: str) -> ManifestEntry:
         """The entry at a logical path; raises NotFound."""

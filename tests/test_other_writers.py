@@ -1,0 +1,152 @@
+"""SPEC §23 (issue 13, items 5, 6, 8 and 9): what other writers do never breaks this one.
+
+A write inside a ``files()`` loop waits for the lock like any other, though another process
+committed since the loop began; ``check()`` says ok on a healthy registry while other
+processes log, link and tag; a ``:memory:`` registry is shared by threads; and a registry
+file deleted or replaced while open is reported as such, to this process and to others,
+instead of taking writes that are then lost.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import artreg
+from conftest import child_env, make, readline
+
+# A child that logs into the registry at argv[1] each time it reads a line, printing "committed".
+COMMITTER = """
+import sys
+import artreg
+with artreg.open(sys.argv[1], inline_limit=1024) as reg:
+    print("ready", flush=True)
+    n = 0
+    for _ in sys.stdin:
+        art = artreg.Artifact("other", type="dataset")
+        with art.new_file("n.txt") as f:
+            f.write(str(n))
+        reg.log_artifact(art, project="elsewhere")
+        n += 1
+        print("committed", flush=True)
+"""
+
+
+def start_committer(registry: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", COMMITTER, str(registry)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env(),
+    )
+    assert readline(proc, time.monotonic() + 60) == "ready\n"
+    return proc
+
+
+def commit_elsewhere(proc: subprocess.Popen[str]) -> None:
+    """Have the child commit one version, and wait until it has."""
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert readline(proc, time.monotonic() + 60) == "committed\n"
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.stdin is not None:
+        proc.stdin.close()
+    proc.wait(timeout=60)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def test_a_write_inside_a_files_loop_waits_though_another_process_committed(tmp_path: Path) -> None:
+    registry = tmp_path / "reg"
+    with artreg.open(registry, inline_limit=1024) as reg:
+        v = reg.log_artifact(make(**{f"f{i:04d}": f"{i}" for i in range(2500)}), project="p")  # 3 pages of files()
+        committer = start_committer(registry)
+        try:
+            seen = []
+            for i, entry in enumerate(v.files()):
+                seen.append(entry.path)
+                if i in (0, 1500, 2499):  # the first page, a later one, the last entry
+                    commit_elsewhere(committer)
+                    v.aliases.append(f"seen-{i}")
+                    v.save()  # Busy at once before: a read snapshot older than the other commit
+                    v.metadata[f"at{i}"] = entry.path
+                    v.save()
+        finally:
+            stop(committer)
+        assert seen == [f"f{i:04d}" for i in range(2500)]
+        assert {"seen-0", "seen-1500", "seen-2499"} <= set(reg.artifact("p/ds").aliases)
+        assert len(reg.artifacts("elsewhere", "other")) == 3
+
+
+# -- a :memory: registry shared by threads ----------------------------------------------------
+
+
+def test_threads_share_a_memory_registry(tmp_path: Path) -> None:
+    """Eight threads log, move aliases, link, read, search, filter, download, delete and gc on
+    one ``:memory:`` registry: every call is serialised on its one connection, none sees
+    apsw's ThreadingViolationError, and the invariants hold afterwards."""
+    from invariants import assert_consistent
+
+    reg = artreg.open(":memory:")
+    errors: list[str] = []
+    start = threading.Barrier(8)
+
+    def work(who: int) -> None:
+        rng = random.Random(who)
+        start.wait()
+        for step in range(60):
+            try:
+                op = rng.choice(["log", "log", "alias", "link", "read", "files", "search", "filter", "download", "delete", "gc"])
+                versions = reg.artifacts("p", "ds") if op not in ("log", "search", "filter", "gc") else []
+                if op == "log":
+                    reg.log_artifact(make(a=f"{who}-{step % 5}", big=bytes(rng.randrange(2000))), project="p", aliases=["best"])
+                elif op == "search":
+                    reg.search("best")
+                elif op == "filter":
+                    reg.versions({"alias": "best"}, project="p")
+                elif op == "gc":
+                    reg.gc()
+                elif versions:
+                    v = rng.choice(versions)
+                    if op == "alias":
+                        v.aliases.append(rng.choice(["prod", "staging"]))
+                        v.save()
+                    elif op == "link":
+                        v.link("wandb-registry-dataset/shared", aliases=["candidate"])
+                    elif op == "read":
+                        reg.artifact(f"p/ds:{v.version}").get_entry("a")
+                    elif op == "files":
+                        assert [e.path for e in v.files()] == ["a", "big"]
+                    elif op == "download":
+                        try:
+                            v.download(tmp_path / f"t{who}")
+                        except artreg.IntegrityError:
+                            # Deleted by another thread meanwhile, and its blobs collected.
+                            with pytest.raises(artreg.NotFound):
+                                reg.artifact(v.qualified_name)
+                    elif op == "delete":
+                        v.delete(delete_aliases=True)
+            except artreg.NotFound:
+                pass  # another thread deleted the version first
+            except Exception as exc:
+                errors.append(f"{who}/{step} {op}: {type(exc).__module__}.{type(exc).__qualname__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=(who,)) for who in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    try:
+        assert not any(thread.is_alive() for thread in threads), "a thread hung"
+        assert errors == []
+        assert_consistent(reg)
+        assert len(reg.artifacts("p", "ds")) >= 1 or reg.collection("p/ds")
+    finally:
+        reg.close()
