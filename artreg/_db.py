@@ -392,6 +392,33 @@ class Database:
         else:
             yield
 
+    def integrity_check(self) -> list[str]:
+        """SQLite's ``PRAGMA integrity_check``: ``[]`` when the file is sound, else its findings.
+
+        Run on a connection of its own, opened for this and closed after: on a connection
+        that has read the file before, FTS5's part of the check reports "corruption found
+        reading blob" when other processes have written since (measured: 26 of 1,256 checks
+        during two processes' logs, none of 458 on fresh connections), though every search
+        on it still agrees with the table it indexes.
+        """
+        if self.memory:
+            with self.read() as con:
+                rows = [str(r[0]) for r in con.execute("PRAGMA integrity_check")]
+        else:
+            try:
+                con = apsw.Connection(self.path)
+            except apsw.Error as exc:
+                raise translate(exc, self.path) from exc
+            try:
+                con.set_busy_handler(busy_handler(BUSY_TIMEOUT_MS / 1000))
+                with con:
+                    rows = [str(r[0]) for r in con.execute("PRAGMA integrity_check")]
+            except apsw.Error as exc:
+                raise translate(first_error(exc), self.path) from exc
+            finally:
+                con.close()
+        return [] if rows == ["ok"] else rows
+
     def setting(self, key: str) -> str | None:
         """A value from the ``settings`` table."""
         with self.read() as con:

@@ -85,6 +85,58 @@ def test_a_write_inside_a_files_loop_waits_though_another_process_committed(tmp_
         assert len(reg.artifacts("elsewhere", "other")) == 3
 
 
+# -- check() while others write -----------------------------------------------------------
+
+# Logs (blob files of up to 2 MB, so some are always between their write and their commit),
+# links, tags and describes versions until argv[3] seconds have passed; prints how many.
+WRITER = """
+import random, sys, time
+import artreg
+path, seed, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+rng = random.Random(seed)
+logged = 0
+end = time.monotonic() + seconds
+with artreg.open(path, inline_limit=1024) as reg:
+    while time.monotonic() < end:
+        art = artreg.Artifact(f"m{rng.randrange(4)}", type="model", description=f"run {logged} of writer {seed}")
+        with art.new_file("weights.bin", mode="wb") as f:
+            f.write(rng.randbytes(rng.choice([300, 5_000, 2_000_000])))
+        v = reg.log_artifact(art, project="p", aliases=[rng.choice(["best", "prod"])], tags=[f"t{rng.randrange(9)}"])
+        if rng.random() < 0.3:
+            v.link("wandb-registry-model/zoo", aliases=["candidate"])
+        logged += 1
+print(logged, flush=True)
+"""
+
+
+def test_check_says_ok_on_a_healthy_registry_while_other_processes_write(tmp_path: Path) -> None:
+    """It said "fts5: corruption found" in most calls (FTS5's check on a connection that had
+    read the file before), and listed the blob files of logs still in flight as orphans."""
+    registry = tmp_path / "reg"
+    artreg.open(registry, inline_limit=1024).close()
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(registry), str(seed), "8"], stdout=subprocess.PIPE, text=True, env=child_env())
+        for seed in range(3)
+    ]
+    reports = []
+    try:
+        with artreg.open(registry, inline_limit=1024) as reg:
+            while any(w.poll() is None for w in writers):
+                reports.append(reg.check())
+        logged = [int(w.communicate(timeout=60)[0]) for w in writers]
+    finally:
+        for w in writers:
+            if w.poll() is None:
+                w.kill()
+                w.communicate()
+    assert all(w.returncode == 0 for w in writers)
+    assert sum(logged) > 20 and len(reports) > 3, (logged, len(reports))
+    bad = [r for r in reports if not r.ok]
+    assert bad == [], f"{len(bad)} of {len(reports)} checks reported damage: {bad[0]}"
+    with artreg.open(registry, inline_limit=1024) as reg:
+        assert reg.check().ok
+
+
 # -- a :memory: registry shared by threads ----------------------------------------------------
 
 
