@@ -126,8 +126,9 @@ class Checkpointer:
     could not copy the whole WAL (a reader still needs part of it) is tried again later.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, same_file: Callable[[], bool] = lambda: True) -> None:
         self._path = path
+        self._same_file = same_file
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -155,7 +156,10 @@ class Checkpointer:
         self._wake.set()
 
     def _run(self) -> None:
-        con = apsw.Connection(self._path)
+        try:
+            con = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READWRITE)  # never create a deleted file anew
+        except apsw.Error:
+            return
         try:
             while True:
                 with self._lock:
@@ -169,6 +173,8 @@ class Checkpointer:
                     continue
                 with self._lock:
                     self._due = None
+                if not self._same_file():
+                    return  # deleted or replaced: its WAL may be another file's now (Database.check_file)
                 if not _checkpoint(con) and not closing:
                     self.request(SYNC_WITHIN)
         finally:
@@ -197,8 +203,11 @@ class Database:
         self._connections: list[apsw.Connection] = []
         self._shared: apsw.Connection | None = None
         self._closed = False
-        self._checkpointer = None if self.memory else Checkpointer(path)
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file first opened
+        self._checkpointer = None if self.memory else Checkpointer(path, self._same_file)
         self._after = threading.local()
+        if not self.memory:
+            _check_not_orphaned_log(path)
         self.connection()
 
     # -- connections -------------------------------------------------------------------
@@ -229,6 +238,8 @@ class Database:
         except apsw.Error as exc:
             raise translate(exc, self.path) from exc
         try:
+            if not self.memory:
+                self._remember_file()
             con.set_busy_handler(busy_handler(BUSY_TIMEOUT_MS / 1000))
             _check_foreign(con, self.path)
             if not self.memory:
@@ -255,6 +266,39 @@ class Database:
             self._connections.append(con)
             _OWNERS[id(con)] = self
         return con
+
+    # -- the file itself -----------------------------------------------------------------
+
+    def _remember_file(self) -> None:
+        """Record which file the first connection opened; a later one must open the same."""
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise _gone(self.path) from exc
+        identity = (st.st_dev, st.st_ino)
+        with self._lock:
+            if self._identity is None:
+                self._identity = identity
+        if identity != self._identity:
+            raise _gone(self.path)
+
+    def _same_file(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._identity
+
+    def check_file(self) -> None:
+        """Raise SchemaError when the database file was deleted or replaced since it was opened.
+
+        SQLite keeps using the file it opened, so writes to a deleted one would be lost
+        without a word, and while it stays open its WAL and shared-memory files (found by
+        name) confuse any process that opens a new file at the same path. One ``stat``
+        (about a microsecond) before every write transaction.
+        """
+        if not self.memory and not self._same_file():
+            raise _gone(self.path)
 
     def _owns(self, con: apsw.Connection) -> bool:
         with self._lock:
@@ -307,6 +351,8 @@ class Database:
             with self._serialised():
                 # Only under the lock: ":memory:" shares its connection between threads.
                 outer = not con.in_transaction
+                if outer:
+                    self.check_file()
                 full = durable and outer and not self.memory
                 try:
                     if full:
@@ -318,6 +364,7 @@ class Database:
                         if full:
                             con.execute("PRAGMA synchronous = NORMAL")
                 except apsw.Error as exc:
+                    self._explain(exc)
                     raise translate(first_error(exc), self.path) from exc
         except BaseException:
             del queued[mark:]
@@ -353,6 +400,7 @@ class Database:
                 finally:
                     con.execute("COMMIT")
             except apsw.Error as exc:
+                self._explain(exc)
                 raise translate(exc, self.path) from exc
 
     def memo(self) -> dict[Any, Any] | None:
@@ -382,7 +430,14 @@ class Database:
             try:
                 yield
             except apsw.Error as exc:
+                self._explain(exc)
                 raise translate(exc, self.path) from exc
+
+    def _explain(self, exc: apsw.Error) -> None:
+        """An I/O error is often the file deleted or replaced under us: say so when it is."""
+        troubled = isinstance(first_error(exc), (apsw.IOError, apsw.ReadOnlyError, apsw.CorruptError))
+        if troubled and not self.memory and not self._same_file():
+            raise _gone(self.path) from exc
 
     @contextmanager
     def _serialised(self) -> Iterator[None]:
@@ -405,8 +460,9 @@ class Database:
             with self.read() as con:
                 rows = [str(r[0]) for r in con.execute("PRAGMA integrity_check")]
         else:
+            self.check_file()
             try:
-                con = apsw.Connection(self.path)
+                con = apsw.Connection(self.path, flags=apsw.SQLITE_OPEN_READWRITE)
             except apsw.Error as exc:
                 raise translate(exc, self.path) from exc
             try:
@@ -424,6 +480,31 @@ class Database:
         with self.read() as con:
             row = con.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+
+def _gone(path: str) -> SchemaError:
+    return SchemaError(
+        f"the registry file {path!r} was deleted or replaced while it was open; nothing more is written to it. "
+        "Close this registry and open it again"
+    )
+
+
+def _check_not_orphaned_log(path: str) -> None:
+    """Refuse a missing database whose write-ahead log is still there.
+
+    That is a file deleted while some process had it open (or after a crash): its WAL and
+    shared-memory files are found by name, so a new database made at the path would read
+    the old one's frames, and every process on it would fail with "disk I/O error" or worse.
+    """
+    if os.path.exists(path):
+        return
+    leftovers = [f"{path}{suffix}" for suffix in ("-wal", "-shm") if os.path.exists(f"{path}{suffix}")]
+    if leftovers:
+        raise SchemaError(
+            f"the registry file {path!r} is missing but {' and '.join(repr(p) for p in leftovers)} are still there: "
+            "it was deleted while a process had it open (or after a crash). Stop the processes using it, "
+            "then remove those files too to start a new registry there"
+        )
 
 
 def _checkpoint(con: apsw.Connection) -> bool:

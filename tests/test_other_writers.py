@@ -9,6 +9,8 @@ instead of taking writes that are then lost.
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import subprocess
 import sys
@@ -135,6 +137,76 @@ def test_check_says_ok_on_a_healthy_registry_while_other_processes_write(tmp_pat
     assert bad == [], f"{len(bad)} of {len(reports)} checks reported damage: {bad[0]}"
     with artreg.open(registry, inline_limit=1024) as reg:
         assert reg.check().ok
+
+
+# -- the database file deleted or replaced while open ---------------------------------------
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_registry_file_deleted_or_replaced_while_open_takes_no_more_writes(tmp_path: Path, how: str) -> None:
+    """SQLite keeps writing to the file it opened: the next log returned ds:v1, in a file
+    nobody could open any more."""
+    path = tmp_path / "reg"
+    with artreg.open(path, inline_limit=1024) as reg:
+        v0 = reg.log_artifact(make(a=b"0"), project="p")
+        if how == "deleted":
+            os.unlink(path / "registry.db")
+        else:
+            with artreg.open(tmp_path / "other.db") as other:
+                other.log_artifact(make("else", a=b"e"), project="q")
+            os.replace(tmp_path / "other.db", path / "registry.db")
+        with pytest.raises(artreg.SchemaError, match="deleted or replaced while it was open"):
+            reg.log_artifact(make(a=b"1"), project="p")
+        v0.aliases.append("best")
+        with pytest.raises(artreg.SchemaError, match="deleted or replaced while it was open"):
+            v0.save()
+        with pytest.raises(artreg.SchemaError, match="deleted or replaced while it was open"):
+            reg.gc()
+
+
+# A child that opened the registry at argv[1] before its file was deleted: logs on each line it reads.
+STALE = """
+import json, sys
+import artreg
+with artreg.open(sys.argv[1], inline_limit=1024) as reg:
+    reg.log_artifact(artreg.Artifact("ds", type="dataset"), project="p")
+    print("ready", flush=True)
+    for line in sys.stdin:
+        try:
+            v = reg.log_artifact(artreg.Artifact("ds", type="dataset", metadata={"n": line.strip()}), project="p")
+            print(json.dumps({"logged": v.name}), flush=True)
+        except Exception as exc:
+            print(json.dumps({"error": type(exc).__name__, "message": str(exc)}), flush=True)
+"""
+
+
+def test_other_processes_get_a_clear_error_when_the_file_is_deleted_under_them(tmp_path: Path) -> None:
+    """One process holds the registry open when its file is deleted. A process opening the
+    path afterwards would have made a new file that shares the old one's WAL (found by name)
+    and failed with "disk I/O error"; now it is told why, and so is the first process."""
+    path = tmp_path / "reg"
+    stale = subprocess.Popen(
+        [sys.executable, "-c", STALE, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env()
+    )
+    try:
+        assert readline(stale, time.monotonic() + 60) == "ready\n"
+        os.unlink(path / "registry.db")
+        with pytest.raises(artreg.SchemaError, match="is missing but .*-wal"):
+            artreg.open(path)
+        assert not (path / "registry.db").exists()  # nothing was created on top of the old WAL
+        assert stale.stdin is not None
+        stale.stdin.write("1\n")
+        stale.stdin.flush()
+        answer = json.loads(readline(stale, time.monotonic() + 60))
+        assert answer.get("error") == "SchemaError" and "deleted or replaced" in answer["message"], answer
+    finally:
+        stop(stale)
+    with pytest.raises(artreg.SchemaError, match="remove those files too"):
+        artreg.open(path)
+    for leftover in ("registry.db-wal", "registry.db-shm"):
+        (path / leftover).unlink(missing_ok=True)
+    with artreg.open(path) as reg:  # as the message says: then a new registry can be made there
+        assert reg.collections() == []
 
 
 # -- a :memory: registry shared by threads ----------------------------------------------------
