@@ -457,7 +457,11 @@ class ArtifactVersion:
         verify(self, root)
 
     def new_draft(self) -> Artifact:
-        """A draft with this version's entries, description and metadata, for the next version."""
+        """A draft with this version's entries, description and metadata, for the next version.
+
+        The draft holds the version's bytes, so a link's needs the right to download them.
+        """
+        self._require_download()
         name = self.collection_name if self._source_id is None else self.source_version.collection_name  # type: ignore[union-attr]
         draft = Artifact(name, self.type, self._saved["description"], self._saved["metadata"])
         store = self._reg._store
