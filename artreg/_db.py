@@ -54,6 +54,8 @@ def translate(exc: apsw.Error, path: str) -> ArtregError:
         return ArtregError(f"cannot write registry {path!r}: {exc}")
     if isinstance(exc, apsw.ConstraintError):
         return IntegrityError(f"a database constraint refused the change: {exc}")
+    if isinstance(exc, apsw.SQLError) and str(exc).startswith(("no such table", "no such column")):
+        return SchemaError(f"{path!r} is a damaged artreg registry: {exc}")
     return ArtregError(f"database error on {path!r}: {exc}")
 
 
@@ -305,18 +307,11 @@ class Database:
             return any(mine is con for mine in self._connections)
 
     def _migrate(self, con: apsw.Connection) -> None:
-        if _user_version(con) == SCHEMA_VERSION:
-            return
-        with con:
-            _check_foreign(con, self.path)
-            current = _user_version(con)
-            for number in range(current, SCHEMA_VERSION):
-                con.execute(MIGRATIONS[number])
-                con.execute(f"PRAGMA user_version = {number + 1}")
-                if number == 0:
-                    # A new file: later migrations may read these (the creator, for one).
-                    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    con.executemany("INSERT INTO settings(key, value) VALUES (?, ?)", self._initial_settings.items())
+        if _user_version(con) != SCHEMA_VERSION:
+            with con:
+                _check_foreign(con, self.path)
+                migrate(con, self._initial_settings)
+        _check_complete(con, self.path)
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""
@@ -537,6 +532,44 @@ def _enable_wal(con: apsw.Connection, timeout: float) -> None:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+
+def migrate(con: apsw.Connection, initial_settings: dict[str, str]) -> None:
+    """Apply the migrations a database lacks (inside the caller's transaction)."""
+    for number in range(_user_version(con), SCHEMA_VERSION):
+        con.execute(MIGRATIONS[number])
+        con.execute(f"PRAGMA user_version = {number + 1}")
+        if number == 0:
+            # A new file: later migrations may read these (the creator, for one).
+            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            con.executemany("INSERT INTO settings(key, value) VALUES (?, ?)", initial_settings.items())
+
+
+SCHEMA_OBJECTS = "SELECT name FROM sqlite_schema WHERE type IN ('table', 'index', 'trigger') AND name NOT LIKE 'sqlite_%'"
+
+
+@functools.cache
+def _schema_objects() -> frozenset[str]:
+    """The tables, indexes and triggers the migrations make: built once, in memory, by running them."""
+    con = apsw.Connection(":memory:")
+    try:
+        with con:
+            migrate(con, {"created_by": "artreg"})
+        return frozenset(str(r[0]) for r in con.execute(SCHEMA_OBJECTS))
+    finally:
+        con.close()
+
+
+def _check_complete(con: apsw.Connection, path: str) -> None:
+    """Refuse an artreg database missing a table, index or trigger (one query per connection).
+
+    Without this a dropped table showed as a plain "no such table" error on first use, and
+    a dropped trigger not at all (search results quietly going stale).
+    """
+    present = {str(r[0]) for r in con.execute(SCHEMA_OBJECTS)}
+    missing = sorted(_schema_objects() - present)
+    if missing:
+        raise SchemaError(f"{path!r} is a damaged artreg registry: it lacks {', '.join(missing)}")
 
 
 def _user_version(con: apsw.Connection) -> int:

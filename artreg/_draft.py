@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 # ``new_file`` keeps up to this many bytes in memory, then spills to an unnamed temporary file.
 SPOOL_BYTES = 1 << 20
-# What a directory entry's name may not contain (scandir never yields "", "." or "..").
-_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+# What a directory entry's name may not contain (scandir never yields "", "." or ".."); lone
+# surrogates are the bytes of a name that is not UTF-8, as os.fsdecode hands them over.
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
 
 
 class FileSource(NamedTuple):

@@ -116,7 +116,12 @@ def parse(uri: object) -> tuple[str, _Scheme]:
     scheme = SCHEMES.get(match.group(1).lower())
     if scheme is None:
         raise InvalidName(f"unknown reference scheme {match.group(1)!r} in {uri!r}; use file://, http://, https:// or s3://")
-    scheme.parse(uri)
+    try:
+        scheme.parse(uri)
+    except ValueError as exc:  # urllib's, for a malformed URL ("Invalid IPv6 URL", a port out of range)
+        if isinstance(exc, InvalidName):
+            raise
+        raise InvalidName(f"malformed reference URI {uri!r}: {exc}") from exc
     return uri, scheme
 
 
@@ -341,7 +346,10 @@ class _File(_Scheme):
         if not slash:
             raise InvalidName(f"file reference has no path: {uri!r}")
         # Percent-decoding only: '#' and '?' are part of a file name here, never a fragment or query.
-        return os.path.abspath("/" + urllib.parse.unquote(rest))
+        path = urllib.parse.unquote(rest)
+        if "\x00" in path:
+            raise InvalidName(f"file reference may not contain a NUL byte (%00): {uri!r}")
+        return os.path.abspath("/" + path)
 
     @staticmethod
     def uri(path: str) -> str:
@@ -394,8 +402,10 @@ class _Http(_Scheme):
     """One object per URL. With an ETag and a Content-Length the body is not read at all."""
 
     def parse(self, uri: str) -> None:
-        if not urllib.parse.urlsplit(uri).hostname:
+        parts = urllib.parse.urlsplit(uri)
+        if not parts.hostname:
             raise InvalidName(f"http reference has no host: {uri!r}")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
 
     def default_name(self, uri: str) -> str:
         parts = urllib.parse.urlsplit(uri)
