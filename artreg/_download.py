@@ -2,7 +2,9 @@
 
 Every path is checked before anything is written: an entry that would land outside the
 root (through ``..``, an absolute path, or a symlinked folder inside the root) refuses
-the whole download. Each file appears atomically (temporary name, then rename).
+the whole download. Each file appears atomically (temporary name, then rename), and every
+write goes through folder descriptors opened without following a symlink (``_root``), so
+a folder swapped for one while the download runs redirects nothing.
 
 Reference entries (SPEC §10) are copied from their source whatever the link mode, and
 checked against their recorded digest before the rename; ``verify`` re-checks the source.
