@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +41,11 @@ FIGURES = re.compile(r"^(seed \d+: .*|\{'kills'.*\})", re.MULTILINE)
 
 def run(name: str, seed: int) -> bool:
     tests, env = SUITES[name]
-    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly", *tests]
+    # A base temp folder of its own: pytest prunes old numbered ones, which other pytest runs
+    # on the machine would otherwise do to this one's during an hour-long soak.
+    basetemp = tempfile.mkdtemp(prefix=f"artreg-soak-{name}-")
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly",
+               f"--basetemp={basetemp}", *tests]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
                    "ARTREG_TEST_SEED": str(seed), **env}
     print(f"== {name}: {' '.join(f'{k}={v}' for k, v in env.items())} ARTREG_TEST_SEED={seed}", flush=True)
@@ -52,6 +58,7 @@ def run(name: str, seed: int) -> bool:
     print(f"   {summary}  [{elapsed / 60:.1f} min]", flush=True)
     if done.returncode != 0:
         print(done.stdout[-20_000:], done.stderr[-5_000:], sep="\n", file=sys.stderr)
+    shutil.rmtree(basetemp, ignore_errors=True)
     return done.returncode == 0
 
 
