@@ -35,8 +35,9 @@ SUITES = {
     "concurrency": (["tests/test_concurrency.py"], {"ARTREG_TEST_WORKERS": "8", "ARTREG_TEST_SCALE": "4"}),
     "crash": (["tests/test_crash.py"], {"ARTREG_TEST_SCALE": "16.7"}),
 }
-# What the tests print: "seed 7: 8x1000 ops, ..." and the crash tests' statistics dicts.
-FIGURES = re.compile(r"^(seed \d+: .*|\{'kills'.*\})", re.MULTILINE)
+# What the tests print: "seed 7: 8x1000 ops, ..." and the crash tests' statistics dicts
+# (with -q, after the progress dots of the tests before, not at the start of a line).
+FIGURES = re.compile(r"seed \d+: [^\n]*|\{'kills'[^\n]*\}")
 
 
 def run(name: str, seed: int) -> bool:
