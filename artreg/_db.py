@@ -428,11 +428,11 @@ class Database:
         uncommitted writes neither counts. Whatever is put in must be read after this call.
         """
         con = self.connection()
-        if con.in_transaction:
-            return None
-        with self.guard():
+        with self.guard():  # ":memory:" shares its connection: even these reads take the lock
+            if con.in_transaction:
+                return None
             (others,) = con.execute("PRAGMA data_version").fetchone() or (None,)
-        stamp = (others, con.data_version())
+            stamp = (others, con.data_version())
         held: tuple[tuple[Any, int], dict[Any, Any]] | None = getattr(self._local, "memo", None)
         if held is None or held[0] != stamp or len(held[1]) >= MEMO_SIZE:
             held = (stamp, {})
