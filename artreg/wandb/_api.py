@@ -21,6 +21,7 @@ from ._artifact import Artifact
 from ._match import check_filter, matches, stamp
 from ._paging import Paginator, check_per_page
 from ._registries import Registries, Registry, User
+from ._rules import check_name_and_type
 from ._run import PublicRun, find_version
 from .errors import ArtifactNotFoundError, CommError, UnsupportedError
 
@@ -225,17 +226,30 @@ class ArtifactCollection:
     def __init__(self, collection: _versions.Collection, entity: str | None = None) -> None:
         self._collection = collection
         self._entity = entity
+        self._name, self._type = str(collection.name), str(collection.type)
 
     def __repr__(self) -> str:
         return f"<ArtifactCollection {self.name} ({self.type})>"
 
     @property
     def name(self) -> str:
-        return str(self._collection.name)
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        """Rename on ``save()``."""
+        self._name = value
 
     @property
     def type(self) -> str:
-        return str(self._collection.type)
+        return self._type
+
+    @type.setter
+    def type(self, value: str) -> None:
+        """Retype on ``save()``; only a sequence (a project's collection of logged versions) can change type, as in W&B."""
+        if not self.is_sequence():
+            raise InvalidName("Type can only be changed if the artifact collection is a sequence.")
+        self._type = value
 
     @property
     def project(self) -> str:
@@ -290,7 +304,17 @@ class ArtifactCollection:
     versions = artifacts
 
     def save(self) -> None:
-        self._collection.save()
+        """Write edits of name, type, description and tags (W&B's rules for names and reserved types)."""
+        core = self._collection
+        if (self._name, self._type) != (core.name, core.type):
+            try:
+                check_name_and_type(self._name, self._type)
+            except InvalidName as exc:
+                raise InvalidName(f"Failed to save artifact collection {core.name!r}: {exc}") from exc
+            description, tags = core.description, core.tags
+            core.edit(name=self._name, type=self._type)  # re-reads the collection: the unsaved edits are put back
+            core.description, core.tags = description, tags
+        core.save()
 
     def delete(self) -> None:
         self._collection.delete()
