@@ -619,6 +619,12 @@ class Collection:
             record(con, who, "collection_deleted", registry_id=self._registry_id, collection_id=self.id)
         self.refresh()
 
+    def edit(self, *, name: str | None = None, type: str | None = None) -> None:
+        """Rename and/or retype the collection in one transaction (see ``_collection_edit``); nothing changes on an error."""
+        from ._collection_edit import edit_collection
+
+        edit_collection(self, name=name, type=type)
+
     def save(self) -> None:
         """Write edits of description and tags in one transaction."""
         description = _check_description(self.description)

@@ -205,7 +205,7 @@ def test_api_finds_what_w_and_b_s_api_finds(reg: artreg.Registry) -> None:
     assert (public.id, public.state, public.summary["loss"]) == ("r1", "finished", 0.25)
     assert public.history(pandas=False) == [{"loss": 0.5, "_step": 0}, {"loss": 0.25, "_step": 1}]
     assert [a.version for a in public.logged_artifacts()] == ["v0", "v1", "v2"]
-    assert [r.id for r in api.runs("p")] == ["r1"] and api.runs("p", filters={"state": "running"}) == []
+    assert [r.id for r in api.runs("p")] == ["r1"] and list(api.runs("p", filters={"state": "running"})) == []
     with pytest.raises(errors.CommError):
         api.run("p/missing")
 

@@ -306,3 +306,21 @@ def test_history_survives_as_json_in_the_file(reg: artreg.Registry) -> None:
         run.log({"loss": 0.5})
     raw = reg._db.connection().execute("SELECT data FROM run_history").fetchone()[0]
     assert json.loads(raw) == {"loss": 0.5}
+
+
+def test_a_collection_is_renamed_and_retyped_in_the_core(reg: artreg.Registry) -> None:
+    """``Collection.edit``: versions, aliases and tags follow the collection; bad edits change nothing."""
+    reg.log_artifact(make("raw", x="1"), project="p", aliases=["best"])
+    reg.log_artifact(make("other", x="2"), project="p")
+    collection = reg.collection("p/raw")
+    collection.edit(name="clean", type="table")
+    moved = reg.artifact("p/clean:best")
+    assert (moved.type, moved.index, collection.name) == ("table", 0, "clean")
+    with pytest.raises(artreg.NotFound):
+        reg.artifact("p/raw:best")
+    for bad, error in (({"name": "other"}, artreg.AlreadyExists), ({"name": "a/b"}, artreg.InvalidName),
+                       ({"type": "wandb-x"}, artreg.InvalidName)):
+        with pytest.raises(error):
+            collection.edit(**bad)
+    assert (reg.collection("p/clean").type, reg.artifact("p/other").type) == ("table", "dataset")
+    assert [e.detail["after"] for e in reg.audit.entries(action="collection_renamed")] == ["clean"]

@@ -1565,7 +1565,7 @@ def test_docs_search_the_registry(docs: Docs) -> None:
         # Returns an iterable of all artifact versions that match the filters
         artifacts = api.registries().collections().versions(filter=artifact_filters)
     ''')
-    assert docs.ns["artifacts"] == []  # everything here was made today
+    assert list(docs.ns["artifacts"]) == []  # everything here was made today
     docs.run('''
         artifact_filters = {"alias": "latest", "created_at": {"$gte": "2024-01-08"}}
         artifacts = api.registries().collections().versions(filter=artifact_filters)

@@ -9,18 +9,23 @@ would say so.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from .. import _catalog, _runs, _versions
+from .. import _runs, _versions
 from .._errors import InvalidName, NotFound
 from .._names import DEFAULT_PROJECT, REGISTRY_PROJECT_PREFIX
 from .._projects import canonical_project
 from .._registry import Registry as CoreRegistry
 from . import _state
 from ._artifact import Artifact
+from ._match import check_filter, matches, stamp
+from ._paging import Paginator, check_per_page
+from ._registries import Registries, Registry, User
+from ._rules import check_name_and_type
 from ._run import PublicRun, find_version
-from .errors import ArtifactNotFoundError, CommError
+from .errors import ArtifactNotFoundError, CommError, UnsupportedError
+
+RUNS_OF_PROJECT = "SELECT r.id FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE p.name = ? ORDER BY r.started_at, r.id"
 
 
 class Api:
@@ -38,8 +43,30 @@ class Api:
         return str(self.settings.get("entity") or self._reg.user)
 
     @property
-    def viewer(self) -> Any:
-        return type("User", (), {"username": self._reg.user, "entity": self.default_entity})()
+    def viewer(self) -> User:
+        """The user this process acts as (``$ARTREG_USER``, else the login name)."""
+        return User(self._reg.user)
+
+    def user(self, username_or_email: str) -> User:
+        """A user of the registry file by name (users are names here: there is no account to look up)."""
+        if not isinstance(username_or_email, str) or not username_or_email:
+            raise InvalidName(f"a user is named by a non-empty string, not {username_or_email!r}")
+        return User(username_or_email)
+
+    def team(self, team: str) -> Any:
+        """Teams do not exist offline: a registry's members are users (``registry.add_members(api.user(name))``)."""
+        raise UnsupportedError(f"there are no teams in an artreg registry ({team!r}); "
+                               "give users a role with registry.add_members(api.user(name))")
+
+    def projects(self, entity: str | None = None, per_page: int = 200) -> Paginator[Project]:
+        """The projects of the registry file (any ``entity`` is accepted: one file is one organisation), by name."""
+        entity = entity or self.default_entity
+        names = [p for p in self._reg.projects() if not p.startswith(REGISTRY_PROJECT_PREFIX)]
+        return Paginator.of(lambda: [Project(self, entity, n) for n in names], per_page)
+
+    def project(self, name: str, entity: str | None = None) -> Project:
+        """The project ``name``; as in W&B it is looked up lazily (reading ``id`` of a missing one is a ValueError)."""
+        return Project(self, entity or self.default_entity, name)
 
     def _project(self, project: str | None = None) -> str:
         return project or self.settings.get("project") or DEFAULT_PROJECT
@@ -69,16 +96,18 @@ class Api:
         return True
 
     def artifacts(self, type_name: str, name: str, order: str | None = None, per_page: int = 50, tags: list[str] | None = None,
-                  start: str | None = None) -> list[Artifact]:
-        """The live versions of the collection ``[entity/][project/]name`` of type ``type_name``, newest first.
+                  start: str | None = None) -> Paginator[Artifact]:
+        """The live versions of the collection ``[entity/][project/]name`` of type ``type_name``, newest first, a page at a time.
 
-        With ``tags``, only the versions holding every one of them.
+        With ``tags``, only the versions holding every one of them. ``start`` is a paginator's ``cursor``.
         """
         collection = self.artifact_collection(type_name, name)
         wanted = [tags] if isinstance(tags, str) else list(tags or [])
-        return [v for v in collection.artifacts() if all(t in v.tags for t in wanted)]
+        if not wanted:
+            return collection.artifacts(per_page=per_page, start=start)
+        return Paginator.of(lambda: [v for v in collection.artifacts() if all(t in v.tags for t in wanted)], per_page, start)
 
-    def artifact_versions(self, type_name: str, name: str, per_page: int = 50) -> list[Artifact]:
+    def artifact_versions(self, type_name: str, name: str, per_page: int = 50) -> Paginator[Artifact]:
         """W&B's older name of ``artifacts``."""
         return self.artifacts(type_name, name, per_page=per_page)
 
@@ -101,15 +130,17 @@ class Api:
         return True
 
     def artifact_collections(self, project_name: str, type_name: str, order: str | None = None, per_page: int = 50,
-                             start: str | None = None) -> list[ArtifactCollection]:
+                             start: str | None = None) -> Paginator[ArtifactCollection]:
         project = project_name.split("/")[-1]
-        return [ArtifactCollection(c, self.settings.get("entity")) for c in self._reg.collections(project, type=type_name)]
+        entity = self.settings.get("entity")
+        return Paginator.of(lambda: [ArtifactCollection(c, entity) for c in self._reg.collections(project, type=type_name)],
+                            per_page, start)
 
-    def artifact_types(self, project: str | None = None, start: str | None = None) -> list[ArtifactType]:
+    def artifact_types(self, project: str | None = None, start: str | None = None) -> Paginator[ArtifactType]:
         """The types of the collections of a project (default: ``overrides["project"]``, else ``uncategorized``)."""
         name = self._project(None if project is None else project.split("/")[-1])
-        types = sorted({c.type for c in self._reg.collections(name)})
-        return [ArtifactType(self, name, t) for t in types]
+        return Paginator.of(lambda: [ArtifactType(self, name, t) for t in sorted({c.type for c in self._reg.collections(name)})],
+                            start=start)
 
     def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType:
         name = self._project(None if project is None else project.split("/")[-1])
@@ -122,8 +153,9 @@ class Api:
     def registries(self, organization: str | None = None, filter: dict[str, Any] | None = None, order: str | None = None,
                    per_page: int = 100, start: str | None = None) -> Registries:
         """The registries the user can see, those matching ``filter`` (``name``, ``description``, ``created_at``, ``updated_at``)."""
-        found = [Registry(c) for c in self._reg.registries()]
-        return Registries([r for r in found if matches(r._doc(), filter)])
+        check_filter(filter)
+        check_per_page(per_page)
+        return Registries(lambda: [r for r in map(Registry, self._reg.registries()) if matches(r._doc(), filter)], per_page, start)
 
     def registry(self, name: str, organization: str | None = None) -> Registry:
         """The registry ``name`` (without ``wandb-registry-``; any case); CommError when missing."""
@@ -149,20 +181,21 @@ class Api:
         return PublicRun(_runs.Run(self._reg, row[0]))
 
     def runs(self, path: str | None = None, filters: dict[str, Any] | None = None, order: str = "+created_at", per_page: int = 50,
-             include_sweeps: bool = False, lazy: bool = True) -> list[PublicRun]:
+             include_sweeps: bool = False, lazy: bool = True) -> Paginator[PublicRun]:
         """The runs of a project (``[entity/]project``), oldest first.
 
         ``filters`` match ``state``, ``name``, ``group``, ``job_type``, ``created_at``, ``config.<key>`` and ``summary_metrics.<key>``.
         """
         project = self._project(None if not path else path.split("/")[-1])
-        with self._reg._db.read() as con:
-            rows = [r[0] for r in con.execute(
-                "SELECT r.id FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE p.name = ? ORDER BY r.started_at, r.id",
-                (project,),
-            )]
-        runs = [PublicRun(_runs.Run(self._reg, row)) for row in rows]
-        found = [r for r in runs if matches(_run_doc(r), filters)]
-        return list(reversed(found)) if order.startswith("-") else found
+        check_filter(filters)
+
+        def found() -> list[PublicRun]:
+            with self._reg._db.read() as con:
+                rows = [r[0] for r in con.execute(RUNS_OF_PROJECT, (project,))]
+            runs = [r for r in (PublicRun(_runs.Run(self._reg, row)) for row in rows) if matches(_run_doc(r), filters)]
+            return list(reversed(runs)) if order.startswith("-") else runs
+
+        return Paginator.of(found, per_page)
 
 
 class ArtifactType:
@@ -177,8 +210,8 @@ class ArtifactType:
     def __repr__(self) -> str:
         return f"<ArtifactType {self.name}>"
 
-    def collections(self, per_page: int = 50) -> list[ArtifactCollection]:
-        return self._api.artifact_collections(self.project, self.name)
+    def collections(self, per_page: int = 50) -> Paginator[ArtifactCollection]:
+        return self._api.artifact_collections(self.project, self.name, per_page=per_page)
 
     def collection(self, name: str) -> ArtifactCollection:
         return self._api.artifact_collection(self.name, f"{self.project}/{name}")
@@ -193,17 +226,30 @@ class ArtifactCollection:
     def __init__(self, collection: _versions.Collection, entity: str | None = None) -> None:
         self._collection = collection
         self._entity = entity
+        self._name, self._type = str(collection.name), str(collection.type)
 
     def __repr__(self) -> str:
         return f"<ArtifactCollection {self.name} ({self.type})>"
 
     @property
     def name(self) -> str:
-        return str(self._collection.name)
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        """Rename on ``save()``."""
+        self._name = value
 
     @property
     def type(self) -> str:
-        return str(self._collection.type)
+        return self._type
+
+    @type.setter
+    def type(self, value: str) -> None:
+        """Retype on ``save()``; only a sequence (a project's collection of logged versions) can change type, as in W&B."""
+        if not self.is_sequence():
+            raise InvalidName("Type can only be changed if the artifact collection is a sequence.")
+        self._type = value
 
     @property
     def project(self) -> str:
@@ -246,227 +292,92 @@ class ArtifactCollection:
         """True for a project's collection of logged versions, False for a registry's collection of links."""
         return not self._collection.project.startswith(REGISTRY_PROJECT_PREFIX)
 
-    def artifacts(self, per_page: int = 50) -> list[Artifact]:
-        """The live versions, newest first."""
-        return [Artifact._from_version(v, self._entity) for v in self._collection.versions()]
+    def artifacts(self, per_page: int = 50, start: str | None = None) -> Paginator[Artifact]:
+        """The live versions, newest first, read ``per_page`` at a time."""
+        core = self._collection
+
+        def page(offset: int, limit: int) -> list[Artifact]:
+            return [Artifact._from_version(v, self._entity) for v in core.versions(offset=offset, limit=limit)]
+
+        return Paginator(page, core.version_count, per_page, start)
 
     versions = artifacts
 
     def save(self) -> None:
-        self._collection.save()
+        """Write edits of name, type, description and tags (W&B's rules for names and reserved types)."""
+        core = self._collection
+        if (self._name, self._type) != (core.name, core.type):
+            try:
+                check_name_and_type(self._name, self._type)
+            except InvalidName as exc:
+                raise InvalidName(f"Failed to save artifact collection {core.name!r}: {exc}") from exc
+            description, tags = core.description, core.tags
+            core.edit(name=self._name, type=self._type)  # re-reads the collection: the unsaved edits are put back
+            core.description, core.tags = description, tags
+        core.save()
 
     def delete(self) -> None:
         self._collection.delete()
 
     def _doc(self) -> dict[str, Any]:
         c = self._collection
-        return {"name": c.name, "tag": list(c.tags), "description": c.description, "created_at": _stamp(c.created_at),
-                "updated_at": _stamp(c.created_at), "type": c.type}
-
-
-class Registry:
-    """A registry as W&B's public API has it: ``name``, ``full_name``, ``description``, ``visibility``, ``artifact_types``,
-    ``collections()``, ``versions()``, ``save()``, ``delete()``."""
-
-    def __init__(self, catalog: _catalog.Catalog) -> None:
-        self._catalog = catalog
-        self._description = catalog.description
-        self._visibility = catalog.visibility
-        self._new_types: list[str] = []
-
-    def __repr__(self) -> str:
-        return f"<Registry {self.name}>"
-
-    @property
-    def name(self) -> str:
-        return self._catalog.name
-
-    @property
-    def full_name(self) -> str:
-        return REGISTRY_PROJECT_PREFIX + self._catalog.name
-
-    @property
-    def id(self) -> str:
-        return str(self._catalog.id)
-
-    @property
-    def organization(self) -> str:
-        return self._catalog._reg.user
-
-    @property
-    def entity(self) -> str:
-        return self.organization
-
-    @property
-    def path(self) -> list[str]:
-        return [self.organization, self.full_name]
-
-    @property
-    def created_at(self) -> str:
-        return self._catalog.created_at.isoformat()
-
-    @property
-    def updated_at(self) -> str:
-        return self.created_at
-
-    @property
-    def description(self) -> str | None:
-        return self._description
-
-    @description.setter
-    def description(self, value: str | None) -> None:
-        self._description = value
-
-    @property
-    def visibility(self) -> str:
-        return self._visibility
-
-    @visibility.setter
-    def visibility(self, value: str) -> None:
-        self._visibility = value
-
-    @property
-    def allow_all_artifact_types(self) -> bool:
-        return self._catalog.artifact_types is None
-
-    @property
-    def artifact_types(self) -> list[str]:
-        """Accepted types (empty when every type is accepted); append, then ``save()`` (types are add-only)."""
-        if not self._new_types:
-            self._new_types = list(self._catalog.artifact_types or [])
-        return self._new_types
-
-    def collections(self, filter: dict[str, Any] | None = None, order: str | None = None, per_page: int = 100) -> Collections:
-        return Collections([c for c in (ArtifactCollection(c) for c in self._catalog.collections()) if matches(c._doc(), filter)])
-
-    def versions(self, filter: dict[str, Any] | None = None, order: str | None = None, per_page: int = 100) -> list[Artifact]:
-        return [Artifact._from_version(v) for v in self._catalog._reg.versions(filter, registry=self._catalog.name)]
-
-    def save(self) -> None:
-        """Write edits of description, visibility and accepted types."""
-        catalog = self._catalog
-        if self._description != catalog.description:
-            catalog.set_description(self._description)
-        if self._visibility != catalog.visibility:
-            catalog.set_visibility(self._visibility)
-        added = [t for t in self._new_types if t not in (catalog.artifact_types or [])]
-        if added and catalog.artifact_types is not None:
-            catalog.add_artifact_types(*added)
-        catalog.refresh()
-
-    def load(self) -> None:
-        self._catalog.refresh()
-        self._description, self._visibility, self._new_types = self._catalog.description, self._catalog.visibility, []
-
-    def delete(self) -> None:
-        self._catalog.delete()
-
-    def _doc(self) -> dict[str, Any]:
-        c = self._catalog
-        return {"name": c.name, "description": c.description, "created_at": _stamp(c.created_at), "updated_at": _stamp(c.created_at)}
-
-
-class Registries(list[Registry]):
-    """The registries found; ``collections(filter)`` and ``versions(filter)`` search inside them."""
-
-    def collections(self, filter: dict[str, Any] | None = None) -> Collections:
-        return Collections([c for registry in self for c in registry.collections(filter)])
-
-    def versions(self, filter: dict[str, Any] | None = None) -> list[Artifact]:
-        return [v for registry in self for v in registry.versions(filter)]
-
-
-class Collections(list[ArtifactCollection]):
-    """Collections found; ``versions(filter)`` searches their versions (``tag``, ``alias``, ``created_at``, ``metadata.<key>``)."""
-
-    def versions(self, filter: dict[str, Any] | None = None) -> list[Artifact]:
-        out: list[Artifact] = []
-        for collection in self:
-            registry = collection.project.removeprefix(REGISTRY_PROJECT_PREFIX)
-            core = collection._collection._reg
-            spec = {"$and": [filter or {}, {"name": collection.name}]}
-            project = collection.project if collection.is_sequence() else None
-            found = core.versions(spec, project=project, registry=None if project else registry)
-            out += [Artifact._from_version(v) for v in found]
-        return out
-
-
-def _stamp(moment: Any) -> str:
-    return str(moment.strftime("%Y-%m-%d %H:%M:%S"))
+        return {"name": c.name, "tag": list(c.tags), "description": c.description, "created_at": stamp(c.created_at),
+                "updated_at": stamp(c.created_at), "type": c.type}
 
 
 def _run_doc(run: PublicRun) -> dict[str, Any]:
     core = run._run
     doc: dict[str, Any] = {"state": core.state, "name": core.name, "display_name": core.name, "group": core.group,
-                           "job_type": core.job_type, "created_at": _stamp(core.started_at), "createdAt": _stamp(core.started_at)}
+                           "job_type": core.job_type, "created_at": stamp(core.started_at), "createdAt": stamp(core.started_at)}
     doc.update({f"config.{k}": v for k, v in core.config.items()})
     doc.update({f"summary_metrics.{k}": v for k, v in core.summary.items()})
     return doc
 
 
-def matches(doc: dict[str, Any], spec: dict[str, Any] | None) -> bool:
-    """Whether a document matches a W&B/MongoDB-style filter: fields, ``$eq $ne $gt $gte $lt $lte $in $nin $regex
-    $exists $contains``, ``$and $or $nor $not``. A list field (``tag``) matches when one of its items does."""
-    if not spec:
-        return True
-    if not isinstance(spec, dict):
-        raise InvalidName(f"a filter is a dict, not {spec!r}")
-    for key, cond in spec.items():
-        if key == "$and":
-            ok = all(matches(doc, c) for c in _clauses(key, cond))
-        elif key == "$or":
-            ok = any(matches(doc, c) for c in _clauses(key, cond))
-        elif key == "$nor":
-            ok = not any(matches(doc, c) for c in _clauses(key, cond))
-        elif key.startswith("$"):
-            raise InvalidName(f"unknown filter operator {key!r}")
-        else:
-            ok = _field(doc.get(key), key in doc, cond)
-        if not ok:
-            return False
-    return True
+
+class Project:
+    """A project as W&B's public API has it: ``name``, ``entity``, ``path``, ``url``, ``id``, ``artifacts_types()``,
+    ``collections()``; ``sweeps()`` is empty (sweeps are not run offline)."""
+
+    def __init__(self, api: Api, entity: str, name: str) -> None:
+        self._api = api
+        self.entity = entity
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<Project {'/'.join(self.path)}>"
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.name]
+
+    @property
+    def url(self) -> str:
+        return f"artreg://projects/{'/'.join(self.path)}"
+
+    @property
+    def id(self) -> str:
+        """The project's id; ValueError when there is no such project (W&B's error here)."""
+        with self._api._reg._db.read() as con:
+            row = con.execute(PROJECT_ID, (self.name,)).fetchone()
+        if row is None:
+            raise ValueError(f"Project {self.name} not found")
+        return str(row[0])
+
+    def artifacts_types(self, per_page: int = 50) -> Paginator[ArtifactType]:
+        return self._api.artifact_types(self.name)
+
+    def collections(self, filters: dict[str, Any] | None = None, order: str | None = None,
+                    per_page: int = 50) -> Paginator[ArtifactCollection]:
+        """The project's collections (of every type) matching ``filters`` (``name``, ``tag``, ``type``, ``created_at``...)."""
+        check_filter(filters)
+        reg = self._api._reg
+        return Paginator.of(lambda: [c for c in (ArtifactCollection(c, self.entity) for c in reg.collections(self.name))
+                                     if matches(c._doc(), filters)], per_page)
+
+    def sweeps(self, per_page: int = 50, filters: dict[str, Any] | None = None, order: str | None = None) -> Paginator[Any]:
+        """Always empty: sweeps are not run offline."""
+        return Paginator.of(list, per_page)
 
 
-def _clauses(op: str, cond: object) -> list[dict[str, Any]]:
-    if not isinstance(cond, list) or not all(isinstance(c, dict) for c in cond):
-        raise InvalidName(f"{op} takes a list of filters, not {cond!r}")
-    return cond
-
-
-def _field(value: Any, present: bool, cond: Any) -> bool:
-    if not (isinstance(cond, dict) and cond and all(isinstance(k, str) and k.startswith("$") for k in cond)):
-        return _any(value, lambda v: v == cond)
-    return all(_operator(value, present, op, operand) for op, operand in cond.items())
-
-
-def _any(value: Any, test: Any) -> bool:
-    return any(test(v) for v in value) if isinstance(value, list) else bool(test(value))
-
-
-def _operator(value: Any, present: bool, op: str, operand: Any) -> bool:
-    if op == "$exists":
-        return present == bool(operand)
-    if op == "$not":
-        return not _field(value, present, operand)
-    if op == "$eq":
-        return _any(value, lambda v: v == operand)
-    if op == "$ne":
-        return not _any(value, lambda v: v == operand)
-    if op == "$in":
-        return _any(value, lambda v: v in operand)
-    if op == "$nin":
-        return not _any(value, lambda v: v in operand)
-    if op == "$regex":
-        pattern = re.compile(str(operand))
-        return _any(value, lambda v: isinstance(v, str) and pattern.search(v) is not None)
-    if op == "$contains":
-        return _any(value, lambda v: isinstance(v, str) and str(operand) in v)
-    compare = {"$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b, "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b}.get(op)
-    if compare is None:
-        raise InvalidName(f"unknown filter operator {op!r}")
-    return _any(value, lambda v: v is not None and _comparable(v, operand) and compare(v, operand))
-
-
-def _comparable(a: Any, b: Any) -> bool:
-    numbers = (int, float)
-    return (isinstance(a, numbers) and isinstance(b, numbers)) or (isinstance(a, str) and isinstance(b, str))
+PROJECT_ID = "SELECT id FROM projects WHERE name = ?"

@@ -11,17 +11,20 @@ artifact raise ``ArtifactFinalizedError``. Types are W&B's: ``version`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import _draft
+from .._clock import format_time
 from .._errors import IntegrityError, InvalidName, NotFound
 from .._lifecycle import INHERIT
 from .._versions import ArtifactVersion
 from . import _state
-from ._manifest import REF_SCHEME, ArtifactManifest, ArtifactManifestEntry, EntryNotFoundError, File, iter_files
+from ._manifest import REF_SCHEME, ArtifactManifest, ArtifactManifestEntry, EntryNotFoundError, File, names_filter
+from ._paging import Paginator
 from ._rules import (
     MEDIA_HINT,
     ArtifactTTL,
@@ -39,6 +42,7 @@ from .errors import ArtifactFinalizedError, ArtifactNotFoundError, ArtifactNotLo
 if TYPE_CHECKING:
     from ._run import PublicRun
 
+LAST_STEP_BEFORE = "SELECT max(step) FROM run_history WHERE run_id = ? AND at <= ?"
 LINKS_OF = "SELECT id FROM versions WHERE source_id = ? AND state = 'committed' ORDER BY id"
 
 
@@ -366,8 +370,14 @@ class Artifact:
 
     @property
     def history_step(self) -> int | None:
-        self._logged_or_raise("history_step")
-        return None
+        """The last step the logging run had logged when it logged this version (None: no run, or no step yet)."""
+        version = self._logged_or_raise("history_step")
+        producers = version.logged_by()
+        if not producers:
+            return None
+        with version._reg._db.read() as con:
+            row = con.execute(LAST_STEP_BEFORE, (producers[0]._row, format_time(version.created_at))).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     # -- saving ------------------------------------------------------------------------
 
@@ -527,10 +537,24 @@ class Artifact:
         """Deprecated in W&B: ``get_entry``."""
         return self.get_entry(name)
 
-    def files(self, names: list[str] | None = None, per_page: int = 50, start: str | None = None) -> list[File]:
-        """The files (all, or those at ``names``) with ``name``, ``size``, ``digest``, ``url`` and ``download()``."""
-        self._logged_or_raise("files")
-        return list(iter_files(self, names))
+    def files(self, names: list[str] | None = None, per_page: int = 50, start: str | None = None) -> Paginator[File]:
+        """The files (all, or those at ``names``) with ``name``, ``size``, ``digest``, ``url`` and ``download()``, in path order.
+
+        A paginator, as W&B's ``ArtifactFiles``: entries are read ``per_page`` at a time.
+        """
+        version = self._logged_or_raise("files")
+        wanted = names_filter(names)
+        if wanted is not None:
+            def named() -> list[File]:
+                found = []
+                for name in sorted(wanted):
+                    with contextlib.suppress(NotFound):
+                        found.append(File(self, version.get_entry(name)))
+                return found
+
+            return Paginator.of(named, per_page, start)
+        return Paginator(lambda offset, limit: [File(self, e) for e in version.files(offset=offset, limit=limit)],
+                         version.count_files, per_page, start)
 
     def _root(self, root: str | os.PathLike[str] | None, *, with_version: bool = True) -> str:
         if root is not None:

@@ -74,14 +74,30 @@ def install() -> types.ModuleType:
         manifest_entry = _module("wandb.sdk.artifacts.artifact_manifest_entry", ArtifactManifestEntry=_manifest.ArtifactManifestEntry)
         exceptions = _module("wandb.sdk.artifacts.exceptions", ArtifactNotLoggedError=errors.ArtifactNotLoggedError,
                              ArtifactFinalizedError=errors.ArtifactFinalizedError, WaitTimeoutError=errors.WaitTimeoutError)
+        manifest = _module("wandb.sdk.artifacts.artifact_manifest", ArtifactManifest=_manifest.ArtifactManifest)
         artifacts = _module("wandb.sdk.artifacts", artifact=artifact, artifact_ttl=artifact_ttl, exceptions=exceptions,
-                            artifact_manifest_entry=manifest_entry)
-        sdk = _module("wandb.sdk", lib=lib, wandb_run=wandb_run, artifacts=artifacts, Artifact=_artifact.Artifact,
+                            artifact_manifest_entry=manifest_entry, artifact_manifest=manifest)
+        wandb_settings = _module("wandb.sdk.wandb_settings", Settings=wandb.Settings)
+        wandb_init = _module("wandb.sdk.wandb_init", init=wandb.init)
+        sdk = _module("wandb.sdk", lib=lib, wandb_run=wandb_run, artifacts=artifacts, wandb_settings=wandb_settings,
+                      wandb_init=wandb_init, Artifact=_artifact.Artifact,
                       Settings=wandb.Settings, init=wandb.init, finish=wandb.finish)
-        public = _module("wandb.apis.public", Api=_api.Api, Run=_run.PublicRun, Registry=_api.Registry,
-                         ArtifactCollection=_api.ArtifactCollection, ArtifactType=_api.ArtifactType)
+        from ._paging import Paginator
+        from ._registries import Registries, Registry, User
+
+        paginators = {name: Paginator for name in ("Artifacts", "ArtifactCollections", "ArtifactTypes", "ArtifactFiles",
+                                                   "RunArtifacts", "ProjectArtifactCollections", "Runs", "Projects")}
+        public_artifacts = _module("wandb.apis.public.artifacts", ArtifactCollection=_api.ArtifactCollection,
+                                   ArtifactType=_api.ArtifactType, **paginators)
+        public_runs = _module("wandb.apis.public.runs", Run=_run.PublicRun, Runs=Paginator)
+        public_projects = _module("wandb.apis.public.projects", Project=_api.Project, Projects=Paginator)
+        public_registries = _module("wandb.apis.public.registries", Registry=Registry, Registries=Registries)
+        public_users = _module("wandb.apis.public.users", User=User)
         public_api = _module("wandb.apis.public.api", Api=_api.Api)
-        public.__dict__["api"] = public_api
+        public = _module("wandb.apis.public", Api=_api.Api, Run=_run.PublicRun, Registry=Registry, Registries=Registries,
+                         ArtifactCollection=_api.ArtifactCollection, ArtifactType=_api.ArtifactType, Project=_api.Project,
+                         User=User, File=_manifest.File, api=public_api, artifacts=public_artifacts, runs=public_runs,
+                         projects=public_projects, registries=public_registries, users=public_users, **paginators)
         apis = _module("wandb.apis", public=public, PublicApi=_api.Api)
         data_types = _module("wandb.data_types", **vars(wandb.data_types))
         modules = {
@@ -97,9 +113,17 @@ def install() -> types.ModuleType:
             "wandb.sdk.artifacts.artifact_ttl": artifact_ttl,
             "wandb.sdk.artifacts.artifact_manifest_entry": manifest_entry,
             "wandb.sdk.artifacts.exceptions": exceptions,
+            "wandb.sdk.artifacts.artifact_manifest": manifest,
+            "wandb.sdk.wandb_settings": wandb_settings,
+            "wandb.sdk.wandb_init": wandb_init,
             "wandb.apis": apis,
             "wandb.apis.public": public,
             "wandb.apis.public.api": public_api,
+            "wandb.apis.public.artifacts": public_artifacts,
+            "wandb.apis.public.runs": public_runs,
+            "wandb.apis.public.projects": public_projects,
+            "wandb.apis.public.registries": public_registries,
+            "wandb.apis.public.users": public_users,
             "wandb.data_types": data_types,
         }
         sys.modules.update(modules)

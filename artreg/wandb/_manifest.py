@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidName, NotFound
@@ -211,9 +210,3 @@ def names_filter(names: list[str] | None) -> set[str] | None:
         raise InvalidName(f"names must be a list of paths, not a string: {names!r}")
     return {normalize_path(n) for n in names}
 
-
-def iter_files(artifact: Artifact, names: list[str] | None) -> Iterator[File]:
-    wanted = names_filter(names)
-    for entry in artifact._core().files():
-        if wanted is None or entry.path in wanted:
-            yield File(artifact, entry)

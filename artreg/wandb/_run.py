@@ -9,18 +9,36 @@ it finishes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .. import _draft, _runs
 from .._errors import InvalidName, NotFound
 from .._versions import ArtifactVersion
 from . import _state
 from ._artifact import Artifact
+from ._paging import Paginator
 from ._rules import _alias_list, registry_target
-from .errors import ArtifactNotFoundError, UsageError
+from .errors import ArtifactNotFoundError, UnsupportedError, UsageError
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _raise_if_finished(method: Callable[Concatenate[Run, _P], _T]) -> Callable[Concatenate[Run, _P], _T]:
+    """A Run method that raises W&B's UsageError (with W&B's message) once the run is finished."""
+
+    @functools.wraps(method)
+    def checked(self: Run, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if self._is_finished:
+            raise UsageError(f"Run ({self.id}) is finished. The call to `{method.__name__}` will be ignored. "
+                             "Please make sure that you are using an active run.")
+        return method(self, *args, **kwargs)
+
+    return checked
 
 
 class PublicRun:
@@ -121,11 +139,18 @@ class PublicRun:
                 row = {k: row[k] for k in (*keys, "_step")}
             yield row
 
-    def logged_artifacts(self, per_page: int = 100) -> list[Artifact]:
-        return [Artifact._from_version(v, self._run.entity) for v in self._run.logged_artifacts()]
+    def logged_artifacts(self, per_page: int = 100) -> Paginator[Artifact]:
+        """The versions the run logged, oldest first (a paginator, as W&B's ``RunArtifacts``)."""
+        return Paginator.of(lambda: [Artifact._from_version(v, self._run.entity) for v in self._run.logged_artifacts()], per_page)
 
-    def used_artifacts(self, per_page: int = 100) -> list[Artifact]:
-        return [Artifact._from_version(v) for v in self._run.used_artifacts()]
+    def used_artifacts(self, per_page: int = 100) -> Paginator[Artifact]:
+        """The versions the run declared as inputs, oldest first."""
+        return Paginator.of(lambda: [Artifact._from_version(v) for v in self._run.used_artifacts()], per_page)
+
+    def delete(self, delete_artifacts: bool = False) -> None:
+        """Refused: a run is the lineage of what it logged and used, so it stays; delete its artifacts instead."""
+        raise UnsupportedError(f"runs are not deleted here (run {self.id} records lineage); delete what it logged through "
+                               "run.logged_artifacts() and artifact.delete()")
 
     def use_artifact(self, artifact: Artifact, use_as: str | None = None) -> Artifact:
         """Record that this run used ``artifact`` (W&B's public ``Run.use_artifact``)."""
@@ -146,12 +171,14 @@ class Run(PublicRun):
         self.dir = os.path.abspath(dir or ".")
         self.disabled = False
         self.offline = False
+        self._is_finished = False
 
     def __enter__(self) -> Run:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._run.finish(error=exc)
+        self._is_finished = True
         if _state.get_current() is self:
             _state.set_current(None)
 
@@ -169,10 +196,12 @@ class Run(PublicRun):
 
     # -- metrics -----------------------------------------------------------------------
 
+    @_raise_if_finished
     def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None, sync: bool | None = None) -> None:
         """Record values at a step (see ``artreg.Run.log``); the summary keeps the last value of each key."""
         self._run.log(data, step=step, commit=commit)
 
+    @_raise_if_finished
     def define_metric(self, name: str, step_metric: str | None = None, step_sync: bool | None = None, hidden: bool | None = None,
                       summary: str | None = None, goal: str | None = None, overwrite: bool | None = None) -> None:
         """Accepted and ignored: charts are not drawn here (the history is kept as logged)."""
@@ -184,9 +213,11 @@ class Run(PublicRun):
     def unwatch(self, models: Any = None) -> None:
         """Accepted and ignored."""
 
+    @_raise_if_finished
     def alert(self, title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
         """Accepted and ignored: there is no one to alert offline."""
 
+    @_raise_if_finished
     def mark_preempting(self) -> None:
         """Accepted and ignored."""
 
@@ -196,6 +227,7 @@ class Run(PublicRun):
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """Mark the run finished (``crashed`` with a non-zero ``exit_code``); it stops being ``wandb.run``."""
         self._run.finish(exit_code)
+        self._is_finished = True
         if _state.get_current() is self:
             _state.set_current(None)
 
@@ -218,6 +250,7 @@ class Run(PublicRun):
             raise InvalidName("path must be a file, directory or external reference like s3://bucket/path")
         return artifact
 
+    @_raise_if_finished
     def log_artifact(
         self,
         artifact_or_path: Artifact | str | os.PathLike[str],
@@ -238,6 +271,7 @@ class Run(PublicRun):
         version = self._run.log_artifact(draft, aliases=_alias_list(aliases), tags=_alias_list(tags))
         return artifact._logged(version, self._run.entity)
 
+    @_raise_if_finished
     def use_artifact(  # type: ignore[override]
         self,
         artifact_or_name: str | Artifact,
@@ -260,6 +294,7 @@ class Run(PublicRun):
             raise ArtifactNotFoundError(f"artifact {artifact_or_name!r} not found in project {self.project!r}: {exc}") from exc
         return Artifact._from_version(version)
 
+    @_raise_if_finished
     def link_artifact(self, artifact: Artifact, target_path: str, aliases: list[str] | None = None) -> Artifact:
         """Link into a registry collection (a draft is logged by this run first); returns the link."""
         if artifact._version is None:
@@ -267,10 +302,12 @@ class Run(PublicRun):
         link = self._run.link_artifact(artifact._core(), registry_target(target_path), _alias_list(aliases))
         return Artifact._from_version(link, artifact._entity)
 
+    @_raise_if_finished
     def log_model(self, path: str | os.PathLike[str], name: str | None = None, aliases: list[str] | None = None) -> None:
         """Log a file or folder as an artifact of type ``model``."""
         self.log_artifact(path, name=name, type="model", aliases=aliases)
 
+    @_raise_if_finished
     def use_model(self, name: str) -> str:
         """Use and download a model artifact; returns the file when it holds one, else the folder."""
         artifact = self.use_artifact(name)
@@ -281,6 +318,7 @@ class Run(PublicRun):
         listed = os.listdir(path)
         return os.path.join(path, listed[0]) if len(listed) == 1 else path
 
+    @_raise_if_finished
     def link_model(self, path: str | os.PathLike[str], registered_model_name: str, name: str | None = None,
                    aliases: list[str] | None = None) -> Artifact | None:
         """Log ``path`` as a model (a new version of ``name`` when its content changed) and link it into the ``model`` registry."""
@@ -302,6 +340,7 @@ class Run(PublicRun):
             raise InvalidName("Cannot upsert artifact unless run is in a group or distributed_id is provided")
         return self._run.group
 
+    @_raise_if_finished
     def upsert_artifact(self, artifact_or_path: Artifact | str, name: str | None = None, type: str | None = None,
                         aliases: list[str] | None = None, distributed_id: str | None = None) -> Artifact:
         """Add to the version shared by the runs with ``distributed_id`` (default: the run's group); see ``finish_artifact``."""
@@ -313,6 +352,7 @@ class Run(PublicRun):
         artifact.distributed_id = dist
         return artifact
 
+    @_raise_if_finished
     def finish_artifact(self, artifact_or_path: Artifact | str, name: str | None = None, type: str | None = None,
                         aliases: list[str] | None = None, distributed_id: str | None = None) -> Artifact:
         """Commit what the runs upserted under ``distributed_id`` (plus this artifact's files) as one version."""
