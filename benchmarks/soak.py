@@ -45,7 +45,8 @@ def run(name: str, seed: int) -> bool:
     # A base temp folder of its own: pytest prunes old numbered ones, which other pytest runs
     # on the machine would otherwise do to this one's during an hour-long soak.
     basetemp = tempfile.mkdtemp(prefix=f"artreg-soak-{name}-")
-    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly",
+    # One process (-n 0): a soak measures its own processes, and -s prints only without workers.
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-n", "0", "-p", "no:cacheprovider", "-p", "no:randomly",
                f"--basetemp={basetemp}", *tests]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
                    "ARTREG_TEST_SEED": str(seed), **env}
