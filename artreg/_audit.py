@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._clock import parse_time
-from ._errors import IntegrityError
-from ._names import dump_json
+from ._errors import IntegrityError, InvalidName
+from ._names import at_most_int64, dump_json
 
 if TYPE_CHECKING:
     from ._db import Database
@@ -152,12 +152,16 @@ class AuditLog:
                 clauses.append(f"a.{column} = ?")
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        if limit is not None:
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise InvalidName(f"limit must be a non-negative number of entries or None, not {limit!r}")
+            limit = at_most_int64(limit)
         tail = " LIMIT ?" if limit is not None else ""
         with self._db.read() as con:
             if last is not None:
                 newest = con.execute(f"{SELECT_ENTRIES}{where} ORDER BY a.id DESC LIMIT ?", [*args, last]).fetchall()
                 return [_entry(r) for r in reversed(newest)]
-            rows = con.execute(f"{SELECT_ENTRIES}{where} ORDER BY a.id{tail}", [*args, *([limit] if limit else [])])
+            rows = con.execute(f"{SELECT_ENTRIES}{where} ORDER BY a.id{tail}", [*args, *([limit] if limit is not None else [])])
             return [_entry(r) for r in rows]
 
     def __iter__(self) -> Iterator[AuditEntry]:

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple, overload
 
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
+from ._localfiles import hash_file
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
 from ._references import default_name, list_objects
 
@@ -37,25 +38,33 @@ CHUNK = 1 << 20
 SPOOL_BYTES = 1 << 20
 # new_file's modes, as W&B takes them: x refuses a path already there, w replaces it.
 _NEW_FILE_MODES = ("x", "w", "xb", "wb", "xt", "wt")
-# What a directory entry's name may not contain (scandir never yields "", "." or "..").
-_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+# What a directory entry's name may not contain (scandir never yields "", "." or ".."); lone
+# surrogates are the bytes of a name that is not UTF-8, as os.fsdecode hands them over.
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
 
 
 class FileSource(NamedTuple):
-    """A local file and its stat when it was added (a tuple: drafts hold millions of them)."""
+    """A local file and its stat when it was added (a tuple: drafts hold millions of them).
+
+    ``ctime_ns`` is part of what the stat cache compares (see ``_localfiles``); a file whose
+    other four fields changed after it was added is refused when the draft is logged.
+    """
 
     path: str
     dev: int
     ino: int
     size: int
     mtime_ns: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, path: str, st: os.stat_result) -> FileSource:
-        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-    def same_stat(self, st: os.stat_result) -> bool:
-        return (self.dev, self.ino, self.size, self.mtime_ns) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    @property
+    def identity(self) -> tuple[int, int, int, int]:
+        """(dev, ino, size, mtime_ns): what must not change between adding and logging."""
+        return (self.dev, self.ino, self.size, self.mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -155,8 +164,8 @@ class _ExtentReader(io.RawIOBase):
 
 Source = FileSource | BlobSource | RefSource | DataSource
 
-# One file found by ``add_dir``: (logical path, dev, ino, size, mtime_ns).
-FileRow = tuple[str, int, int, int, int]
+# One file found by ``add_dir``: (logical path, dev, ino, size, mtime_ns, ctime_ns).
+FileRow = tuple[str, int, int, int, int, int]
 
 
 class DraftEntry:
@@ -176,7 +185,7 @@ class DraftEntry:
         if self._digest is None:
             source = self.source.file if isinstance(self.source, RefSource) else self.source
             assert isinstance(source, FileSource)
-            self._digest = _hash_file(source)
+            self._digest = _hash_file(source)[0]
         return self._digest
 
     @property
@@ -187,6 +196,10 @@ class DraftEntry:
     @property
     def known_digest(self) -> str | None:
         return self._digest
+
+    def hashed(self, digest: str) -> None:
+        """Record the digest of a local file hashed elsewhere (while logging)."""
+        self._digest = digest
 
     def __repr__(self) -> str:
         return f"DraftEntry(path={self.path!r}, size={self.size})"
@@ -217,7 +230,8 @@ class FileRows(Sequence[DraftEntry]):
         if self._made is None:
             base, cut = self.base, self.cut
             self._made = [
-                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime)) for path, dev, ino, size, mtime in self.rows
+                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime, ctime))
+                for path, dev, ino, size, mtime, ctime in self.rows
             ]
         return self._made
 
@@ -564,17 +578,12 @@ def _same_content(a: DraftEntry, b: DraftEntry) -> bool:
     return a.size == b.size and a.digest == b.digest
 
 
-def _hash_file(source: FileSource) -> str:
-    hasher = hashlib.sha256()
+def _hash_file(source: FileSource) -> tuple[str, os.stat_result]:
+    """The sha256 of a draft's local file, and its stat just before it was read."""
     try:
-        with open(source.path, "rb") as handle:
-            if not source.same_stat(os.fstat(handle.fileno())):
-                raise ArtregError(f"{source.path!r} changed after it was added to the draft; add it again")
-            while chunk := handle.read(CHUNK):
-                hasher.update(chunk)
-    except FileNotFoundError as exc:
+        return hash_file(source.path, source.identity, repr(source.path))
+    except NotFound as exc:
         raise NotFound(f"{source.path!r} was removed after it was added to the draft") from exc
-    return hasher.hexdigest()
 
 
 def _walk(root: str, prefix: str) -> list[FileRow]:
@@ -620,7 +629,7 @@ def _walk(root: str, prefix: str) -> list[FileRow]:
         base = prefix + rel
         for name, child in children:
             if is_reg(child.st_mode):
-                append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
+                append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns, child.st_ctime_ns))
             elif is_dir(child.st_mode):
                 visit(here + name, f"{rel}{name}/")
             else:

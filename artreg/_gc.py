@@ -8,15 +8,17 @@ leaves orphan files, which the next ``gc`` removes).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ._cache import CACHE_DIR
+from ._blobs import storage_error
 from ._s3_gc import DEFAULT_GRACE, RemoteSweep, sweep
 
 if TYPE_CHECKING:
@@ -41,6 +43,9 @@ SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM blobs) OR valu
 """
 LIVE_VERSION_DIGESTS = "SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM versions WHERE state = 'committed')"
 FILE_BLOBS = "SELECT digest, size FROM blobs WHERE typeof(data) = 'null'"
+# The names artreg gives blob files: objects/<2 hex>/<62 hex>.
+_FOLDER = re.compile(r"[0-9a-f]{2}")
+_BLOB_NAME = re.compile(r"[0-9a-f]{62}")
 REFERENCED = """
 SELECT DISTINCT e.digest, e.size FROM entries AS e JOIN versions AS v ON v.id = e.version_id
 WHERE v.state = 'committed' AND e.ref IS NULL
@@ -101,17 +106,25 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False, now: datetime |
             # deletions before it) while the removal of the files survives.
             with store.db.write(durable=True) as con:
                 doomed = cast(list[Any], con.execute(UNREFERENCED).fetchall())
+                # Rows go only if their files can go too: else a read-only folder would leave
+                # the files behind after the commit, and gc would fail every time after.
+                _check_removable(store, [store.object_path(d) for d, _, is_file in doomed if is_file])
                 con.executemany("DELETE FROM blobs WHERE digest = ?", ((d,) for d, _, _ in doomed))
                 con.execute("DELETE FROM stat_cache WHERE digest NOT IN (SELECT digest FROM blobs)")
                 con.execute("DELETE FROM tree_cache WHERE digest NOT IN (SELECT digest FROM versions)")
         freed_files = [d for d, _, is_file in doomed if is_file]
         if not dry_run and store.files is not None:
-            store.files.discard(freed_files)
+            if store.files.remote:
+                store.files.discard(freed_files)  # cached copies; the bucket is swept below
+            else:
+                for digest in freed_files:
+                    _unlink(store.object_path(digest))
         orphans = _orphans(store)
         orphan_bytes = sum(_size(p) for p in orphans)
         if not dry_run:
+            _check_removable(store, orphans)
             for path in orphans:
-                path.unlink(missing_ok=True)
+                _unlink(path)
         cache_files, cache_bytes = _evict(store, cache, {d for d, _, _ in doomed}, dry_run=dry_run)
         remote = RemoteSweep()
         if store.files is not None and store.files.remote:
@@ -155,9 +168,9 @@ def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
     ``fix=True`` removes orphan files and damaged cached copies (made again on next use);
     corrupt or missing blobs are reported, never deleted, since a version still names them.
     """
-    with store.lock(exclusive=fix):
+    with store.lock(exclusive=False):  # gc waits: no blob named in this snapshot goes away meanwhile
+        integrity = store.db.integrity_check()
         with store.db.read() as con:
-            integrity = [r[0] for r in con.execute("PRAGMA integrity_check")]
             referenced: list[Any] = con.execute(REFERENCED).fetchall()
         missing: list[str] = []
         corrupt: list[str] = []
@@ -167,20 +180,25 @@ def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
                 missing.append(digest)
             elif state == "corrupt":
                 corrupt.append(digest)
+    # Exclusive, like gc's sweep: no log in any process is then between writing a blob file
+    # and committing the version that names it, so every file no row names is an orphan; and
+    # no path() or download is making a cached copy while the cache is checked.
+    with store.lock(exclusive=True):
         cache_corrupt: list[str] = []
         if store.files is not None:
             with store.db.read() as con:
                 known = {str(d): int(s) for d, s in con.execute(FILE_BLOBS)}
-            cache_corrupt = store.files.check_cache(known, fix=fix)
+            cache_corrupt = [str(store.object_path(d)) for d in store.files.check_cache(known, fix=fix)]
+        cache_corrupt += cache.corrupt(fix=fix)
         orphans = _orphans(store)
-        cache_corrupt = [str(store.object_path(d)) for d in cache_corrupt] + cache.corrupt(fix=fix)
         removed = list(cache_corrupt) if fix else []
         if fix:
+            _check_removable(store, orphans)
             for path in orphans:
-                path.unlink(missing_ok=True)
+                _unlink(path)
                 removed.append(str(path))
     return CheckReport(
-        integrity=[] if integrity == ["ok"] else integrity,
+        integrity=integrity,
         missing=missing,
         corrupt=corrupt,
         orphans=[] if fix else [str(p) for p in orphans],
@@ -204,6 +222,9 @@ def _blob_state(store: BlobStore, digest: str, size: int) -> str:
 def _orphans(store: BlobStore) -> list[Path]:
     """Files under objects/ that no blob row names, and leftovers of interrupted writes.
 
+    Only what artreg could have written counts: regular files named like a blob in the
+    two-hex-digit folders, and regular files in ``tmp/``. Anything else (a stray folder, a
+    symlink, a file of another name) is not ours to judge or remove, and is left alone.
     Called under the exclusive lock: no writer is between its temporary file and its commit.
     The cache folder is the cache's own (``_evict``), never orphans.
     """
@@ -214,13 +235,30 @@ def _orphans(store: BlobStore) -> list[Path]:
     found: list[Path] = []
     with os.scandir(store.objects) as top:
         for folder in top:
-            if not folder.is_dir(follow_symlinks=False) or folder.name == CACHE_DIR:
+            temporary = folder.name == "tmp"
+            if not folder.is_dir(follow_symlinks=False) or not (temporary or _FOLDER.fullmatch(folder.name)):
                 continue
             with os.scandir(folder.path) as inner:
                 for item in inner:
-                    if folder.name == "tmp" or folder.name + item.name not in known:
+                    if not item.is_file(follow_symlinks=False):
+                        continue
+                    if temporary or (_BLOB_NAME.fullmatch(item.name) and folder.name + item.name not in known):
                         found.append(Path(item.path))
     return sorted(found)
+
+
+def _check_removable(store: BlobStore, paths: list[Path]) -> None:
+    """Raise ArtregError, naming the folder, unless each path's folder lets this process remove files."""
+    for folder in sorted({path.parent for path in paths}):
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise storage_error(PermissionError(errno.EACCES, "permission denied"), folder)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, path.parent) from exc
 
 
 def _size(path: Path) -> int:

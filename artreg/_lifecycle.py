@@ -61,6 +61,10 @@ WHERE c.id = ?
 """
 
 
+# Longer TTLs would put expiry dates past what datetime can hold (year 9999).
+MAX_TTL = timedelta(days=1000 * 365)
+
+
 def ttl_columns(ttl: object) -> tuple[str, float | None]:
     """(ttl_policy, ttl_seconds) for a TTL value; refuses anything but a positive timedelta, None or INHERIT."""
     if ttl is INHERIT:
@@ -68,6 +72,8 @@ def ttl_columns(ttl: object) -> tuple[str, float | None]:
     if ttl is None:
         return "never", None
     if isinstance(ttl, timedelta) and ttl > timedelta(0):
+        if ttl > MAX_TTL:
+            raise InvalidName(f"ttl may be at most {MAX_TTL.days // 365:,} years (None never expires), not {ttl!r}")
         return "set", ttl.total_seconds()
     raise InvalidName(f"ttl must be a positive timedelta, None (never expires) or artreg.INHERIT, not {ttl!r}")
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._errors import InvalidName
+from ._names import at_most_int64
 from ._svg import to_svg
 
 if TYPE_CHECKING:
@@ -181,6 +182,8 @@ def lineage(reg: Registry, version_id: int, *, direction: str, depth: int | None
         raise InvalidName(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
         raise InvalidName(f"depth must be a non-negative number of hops or None, not {depth!r}")
+    if depth is not None:
+        depth = at_most_int64(depth)
     steps = [s for d, s in (("upstream", _UP_STEPS), ("downstream", _DOWN_STEPS)) if direction in (d, "both")]
     runs: set[int] = set()
     versions: set[int] = {version_id}

@@ -19,7 +19,7 @@ from ._automations import emit
 from ._clock import format_time
 from ._draft import Artifact, DraftEntry, FileRows, _check_description
 from ._errors import InvalidName, TypeMismatch
-from ._ingest import RACY_NS, Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint
+from ._ingest import Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint, tree_settled
 from ._lifecycle import apply_retention, ttl_columns
 from ._manifest import sorted_digest, version_digest
 from ._names import (
@@ -85,11 +85,11 @@ def log_draft(
         tree: str | None = None  # the draft's fingerprint when it is one add_dir tree
         digest: str | None = None
         if isinstance(content, FileRows):
-            tree, newest = tree_fingerprint(content)
+            tree = tree_fingerprint(content)
             digest = cached_tree(reg._store, tree)
-            if digest is not None or newest >= started - RACY_NS:
+            if digest is not None or not tree_settled(content, started):
                 # Known already; or a file changed so recently that it might change again
-                # unseen, and such a tree is never remembered.
+                # unseen (_localfiles), and such a tree is never remembered.
                 tree = None
         known: list[str | None] | None = None
         stored: Ingested | None = None

@@ -30,7 +30,7 @@ from ._import import import_stream
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
 from ._location import locate
 from ._log_artifact import log_draft
-from ._names import check_project
+from ._names import at_most_int64, check_project
 from ._paths import snapshot
 from ._progress import ProgressCallback
 from ._references import default_name, is_uri
@@ -275,7 +275,7 @@ class Registry:
         if keep is INHERIT and collection is not None:
             own, count = 0, None
         elif keep is None or (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 0):
-            own, count = 1, keep
+            own, count = 1, None if keep is None else at_most_int64(keep)
         else:
             raise InvalidName(f"keep must be a non-negative number of versions or None (or INHERIT for a collection), not {keep!r}")
         if collection is None:

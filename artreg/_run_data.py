@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InvalidName
-from ._names import _check_json_value, check_text, dump_json
+from ._names import MAX_DEPTH, _check_json_value, check_text, dump_json
 
 if TYPE_CHECKING:
     from ._runs import Run
@@ -33,12 +33,15 @@ SELECT_HISTORY = "SELECT step, data FROM run_history WHERE run_id = ? ORDER BY s
 SELECT_LAST_STEP = "SELECT max(step) FROM run_history WHERE run_id = ?"
 
 
-def metric_value(value: object, where: str) -> Any:
+def metric_value(value: object, where: str, depth: int = 0) -> Any:
     """A logged value as JSON-able data: numbers (NaN included), strings, lists and dicts of them.
 
     Scalars of numpy or torch (anything with ``.item()``) become Python numbers; arrays
-    with ``.tolist()`` become lists. Anything else raises InvalidName naming the key.
+    with ``.tolist()`` become lists. Anything else, or nesting deeper than ``MAX_DEPTH``,
+    raises InvalidName naming the key.
     """
+    if depth > MAX_DEPTH:
+        raise InvalidName(f"{where[:200]} is nested more than {MAX_DEPTH} levels deep")
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
@@ -48,10 +51,10 @@ def metric_value(value: object, where: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidName(f"{where} has a non-string key {key!r}")
-            out[check_text(key, f"{where} key")] = metric_value(item, f"{where}.{key}")
+            out[check_text(key, f"{where} key")] = metric_value(item, f"{where}.{key}", depth + 1)
         return out
     if isinstance(value, (list, tuple)):
-        return [metric_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [metric_value(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
     for method in ("item", "tolist"):
         convert = getattr(value, method, None)
         if callable(convert):
@@ -70,7 +73,7 @@ def metric_value(value: object, where: str) -> Any:
 def config_value(value: object, where: str) -> Any:
     """A config value: strict JSON (no NaN), after the conversions of ``metric_value``."""
     converted = metric_value(value, where)
-    _check_json_value(converted, where)
+    _check_json_value(converted, where, 0)
     return converted
 
 

@@ -450,6 +450,25 @@ CREATE TABLE run_origins (
 CREATE INDEX run_origins_by_run ON run_origins(run_id);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]
+
+# The stat cache compares ctime too (SPEC §23): a same-size rewrite whose mtime was put back,
+# or a new file on a reused inode, keeps (dev, ino, size, mtime) but never its ctime. Rows
+# made without a ctime cannot be trusted, and trees were fingerprinted without it: both
+# caches start afresh (they only spare reading files; nothing else depends on them).
+_V10 = """
+DROP TABLE stat_cache;
+CREATE TABLE stat_cache (
+    dev      INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (dev, ino)
+) STRICT, WITHOUT ROWID;
+DELETE FROM tree_cache;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10]
 
 SCHEMA_VERSION = len(MIGRATIONS)

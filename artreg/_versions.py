@@ -19,7 +19,6 @@ from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
 from ._audit import Actor, AliasChange, record
 from ._clock import format_time, parse_time
-from ._db import translate
 from ._diff import VersionDiff, diff_versions
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
@@ -76,12 +75,14 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
 )"""
 SELECT_BY_INDEX = "SELECT id FROM versions WHERE collection_id = ? AND idx = ? AND state = 'committed'"
 SELECT_BY_ALIAS = "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?"
-# A folder's entries are one range of the (version_id, path) key: "dir/" <= path < "dir0"
-# (no upper bound: the whole manifest).
-SELECT_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path LIMIT ? OFFSET ?"
-SELECT_FOLDER = (
-    "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path >= ? AND path < ? ORDER BY path LIMIT ? OFFSET ?"
-)
+# files() reads entries a page at a time, by path: each page one indexed range of the primary
+# key ("dir/" <= path < "dir0" for a folder; the whole manifest has no upper bound).
+FILES_PAGE = 1000
+_COLUMNS = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ?"
+SELECT_PAGE = f"{_COLUMNS} ORDER BY path LIMIT ? OFFSET ?"
+SELECT_PAGE_AFTER = f"{_COLUMNS} AND path > ? ORDER BY path LIMIT ?"
+SELECT_FOLDER_PAGE = f"{_COLUMNS} AND path >= ? AND path < ? ORDER BY path LIMIT ? OFFSET ?"
+SELECT_FOLDER_PAGE_AFTER = f"{_COLUMNS} AND path > ? AND path < ? ORDER BY path LIMIT ?"
 COUNT_ENTRIES = "SELECT count(*) FROM entries WHERE version_id = ? AND path >= ? AND path < ?"
 SELECT_ENTRY = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path = ?"
 SELECT_LIVE_PAGE = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed' ORDER BY idx DESC LIMIT ? OFFSET ?"
@@ -420,21 +421,38 @@ class ArtifactVersion:
         ``prefix`` keeps the entries under one folder (``"images"`` or ``"images/"``);
         ``offset`` and ``limit`` page through them (``count_files(prefix)`` says how many).
         Bad arguments raise InvalidName here, not when the iterator is first used.
+
+        Read a page at a time, each page in a short read transaction of its own (a version's
+        entries never change): no snapshot is held while the caller's loop runs, so a write
+        made inside the loop waits for the lock like any other instead of failing with Busy
+        because another process committed since the loop began.
         """
         low, high = folder_range(prefix)
         offset, limit = check_page(offset, limit)
-        if high is None:
-            return self._stream(SELECT_ENTRIES, (self._content_id, limit, offset))
-        return self._stream(SELECT_FOLDER, (self._content_id, low, high, limit, offset))
+        return self._pages(low, high, offset, limit)
 
-    def _stream(self, sql: str, args: tuple[Any, ...]) -> Iterator[ManifestEntry]:
+    def _pages(self, low: str, high: str | None, offset: int, limit: int) -> Iterator[ManifestEntry]:
         db = self._reg._db
-        con = db.connection()
-        try:
-            for path, digest, size, ref, extra in con.execute(sql, args):
+        left = limit  # -1: no limit
+        after: str | None = None
+        while left != 0:
+            page = FILES_PAGE if left < 0 else min(left, FILES_PAGE)
+            args: tuple[Any, ...]
+            if after is None:
+                sql, args = (SELECT_PAGE, (self._content_id, page, offset)) if high is None else \
+                    (SELECT_FOLDER_PAGE, (self._content_id, low, high, page, offset))
+            else:
+                sql, args = (SELECT_PAGE_AFTER, (self._content_id, after, page)) if high is None else \
+                    (SELECT_FOLDER_PAGE_AFTER, (self._content_id, after, high, page))
+            with db.read() as con:
+                rows: list[Any] = con.execute(sql, args).fetchall()
+            for path, digest, size, ref, extra in rows:
                 yield ManifestEntry(path, digest, size, ref, json.loads(extra))
-        except apsw.Error as exc:  # outside db.read(), which translates everywhere else
-            raise translate(exc, db.path) from exc
+            if len(rows) < page:
+                return
+            after = str(rows[-1][0])
+            if left > 0:
+                left -= len(rows)
 
     def count_files(self, prefix: str | None = None) -> int:
         """How many entries the manifest holds under the folder ``prefix`` (all of them: ``file_count``)."""
@@ -506,7 +524,11 @@ class ArtifactVersion:
         verify(self, root)
 
     def new_draft(self) -> Artifact:
-        """A draft with this version's entries, description and metadata, for the next version."""
+        """A draft with this version's entries, description and metadata, for the next version.
+
+        The draft holds the version's bytes, so a link's needs the right to download them.
+        """
+        self._require_download()
         name = self.collection_name if self._source_id is None else self.source_version.collection_name  # type: ignore[union-attr]
         draft = Artifact(name, self.type, self._saved["description"], self._saved["metadata"])
         store = self._reg._store

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -101,6 +102,15 @@ def make(name: str = "ds", type: str = "dataset", **files: bytes | str) -> artre
     return art
 
 
+def past_racy_window() -> None:
+    """Wait until files written (or touched) just now are settled enough for the stat cache.
+
+    Their ctime is now, and the caches trust a stat only once its newest timestamp lies a
+    tick (50 ms, plus the filesystem's granularity) before the moment a log reads the file.
+    """
+    time.sleep(0.1)
+
+
 class Clock:
     """An injectable clock (``artreg.open(..., clock=Clock(t))``); tests move ``now`` by hand."""
 
@@ -124,3 +134,36 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@dataclass
+class Hostile:
+    """A running ``hostile_server.py`` (an HTTP server that misbehaves on purpose, in its own process)."""
+
+    proc: subprocess.Popen[str]
+    base: str
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def sent(self) -> tuple[str, int]:
+        """The next request the server has finished with: its path and the body bytes it wrote."""
+        word, path, count = readline(self.proc, time.monotonic() + 60).split()
+        assert word == "sent"
+        return path, int(count)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Hostile]:
+    """``hostile_server.py`` on 127.0.0.1, stopped by its process id when the test ends."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().with_name("hostile_server.py"))],
+        stdout=subprocess.PIPE, text=True, env=child_env(),
+    )
+    try:
+        word, port = readline(proc, time.monotonic() + 60).split()
+        assert word == "port"
+        yield Hostile(proc, f"http://127.0.0.1:{port}")
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)

@@ -55,6 +55,14 @@ class World:
             self.file(f"many/{i}")
         return self.tmp / "files" / "many"
 
+    def not_utf8(self) -> Path:
+        """A folder holding a file whose name is not UTF-8 (byte 0xff)."""
+        root = self.tmp / "latin1"
+        root.mkdir(exist_ok=True)
+        with open(os.path.join(os.fsencode(root), b"caf\xe9-\xff.txt"), "wb") as f:
+            f.write(b"x")
+        return root
+
     def tree(self, **links: str) -> Path:
         """A folder with one file and the given symlinks (name -> target)."""
         root = self.tmp / "tree"
@@ -189,7 +197,36 @@ CASES: list[Any] = [
     pytest.param(lambda w: w.model.link("p/zoo2"), artreg.InvalidName, id="link into a project"),
     pytest.param(lambda w: w.model.link("wandb-registry-nope/x"), artreg.NotFound, id="link into a missing registry"),
     pytest.param(lambda w: w.old.delete(), artreg.Conflict, id="deleting a version that holds an alias"),
+    # SPEC §23: what raised a raw Python exception (UnicodeEncodeError, RecursionError, OverflowError, ValueError)
+    pytest.param(lambda w: log(w, lambda a: a.add_dir(w.not_utf8())), artreg.InvalidName, id="add_dir of a file name not UTF-8"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference(f"file://{w.not_utf8()}")), artreg.InvalidName,
+                 id="file reference to a file name not UTF-8"),
+    pytest.param(lambda w: w.reg.log_artifact(artreg.Artifact("x", "dataset", metadata=nested(5000)), project="p"),
+                 artreg.InvalidName, id="metadata nested 5,000 deep"),
+    pytest.param(lambda w: set_metadata(w.data, deep=[nested(200)]), artreg.InvalidName, id="saving metadata nested 200 deep"),
+    pytest.param(lambda w: w.reg.versions(nested(5000, "$and")), artreg.InvalidName, id="filter nested 5,000 deep"),
+    pytest.param(lambda w: w.reg.versions({"metadata.a": nested(5000)}), artreg.InvalidName, id="filter value nested 5,000 deep"),
+    pytest.param(lambda w: w.reg.artifact("p/ds:v99999999999999999999"), artreg.NotFound, id="index past 64 bits"),
+    pytest.param(lambda w: w.reg.artifact("wandb-registry-model/Zoo:v9223372036854775808"), artreg.NotFound,
+                 id="link index past 64 bits"),
+    pytest.param(lambda w: set_ttl(w.data, timedelta.max), artreg.InvalidName, id="ttl past year 9999"),
+    pytest.param(lambda w: w.reg.set_default_ttl("p", timedelta.max), artreg.InvalidName, id="default ttl past year 9999"),
+    pytest.param(lambda w: w.reg.audit.entries(limit=-1), artreg.InvalidName, id="negative audit limit"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference("file:///x%00")), artreg.InvalidName, id="file reference with %00"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference("http://[::1")), artreg.InvalidName, id="http reference [::1"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference("http://h:port/x")), artreg.InvalidName, id="http reference bad port"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference("https://h:99999/x")), artreg.InvalidName,
+                 id="http reference port out of range"),
+    pytest.param(lambda w: w.reg.log_artifact("http://[::1", name="x", type="t"), artreg.InvalidName, id="logging a URI [::1"),
 ]
+
+
+def nested(depth: int, key: str = "a") -> dict[str, Any]:
+    """A dict nested ``depth`` levels deep (``{"$and": [...]}`` all the way down for filters)."""
+    inner: dict[str, Any] = {"name": "x"} if key == "$and" else {}
+    for _ in range(depth):
+        inner = {key: [inner]} if key == "$and" else {key: inner}
+    return inner
 
 
 @pytest.mark.parametrize(("action", "expected"), CASES)
@@ -374,6 +411,46 @@ def test_a_database_artreg_did_not_write_is_refused_untouched(tmp_path: Path, ki
         artreg.open(tmp_path / "reg")
     assert file_digest(db) == before
     assert sorted((tmp_path / "reg" / "objects").rglob("*")) == objects
+
+
+@pytest.mark.parametrize("drop", ["TABLE aliases", "TABLE entries", "INDEX aliases_by_version", "TRIGGER search_alias_insert"])
+def test_an_artreg_database_missing_a_table_index_or_trigger_raises_schema_error(tmp_path: Path, drop: str) -> None:
+    """SPEC §23: a dropped table surfaced as a plain ArtregError ("no such table") at first
+    use; a dropped trigger not at all. Refused at open, naming what is missing, untouched."""
+    db = populated(tmp_path / "reg")
+    con = apsw.Connection(str(db))
+    con.execute(f"DROP {drop}")
+    con.close()
+    before = file_digest(db)
+    with pytest.raises(artreg.SchemaError, match=f"damaged artreg registry: it lacks .*{drop.split()[1]}"):
+        artreg.open(tmp_path / "reg")
+    assert file_digest(db) == before
+
+
+def test_a_table_dropped_while_open_is_schema_error(tmp_path: Path) -> None:
+    with artreg.open(tmp_path / "reg") as reg:
+        reg.log_artifact(make(a=b"a"), project="p")
+        con = apsw.Connection(str(tmp_path / "reg" / "registry.db"))
+        con.execute("DROP TABLE version_tags")
+        con.close()
+        with pytest.raises(artreg.SchemaError, match="no such table: version_tags"):
+            reg.artifact("p/ds")
+
+
+def test_numbers_past_64_bits_mean_what_they_say(world: World) -> None:
+    """SQLite's integers are 64-bit: larger limits, depths and operands raised OverflowError."""
+    huge = 10**30
+    reg = world.reg
+    assert reg.versions({"size": {"$gt": huge}}) == []
+    assert reg.versions({"size": {"$lt": huge}}, project="p") == reg.versions(project="p")
+    assert reg.versions(limit=huge) == reg.versions()
+    assert [h.ref for h in reg.search("best", limit=huge)] == [h.ref for h in reg.search("best")]
+    assert reg.audit.entries(limit=huge) == reg.audit.entries()
+    assert world.old.lineage(depth=huge).to_json() == world.old.lineage().to_json()
+    reg.set_retention("p", keep=huge)
+    world.data.metadata["count"] = huge
+    world.data.save()
+    assert reg.versions({"metadata.count": huge}) == [world.data]
 
 
 # -- the filesystem --------------------------------------------------------------------------

@@ -114,6 +114,18 @@ def test_installed_console_script_and_module_run(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["registry"] == str(tmp_path / "sub" / "registry.db")
 
 
+def test_hostile_arguments_get_one_line_and_their_exit_code(tmp_path: Path) -> None:
+    """SPEC §23: an index past 64 bits printed an OverflowError traceback."""
+    env = child_env(ARTREG_HOME=str(tmp_path / "home"))
+    (tmp_path / "data.txt").write_text("x")
+    assert subprocess.run([sys.executable, "-m", "artreg", "put", str(tmp_path / "data.txt"), "-n", "p/ds"],
+                          env=env, capture_output=True, timeout=120).returncode == 0
+    for argv, code in ((["show", "p/ds:v99999999999999999999"], 3), (["put", "http://[::1", "-n", "p/web"], 4)):
+        done = subprocess.run([sys.executable, "-m", "artreg", *argv], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 # -- the tour, one command at a time --------------------------------------------------------
 
 

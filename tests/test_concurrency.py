@@ -5,7 +5,8 @@ Four real processes race on one collection, its aliases, one registry collection
 invariants, whole versions, a clean ``check()`` and an intact audit chain. Bounded: a
 fixed number of operations per process and a timeout on every child. Seeded:
 ``ARTREG_TEST_SEED`` (default 7) picks each child's seed; ``ARTREG_TEST_SCALE`` multiplies
-the operation count for longer local runs.
+the operation count and ``ARTREG_TEST_WORKERS`` (default 4) sets the number of processes,
+for longer local runs (``benchmarks/soak.py``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from invariants import assert_consistent, rows
 PROCS = str(Path(__file__).resolve().with_name("procs.py"))
 SEED = int(os.environ.get("ARTREG_TEST_SEED", "7"))
 SCALE = float(os.environ.get("ARTREG_TEST_SCALE", "1"))
-WORKERS = 4
-TIMEOUT = 180  # seconds for a whole run; a run takes about 10 s on two slow cores
+WORKERS = int(os.environ.get("ARTREG_TEST_WORKERS", "4"))  # benchmarks/soak.py runs 8
+# Seconds for a whole run; a run takes about 10 s on two slow cores, and longer ones
+# (ARTREG_TEST_SCALE, ARTREG_TEST_WORKERS) get proportionally more.
+TIMEOUT = 180 * max(1.0, SCALE * WORKERS / 4)
 
 
 def run_workers(registry: Path, ops: int) -> list[dict[str, Any]]:

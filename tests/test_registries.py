@@ -240,6 +240,8 @@ ACTIONS: dict[str, tuple[str, Callable[[artreg.Registry], object]]] = {
     "list files": ("restricted_viewer", lambda r: list(r.artifact("wandb-registry-zoo/Zoo").files())),
     "open": ("viewer", lambda r: r.artifact("wandb-registry-zoo/Zoo").open("w").read()),
     "download": ("viewer", lambda r: r.artifact("wandb-registry-zoo/Zoo").download("out")),
+    # SPEC §23: a draft of a link holds its bytes; logged anywhere, they could be downloaded.
+    "new draft": ("viewer", lambda r: r.log_artifact(r.artifact("wandb-registry-zoo/Zoo").new_draft(), project="x").download("out")),
     "link": ("member", lambda r: r.artifact("p/m:v1").link("wandb-registry-zoo/Other")),
     "unlink": ("member", lambda r: r.artifact("wandb-registry-zoo/Zoo:v1").unlink()),
     "edit": ("member", _edit_description),
