@@ -90,10 +90,8 @@ FROM registries AS r WHERE r.id = ?
 ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path"
 OUTPUTS = "SELECT o.run_id, o.version_id FROM json_each(?) AS j JOIN run_outputs AS o ON o.version_id = j.value"
 INPUTS = "SELECT i.run_id, i.version_id FROM json_each(?) AS j JOIN run_inputs AS i ON i.version_id = j.value"
-# A run's id is its run_key; rows an older import left without one get the id migration 7 gives old runs.
-RUN_COLUMNS = {"run_key": "coalesce(r.run_key, CAST(r.id AS TEXT))"}
 RUNS = f"""
-SELECT r.id, p.name, {", ".join(RUN_COLUMNS.get(f, f"r.{f}") for f in RUN_FIELDS)},
+SELECT r.id, p.name, {", ".join(f"r.{f}" for f in RUN_FIELDS)},
        (SELECT json_group_array(origin) FROM (SELECT origin FROM run_origins WHERE run_id = r.id ORDER BY origin))
 FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE r.id IN (SELECT value FROM json_each(?)) ORDER BY r.id
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
@@ -459,6 +460,10 @@ DAMAGE: list[Any] = [
                                                         else r for r in rs]), "summary is not JSON", id="a summary that is not JSON"),
     pytest.param(lambda b, o: rewrite(b, o, lambda rs: [dict(r, fields=dict(r["fields"], run_key="no spaces")) if r["kind"] == "run"
                                                         else r for r in rs]), "run id must be", id="a bad run id"),
+    # One project's run ids are unique in every registry, so no export names one twice: two runs of
+    # one id would be two runs merged into one, or one made up.
+    pytest.param(lambda b, o: rewrite(b, o, lambda rs: [dict(r, fields=dict(r["fields"], run_key="prep-0001")) if r["kind"] == "run"
+                                                        else r for r in rs]), "run zoo/prep-0001 is named twice", id="one run id twice"),
 ]
 
 
@@ -802,3 +807,38 @@ def test_pending_distributed_versions_never_travel_only_what_a_finish_committed(
         assert mine.index == 1 and mine.get_entry("mine").size == len(b"b's part")
         assert_consistent(a)
         assert_consistent(b)
+
+
+def test_runs_an_earlier_import_left_without_an_id_get_one_when_migrated(tmp_path: Path) -> None:
+    """Imports before runs carried W&B's id created runs with none: the migration gives each a unique one."""
+    import apsw
+
+    from artreg._schema import APPLICATION_ID
+
+    fills = next(i for i, m in enumerate(MIGRATIONS) if "run_key IS NULL\n  AND NOT EXISTS" in m)
+    old = tmp_path / "old.db"
+    con = apsw.Connection(str(old))
+    with con:
+        for number in range(fills):
+            con.execute(MIGRATIONS[number])
+            con.execute(f"PRAGMA user_version = {number + 1}")
+            if number == 0:
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.execute("INSERT INTO settings(key, value) VALUES ('created_by', 'old')")
+        con.execute("INSERT INTO projects(id, name, created_at) VALUES (100, 'p', '2020-01-01T00:00:00.000000Z')")
+        insert = ("INSERT INTO runs(id, project_id, name, created_by, started_at, state, finished_at, run_key)"
+                  " VALUES (?, 100, ?, 'old', '2020-01-01T00:00:00.000000Z', 'finished', '2020-01-01T00:00:01.000000Z', ?)")
+        con.executemany(insert, [(1, "imported-1", None), (2, "by-hand", "1"), (3, "imported-3", None)])
+    con.close()
+    with artreg.open(old) as reg:
+        ids = {artreg.Run(reg, row).name: artreg.Run(reg, row).id for row in (1, 2, 3)}
+        assert ids["by-hand"] == "1" and ids["imported-3"] == "3"
+        assert re.fullmatch(r"1-[0-9a-f]{8}", ids["imported-1"]), ids  # its row id was taken
+        for row in (1, 2, 3):
+            reg.log_artifact(make(f"out{row}", w=bytes([row])), project="p")
+        with reg._db.write() as wcon:  # give them lineage, so that they travel
+            wcon.executemany("INSERT INTO run_outputs(run_id, version_id) SELECT ?, v.id FROM versions AS v"
+                             " JOIN collections AS c ON c.id = v.collection_id WHERE c.name = ?", ((n, f"out{n}") for n in (1, 2, 3)))
+        with fresh(tmp_path, "dst") as dst:
+            assert reg.copy_to(dst).runs_created == 3
+            assert sorted(r.id for n in (1, 2, 3) for r in dst.artifact(f"p/out{n}:v0").logged_by()) == sorted(ids.values())

@@ -240,6 +240,45 @@ def test_a_bucket_failing_during_an_import_commits_nothing(fault_proxy: tuple[Fa
     assert sorted(bucket.blob_keys()) == sorted(key(d) for d in contents)
 
 
+def test_an_upload_cut_off_during_an_import_leaves_nothing_half_written(fault_proxy: tuple[FaultProxy, Bucket], tmp_path: Path) -> None:
+    """A blob upload that keeps dying mid-body fails the import with StoreUnavailable, after the
+    uploads that did go through: no version, no run, no alias, no half object; a retry goes in whole."""
+    proxy, bucket = fault_proxy
+    small = os.urandom(6000)  # goes up whole: the proxy cuts bodies of 1 MiB or more
+    large = [os.urandom((1 << 20) + 1000 + i) for i in range(2)]
+    with artreg.open(tmp_path / "src", inline_limit=1024) as src:
+        with src.init("p", id="prep-1") as run:
+            run.log({"loss": 0.5})
+            run.log_artifact(make(small=small, **{f"large{i}": d for i, d in enumerate(large)}), aliases=["best"])
+        src.export_bundle(tmp_path / "all.tar")
+    with artreg.open(tmp_path / "team", inline_limit=1024, blobs=bucket.url()) as team:
+        team.log_artifact(make("kept", w=os.urandom(5000)), project="p")
+        before, kept_keys = catalog(team), bucket.blob_keys()
+        proxy.cut_uploads(1000)  # every attempt, past botocore's retries
+        with pytest.raises(artreg.StoreUnavailable) as failed:
+            team.import_bundle(tmp_path / "all.tar")
+        assert isinstance(failed.value, artreg.ArtregError) and proxy.cuts < 1000
+        assert catalog(team) == before
+        assert [c.name for c in team.collections("p")] == ["kept"]
+        # Left over: the local cache's copies of the three (admitted as they were read, before their
+        # uploads), named by nothing. Never taken for the bucket's: only a committed row is proof of an
+        # object, so they are only disk the cache's pruning gives back.
+        checked = team.check()
+        assert (checked.integrity, checked.missing, checked.corrupt) == ([], [], [])
+        assert sorted(Path(p).parent.name + Path(p).name for p in checked.orphans) == sorted(map(sha, [small, *large]))
+        # what went up whole is an object nobody names (swept once unclaimed); no large one is there, not even in part
+        assert sorted(bucket.blob_keys()) == sorted([*kept_keys, key(small)])
+        assert bucket.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", []) == []
+        proxy.cuts = 0
+        report = team.import_bundle(tmp_path / "all.tar")
+        assert (report.versions_created, report.runs_created) == (1, 1)
+        team.prune_cache(0)
+        assert team.check().ok
+        assert files_of(team, "p/ds:best", tmp_path / "out") == {"small": small, "large0": large[0], "large1": large[1]}
+        assert team.artifact("p/ds:v0").logged_by()[0].history() == [{"loss": 0.5, "_step": 0}]
+    assert sorted(bucket.blob_keys()) == sorted([*kept_keys, key(small), *(key(d) for d in large)])
+
+
 def flip_in_blob(bundle: Path, data: bytes, out: Path) -> None:
     """A copy of ``bundle`` with one bit of the blob ``data`` flipped."""
     raw = bundle.read_bytes()
