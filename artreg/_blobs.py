@@ -53,11 +53,13 @@ SELECT_ROWS = "SELECT digest, data FROM blobs WHERE digest IN (SELECT value FROM
 @dataclass(frozen=True)
 class Staged:
     """A blob on its way in: a file written and fsynced under ``objects/tmp``, not yet under its
-    name (``path``); or, for a remote store, already uploaded (``path`` empty, nothing to place)."""
+    name (``path``); or, for a remote store, on its way up (``path`` empty, nothing to place):
+    ``pending`` must finish before a commit names it."""
 
     digest: str
     size: int
     path: str
+    pending: Future[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,12 @@ class ObjectStore(Protocol):
         """Where the blobs are, for people: a folder path or ``s3://bucket/prefix``."""
         ...
 
-    def store(self, src: BinaryIO, expect: int | None, name: object) -> Stored:
-        """Hash ``src`` while storing it; a remote store returns with the upload pending."""
+    def store(self, src: BinaryIO, expect: int | None, name: object, want: str | None = None) -> Stored:
+        """Hash ``src`` while storing it; a remote store returns with the upload pending.
+
+        With ``want``, bytes that hash otherwise are neither kept nor sent: the Stored comes
+        back with the digest they have, and the caller refuses them.
+        """
         ...
 
     def present(self, digest: str, size: int) -> bool:
@@ -238,19 +244,25 @@ class BlobStore:
         assert self.files is not None
         return self.files.adopt(digest, size)
 
-    def stage(self, src: BinaryIO, expect: int | None = None, name: object = None) -> Staged:
+    def stage(self, src: BinaryIO, expect: int | None = None, name: object = None, *, want: str | None = None) -> Staged:
         """Take a blob file in without naming it yet: ``place`` names it, ``discard_staged`` drops it.
 
         Locally the bytes wait, fsynced, in ``objects/tmp`` (an import checks a whole bundle
-        before any of its blobs gets a name). A remote store has no rename: the blob is
-        uploaded now (conditionally, checksummed), and an import that then fails leaves an
-        object nobody names, which the prefix owner's gc sweeps after its grace period.
+        before any of its blobs gets a name). A remote store has no rename: the blob goes up
+        now (claimed, conditionally, checksummed; ``pending`` until done), and an import that
+        then fails leaves an object nobody names once its claims lapse, which the prefix
+        owner's gc sweeps after its grace period. With ``want``, bytes that hash otherwise
+        are neither kept nor sent: the Staged has the digest they have and nothing to place.
         """
         assert self.files is not None and self.objects is not None
         if self.files.remote:
-            stored = self.files.store(src, expect, name)
-            return Staged(stored.digest, stored.size, "")
-        return stage_blob_file(self.objects, src, expect, name)
+            stored = self.files.store(src, expect, name, want)
+            return Staged(stored.digest, stored.size, "", stored.pending)
+        staged = stage_blob_file(self.objects, src, expect, name)
+        if want is not None and staged.digest != want:
+            self.discard_staged(staged)
+            return Staged(staged.digest, staged.size, "")
+        return staged
 
     def place(self, staged: Staged) -> None:
         """Give a staged blob file its name ``objects/ab/cdef...``, durably (nothing to do for a remote store)."""
@@ -321,9 +333,13 @@ class LocalFiles:
     def path(self, digest: str) -> Path:
         return self.folder / digest[:2] / digest[2:]
 
-    def store(self, src: BinaryIO, expect: int | None, name: object) -> Stored:
-        digest, size = write_blob_file(self.folder, src, expect, name)
-        return Stored(digest, size, None)
+    def store(self, src: BinaryIO, expect: int | None, name: object, want: str | None = None) -> Stored:
+        staged = stage_blob_file(self.folder, src, expect, name)
+        if want is not None and staged.digest != want:
+            Path(staged.path).unlink(missing_ok=True)
+        else:
+            place_blob_file(self.folder, staged)
+        return Stored(staged.digest, staged.size, None)
 
     def present(self, digest: str, size: int) -> bool:
         try:
@@ -381,17 +397,6 @@ def wait_all(futures: Iterable[Future[Any]]) -> None:
             first = first or exc
     if first is not None:
         raise first
-
-
-def write_blob_file(folder: Path, src: BinaryIO, expect: int | None, name: object, parts: PartHasher | None = None) -> tuple[str, int]:
-    """Copy ``src`` into ``folder/ab/cdef…`` named by its sha256: temporary file, fsync, read-only, rename.
-
-    With ``expect``, a stream of another length is refused and nothing is kept. ``parts``
-    also hashes the bytes part by part, in the same pass. Returns (digest, size).
-    """
-    staged = stage_blob_file(folder, src, expect, name, parts)
-    place_blob_file(folder, staged)
-    return staged.digest, staged.size
 
 
 def stage_blob_file(folder: Path, src: BinaryIO, expect: int | None, name: object, parts: PartHasher | None = None) -> Staged:

@@ -9,9 +9,10 @@ A bundle is a tar stream (``_tar.py``) of, in this order:
   ``registry`` (a registry's settings, to recreate it), ``collection``, ``version`` (each
   followed by the ``entries`` records of its manifest, in path order, unless it is
   ``known``: then the receiver holds it already and only its aliases and tags travel),
-  ``link``, ``run`` (with its ``outputs`` and ``inputs``: the lineage edges) and
-  ``receiver_blobs`` (blobs that entries name but the bundle leaves out because the
-  receiver holds them). Ids in records are the bundle's own; versions and runs also carry
+  ``link``, ``run`` (with its ``outputs`` and ``inputs``: the lineage edges; W&B's run id,
+  entity, group, config and summary), each followed by the ``history`` records of its
+  ``log()`` rows in step order, and ``receiver_blobs`` (blobs that entries name but the
+  bundle leaves out because the receiver holds them). Ids in records are the bundle's own; versions and runs also carry
   ``origins``, the ``<registry uuid>:<id>`` identities under which registries know them.
 - ``blobs/sha256/ab/cdef...``: the bytes of every stored entry, once per digest, in
   ascending digest order (so a reader checks them off against the entries as they come).
@@ -20,8 +21,9 @@ A bundle is a tar stream (``_tar.py``) of, in this order:
 
 Metadata comes before bytes, so a reader knows every blob it should get before the first
 one arrives, and can stop after the records (to read a basis) without reading the bytes.
-Unknown fields in a record are ignored, so later versions can add fields (a run's history,
-say) that older readers skip; an unknown record kind or a newer format version is refused.
+Unknown fields in a record are ignored, so later versions can add fields that older readers
+skip; an unknown record kind or a newer format version is refused. Pending distributed
+versions (SPEC §15.1) are not versions and never travel: only what a finish committed does.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ import apsw
 from ._clock import parse_time
 from ._errors import ArtregError, IntegrityError, InvalidName
 from ._names import check_metadata, check_text, dump_json
+from ._run_data import dump_metrics
+from ._runs import check_run_key
 from ._tar import TarWriter
 
 FORMAT = "artreg-bundle"
@@ -52,7 +56,7 @@ RECORDS_LIMIT = 64 << 20
 # Manifest rows per ``entries`` record (fewer when their text passes RECORDS_BYTES).
 ENTRIES_PER_RECORD = 10_000
 # The kinds a record may have, in the order they must come.
-KINDS = ("registry", "collection", "version", "entries", "link", "run", "receiver_blobs")
+KINDS = ("registry", "collection", "version", "entries", "link", "run", "history", "receiver_blobs")
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _ORIGIN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9]+")
@@ -301,10 +305,24 @@ def _optional_text(fields: Fields, key: str) -> str | None:
     return None if value is None else fields.checked(key, lambda v: check_text(v, key))
 
 
+def metrics_text(value: object, fields: Fields, key: str) -> str:
+    """A run's summary or a history row as its stored text: a JSON object whose numbers may be NaN or
+    infinite (a diverging loss), which strict JSON cannot hold, hence text in a record."""
+    if not isinstance(value, str):
+        raise fields.fail(f"{key} must be the text of a JSON object, not {value!r}")
+    try:
+        loaded = json.loads(value)
+    except (ValueError, RecursionError) as exc:
+        raise fields.fail(f"{key} is not JSON: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise fields.fail(f"{key} must be a JSON object, not {type(loaded).__name__}")
+    return str(fields.apply(key, dump_metrics(loaded), lambda v: check_text(v, key)))
+
+
 # The columns of ``runs`` that travel with a run, each with the check it gets when it arrives;
-# export, import and verify all take the list from here. Adding a column to runs (a W&B run
-# id, a summary) is one line here (and ``JSON_RUN_FIELDS`` when it holds JSON); older readers
-# ignore a field they do not know. Rows of their own (a run's history) would be a record kind.
+# export, import and verify all take the list from here. Adding a column to runs is one line
+# here (and ``JSON_RUN_FIELDS`` when it holds strict JSON); older readers ignore a field they
+# do not know. A run's history has rows of its own: ``history`` records.
 RUN_CHECKS: dict[str, Any] = {
     "name": _label,
     "job_type": _optional_label,
@@ -314,9 +332,15 @@ RUN_CHECKS: dict[str, Any] = {
     "created_by": Fields.user,
     "started_at": Fields.time,
     "finished_at": Fields.optional_time,
+    "run_key": lambda fields, key: fields.checked(key, check_run_key),  # W&B's run id, unique in its project
+    "entity": _optional_label,
+    "run_group": _optional_label,
+    "summary": lambda fields, key: metrics_text(fields.get(key), fields, key),
 }
 RUN_FIELDS = tuple(RUN_CHECKS)
 JSON_RUN_FIELDS = frozenset({"config"})
+# Rows of a run's history per ``history`` record (fewer when their text passes RECORDS_BYTES).
+HISTORY_PER_RECORD = 10_000
 
 
 def staging_db() -> apsw.Connection:
@@ -360,9 +384,12 @@ class CopyReport:
 
     ``blobs_sent`` and ``bytes_sent`` count the blob bytes that went into (or came out of)
     the bundle stream, each distinct blob once; blobs the receiver already held are not sent.
-    ``aliases_moved`` counts aliases set or moved at the destination; ``aliases_kept`` names
-    those left where they were (``project/collection:alias``) because of
-    ``keep_destination_aliases``.
+    ``blobs_shared`` counts blobs a copy between two registries sharing one blob store (a
+    bucket prefix) recorded at the destination without sending a byte. ``aliases_moved``
+    counts aliases set or moved at the destination; ``aliases_kept`` names those left where
+    they were (``project/collection:alias``) because of ``keep_destination_aliases``.
+    ``runs_renamed`` names the runs created under a new id because their id was taken in
+    their project at the destination by another run (``project/old -> project/new``).
     """
 
     versions_created: int = 0
@@ -375,6 +402,8 @@ class CopyReport:
     aliases_kept: tuple[str, ...] = ()
     blobs_sent: int = 0
     bytes_sent: int = 0
+    blobs_shared: int = 0
+    runs_renamed: tuple[str, ...] = ()
     copied: tuple[Copied, ...] = ()
 
 

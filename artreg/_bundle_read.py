@@ -32,6 +32,7 @@ from ._bundle import (
     FORMAT,
     FORMAT_VERSION,
     HEADER_MEMBER,
+    HISTORY_PER_RECORD,
     RECORDS_LIMIT,
     RECORDS_MEMBER,
     RUN_CHECKS,
@@ -40,11 +41,13 @@ from ._bundle import (
     check_digest,
     check_metadata_object,
     check_ref,
+    check_time,
     check_ttl,
     check_uuid,
     decode,
     dump_extra,
     member_digest,
+    metrics_text,
     staging_db,
 )
 from ._draft import _check_description
@@ -72,7 +75,7 @@ HEADER_LIMIT = 1 << 20
 READ_BUFFER = 1 << 20
 # Where each kind may come: a record never comes before one of a lower rank (collections
 # also come among links, for registry collections).
-RANKS = {"registry": 0, "collection": 1, "version": 1, "entries": 1, "link": 2, "run": 3, "receiver_blobs": 4}
+RANKS = {"registry": 0, "collection": 1, "version": 1, "entries": 1, "link": 2, "run": 3, "history": 3, "receiver_blobs": 4}
 
 SCHEMA = """
 CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
@@ -84,7 +87,10 @@ CREATE TABLE need (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, version INTEG
                    state INTEGER NOT NULL DEFAULT 0, held INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE TABLE inline (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE staged (digest TEXT PRIMARY KEY, path TEXT NOT NULL);
+CREATE TABLE history (run INTEGER NOT NULL, step INTEGER NOT NULL, data TEXT NOT NULL, at TEXT NOT NULL,
+                      PRIMARY KEY (run, step)) WITHOUT ROWID;
 """
+INSERT_HISTORY = "INSERT INTO history(run, step, data, at) VALUES (?, ?, ?, ?)"
 INSERT_ENTRY = "INSERT INTO entries(version, path, digest, size, ref, extra) VALUES (?, ?, ?, ?, ?, ?)"
 INSERT_NEED = "INSERT INTO need(digest, size, version, path) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 SIZE_CONFLICT = """
@@ -168,6 +174,7 @@ class BundleReader:
         self._rank = 0
         self._records = 0
         self._open: _OpenVersion | None = None
+        self._run_open: tuple[int, int] | None = None  # (bundle id, last step) of the run whose history may follow
         self._hasher = hashlib.sha256()
         self._members = 0
         self._where = ""
@@ -316,6 +323,8 @@ class BundleReader:
         self._rank = rank
         if kind != "entries":
             self._close_version()
+        if kind != "history":
+            self._run_open = None
         self._records += 1
         body = handler(self, Fields(record, f"{self._where} ({kind})"))
         if body is not None:
@@ -497,7 +506,31 @@ class BundleReader:
             if unknown or len(set(ids)) != len(ids):
                 raise fields.fail(f"{key} must name versions described before it, once each")
             edges[key] = ids
-        return {"id": bid, "origins": origins, "project": fields.checked("project", check_project), "fields": checked, **edges}
+        project = fields.checked("project", check_project)
+        self._unique(f"run id {project}/{checked['run_key']}", fields, f"run {project}/{checked['run_key']}")
+        self._run_open = (bid, -1)
+        return {"id": bid, "origins": origins, "project": project, "fields": checked, **edges}
+
+    def _history(self, fields: Fields) -> None:
+        run = fields.integer("run")
+        if self._run_open is None or self._run_open[0] != run:
+            raise fields.fail(f"the history of run {run} does not follow that run's record")
+        rows = fields.items("rows")
+        if not rows or len(rows) > HISTORY_PER_RECORD:
+            raise fields.fail(f"a history record holds 1-{HISTORY_PER_RECORD:,} rows, not {len(rows):,}")
+        last = self._run_open[1]
+        out = []
+        for row in rows:
+            if type(row) is not list or len(row) != 3:
+                raise fields.fail(f"a history row is [step, values, time], not {row!r}")
+            step, data, at = row
+            if type(step) is not int or step <= last:
+                raise fields.fail(f"history step {step!r} repeats, is out of order or is not an integer >= 0")
+            last = step
+            out.append((run, step, metrics_text(data, fields, f"step {step}"), check_time(at, fields, f"step {step} time")))
+        self._run_open = (run, last)
+        self.staging.executemany(INSERT_HISTORY, out)
+        return None
 
     def _receiver_blobs(self, fields: Fields) -> None:
         for item in fields.items("blobs"):
@@ -533,6 +566,7 @@ _HANDLERS: dict[str, Any] = {
     "entries": BundleReader._entries,
     "link": BundleReader._link,
     "run": BundleReader._run,
+    "history": BundleReader._history,
     "receiver_blobs": BundleReader._receiver_blobs,
 }
 

@@ -45,11 +45,18 @@ OWN_VERSIONS = "SELECT id, digest FROM versions WHERE id IN (SELECT value FROM j
 
 
 class RegistryInventory:
-    """What a registry holds, asked of it directly (``copy_to``)."""
+    """What a registry holds, asked of it directly (``copy_to``).
 
-    def __init__(self, reg: Registry) -> None:
+    With ``sharing`` (the registry the bundle comes from, when both keep their blobs in one
+    physical store), a blob that registry keeps as a file counts as held whenever the
+    receiver would keep it as a file too: it is in the store already, and the receiver
+    adopts it there (``ImportSink``) instead of getting its bytes.
+    """
+
+    def __init__(self, reg: Registry, sharing: Registry | None = None) -> None:
         self._reg = reg
         self._uuid = reg.uuid
+        self._sharing = sharing
 
     def held_versions(self, candidates: Sequence[tuple[Sequence[str], str]]) -> list[bool]:
         origins = [o for found, _ in candidates for o in found]
@@ -63,7 +70,12 @@ class RegistryInventory:
         store = self._reg._store
         with self._reg._db.read() as con:
             rows = list(con.execute(SELECT_PRESENT, (json.dumps(list(digests)),)))
-        return {d for d, size, is_file in rows if not is_file or store.file_present(d, size)}
+        held = {d for d, size, is_file in rows if not is_file or store.file_present(d, size)}
+        if self._sharing is not None:
+            with self._sharing._db.read() as con:
+                rows = list(con.execute(SELECT_PRESENT, (json.dumps([d for d in digests if d not in held]),)))
+            held.update(d for d, size, is_file in rows if is_file and not store.is_inline(size))
+        return held
 
 
 class BasisInventory:
@@ -179,13 +191,16 @@ def copy_between(
 
     if dst is src or (not dst._db.memory and not src._db.memory and os.path.samefile(dst.path, src.path)):
         raise InvalidName(f"cannot copy registry {src.path!r} into itself")
+    # One physical store (a bucket prefix both keep their blobs in): its blobs are adopted, not sent.
+    shared = src._store.identity is not None and src._store.identity == dst._store.identity
+    inventory = RegistryInventory(dst, src if shared else None)
     read_fd, write_fd = os.pipe()
     failed: list[BaseException] = []
 
     def produce() -> None:
         with open(write_fd, "wb", buffering=0) as out:
             try:
-                write_bundle(src, out, refs, RegistryInventory(dst), basis=True)
+                write_bundle(src, out, refs, inventory, basis=True)
             except BaseException as exc:
                 if not isinstance(exc.__cause__, BrokenPipeError):  # else the import stopped reading: its error explains
                     failed.append(exc)
@@ -194,7 +209,8 @@ def copy_between(
     thread.start()
     try:
         with open(read_fd, "rb", buffering=1 << 20) as pipe:
-            report = import_stream(dst, pipe, keep_destination_aliases=keep_destination_aliases, progress=progress)
+            report = import_stream(dst, pipe, keep_destination_aliases=keep_destination_aliases, progress=progress,
+                                   shared=shared)
     except BaseException as exc:
         thread.join()
         if failed:  # the export's failure explains the import's (a stream cut short)
@@ -202,6 +218,19 @@ def copy_between(
         raise
     thread.join()  # the import read the stream to its verified end: the export is done
     return report
+
+
+def _url_refusal(place: str) -> str:
+    """What ``copy`` says of a URL given where a registry or a bundle goes."""
+    scheme = place.partition("://")[0].lower()
+    if scheme.startswith("postgres"):
+        why = "this version of artreg keeps a catalog in a registry file only, not in PostgreSQL"
+    elif scheme == "s3":
+        why = ("a bucket holds a registry's blobs, not a registry: open the registry with blobs= (or run "
+               "'artreg blobs move URL'), or write the bundle to a file or to - and upload that")
+    else:
+        why = "this version of artreg opens no catalog by URL"
+    return f"copy cannot use {place!r}: {why}; it copies between registry folders or .db files, .tar bundles and - (a pipe)"
 
 
 def is_bundle(place: str) -> bool:
@@ -247,8 +276,8 @@ def copy(
     if is_bundle(src) and is_bundle(dst):
         raise InvalidName("copy needs a registry on at least one side: use 'artreg bundle verify' to check a bundle")
     for place in (src, dst):
-        if "://" in place:  # not a folder to create: this artreg opens registry files only
-            raise InvalidName(f"{place!r} is a URL; copy takes registry folders or files, .tar bundles and -")
+        if "://" in place:  # not a folder to create
+            raise InvalidName(_url_refusal(place))
     if basis and not is_bundle(dst):
         raise InvalidName("--basis applies when the destination is a bundle")
     if keep_destination_aliases and is_bundle(dst):

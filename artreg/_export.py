@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 import apsw
 
 from ._access import role_of
-from ._blobs import copy_hashing
+from ._blobs import BlobStore, copy_hashing
 from ._bundle import (
     BLOB_PREFIX,
     END_MEMBER,
@@ -33,6 +33,7 @@ from ._bundle import (
     FORMAT,
     FORMAT_VERSION,
     HEADER_MEMBER,
+    HISTORY_PER_RECORD,
     JSON_RUN_FIELDS,
     RECORDS_BYTES,
     RUN_FIELDS,
@@ -94,6 +95,7 @@ SELECT r.id, p.name, {", ".join(f"r.{f}" for f in RUN_FIELDS)},
        (SELECT json_group_array(origin) FROM (SELECT origin FROM run_origins WHERE run_id = r.id ORDER BY origin))
 FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE r.id IN (SELECT value FROM json_each(?)) ORDER BY r.id
 """
+HISTORY = "SELECT step, data, at FROM run_history WHERE run_id = ? ORDER BY step"
 BLOB_ROWS = "SELECT digest, size, data FROM blobs WHERE digest IN (SELECT value FROM json_each(?))"
 
 NEED_SCHEMA = """
@@ -326,16 +328,16 @@ class _Writer:
         cursor = con.execute(ENTRIES, (version_id,))
         while chunk := list(islice(cursor, ENTRIES_PER_RECORD)):
             rows = [[path, digest, size, ref, {} if extra == "{}" else json.loads(extra)] for path, digest, size, ref, extra in chunk]
-            self._entries_record(bid, rows)
+            self._rows_record("entries", "version", bid, rows)
             self.staging.executemany(INSERT_NEED, ((r[1], r[2], bid, r[0]) for r in chunk if r[3] is None))
 
-    def _entries_record(self, bid: int, rows: list[list[Any]]) -> None:
-        """One ``entries`` record, or several when long paths make it large."""
-        line = encode({"kind": "entries", "version": bid, "rows": rows})
+    def _rows_record(self, kind: str, owner: str, bid: int, rows: list[list[Any]]) -> None:
+        """One record of rows (``entries`` of a version, ``history`` of a run), or several when long values make it large."""
+        line = encode({"kind": kind, owner: bid, "rows": rows})
         if len(line) > 4 * RECORDS_BYTES and len(rows) > 1:
             half = len(rows) // 2
-            self._entries_record(bid, rows[:half])
-            self._entries_record(bid, rows[half:])
+            self._rows_record(kind, owner, bid, rows[:half])
+            self._rows_record(kind, owner, bid, rows[half:])
         else:
             self.out.add_line(line)
 
@@ -366,11 +368,15 @@ class _Writer:
             for name in JSON_RUN_FIELDS:
                 values[name] = json.loads(values[name])
             outputs, inputs = edges[run_id]
+            bid = self.runs
             self.runs += 1
             self.out.add({
-                "kind": "run", "id": self.runs - 1, "origins": [origin(self.uuid, run_id), *json.loads(row[-1])], "project": project,
+                "kind": "run", "id": bid, "origins": [origin(self.uuid, run_id), *json.loads(row[-1])], "project": project,
                 "fields": values, "outputs": sorted(outputs), "inputs": sorted(inputs),
             })
+            history = con.execute(HISTORY, (run_id,))
+            while chunk := [list(r) for r in islice(history, HISTORY_PER_RECORD)]:
+                self._rows_record("history", "run", bid, chunk)
 
     def receiver_blobs(self) -> None:
         """Ask the inventory which blobs it holds; declare those instead of sending them."""
@@ -405,7 +411,7 @@ class _Writer:
                                          missing=[digest])
                 data = found[1]
                 if data is None:
-                    self._file_blob(store.object_path(digest), digest, size, self._where(bid, path))
+                    self._file_blob(store, digest, size, self._where(bid, path))
                 elif len(data) != size or sha256(data).hexdigest() != digest:
                     raise IntegrityError(f"cannot export {self._where(bid, path)}: its blob {digest} is corrupt in the registry")
                 else:
@@ -418,17 +424,29 @@ class _Writer:
     def _where(self, bid: int, path: str) -> str:
         return f"{self.labels[bid]} {path!r}"
 
-    def _file_blob(self, path: os.PathLike[str], digest: str, size: int, where: str) -> None:
+    def _file_blob(self, store: BlobStore, digest: str, size: int, where: str) -> None:
+        """Stream a blob kept as a file into the bundle, hashed on the way: from ``objects/``, or
+        for a registry whose blobs are in a bucket, from its cached copy or else from the bucket
+        (without filling the cache)."""
+        files = store.files
+        assert files is not None
         try:
-            handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+            if files.remote:
+                handle: Any = files.open(digest, size)
+            else:
+                handle = open(store.object_path(digest), "rb", buffering=0)  # noqa: SIM115 - closed below
         except FileNotFoundError as exc:
             raise IntegrityError(f"cannot export {where}: its blob file {digest} is missing", missing=[digest]) from exc
+        except IntegrityError as exc:
+            raise IntegrityError(f"cannot export {where}: {exc}", missing=[digest]) from exc
         with handle:
             self.tar.begin(blob_member(digest), size)
             found, copied = copy_hashing(_Bounded(handle, size), self.tar.write)  # type: ignore[arg-type]
         if copied != size or found != digest:
             # The member is already under way: the bundle is left without its end and will be refused.
-            raise IntegrityError(f"cannot export {where}: its blob file {digest} is corrupt ({copied:,} of {size:,} bytes read)")
+            where_from = f"in {files.url} or its cached copy" if files.remote else "in the registry"
+            raise IntegrityError(f"cannot export {where}: its blob {digest} is corrupt {where_from} "
+                                 f"({copied:,} of {size:,} bytes read); `artreg check` tells which")
         self.tar.end(size)
 
 

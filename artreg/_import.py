@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import apsw
@@ -27,8 +29,8 @@ from ._access import is_protected, require
 from ._aliases import HOLDER, set_alias
 from ._audit import Actor, record
 from ._automations import emit
-from ._blobs import Staged, copy_hashing
-from ._bundle import JSON_RUN_FIELDS, RUN_FIELDS, Copied, CopyReport, digest_batches
+from ._blobs import Staged, copy_hashing, wait_all
+from ._bundle import JSON_RUN_FIELDS, RUN_FIELDS, Copied, CopyReport, digest_batches, origin
 from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
 from ._clock import format_time
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
@@ -38,7 +40,7 @@ from ._log_artifact import INSERT_ENTRY, INSERT_VERSION
 from ._names import LATEST, dump_json
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
-from ._runs import INSERT_INPUT, INSERT_OUTPUT
+from ._runs import INSERT_INPUT, INSERT_OUTPUT, new_run_key
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -63,6 +65,11 @@ ON CONFLICT(origin) DO UPDATE SET version_id = excluded.version_id WHERE version
 """
 FINISH_RUN = "UPDATE runs SET state = ?1, error = ?2, finished_at = ?3 WHERE id = ?4 AND state = 'running' AND ?1 != 'running'"
 INSERT_RUN_ORIGIN = "INSERT INTO run_origins(origin, run_id) VALUES (?, ?) ON CONFLICT(origin) DO NOTHING"
+KEY_TAKEN = "SELECT 1 FROM runs WHERE project_id = ? AND run_key = ?"
+BUNDLE_HISTORY = "SELECT step, data, at FROM history WHERE run = ? ORDER BY step"
+INSERT_STEP = "INSERT INTO run_history(run_id, step, data, at) VALUES (?, ?, ?, ?)"
+INSERT_NEW_STEP = f"{INSERT_STEP} ON CONFLICT(run_id, step) DO NOTHING"
+CATCH_UP_RUN = "UPDATE runs SET summary = ?2, config = ?3 WHERE id = ?1 AND (summary != ?2 OR config != ?3)"
 INSERT_RUN = f"INSERT INTO runs(project_id, {', '.join(RUN_FIELDS)}) VALUES (?, {', '.join('?' for _ in RUN_FIELDS)}) RETURNING id"
 INSERT_LINK = """
 INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, created_by, ttl_policy, source_id)
@@ -75,25 +82,37 @@ INSERT_COLLECTION_TAG = "INSERT INTO collection_tags(collection_id, tag) VALUES 
 # The blobs the created versions name that the registry lacked: kept inline, or staged as files.
 NEEDED = "n.held = 0 AND n.digest IN (SELECT e.digest FROM entries AS e JOIN created AS c ON c.version = e.version WHERE e.ref IS NULL)"
 CREATED_BLOBS = f"""
-SELECT n.digest, n.size, i.data, s.path FROM need AS n LEFT JOIN inline AS i ON i.digest = n.digest
+SELECT n.digest, n.size, i.data, s.path, n.state FROM need AS n LEFT JOIN inline AS i ON i.digest = n.digest
 LEFT JOIN staged AS s ON s.digest = n.digest WHERE {NEEDED}
 """
 TTL_POLICIES = {"inherit": ("inherit", None), None: ("never", None)}
+# A blob the bundle leaves out as the receiver's, which this registry neither holds nor adopts.
+LACKING = """
+SELECT digest, version, path FROM need WHERE state = 1 AND held = 0 AND digest NOT IN (SELECT digest FROM staged) LIMIT 1
+"""
 
 
 class ImportSink:
-    """Stages the blobs of a bundle that a registry lacks, after checking each against its digest."""
+    """Stages the blobs of a bundle that a registry lacks, after checking each against its digest.
 
-    def __init__(self, reg: Registry, keep_destination_aliases: bool) -> None:
+    ``shared``: the bundle comes from a registry whose blobs are in the same physical store
+    (``copy_to`` between two registries on one bucket prefix): the blobs it declares as the
+    receiver's but this catalog lacks are adopted there (claimed, checked present) instead.
+    """
+
+    def __init__(self, reg: Registry, keep_destination_aliases: bool, *, shared: bool = False) -> None:
         self._reg = reg
         self._keep = keep_destination_aliases
         self._store = reg._store
         self._uuid = reg.uuid
+        self._shared = shared
         self._reader: BundleReader | None = None
         # Small blobs stay in memory up to INLINE_MEMORY bytes (most bundles), beyond that in the
         # scratch database: either way they reach the registry in the import's transaction.
         self.inline: dict[str, bytes] = {}
         self._inline_bytes = 0
+        # A bucket's uploads and adoptions under way: done before the commit that names them.
+        self._uploads: list[Future[Any]] = []
 
     def prepare(self, reader: BundleReader) -> None:
         """Mark the blobs the registry holds already; refuse when one the bundle leaves out is not among them."""
@@ -104,7 +123,8 @@ class ImportSink:
                 rows = list(con.execute(SELECT_PRESENT, (json.dumps(batch),)))
             held = [d for d, size, is_file in rows if not is_file or self._store.file_present(d, size)]
             staging.executemany("UPDATE need SET held = 1 WHERE digest = ?", ((d,) for d in held))
-        lacking = staging.execute("SELECT digest, version, path FROM need WHERE state = 1 AND held = 0 LIMIT 1").fetchone()
+        adopted = self._shared_blobs(staging) if self._shared else []
+        lacking = staging.execute(LACKING).fetchone()
         if lacking is not None:
             digest, version, path = lacking
             raise NotFound(
@@ -122,6 +142,31 @@ class ImportSink:
             # A refusal (a missing right, a collection of another type) should come before a
             # long stream of bytes, not after it: replay the records now and roll them back.
             _Replay(self._reg, reader, self, self._keep).run(rehearse=True)
+        for digest, size in adopted:  # claimed and checked present, no byte moved (after every refusal above)
+            self._track(self._store.adopt(digest, size).pending)
+
+    def _shared_blobs(self, staging: apsw.Connection) -> list[tuple[str, int]]:
+        """The blobs the source left out because they are in the store both registries share (and
+        that are files here too): staged with nothing to place, so the transaction names them."""
+        rows = staging.execute("SELECT digest, size FROM need WHERE state = 1 AND held = 0 ORDER BY digest")
+        adopted = [(str(d), int(size)) for d, size in rows if not self._store.is_inline(int(size))]
+        staging.executemany("INSERT INTO staged(digest, path) VALUES (?, '')", ((d,) for d, _ in adopted))
+        return adopted
+
+    def _track(self, pending: Future[Any] | None) -> None:
+        """Keep an upload (or adoption) under way; raise at once if one already failed."""
+        if pending is None:
+            return
+        self._uploads.append(pending)
+        if len(self._uploads) >= 64:
+            done = [f for f in self._uploads if f.done()]
+            self._uploads = [f for f in self._uploads if not f.done()]
+            wait_all(done)
+
+    def wait_uploads(self) -> None:
+        """Return once every blob this import sent to (or adopted in) a bucket is there: before the commit."""
+        uploads, self._uploads = self._uploads, []
+        wait_all(uploads)
 
     def _holds(self, con: apsw.Connection, origins: Sequence[str], digest: str) -> bool:
         own = [int(o.rpartition(":")[2]) for o in origins if o.rpartition(":")[0] == self._uuid]
@@ -142,12 +187,12 @@ class ImportSink:
                 if self._inline_bytes > INLINE_MEMORY:
                     self._spill()
         else:
-            staged = self._store.stage(member, size, where)
+            # Checked before it is named (locally) or sent (to a bucket, under this import's claims).
+            staged = self._store.stage(member, size, where, want=digest)
             found = staged.digest
             if found == digest:
                 staging.execute("INSERT INTO staged(digest, path) VALUES (?, ?)", (digest, staged.path))
-            else:
-                self._store.discard_staged(staged)
+                self._track(staged.pending)
         if found != digest:
             raise damaged_blob(digest, where)
 
@@ -158,7 +203,15 @@ class ImportSink:
         self.inline, self._inline_bytes = {}, 0
 
     def discard_all(self) -> None:
-        """Remove every staged file not placed (after a failure, or the ones an import did not need)."""
+        """Remove every staged file not placed (after a failure, or the ones an import did not need).
+
+        Uploads still under way (after a failure) are waited for, not abandoned: they end while
+        the import still holds its claims, and what they sent is an object nobody names.
+        """
+        uploads, self._uploads = self._uploads, []
+        for future in uploads:
+            with suppress(BaseException):
+                future.result()
         if self._reader is None:
             return
         for (path,) in self._reader.staging.execute("SELECT path FROM staged"):
@@ -166,14 +219,21 @@ class ImportSink:
 
 
 def import_stream(
-    reg: Registry, src: BinaryIO, *, keep_destination_aliases: bool, progress: ProgressCallback | None = None
+    reg: Registry, src: BinaryIO, *, keep_destination_aliases: bool, progress: ProgressCallback | None = None,
+    shared: bool = False,
 ) -> CopyReport:
-    """Read, check and stage a bundle from ``src``, then replay it (see ``Registry.import_bundle``)."""
+    """Read, check and stage a bundle from ``src``, then replay it (see ``Registry.import_bundle``).
+
+    The store lock is held shared throughout, which for a bucket also keeps this import's
+    claims in force (``ObjectStore.writing``) from its first upload to its commit: no gc on
+    any machine deletes a blob it sent or found there meanwhile.
+    """
     with reg._store.lock(exclusive=False):
-        sink = ImportSink(reg, keep_destination_aliases)
+        sink = ImportSink(reg, keep_destination_aliases, shared=shared)
         reader = BundleReader(src, sink, progress)
         try:
             summary = reader.read()
+            sink.wait_uploads()
             replay = _Replay(reg, reader, sink, keep_destination_aliases)
             replay.run()
             return replay.report(summary.blobs, summary.bytes)
@@ -201,12 +261,15 @@ class _Replay:
         self.counts = dict.fromkeys(("versions_created", "versions_reused", "links_created", "links_reused",
                                      "runs_created", "runs_reused", "aliases_moved"), 0)
         self.kept: list[str] = []
+        self.renamed: list[str] = []
+        self.shared = 0
         self.copied: list[Copied] = []
         self.placed: list[Staged] = []
         self.created: set[int] = set()  # bundle ids of the versions this import creates
 
     def report(self, blobs: int, size: int) -> CopyReport:
-        return CopyReport(**self.counts, aliases_kept=tuple(self.kept), blobs_sent=blobs, bytes_sent=size, copied=tuple(self.copied))
+        return CopyReport(**self.counts, aliases_kept=tuple(self.kept), blobs_sent=blobs, bytes_sent=size,
+                          blobs_shared=self.shared, runs_renamed=tuple(self.renamed), copied=tuple(self.copied))
 
     def run(self, *, rehearse: bool = False) -> None:
         """Replay the records in one transaction. ``rehearse``: without the blobs (not all read
@@ -432,17 +495,35 @@ class _Replay:
         values = body["fields"]
         local = self._run_by_origin(con, body["origins"], values["started_at"])
         if local is None:
-            project_id = ensure_project(con, body["project"], self.actor.at)
+            project, key = body["project"], values["run_key"]
+            project_id = ensure_project(con, project, self.actor.at)
+            if con.execute(KEY_TAKEN, (project_id, key)).fetchone() is not None:
+                # Another run has this id here (ids made by hand, or the row ids older files got):
+                # this one keeps its history and lineage under a fresh id, and the report says so.
+                values = {**values, "run_key": new_run_key(con, project)}
+                self.renamed.append(f"{project}/{key} -> {project}/{values['run_key']}")
             row = [dump_json(values[f]) if f in JSON_RUN_FIELDS else values[f] for f in RUN_FIELDS]
             local = int(con.execute(INSERT_RUN, (project_id, *row)).fetchone()[0])  # type: ignore[index]
             con.executemany(INSERT_RUN_ORIGIN, ((o, local) for o in body["origins"] if o.rpartition(":")[0] != self.uuid))
+            con.executemany(INSERT_STEP, ((local, *step) for step in self.staging.execute(BUNDLE_HISTORY, (body["id"],))))
             self.counts["runs_created"] += 1
         else:
-            # A run copied while it was running has finished since: that, and only that, is brought up to date.
-            con.execute(FINISH_RUN, (values["state"], values["error"], values["finished_at"], local))
+            if origin(self.uuid, local) not in body["origins"]:  # a copy here, not this registry's own run
+                self._catch_up(con, local, body)
             self.counts["runs_reused"] += 1
         con.executemany(INSERT_OUTPUT, ((local, self.versions[v]) for v in body["outputs"]))
         con.executemany(INSERT_INPUT, ((local, self.versions[v]) for v in body["inputs"]))
+
+    def _catch_up(self, con: apsw.Connection, local: int, body: dict[str, Any]) -> None:
+        """A run copied here while it was running: a later copy brings what it did since (its new
+        history steps, summary and config, its end). A copy that is no longer running is left as it is."""
+        state = con.execute("SELECT state FROM runs WHERE id = ?", (local,)).fetchone()
+        if state is None or state[0] != "running":
+            return
+        values = body["fields"]
+        con.executemany(INSERT_NEW_STEP, ((local, *step) for step in self.staging.execute(BUNDLE_HISTORY, (body["id"],))))
+        con.execute(CATCH_UP_RUN, (local, values["summary"], dump_json(values["config"])))
+        con.execute(FINISH_RUN, (values["state"], values["error"], values["finished_at"], local))
 
     def _run_by_origin(self, con: apsw.Connection, origins: Sequence[str], started_at: str) -> int | None:
         """The local run one of ``origins`` names. A run of this registry itself (its own UUID) must
@@ -464,9 +545,10 @@ class _Replay:
 
     def _blob_rows(self) -> Iterator[tuple[str, int, bytes | None]]:
         held = self.sink.inline
-        for digest, size, data, path in self.staging.execute(CREATED_BLOBS):
+        for digest, size, data, path, state in self.staging.execute(CREATED_BLOBS):
             if path is not None:
                 self.placed.append(Staged(digest, size, path))
+                self.shared += state == 1  # adopted from the store the source shares: no byte came
             elif data is None:
                 data = held.get(digest)
                 if data is None:  # the reader ruled this out

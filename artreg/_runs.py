@@ -101,8 +101,8 @@ def start_run(
     for kind, value in (("job_type", job_type), ("run name", name), ("entity", entity), ("group", group)):
         if value is not None:
             _check_label(kind, value)
-    if id is not None and (not isinstance(id, str) or not _RUN_KEY.fullmatch(id)):
-        raise InvalidName(f"run id must be 1-128 letters, digits, '_', '.' or '-': {id!r}")
+    if id is not None:
+        check_run_key(id)
     if resume not in (None, False, "never", *RESUME_MODES):
         raise InvalidName(f"resume must be 'allow', 'must', 'never', 'auto', True, False or None, not {resume!r}")
     now = format_time(reg._now())
@@ -117,7 +117,7 @@ def start_run(
                 return _started(reg, found[0])
             if resume == "must":
                 raise NotFound(f"no run {project_name}/{id} to resume")
-        key = id or _new_key(con, project_name)
+        key = id or new_run_key(con, project_name)
         row = (project_id, name or "", job_type, config_json, reg.user, now, key, entity, group)
         run_row = int(con.execute(INSERT_RUN, row).fetchone()[0])  # type: ignore[index]
         if not name:
@@ -131,11 +131,19 @@ def _started(reg: Registry, row: int) -> Run:
     return run
 
 
-def _new_key(con: apsw.Connection, project: str) -> str:
+def new_run_key(con: apsw.Connection, project: str) -> str:
+    """A random W&B-style run id (8 lower-case letters and digits) not taken in ``project``."""
     while True:
         key = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
         if con.execute(SELECT_BY_KEY, (project, key)).fetchone() is None:
             return key
+
+
+def check_run_key(value: object) -> str:
+    """A run id as given to ``init(id=...)``: 1-128 letters, digits, '_', '.' or '-'."""
+    if not isinstance(value, str) or not _RUN_KEY.fullmatch(value):
+        raise InvalidName(f"run id must be 1-128 letters, digits, '_', '.' or '-': {value!r}")
+    return value
 
 
 def _check_label(kind: str, value: object) -> None:

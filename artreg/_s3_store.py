@@ -237,7 +237,7 @@ class S3Files:
 
     # -- writing -----------------------------------------------------------------------
 
-    def store(self, src: BinaryIO, expect: int | None, name: object) -> Stored:
+    def store(self, src: BinaryIO, expect: int | None, name: object, want: str | None = None) -> Stored:
         part_size = _part_size(expect)
         parts = PartHasher(part_size) if expect is None or expect > MULTIPART_THRESHOLD else None
         try:
@@ -250,6 +250,9 @@ class S3Files:
                 if expect is not None and size != expect:
                     what = repr(name) if isinstance(name, str) else "the file"
                     raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
+                if want is not None and digest != want:
+                    Path(tmp).unlink()
+                    return Stored(digest, size, None)  # not the bytes wanted: neither cached nor sent
                 if self.cache.needs_fsync:
                     os.fsync(fd)
             finally:

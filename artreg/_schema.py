@@ -469,6 +469,18 @@ CREATE TABLE stat_cache (
 DELETE FROM tree_cache;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10]
+# Runs that an import of an earlier release created got no id (it did not carry W&B's run id):
+# Run.id was None for them, and two runs of a project could share an id once exported. Each
+# gets the id older runs got in migration 7, its row id, or when a run of its project already
+# has that one, its row id with a random suffix (a clash there would fail the migration,
+# which then changes nothing).
+_V11 = """
+UPDATE runs SET run_key = CAST(id AS TEXT)
+WHERE run_key IS NULL
+  AND NOT EXISTS (SELECT 1 FROM runs AS other WHERE other.project_id = runs.project_id AND other.run_key = CAST(runs.id AS TEXT));
+UPDATE runs SET run_key = CAST(id AS TEXT) || '-' || lower(hex(randomblob(4))) WHERE run_key IS NULL;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -550,8 +550,8 @@ def _copy(args: argparse.Namespace) -> Result:
 
 
 def _report_dict(report: CopyReport) -> Result:
-    fields = {k: v for k, v in vars(report).items() if k not in ("copied", "aliases_kept")}
-    return {**fields, "aliases_kept": list(report.aliases_kept),
+    fields = {k: v for k, v in vars(report).items() if k not in ("copied", "aliases_kept", "runs_renamed")}
+    return {**fields, "aliases_kept": list(report.aliases_kept), "runs_renamed": list(report.runs_renamed),
             "copied": [{"source": c.source, "destination": c.destination, "outcome": c.outcome} for c in report.copied]}
 
 
@@ -567,7 +567,8 @@ def _show_copy(result: Result) -> None:
         print(f"{result['verb']} {result['src']} into {result['dst']}: versions {result['versions_created']} created, "
               f"{result['versions_reused']} reused; links {result['links_created']} created, {result['links_reused']} reused; "
               f"runs {result['runs_created']} created, {result['runs_reused']} reused; {result['aliases_moved']} aliases set; "
-              f"{result['blobs_sent']} blobs ({human_size(result['bytes_sent'])}) sent")
+              f"{result['blobs_sent']} blobs ({human_size(result['bytes_sent'])}) sent"
+              + (f", {result['blobs_shared']} taken from the blob store both share" if result["blobs_shared"] else ""))
     for item in result["copied"][:COPIED_SHOWN]:
         where = f" -> {item['destination']}" if item["destination"] else ""
         print(f"  {item['source']}{where}  ({item['outcome']})")
@@ -575,6 +576,8 @@ def _show_copy(result: Result) -> None:
         print(f"  ... and {len(result['copied']) - COPIED_SHOWN} more (--json lists them all)")
     for alias in result["aliases_kept"]:
         print(f"  kept {alias} where it was at the destination (--keep-destination-aliases)")
+    for renamed in result["runs_renamed"]:
+        print(f"  run {renamed}: its id was taken at the destination by another run")
 
 
 @standalone("bundle", lambda r: print(

@@ -226,12 +226,14 @@ class FaultProxy:
 
     ``fail_next(n, status)`` answers the next n requests with that status (a 5xx storm);
     ``cut_uploads(n)`` forwards the next n requests with a body of 1 MiB or more, but closes
-    both connections after half the body; ``down`` refuses every connection.
+    both connections after half the body; ``down`` refuses every connection. ``seen`` lists
+    every request as (method, path), so a test can tell which objects were read or written.
     """
 
     upstream: tuple[str, int]
     port: int = 0
     requests: int = 0
+    seen: list[tuple[str, str]] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
     cuts: int = 0
     down: bool = False
@@ -284,6 +286,8 @@ class FaultProxy:
             return False
         self.requests += 1
         lines = head.decode("latin-1").split("\r\n")
+        method, _, rest = lines[0].partition(" ")
+        self.seen.append((method, rest.rpartition(" ")[0]))
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
         length = int(headers.get("content-length", "0") or 0)
         if self.failures:

@@ -109,6 +109,34 @@ def test_cli_copy_verify_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not (tmp_path / "missing").exists()  # a missing source is not created
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgresql://db.example/registry", "keeps a catalog in a registry file only, not in PostgreSQL"),
+    ("postgres://db.example/registry", "not in PostgreSQL"),
+    ("s3://bucket/team/registry.tar", "a bucket holds a registry's blobs, not a registry: open the registry with blobs="),
+    ("https://example.com/registry", "opens no catalog by URL"),
+])
+def test_copy_says_why_it_refuses_a_url(tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, says: str) -> None:
+    populate(tmp_path / "src").close()
+    for argv in (["copy", str(tmp_path / "src"), url], ["copy", url, str(tmp_path / "dst")]):
+        assert cli.main(argv) == cli.EXIT_CODES[artreg.InvalidName]
+        err = capsys.readouterr().err
+        assert err.startswith(f"artreg: error: copy cannot use {url!r}: ") and says in err, err
+        assert "registry folders or .db files, .tar bundles and -" in err
+    assert not (tmp_path / "dst").exists() and [p.name for p in tmp_path.iterdir()] == ["src"]
+
+
+def test_copy_lists_runs_whose_id_was_taken_at_the_destination(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with artreg.open(tmp_path / "src") as src, src.init("p", id="train") as run:
+        run.log_artifact(make(w=b"from src"))
+    with artreg.open(tmp_path / "dst") as dst, dst.init("p", id="train") as run:
+        run.log({"x": 1})
+    assert cli.main(["copy", str(tmp_path / "src"), str(tmp_path / "dst")]) == 0
+    out = capsys.readouterr().out
+    assert "runs 1 created" in out and "  run p/train -> p/" in out and "its id was taken at the destination by another run" in out
+    assert cli.main(["copy", str(tmp_path / "src"), str(tmp_path / "dst"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs_renamed"] == []  # found by its origin this time
+
+
 def test_two_processes_import_one_bundle_at_once(tmp_path: Path) -> None:
     populate(tmp_path / "src", versions=6).close()
     bundle = tmp_path / "all.tar"

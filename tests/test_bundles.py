@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
@@ -60,7 +61,13 @@ def world(tmp_path: Path) -> Iterator[World]:
     with artreg.open(path, user="alice", inline_limit=1024, clock=clock) as reg:
         w = World(path, reg, clock)
         reg.set_default_ttl("zoo", timedelta(days=30))
-        with reg.init("zoo", job_type="prep", name="prep-1", config={"seed": 1, "nested": {"lr": 0.1}}) as run:
+        with reg.init("zoo", job_type="prep", name="prep-1", config={"seed": 1, "nested": {"lr": 0.1}},
+                      entity="zoo-team", id="prep-0001", group="exp-a") as run:
+            run.config["epochs"] = 3  # saved after init
+            run.log({"loss": 0.9, "acc": 0.1})
+            run.log({"loss": float("nan"), "curve": [1, 2.5, float("inf")]})  # a diverging loss is kept as it was
+            run.log({"acc": 0.5, "nested": {"p": 0.25}}, step=5)
+            run.summary["best"] = "ü and NaN: kept as text"
             art = make("zoo_dataset", small=b"tiny", big=os.urandom(5000), sub__deep=b"nested file")
             art.description = "the zoo"
             art.metadata = {"rows": 101, "split": {"train": 0.8}}
@@ -82,7 +89,8 @@ def world(tmp_path: Path) -> Iterator[World]:
             kept.ttl = None
             kept.save()
         step(w)
-        with reg.init("zoo", job_type="train", name="train-1") as run:
+        with reg.init("zoo", job_type="train", name="train-1", group="exp-a") as run:  # a random W&B id
+            run.log({"epoch": 1})
             run.use_artifact("zoo_dataset:best")
             model = run.log_artifact(make("zoo_model", type="model", weights=os.urandom(2000)), aliases=["fresh"])
         step(w)
@@ -130,6 +138,9 @@ def describe(reg: artreg.Registry, rename: Callable[[str], str] = lambda name: n
         out["runs"][name] = {
             "project": run.project, "job_type": run.job_type, "config": run.config, "state": run.state, "error": run.error,
             "created_by": run.created_by, "started_at": run.started_at, "finished_at": run.finished_at,
+            "id": run.id, "entity": run.entity, "group": run.group, "path": run.path,
+            # as text: NaN is kept, and NaN != NaN
+            "summary": json.dumps(dict(run.summary), sort_keys=True), "history": json.dumps(run.history(), sort_keys=True),
             "logged": sorted(rename(v.qualified_name) for v in run.logged_artifacts()),
             "used": sorted(rename(v.qualified_name) for v in run.used_artifacts()),
         }
@@ -441,6 +452,18 @@ DAMAGE: list[Any] = [
     pytest.param(lambda b, o: rewrite(b, o, lambda rs: [r for r in rs if r["kind"] != "collection" or r["id"] != 0]),
                  "not described before", id="a version of an undescribed collection"),
     pytest.param(lambda b, o: o.write_bytes(b"not a bundle at all" * 100), "checksum|not an artreg bundle", id="not a bundle"),
+    pytest.param(lambda b, o: rewrite(b, o, lambda rs: [dict(r, rows=r["rows"][::-1]) if r["kind"] == "history" else r for r in rs]),
+                 "history step .* out of order", id="a run's history out of order"),
+    pytest.param(lambda b, o: rewrite(b, o, lambda rs: [r for r in rs if r["kind"] != "run" or r["id"] != 0]),
+                 "does not follow that run", id="a history without its run"),
+    pytest.param(lambda b, o: rewrite(b, o, lambda rs: [dict(r, fields=dict(r["fields"], summary="{not json")) if r["kind"] == "run"
+                                                        else r for r in rs]), "summary is not JSON", id="a summary that is not JSON"),
+    pytest.param(lambda b, o: rewrite(b, o, lambda rs: [dict(r, fields=dict(r["fields"], run_key="no spaces")) if r["kind"] == "run"
+                                                        else r for r in rs]), "run id must be", id="a bad run id"),
+    # One project's run ids are unique in every registry, so no export names one twice: two runs of
+    # one id would be two runs merged into one, or one made up.
+    pytest.param(lambda b, o: rewrite(b, o, lambda rs: [dict(r, fields=dict(r["fields"], run_key="prep-0001")) if r["kind"] == "run"
+                                                        else r for r in rs]), "run zoo/prep-0001 is named twice", id="one run id twice"),
 ]
 
 
@@ -677,3 +700,145 @@ def test_tar_headers_agree_with_tarfile_both_ways() -> None:
     damaged[0] = ord("y")
     with pytest.raises(artreg.IntegrityError, match="checksum"):
         parse_header(bytes(damaged), 512)
+
+
+# -- runs as W&B knows them ------------------------------------------------------------------
+
+
+def test_a_run_keeps_its_id_unless_another_run_has_it_at_the_destination(tmp_path: Path) -> None:
+    with fresh(tmp_path, "a") as a, fresh(tmp_path, "b") as b:
+        with a.init("p", id="shared-id", entity="team", group="g") as run:
+            run.log_artifact(make(w=b"from a"))
+        with a.init("p", id="free-id") as run:
+            run.log_artifact(make("other", w=b"also from a"))
+        with b.init("p", id="shared-id") as mine:  # the same id, another run
+            mine.log({"loss": 1.0})
+            mine.log_artifact(make("mine", w=b"from b"))
+        report = a.copy_to(b)
+        assert report.runs_created == 2
+        (renamed,) = report.runs_renamed
+        new_id = renamed.rpartition("/")[2]
+        assert renamed == f"p/shared-id -> p/{new_id}" and len(new_id) == 8 and new_id != "shared-id"
+        assert artreg.Run(b, 1).id == "shared-id" and artreg.Run(b, 1).history() == [{"loss": 1.0, "_step": 0}]  # b's own is untouched
+        copied = b.artifact("p/ds:v0").logged_by()[0]
+        assert (copied.id, copied.entity, copied.group, copied.path) == (new_id, "team", "g", f"team/p/{new_id}")
+        assert b.artifact("p/other:v0").logged_by()[0].id == "free-id"
+        import artreg.wandb as wandb
+
+        wandb.use_registry(b)
+        assert wandb.Api().run(f"team/p/{new_id}").id == new_id
+        # copied again: found by its origin, not renamed a second time
+        before = snapshot(b)
+        again = a.copy_to(b)
+        assert (again.runs_created, again.runs_reused, again.runs_renamed) == (0, 2, ())
+        assert snapshot(b) == before
+        # back where they came from: a's runs are a's own, under their own ids; b's own "shared-id" is new to a,
+        # and a has a run of that id
+        back = b.copy_to(a)
+        assert (back.runs_created, back.runs_reused, len(back.runs_renamed)) == (1, 2, 1)
+        assert back.runs_renamed[0].startswith("p/shared-id -> p/")
+        assert [r.id for r in a.artifact("p/ds:v0").logged_by()] == ["shared-id"]
+        assert a.artifact("p/mine:v0").logged_by()[0].history() == [{"loss": 1.0, "_step": 0}]
+
+
+def test_a_run_copied_while_running_catches_up_on_a_later_copy(tmp_path: Path) -> None:
+    with fresh(tmp_path, "a") as a, fresh(tmp_path, "b") as b:
+        run = a.init("p", id="live", config={"lr": 0.1})
+        run.log({"loss": 0.5})
+        run.log_artifact(make(w=b"epoch 1"))
+        a.copy_to(b)
+        there = b.artifact("p/ds:v0").logged_by()[0]
+        assert (there.state, there.history()) == ("running", [{"loss": 0.5, "_step": 0}])
+        run.log({"loss": float("nan")})
+        run.summary["note"] = "diverged"
+        run.config["lr"] = 0.01
+        assert a.copy_to(b).runs_reused == 1
+        there.refresh()
+        assert there.state == "running" and json.dumps(there.history()) == json.dumps(run.history())
+        assert json.dumps(dict(there.summary)) == json.dumps(dict(run.summary)) and there.config == {"lr": 0.01}
+        # copied back to a while it runs there: a's own run is not set back to b's older view
+        run.log({"loss": 0.25})
+        before = snapshot(a)
+        assert b.copy_to(a).runs_reused == 1
+        assert snapshot(a) == before
+        run.finish()
+        a.copy_to(b)
+        there.refresh()
+        assert (there.state, there.finished_at, len(there.history())) == ("finished", run.finished_at, 3)
+        before = snapshot(b)
+        a.copy_to(b)
+        assert snapshot(b) == before
+
+
+# -- distributed versions ----------------------------------------------------------------------
+
+
+def test_pending_distributed_versions_never_travel_only_what_a_finish_committed(tmp_path: Path) -> None:
+    """Pending rows (SPEC §15.1) are not versions: no record, no blob of theirs is in a bundle or a copy."""
+    secret = os.urandom(3000)
+    with fresh(tmp_path, "a") as a, fresh(tmp_path, "b") as b:
+        a.log_artifact(make("done", w=b"committed"), project="p")
+        with a.init("p", group="writers", job_type="writer") as writer:
+            part = make("parallel", type="dataset", part0=secret)
+            writer.upsert_artifact(part)
+        assert rows(a, "SELECT count(*) FROM pending_entries")[0][0] == 1
+        bundle = tmp_path / "now.tar"
+        report = a.export_bundle(bundle)
+        assert [c.source for c in report.copied] == ["p/done:v0"] and report.runs_created == 0
+        assert b"parallel" not in bundle.read_bytes() and b"part0" not in bundle.read_bytes()
+        assert artreg.verify_bundle(bundle).blobs == 1 and artreg.verify_bundle(bundle).runs == 0
+        copied = a.copy_to(b)
+        assert (copied.versions_created, copied.blobs_sent) == (1, 1)
+        assert [c.name for c in b.collections("p")] == ["done"]
+        assert rows(b, "SELECT count(*) FROM pending_versions")[0][0] == 0
+        # b has a pending version of the same name of its own: a copy leaves it pending
+        with b.init("p", group="writers", job_type="writer") as there:
+            there.upsert_artifact(make("parallel", type="dataset", mine=b"b's part"))
+        with a.init("p", group="writers", job_type="finisher") as finisher:
+            finished = finisher.finish_artifact(artreg.Artifact("parallel", "dataset"), aliases=["complete"])
+        report = a.copy_to(b)
+        assert (report.versions_created, report.runs_created) == (1, 2)  # the version; its writer and finisher
+        version = b.artifact("p/parallel:complete")
+        assert version.digest == finished.digest and version.open("part0").read() == secret
+        assert sorted(r.job_type for r in version.logged_by()) == ["finisher", "writer"]  # type: ignore[type-var]
+        assert rows(b, "SELECT count(*) FROM pending_entries")[0][0] == 1  # b's own part is still pending
+        with b.init("p", group="writers", job_type="finisher") as there:
+            mine = there.finish_artifact(artreg.Artifact("parallel", "dataset"))
+        assert mine.index == 1 and mine.get_entry("mine").size == len(b"b's part")
+        assert_consistent(a)
+        assert_consistent(b)
+
+
+def test_runs_an_earlier_import_left_without_an_id_get_one_when_migrated(tmp_path: Path) -> None:
+    """Imports before runs carried W&B's id created runs with none: the migration gives each a unique one."""
+    import apsw
+
+    from artreg._schema import APPLICATION_ID
+
+    fills = next(i for i, m in enumerate(MIGRATIONS) if "run_key IS NULL\n  AND NOT EXISTS" in m)
+    old = tmp_path / "old.db"
+    con = apsw.Connection(str(old))
+    with con:
+        for number in range(fills):
+            con.execute(MIGRATIONS[number])
+            con.execute(f"PRAGMA user_version = {number + 1}")
+            if number == 0:
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.execute("INSERT INTO settings(key, value) VALUES ('created_by', 'old')")
+        con.execute("INSERT INTO projects(id, name, created_at) VALUES (100, 'p', '2020-01-01T00:00:00.000000Z')")
+        insert = ("INSERT INTO runs(id, project_id, name, created_by, started_at, state, finished_at, run_key)"
+                  " VALUES (?, 100, ?, 'old', '2020-01-01T00:00:00.000000Z', 'finished', '2020-01-01T00:00:01.000000Z', ?)")
+        con.executemany(insert, [(1, "imported-1", None), (2, "by-hand", "1"), (3, "imported-3", None)])
+    con.close()
+    with artreg.open(old) as reg:
+        ids = {artreg.Run(reg, row).name: artreg.Run(reg, row).id for row in (1, 2, 3)}
+        assert ids["by-hand"] == "1" and ids["imported-3"] == "3"
+        assert re.fullmatch(r"1-[0-9a-f]{8}", ids["imported-1"]), ids  # its row id was taken
+        for row in (1, 2, 3):
+            reg.log_artifact(make(f"out{row}", w=bytes([row])), project="p")
+        with reg._db.write() as wcon:  # give them lineage, so that they travel
+            wcon.executemany("INSERT INTO run_outputs(run_id, version_id) SELECT ?, v.id FROM versions AS v"
+                             " JOIN collections AS c ON c.id = v.collection_id WHERE c.name = ?", ((n, f"out{n}") for n in (1, 2, 3)))
+        with fresh(tmp_path, "dst") as dst:
+            assert reg.copy_to(dst).runs_created == 3
+            assert sorted(r.id for n in (1, 2, 3) for r in dst.artifact(f"p/out{n}:v0").logged_by()) == sorted(ids.values())
