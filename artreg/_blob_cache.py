@@ -30,7 +30,7 @@ from pathlib import Path
 
 import apsw
 
-from ._errors import ArtregError, InvalidName
+from ._errors import DiskError, InvalidName
 
 SCHEMA = """
 -- boot: '' once the file is known to be on disk as verified (fsynced, or read back and
@@ -109,7 +109,7 @@ class BlobCache:
         try:
             self.tmp.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ArtregError(f"cannot create the blob cache {str(folder)!r}: {exc.strerror or exc}") from exc
+            raise DiskError(f"cannot create the blob cache {str(folder)!r}: {exc.strerror or exc}", exc.errno) from exc
         self._lock = threading.Lock()
         self._con: apsw.Connection | None = None
         self._pid = os.getpid()
@@ -319,7 +319,7 @@ class _Held:
         except BaseException as exc:
             self._cache._lock.release()
             if isinstance(exc, apsw.Error):
-                raise ArtregError(f"the blob cache index {str(self._cache.folder / 'cache.db')!r} failed: {exc}") from exc
+                raise DiskError(f"the blob cache index {str(self._cache.folder / 'cache.db')!r} failed: {exc}") from exc
             raise
         self._con = con
         return con

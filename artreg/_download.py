@@ -12,6 +12,7 @@ checked against their recorded digest before the rename; ``verify`` re-checks th
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
-from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
+from ._errors import ArtregError, DiskError, IntegrityError, InvalidName, NotFound
 from ._manifest import ManifestEntry
 from ._names import normalize_path
 from ._progress import ProgressCallback, Tracker
@@ -206,10 +207,10 @@ def _materialise(
             tree.link(folder, name, object_path, symbolic=link == "symlink")
         except FileNotFoundError:
             if os.path.exists(object_path):
-                raise ArtregError(f"cannot {link} {entry.path!r} under {tree.path!r}: no such folder") from None
+                raise DiskError(f"cannot {link} {entry.path!r} under {tree.path!r}: no such folder", errno.ENOENT) from None
             raise  # the cached file was evicted: fetched again by the caller
         except OSError as exc:
-            raise ArtregError(f"cannot {link} {entry.path!r} under {tree.path!r}: {exc.strerror}") from exc
+            raise DiskError(f"cannot {link} {entry.path!r} under {tree.path!r}: {exc.strerror}", exc.errno) from exc
         return
     if data is not None:
         check_bytes(entry.digest, entry.size, data)  # before anything is created
@@ -219,7 +220,7 @@ def _materialise(
         elif object_path is not None and link in ("reflink", "auto") and _reflink(object_path, fd):
             pass
         elif object_path is not None and link == "reflink":
-            raise ArtregError(f"cannot reflink {entry.path!r}: the filesystem under {tree.path!r} does not support it")
+            raise DiskError(f"cannot reflink {entry.path!r}: the filesystem under {tree.path!r} does not support it", errno.EOPNOTSUPP)
         elif object_path is not None and store.files is not None and store.files.just_verified(entry.digest):
             _copy_file(object_path, fd)  # fetched and hashed a moment ago: hashing it again would find the same
         else:

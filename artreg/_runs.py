@@ -21,7 +21,7 @@ import apsw
 
 from ._clock import format_time, parse_time
 from ._draft import Artifact
-from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound, TypeMismatch
+from ._errors import AlreadyExists, Conflict, InvalidName, NotFound, TypeMismatch
 from ._names import DEFAULT_PROJECT, check_project, check_text, dump_json
 from ._progress import ProgressCallback
 from ._projects import ensure_project
@@ -241,7 +241,7 @@ class Run:
 
     def _check_running(self) -> None:
         if self.state != "running":
-            raise ArtregError(f"run {self.project}/{self.name} is {self.state}; start a new run to log or use artifacts")
+            raise Conflict(f"run {self.project}/{self.name} is {self.state}; start a new run to log or use artifacts")
 
     # -- metrics -----------------------------------------------------------------------
 

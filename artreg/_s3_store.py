@@ -249,7 +249,9 @@ class S3Files:
                 digest, size = _copy_hashing(src, fd, parts)
                 if expect is not None and size != expect:
                     what = repr(name) if isinstance(name, str) else "the file"
-                    raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
+                    raise IntegrityError(
+                        f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again"
+                    )
                 if self.cache.needs_fsync:
                     os.fsync(fd)
             finally:
@@ -259,7 +261,7 @@ class S3Files:
             reader = os.open(tmp, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
-            if isinstance(exc, OSError):
+            if isinstance(exc, OSError) and not isinstance(exc, ArtregError):
                 raise storage_error(exc, self.folder) from exc
             raise
         try:
@@ -393,7 +395,7 @@ class S3Files:
     def _part(self, key: str, upload_id: str, number: int, fd: int, offset: int, length: int, digest: bytes) -> dict[str, Any]:
         body = os.pread(fd, length, offset)
         if len(body) != length:
-            raise ArtregError(f"the cached file of {key!r} is shorter than when it was hashed")
+            raise IntegrityError(f"the cached file of {key!r} is shorter than when it was hashed")
         checksum = base64.b64encode(digest).decode()
         try:
             answer = self.data_client().upload_part(Bucket=self.location.bucket, Key=key, UploadId=upload_id, PartNumber=number,
@@ -613,7 +615,7 @@ def _hash_parts(fd: int, size: int, part_size: int) -> list[bytes]:
         while position < end:
             chunk = os.pread(fd, min(CHUNK, end - position), position)
             if not chunk:
-                raise ArtregError("a cached blob file is shorter than when it was hashed")
+                raise IntegrityError("a cached blob file is shorter than when it was hashed")
             hasher.update(chunk)
             position += len(chunk)
         digests.append(hasher.digest())
