@@ -18,6 +18,7 @@ from ._aliases import set_alias
 from ._audit import record
 from ._automations import emit
 from ._clock import parse_time
+from ._handle import Handle
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
 from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, given_aliases, parse_ref
 from ._projects import ensure_project, next_index
@@ -95,7 +96,7 @@ def list_registries(reg: Registry) -> list[Catalog]:
     return [Catalog(reg, i) for i in visible]
 
 
-class Catalog:
+class Catalog(Handle):
     """One registry: its collections of links, accepted types, members and protected aliases."""
 
     def __init__(self, reg: Registry, registry_id: int) -> None:
@@ -103,6 +104,7 @@ class Catalog:
         self.id = registry_id
         self.refresh()
 
+        """Reload from the database."""
     def refresh(self) -> None:
         with self._reg._db.read() as con:
             row = con.execute(SELECT_REGISTRY.format(where="id = ?"), (self.id,)).fetchone()
@@ -118,14 +120,13 @@ class Catalog:
         self.created_at: datetime = parse_time(row[6])
         self.created_by: str = row[7]
 
-    def __repr__(self) -> str:
-        return f"<Catalog {self.name!r} visibility={self.visibility!r}>"
+    _kind = "registry"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Catalog) and other._reg is self._reg and other.id == self.id
+    def _row_id(self) -> int:
+        return self.id
 
-    def __hash__(self) -> int:
-        return hash((id(self._reg), "registry", self.id))
+    def _label(self) -> str:
+        return f"{self.name!r} visibility={self.visibility!r}"
 
     @property
     def project(self) -> str:

@@ -310,6 +310,16 @@ class Database:
             return False
         return (st.st_dev, st.st_ino) == self._identity
 
+    @property
+    def identity(self) -> tuple[str, object]:
+        """Which catalog this is: its file's (device, inode), or this object's id for ``:memory:``.
+
+        Registries opened on one file share it, so handles of one row compare equal through
+        either (see ``_handle.Handle``). The file's is taken by the first connection, in
+        ``__init__``, so it never changes afterwards.
+        """
+        return ("file", self._identity) if self._identity is not None else ("memory", id(self))
+
     def check_file(self) -> None:
         """Raise SchemaError when the database file was deleted or replaced since it was opened.
 

@@ -22,6 +22,7 @@ import apsw
 from ._clock import format_time, parse_time
 from ._draft import Artifact
 from ._errors import AlreadyExists, Conflict, InvalidName, NotFound, TypeMismatch
+from ._handle import Handle
 from ._names import DEFAULT_PROJECT, check_project, check_text, dump_json
 from ._progress import ProgressCallback
 from ._projects import ensure_project
@@ -144,7 +145,7 @@ def _check_label(kind: str, value: object) -> None:
     check_text(value, kind)
 
 
-class Run:
+class Run(Handle):
     """A unit of work: ``with reg.init(project="zoo", job_type="train") as run: ...``.
 
     Leaving the block marks it ``finished``, or ``crashed`` (with the error) when the block
@@ -190,14 +191,13 @@ class Run:
         """``entity/project/id`` (the entity part only when the run has one): what ``Api().run()`` takes."""
         return "/".join(part for part in (self.entity, self.project, self.id) if part)
 
-    def __repr__(self) -> str:
-        return f"<Run {self.project}/{self.name} id={self.id!r} state={self.state!r}>"
+    _kind = "run"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Run) and other._reg is self._reg and other._row == self._row
+    def _row_id(self) -> int:
+        return self._row
 
-    def __hash__(self) -> int:
-        return hash((id(self._reg), "run", self._row))
+    def _label(self) -> str:
+        return f"{self.project}/{self.name} id={self.id!r} state={self.state!r}"
 
     def __enter__(self) -> Run:
         return self
