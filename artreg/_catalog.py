@@ -16,10 +16,10 @@ import apsw
 from ._access import check_role, check_visibility, is_org_admin, is_protected, require, role_of
 from ._aliases import set_alias
 from ._audit import record
-from ._automations import emit
 from ._clock import parse_time
-from ._handle import Handle
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
+from ._events import VersionLinked, emit
+from ._handle import Handle
 from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, given_aliases, parse_ref
 from ._projects import ensure_project, next_index
 from ._suggest import no_registry
@@ -104,8 +104,8 @@ class Catalog(Handle):
         self.id = registry_id
         self.refresh()
 
-        """Reload from the database."""
     def refresh(self) -> None:
+        """Reload from the database."""
         with self._reg._db.read() as con:
             row = con.execute(SELECT_REGISTRY.format(where="id = ?"), (self.id,)).fetchone()
             if row is None:
@@ -326,7 +326,7 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
             link_id = con.execute(INSERT_LINK, (collection_id, index, who.at, who.user, source_id)).fetchone()[0]  # type: ignore[index]
             record(con, who, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
                    source_id=source_id, index=index)
-            emit(con, who, "version_linked", collection_id=collection_id, version_id=link_id)
+            emit(con, who, VersionLinked(collection_id, link_id))
             set_alias(con, who, collection_id, LATEST, link_id)
         for alias in alias_list:
             set_alias(con, who, collection_id, alias, link_id)
