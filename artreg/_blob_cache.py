@@ -19,7 +19,6 @@ reading an unlinked file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -31,6 +30,7 @@ from pathlib import Path
 import apsw
 
 from ._errors import DiskError, InvalidName
+from ._hashing import sha256_file
 
 SCHEMA = """
 -- boot: '' once the file is known to be on disk as verified (fsynced, or read back and
@@ -293,16 +293,10 @@ class BlobCache:
 
 def _holds(path: Path, digest: str, size: int) -> bool:
     """Whether the file holds exactly the blob (sha256 and size)."""
-    hasher = hashlib.sha256()
-    seen = 0
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                hasher.update(chunk)
-                seen += len(chunk)
+        return sha256_file(path) == (digest, size)
     except FileNotFoundError:
         return False
-    return seen == size and hasher.hexdigest() == digest
 
 
 class _Held:

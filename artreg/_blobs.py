@@ -37,8 +37,8 @@ from typing import Any, BinaryIO, Protocol
 
 from ._db import Database
 from ._errors import ArtregError, Conflict, DiskError, IntegrityError
+from ._hashing import CHUNK, sha256_stream
 
-CHUNK = 1 << 20
 # Buffers in flight while a blob file is written: one being hashed, one being written, one
 # being read into. A buffer is refilled only once its hash is done.
 PIPELINE = 3
@@ -354,7 +354,7 @@ class LocalFiles:
     def state(self, digest: str, size: int) -> str:
         try:
             with open(self.path(digest), "rb") as handle:
-                return "ok" if _hash_stream(handle) == (digest, size) else "corrupt"
+                return "ok" if sha256_stream(handle) == (digest, size) else "corrupt"
         except FileNotFoundError:
             return "missing"
 
@@ -439,15 +439,6 @@ def place_blob_file(folder: Path, staged: Staged) -> None:
         if isinstance(exc, OSError) and not isinstance(exc, ArtregError):
             raise storage_error(exc, folder) from exc
         raise
-
-
-def _hash_stream(handle: BinaryIO) -> tuple[str, int]:
-    hasher = hashlib.sha256()
-    seen = 0
-    while chunk := handle.read(CHUNK):
-        hasher.update(chunk)
-        seen += len(chunk)
-    return hasher.hexdigest(), seen
 
 
 class PartHasher:

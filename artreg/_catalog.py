@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import apsw
 
-from ._access import check_role, check_visibility, is_org_admin, is_protected, require, role_of
+from ._access import check_role, check_visibility, is_protected, require, role_of
 from ._aliases import set_alias
 from ._audit import record
 from ._clock import parse_time
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
 from ._events import VersionLinked, emit
 from ._handle import Handle
-from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, given_aliases, parse_ref
+from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, check_user, given_aliases, parse_ref
 from ._projects import ensure_project, next_index
 from ._suggest import no_registry
 from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
@@ -36,6 +36,17 @@ INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, c
 SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
 """
 LIVE_VERSIONS = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'"
+# The columns a registry's admin edits: (read the old value, write the new one).
+UPDATE_REGISTRY = {
+    "description": ("SELECT description FROM registries WHERE id = ?", "UPDATE registries SET description = ? WHERE id = ?"),
+    "visibility": ("SELECT visibility FROM registries WHERE id = ?", "UPDATE registries SET visibility = ? WHERE id = ?"),
+    "default_role": ("SELECT default_role FROM registries WHERE id = ?", "UPDATE registries SET default_role = ? WHERE id = ?"),
+}
+DELETE_REGISTRY_ROWS = (
+    "DELETE FROM registry_types WHERE registry_id = ?",
+    "DELETE FROM registry_members WHERE registry_id = ?",
+    "DELETE FROM protected_aliases WHERE registry_id = ?",
+)
 
 
 def create_registry(
@@ -173,12 +184,13 @@ class Catalog(Handle):
     def set_description(self, description: str | None) -> None:
         self._update("description", description, "changing the description")
 
-    def _update(self, column: str, value: str | None, action: str) -> None:
+    def _update(self, column: Literal["description", "visibility", "default_role"], value: str | None, action: str) -> None:
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, action)
-            before = con.execute(f"SELECT {column} FROM registries WHERE id = ?", (self.id,)).fetchone()[0]  # type: ignore[index]
-            con.execute(f"UPDATE registries SET {column} = ? WHERE id = ?", (value, self.id))
+            read, write = UPDATE_REGISTRY[column]
+            before = con.execute(read, (self.id,)).fetchone()[0]  # type: ignore[index]
+            con.execute(write, (value, self.id))
             record(con, who, f"registry_{column}_changed", registry_id=self.id, before=before, after=value)
         self.refresh()
 
@@ -209,8 +221,7 @@ class Catalog(Handle):
             record(con, who, "member_removed", registry_id=self.id, member=user, before=gone[0], after=None)
 
     def _set_member(self, user: str, role: str, action: str) -> None:
-        if not isinstance(user, str) or not user or any(ord(c) < 32 for c in user):
-            raise InvalidName(f"user name must be non-empty without control characters: {user!r}")
+        check_user(user)
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, "managing members")
@@ -282,8 +293,8 @@ class Catalog(Handle):
                 live = [r[0] for r in con.execute(LIVE_VERSIONS, (collection_id,))]
                 soft_delete(con, who, collection_id, live, "version_unlinked")
                 con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (who.at, collection_id))
-            for table in ("registry_types", "registry_members", "protected_aliases"):
-                con.execute(f"DELETE FROM {table} WHERE registry_id = ?", (self.id,))
+            for statement in DELETE_REGISTRY_ROWS:
+                con.execute(statement, (self.id,))
             con.execute("DELETE FROM registries WHERE id = ?", (self.id,))
             record(con, who, "registry_deleted", registry_id=self.id, name=self.name)
 
@@ -353,4 +364,4 @@ def _portfolio(con: apsw.Connection, project_id: int, name: str, type_: str, now
     return int(row[0])
 
 
-__all__ = ["Catalog", "create_registry", "find_registry", "is_org_admin", "link_version", "list_registries"]
+__all__ = ["Catalog", "create_registry", "find_registry", "link_version", "list_registries"]

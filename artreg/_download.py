@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 import warnings
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
 from ._errors import ArtregError, DiskError, IntegrityError, InvalidName, NotFound
+from ._hashing import CHUNK, sha256_stream
 from ._manifest import ManifestEntry
 from ._names import normalize_path
 from ._progress import ProgressCallback, Tracker
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 LINK_MODES = ("copy", "hardlink", "symlink", "reflink", "auto")
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
-CHUNK = 1 << 20
 # Entries whose blob rows are read by one query, and the most bytes such a batch may hold.
 BATCH = 512
 BATCH_BYTES = 32 << 20
@@ -333,8 +332,5 @@ def _hash_path(path: str) -> str:
 
 def _hash_fd(fd: int) -> str:
     """sha256 of what an open descriptor reads; closes it."""
-    hasher = hashlib.sha256()
     with open(fd, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+        return sha256_stream(handle)[0]

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple, overload
 
 from ._errors import AlreadyExists, Conflict, IntegrityError, InvalidName, NotFound
+from ._hashing import CHUNK
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
 from ._localfiles import hash_file
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from ._blobs import BlobStore
     from ._versions import ArtifactVersion
 
-CHUNK = 1 << 20
 # ``new_file`` keeps up to this many bytes in memory, then spills to an unnamed temporary file.
 SPOOL_BYTES = 1 << 20
 # new_file's modes, as W&B takes them: x refuses a path already there, w replaces it.

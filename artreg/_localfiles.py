@@ -22,8 +22,8 @@ import os
 import stat
 
 from ._errors import ArtregError, DiskError, IntegrityError, InvalidName, NotFound
+from ._hashing import CHUNK
 
-CHUNK = 1 << 20
 # The kernel stamps files from a clock that lags the one ``time.time_ns()`` reads by up to
 # a scheduler tick (4-10 ms); 50 ms covers that with room to spare.
 RACY_NS = 50_000_000

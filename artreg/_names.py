@@ -102,6 +102,17 @@ def check_tag(tag: object) -> str:
     return value
 
 
+def check_user(user: object) -> str:
+    """A user name (``Registry(user=)``, a registry member): a non-empty string without control characters.
+
+    No length limit and no other forbidden character: it is whatever the login or
+    ``$ARTREG_USER`` says, stored and compared as given.
+    """
+    if not isinstance(user, str) or not user or _CONTROL.search(user):
+        raise InvalidName(f"user name must be non-empty without control characters: {user!r}")
+    return user
+
+
 def check_project(name: object, *, kind: str = "project name") -> str:
     """A project or registry name: 1-128 characters, none of ``/ \\ # ? % :`` or controls."""
     value = _require_str(kind, name)

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ._errors import ArtregError, IntegrityError, InvalidName, MissingExtra, NotFound, SourceError
+from ._hashing import CHUNK
 from ._localfiles import open_regular
 from ._manifest import ManifestEntry
 
@@ -55,7 +56,6 @@ TIMEOUT_ENV = "ARTREG_REFERENCE_TIMEOUT"
 DEFAULT_DEADLINE = 3600.0
 DEADLINE_ENV = "ARTREG_REFERENCE_DEADLINE"
 SHA256, ETAG, NONE = "sha256", "etag", "none"
-CHUNK = 1 << 20
 S3_EXTRA = "artreg[s3]"
 S3_PAGE_SIZE = 1000  # keys per listing request (S3's own maximum)
 

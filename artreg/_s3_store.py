@@ -51,8 +51,9 @@ from typing import Any, BinaryIO
 
 from . import _s3
 from ._blob_cache import BlobCache
-from ._blobs import CHUNK, PartHasher, Stored, _copy_hashing, _hash_stream, storage_error
+from ._blobs import PartHasher, Stored, _copy_hashing, storage_error
 from ._errors import ArtregError, IntegrityError, StoreError, StoreNotFound, StoreUnavailable
+from ._hashing import CHUNK, sha256_stream
 from ._s3 import S3Location
 from ._s3_gc import Claims
 
@@ -151,7 +152,7 @@ class S3Files:
                 continue  # not named by the catalog: an orphan, which gc removes
             try:
                 with open(self.cache.path(digest), "rb") as handle:
-                    if size != known[digest] or _hash_stream(handle) != (digest, known[digest]):
+                    if size != known[digest] or sha256_stream(handle) != (digest, known[digest]):
                         bad.append(digest)
             except FileNotFoundError:
                 continue  # evicted meanwhile

@@ -74,8 +74,6 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
     FROM collections AS c2 JOIN projects AS p2 ON p2.id = c2.project_id
     WHERE p2.name = :project AND c2.name = :name AND c2.deleted_at IS NULL
 )"""
-SELECT_BY_INDEX = "SELECT id FROM versions WHERE collection_id = ? AND idx = ? AND state = 'committed'"
-SELECT_BY_ALIAS = "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?"
 # files() reads entries a page at a time, by path: each page one indexed range of the primary
 # key ("dir/" <= path < "dir0" for a folder; the whole manifest has no upper bound).
 FILES_PAGE = 1000
