@@ -47,10 +47,9 @@ from ._registry import Registry, open
 from ._runs import Run
 from ._search import SearchHit
 from ._storage import MoveReport
+from ._version import __version__
 from ._versions import ArtifactVersion, Collection
 from ._webhooks import Delivery, DeliveryAttempt, DeliveryReport, RetryPolicy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AliasChange",

@@ -168,7 +168,7 @@ def write_bundle(
     progress: ProgressCallback | None = None,
 ) -> CopyReport:
     """Write the bundle of ``refs`` (None: every live version and link) to ``out``; see ``Registry.export_bundle``."""
-    from . import __version__
+    from ._version import __version__
 
     now = reg._now()
     with reg._store.lock(exclusive=False):

@@ -23,7 +23,6 @@ from contextlib import nullcontext, redirect_stdout
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from . import __version__
 from . import _errors as errors
 from ._bundle import CopyReport
 from ._copy import copy, is_bundle, verify_bundle
@@ -45,6 +44,7 @@ from ._render import (
     table,
     version_dict,
 )
+from ._version import __version__
 
 EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.NotFound: 3,
