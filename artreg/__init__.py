@@ -9,9 +9,11 @@
     'zoo_dataset:v0'
 """
 
-from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
+from ._audit import AliasChange, AuditEntry, AuditLog
+from ._automations import Automation, AutomationEvent, Automations, Callback, Webhook, callback, webhook
 from ._blob_cache import CacheUsage
 from ._bundle import BundleSummary, Copied, CopyReport
+from ._catalog import Catalog
 from ._copy import verify_bundle
 from ._diff import EntryChange, MetadataChange, VersionDiff
 from ._draft import Artifact, DraftEntry
@@ -20,12 +22,15 @@ from ._errors import (
     ArtregError,
     Busy,
     Conflict,
+    DiskError,
     FileNotFound,
     IntegrityError,
     InvalidName,
+    MissingExtra,
     NotFound,
     PermissionDenied,
     SchemaError,
+    SourceError,
     StoreDenied,
     StoreError,
     StoreNotFound,
@@ -33,7 +38,7 @@ from ._errors import (
     TypeMismatch,
 )
 from ._gc import CheckReport, GcReport
-from ._lifecycle import INHERIT
+from ._lifecycle import INHERIT, TTL
 from ._lineage import LineageEdge, LineageGraph, LineageNode
 from ._manifest import ManifestEntry
 from ._names import Ref, parse_ref
@@ -42,22 +47,26 @@ from ._registry import Registry, open
 from ._runs import Run
 from ._search import SearchHit
 from ._storage import MoveReport
+from ._version import __version__
 from ._versions import ArtifactVersion, Collection
 from ._webhooks import Delivery, DeliveryAttempt, DeliveryReport, RetryPolicy
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "AliasChange",
     "AlreadyExists",
     "Artifact",
     "ArtifactVersion",
     "ArtregError",
+    "AuditEntry",
+    "AuditLog",
     "Automation",
     "AutomationEvent",
+    "Automations",
     "BundleSummary",
     "Busy",
     "CacheUsage",
     "Callback",
+    "Catalog",
     "CheckReport",
     "Collection",
     "Conflict",
@@ -66,6 +75,7 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "DeliveryReport",
+    "DiskError",
     "DraftEntry",
     "EntryChange",
     "FileNotFound",
@@ -78,6 +88,7 @@ __all__ = [
     "LineageNode",
     "ManifestEntry",
     "MetadataChange",
+    "MissingExtra",
     "MoveReport",
     "NotFound",
     "PermissionDenied",
@@ -88,10 +99,12 @@ __all__ = [
     "Run",
     "SchemaError",
     "SearchHit",
+    "SourceError",
     "StoreDenied",
     "StoreError",
     "StoreNotFound",
     "StoreUnavailable",
+    "TTL",
     "TypeMismatch",
     "VersionDiff",
     "Webhook",

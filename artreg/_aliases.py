@@ -3,8 +3,8 @@
 An alias is a row keyed by (collection, alias), so it is held by at most one version.
 ``latest`` is a row too; ``reset_latest`` moves it to the newest live version. Every change
 is written to the audit log in the same transaction, which is what
-``Collection.alias_history`` reads; pointing or moving an alias also emits the
-``alias_added`` event of automations there.
+``Collection.alias_history`` reads; pointing or moving an alias also emits an
+``AliasAdded`` event (``_events``), which automations hear.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import apsw
 
 from ._audit import Actor, record
-from ._automations import emit
+from ._events import AliasAdded, emit
 from ._names import LATEST
 
 SET_ALIAS = """
@@ -31,7 +31,7 @@ def _label(con: apsw.Connection, version_id: int | None) -> str | None:
 
 
 def set_alias(con: apsw.Connection, actor: Actor, collection_id: int, alias: str, version_id: int) -> None:
-    """Point ``alias`` at a version, moving it from whichever version held it (an ``alias_added`` event)."""
+    """Point ``alias`` at a version, moving it from whichever version held it (an ``AliasAdded`` event)."""
     held = con.execute(HOLDER, (collection_id, alias)).fetchone()
     before = None if held is None else held[0]
     if before == version_id:
@@ -42,7 +42,7 @@ def set_alias(con: apsw.Connection, actor: Actor, collection_id: int, alias: str
         collection_id=collection_id, version_id=version_id, alias=alias,
         before=_label(con, before), after=_label(con, version_id),
     )
-    emit(con, actor, "alias_added", collection_id=collection_id, version_id=version_id, alias=alias)
+    emit(con, actor, AliasAdded(collection_id, version_id, alias))
 
 
 def drop_alias(con: apsw.Connection, actor: Actor, collection_id: int, alias: str, version_id: int) -> None:

@@ -44,6 +44,7 @@ from ._audit import Actor, record
 from ._clock import format_time, parse_time
 from ._db import Database, owner
 from ._errors import AlreadyExists, InvalidName, NotFound
+from ._events import AliasAdded, Event, VersionCreated, VersionLinked, subscribe
 from ._names import REGISTRY_PROJECT_PREFIX, check_artifact_name, check_project, dump_json
 from ._projects import ensure_project
 from ._webhooks import Delivery, RetryPolicy, deliveries
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("artreg")
 
-EVENTS = ("version_created", "alias_added", "version_linked")
+EVENTS = (VersionCreated.name, AliasAdded.name, VersionLinked.name)
 FILTER_KEYS = ("alias", "collection")
 PAYLOAD_FIELDS = ("event", "automation", "registry", "project", "collection", "version", "alias", "source", "user", "time")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -334,7 +335,7 @@ def _fires(automation_filter: Mapping[str, str | None], alias: str | None, colle
     return re.fullmatch(alias_re, alias) is not None
 
 
-# Each Database's in-process automations (reached from a connection inside ``emit``).
+# Each Database's in-process automations (reached from a connection inside ``_on_event``).
 _IN_PROCESS: weakref.WeakKeyDictionary[Database, Automations] = weakref.WeakKeyDictionary()
 
 
@@ -479,8 +480,9 @@ class Automations:
 # -- emission (inside the transaction of the change) ------------------------------------------
 
 
-def emit(con: apsw.Connection, who: Actor, event: str, *, collection_id: int, version_id: int, alias: str | None = None) -> None:
+def _on_event(con: apsw.Connection, who: Actor, happening: Event) -> None:
     """Queue the webhooks (outbox rows, this transaction) and callbacks (after commit) an event fires."""
+    event, collection_id, version_id, alias = happening.name, happening.collection_id, happening.version_id, happening.alias
     database = owner(con)
     sink = None if database is None else _IN_PROCESS.get(database)
     hooks: list[Any] = []
@@ -523,3 +525,6 @@ def _call(automation: Automation, event: AutomationEvent) -> None:
         automation.action.fn(event)
     except Exception:
         log.exception("callback automation %r failed on %s of %s", automation.name, event.event, event.version)
+
+
+subscribe(_on_event)

@@ -19,7 +19,6 @@ reading an unlinked file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -30,7 +29,8 @@ from pathlib import Path
 
 import apsw
 
-from ._errors import ArtregError, InvalidName
+from ._errors import DiskError, InvalidName
+from ._hashing import sha256_file
 
 SCHEMA = """
 -- boot: '' once the file is known to be on disk as verified (fsynced, or read back and
@@ -109,7 +109,7 @@ class BlobCache:
         try:
             self.tmp.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ArtregError(f"cannot create the blob cache {str(folder)!r}: {exc.strerror or exc}") from exc
+            raise DiskError(f"cannot create the blob cache {str(folder)!r}: {exc.strerror or exc}", exc.errno) from exc
         self._lock = threading.Lock()
         self._con: apsw.Connection | None = None
         self._pid = os.getpid()
@@ -293,16 +293,10 @@ class BlobCache:
 
 def _holds(path: Path, digest: str, size: int) -> bool:
     """Whether the file holds exactly the blob (sha256 and size)."""
-    hasher = hashlib.sha256()
-    seen = 0
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                hasher.update(chunk)
-                seen += len(chunk)
+        return sha256_file(path) == (digest, size)
     except FileNotFoundError:
         return False
-    return seen == size and hasher.hexdigest() == digest
 
 
 class _Held:
@@ -319,7 +313,7 @@ class _Held:
         except BaseException as exc:
             self._cache._lock.release()
             if isinstance(exc, apsw.Error):
-                raise ArtregError(f"the blob cache index {str(self._cache.folder / 'cache.db')!r} failed: {exc}") from exc
+                raise DiskError(f"the blob cache index {str(self._cache.folder / 'cache.db')!r} failed: {exc}") from exc
             raise
         self._con = con
         return con

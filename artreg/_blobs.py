@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from ._db import Database
-from ._errors import ArtregError, IntegrityError
+from ._errors import ArtregError, Conflict, DiskError, IntegrityError
+from ._hashing import CHUNK, sha256_stream
 
-CHUNK = 1 << 20
 # Buffers in flight while a blob file is written: one being hashed, one being written, one
 # being read into. A buffer is refilled only once its hash is done.
 PIPELINE = 3
@@ -204,7 +204,7 @@ class BlobStore:
         now = self.db.setting("blobs")
         mine = self.files.url if self.files is not None and self.files.remote else None
         if now != mine:
-            raise ArtregError(f"this registry's blobs moved to {now} after it was opened here; open it again")
+            raise Conflict(f"this registry's blobs moved to {now} after it was opened here; open it again")
 
     # -- writing -----------------------------------------------------------------------
 
@@ -370,7 +370,7 @@ class LocalFiles:
     def state(self, digest: str, size: int) -> str:
         try:
             with open(self.path(digest), "rb") as handle:
-                return "ok" if _hash_stream(handle) == (digest, size) else "corrupt"
+                return "ok" if sha256_stream(handle) == (digest, size) else "corrupt"
         except FileNotFoundError:
             return "missing"
 
@@ -414,14 +414,14 @@ def stage_blob_file(folder: Path, src: BinaryIO, expect: int | None, name: objec
             digest, size = _copy_hashing(src, fd, parts)
             if expect is not None and size != expect:
                 what = repr(name) if isinstance(name, str) else "the file"
-                raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
+                raise IntegrityError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
             os.fsync(fd)
         finally:
             os.close(fd)
         os.chmod(tmp_name, READ_ONLY)
     except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and not isinstance(exc, ArtregError):  # a StoreError or a source's error is already clear
             raise storage_error(exc, folder) from exc
         raise
     return Staged(digest, size, tmp_name)
@@ -441,18 +441,9 @@ def place_blob_file(folder: Path, staged: Staged) -> None:
         _fsync_dir(final.parent)
     except BaseException as exc:
         Path(staged.path).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and not isinstance(exc, ArtregError):
             raise storage_error(exc, folder) from exc
         raise
-
-
-def _hash_stream(handle: BinaryIO) -> tuple[str, int]:
-    hasher = hashlib.sha256()
-    seen = 0
-    while chunk := handle.read(CHUNK):
-        hasher.update(chunk)
-        seen += len(chunk)
-    return hasher.hexdigest(), seen
 
 
 class PartHasher:
@@ -685,14 +676,14 @@ def _read_into(src: BinaryIO, view: memoryview) -> int:
     except OSError as exc:
         if isinstance(exc, ArtregError):
             raise  # a store's own error (StoreError is an OSError too), already clear
-        raise ArtregError(f"cannot read the bytes to store: {exc.strerror or exc}") from exc
+        raise DiskError(f"cannot read the bytes to store: {exc.strerror or exc}", exc.errno) from exc
 
 
 def storage_error(exc: OSError, folder: str | Path) -> ArtregError:
     """The ArtregError for a file that could not be written in ``folder`` (full disk, read-only folder, ...)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return ArtregError(f"the disk holding {str(folder)!r} is full, or a file size limit was reached: {exc.strerror}")
-    return ArtregError(f"cannot write in {str(folder)!r}: {exc.strerror or exc}")
+        return DiskError(f"the disk holding {str(folder)!r} is full, or a file size limit was reached: {exc.strerror}", exc.errno)
+    return DiskError(f"cannot write in {str(folder)!r}: {exc.strerror or exc}", exc.errno)
 
 
 def _read_all(src: BinaryIO) -> bytes:

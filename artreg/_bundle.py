@@ -39,9 +39,7 @@ import apsw
 
 from ._clock import parse_time
 from ._errors import ArtregError, IntegrityError, InvalidName
-from ._names import check_metadata, check_text, dump_json
-from ._run_data import dump_metrics
-from ._runs import check_run_key
+from ._names import check_metadata, check_run_key, check_text, dump_json, dump_metrics
 from ._tar import TarWriter
 
 FORMAT = "artreg-bundle"

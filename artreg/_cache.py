@@ -35,12 +35,12 @@ from typing import BinaryIO
 
 from ._blobs import READ_ONLY, check_bytes, storage_error, write_all
 from ._errors import ArtregError, IntegrityError
+from ._hashing import CHUNK, sha256_file
 from ._manifest import ManifestEntry
 from ._references import NONE, SHA256, checksum_kind, open_reference
 
 CACHE_DIR = "cache"  # the folder's name inside objects/
 CONTENT, REFS, SNAPSHOTS, TMP = "sha256", "refs", "snapshots", "tmp"
-CHUNK = 1 << 20
 
 StoreLock = Callable[..., AbstractContextManager[None]]
 
@@ -208,7 +208,7 @@ class Cache:
             return []
         bad = []
         for path in _children_files(self.root / CONTENT):
-            if _hash_file(path) != path.parent.name + path.name:
+            if sha256_file(path)[0] != path.parent.name + path.name:
                 bad.append(str(path))
                 if fix:
                     path.unlink(missing_ok=True)
@@ -265,9 +265,3 @@ def _du(path: Path) -> int:
         return 0
 
 
-def _hash_file(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import apsw
 
-from ._access import check_role, check_visibility, is_org_admin, is_protected, require, role_of
+from ._access import check_role, check_visibility, is_protected, require, role_of
 from ._aliases import set_alias
 from ._audit import record
-from ._automations import emit
 from ._clock import parse_time
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
-from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, given_aliases, parse_ref
+from ._events import VersionLinked, emit
+from ._handle import Handle
+from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, check_user, given_aliases, parse_ref
 from ._projects import ensure_project, next_index
 from ._suggest import no_registry
 from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
@@ -35,6 +36,17 @@ INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, c
 SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
 """
 LIVE_VERSIONS = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'"
+# The columns a registry's admin edits: (read the old value, write the new one).
+UPDATE_REGISTRY = {
+    "description": ("SELECT description FROM registries WHERE id = ?", "UPDATE registries SET description = ? WHERE id = ?"),
+    "visibility": ("SELECT visibility FROM registries WHERE id = ?", "UPDATE registries SET visibility = ? WHERE id = ?"),
+    "default_role": ("SELECT default_role FROM registries WHERE id = ?", "UPDATE registries SET default_role = ? WHERE id = ?"),
+}
+DELETE_REGISTRY_ROWS = (
+    "DELETE FROM registry_types WHERE registry_id = ?",
+    "DELETE FROM registry_members WHERE registry_id = ?",
+    "DELETE FROM protected_aliases WHERE registry_id = ?",
+)
 
 
 def create_registry(
@@ -95,7 +107,7 @@ def list_registries(reg: Registry) -> list[Catalog]:
     return [Catalog(reg, i) for i in visible]
 
 
-class Catalog:
+class Catalog(Handle):
     """One registry: its collections of links, accepted types, members and protected aliases."""
 
     def __init__(self, reg: Registry, registry_id: int) -> None:
@@ -104,6 +116,7 @@ class Catalog:
         self.refresh()
 
     def refresh(self) -> None:
+        """Reload from the database."""
         with self._reg._db.read() as con:
             row = con.execute(SELECT_REGISTRY.format(where="id = ?"), (self.id,)).fetchone()
             if row is None:
@@ -118,14 +131,13 @@ class Catalog:
         self.created_at: datetime = parse_time(row[6])
         self.created_by: str = row[7]
 
-    def __repr__(self) -> str:
-        return f"<Catalog {self.name!r} visibility={self.visibility!r}>"
+    _kind = "registry"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Catalog) and other._reg is self._reg and other.id == self.id
+    def _row_id(self) -> int:
+        return self.id
 
-    def __hash__(self) -> int:
-        return hash((id(self._reg), "registry", self.id))
+    def _label(self) -> str:
+        return f"{self.name!r} visibility={self.visibility!r}"
 
     @property
     def project(self) -> str:
@@ -172,12 +184,13 @@ class Catalog:
     def set_description(self, description: str | None) -> None:
         self._update("description", description, "changing the description")
 
-    def _update(self, column: str, value: str | None, action: str) -> None:
+    def _update(self, column: Literal["description", "visibility", "default_role"], value: str | None, action: str) -> None:
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, action)
-            before = con.execute(f"SELECT {column} FROM registries WHERE id = ?", (self.id,)).fetchone()[0]  # type: ignore[index]
-            con.execute(f"UPDATE registries SET {column} = ? WHERE id = ?", (value, self.id))
+            read, write = UPDATE_REGISTRY[column]
+            before = con.execute(read, (self.id,)).fetchone()[0]  # type: ignore[index]
+            con.execute(write, (value, self.id))
             record(con, who, f"registry_{column}_changed", registry_id=self.id, before=before, after=value)
         self.refresh()
 
@@ -208,8 +221,7 @@ class Catalog:
             record(con, who, "member_removed", registry_id=self.id, member=user, before=gone[0], after=None)
 
     def _set_member(self, user: str, role: str, action: str) -> None:
-        if not isinstance(user, str) or not user or any(ord(c) < 32 for c in user):
-            raise InvalidName(f"user name must be non-empty without control characters: {user!r}")
+        check_user(user)
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, "managing members")
@@ -281,8 +293,8 @@ class Catalog:
                 live = [r[0] for r in con.execute(LIVE_VERSIONS, (collection_id,))]
                 soft_delete(con, who, collection_id, live, "version_unlinked")
                 con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (who.at, collection_id))
-            for table in ("registry_types", "registry_members", "protected_aliases"):
-                con.execute(f"DELETE FROM {table} WHERE registry_id = ?", (self.id,))
+            for statement in DELETE_REGISTRY_ROWS:
+                con.execute(statement, (self.id,))
             con.execute("DELETE FROM registries WHERE id = ?", (self.id,))
             record(con, who, "registry_deleted", registry_id=self.id, name=self.name)
 
@@ -325,7 +337,7 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
             link_id = con.execute(INSERT_LINK, (collection_id, index, who.at, who.user, source_id)).fetchone()[0]  # type: ignore[index]
             record(con, who, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
                    source_id=source_id, index=index)
-            emit(con, who, "version_linked", collection_id=collection_id, version_id=link_id)
+            emit(con, who, VersionLinked(collection_id, link_id))
             set_alias(con, who, collection_id, LATEST, link_id)
         for alias in alias_list:
             set_alias(con, who, collection_id, alias, link_id)
@@ -352,4 +364,4 @@ def _portfolio(con: apsw.Connection, project_id: int, name: str, type_: str, now
     return int(row[0])
 
 
-__all__ = ["Catalog", "create_registry", "find_registry", "is_org_admin", "link_version", "list_registries"]
+__all__ = ["Catalog", "create_registry", "find_registry", "link_version", "list_registries"]

@@ -7,6 +7,7 @@ are serialised by a lock.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import random
@@ -20,7 +21,7 @@ from typing import Any
 
 import apsw
 
-from ._errors import ArtregError, Busy, IntegrityError, PermissionDenied, SchemaError
+from ._errors import ArtregError, Busy, Conflict, DiskError, IntegrityError, PermissionDenied, SchemaError
 from ._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 60_000
@@ -47,11 +48,11 @@ def translate(exc: apsw.Error, path: str) -> ArtregError:
     if isinstance(exc, (apsw.NotADBError, apsw.CorruptError)):
         return SchemaError(f"{path!r} is damaged or is not an SQLite database: {exc}")
     if isinstance(exc, apsw.FullError):
-        return ArtregError(f"the disk holding {path!r} is full: {exc}")
+        return DiskError(f"the disk holding {path!r} is full: {exc}", errno.ENOSPC)
     if isinstance(exc, apsw.IOError):
-        return ArtregError(f"reading or writing {path!r} failed (a full disk, a file size limit, a failing device?): {exc}")
+        return DiskError(f"reading or writing {path!r} failed (a full disk, a file size limit, a failing device?): {exc}", errno.EIO)
     if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError, apsw.PermissionsError)):
-        return ArtregError(f"cannot write registry {path!r}: {exc}")
+        return DiskError(f"cannot write registry {path!r}: {exc}")
     if isinstance(exc, apsw.ConstraintError):
         return IntegrityError(f"a database constraint refused the change: {exc}")
     if isinstance(exc, apsw.SQLError) and str(exc).startswith(("no such table", "no such column")):
@@ -226,7 +227,7 @@ class Database:
     def connection(self) -> apsw.Connection:
         """This thread's connection, opened (and the schema checked) on first use."""
         if self._closed:
-            raise ArtregError("the registry is closed")
+            raise Conflict("the registry is closed")
         if self.memory:
             if self._shared is None:
                 self._shared = self._connect()
@@ -308,6 +309,16 @@ class Database:
         except OSError:
             return False
         return (st.st_dev, st.st_ino) == self._identity
+
+    @property
+    def identity(self) -> tuple[str, object]:
+        """Which catalog this is: its file's (device, inode), or this object's id for ``:memory:``.
+
+        Registries opened on one file share it, so handles of one row compare equal through
+        either (see ``_handle.Handle``). The file's is taken by the first connection, in
+        ``__init__``, so it never changes afterwards.
+        """
+        return ("file", self._identity) if self._identity is not None else ("memory", id(self))
 
     def check_file(self) -> None:
         """Raise SchemaError when the database file was deleted or replaced since it was opened.

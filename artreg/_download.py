@@ -12,8 +12,8 @@ checked against their recorded digest before the rename; ``verify`` re-checks th
 
 from __future__ import annotations
 
+import errno
 import fcntl
-import hashlib
 import os
 import stat
 import warnings
@@ -21,7 +21,8 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
-from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
+from ._errors import ArtregError, DiskError, IntegrityError, InvalidName, NotFound
+from ._hashing import CHUNK, sha256_stream
 from ._manifest import ManifestEntry
 from ._names import normalize_path
 from ._progress import ProgressCallback, Tracker
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 LINK_MODES = ("copy", "hardlink", "symlink", "reflink", "auto")
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
-CHUNK = 1 << 20
 # Entries whose blob rows are read by one query, and the most bytes such a batch may hold.
 BATCH = 512
 BATCH_BYTES = 32 << 20
@@ -206,10 +206,10 @@ def _materialise(
             tree.link(folder, name, object_path, symbolic=link == "symlink")
         except FileNotFoundError:
             if os.path.exists(object_path):
-                raise ArtregError(f"cannot {link} {entry.path!r} under {tree.path!r}: no such folder") from None
+                raise DiskError(f"cannot {link} {entry.path!r} under {tree.path!r}: no such folder", errno.ENOENT) from None
             raise  # the cached file was evicted: fetched again by the caller
         except OSError as exc:
-            raise ArtregError(f"cannot {link} {entry.path!r} under {tree.path!r}: {exc.strerror}") from exc
+            raise DiskError(f"cannot {link} {entry.path!r} under {tree.path!r}: {exc.strerror}", exc.errno) from exc
         return
     if data is not None:
         check_bytes(entry.digest, entry.size, data)  # before anything is created
@@ -219,7 +219,7 @@ def _materialise(
         elif object_path is not None and link in ("reflink", "auto") and _reflink(object_path, fd):
             pass
         elif object_path is not None and link == "reflink":
-            raise ArtregError(f"cannot reflink {entry.path!r}: the filesystem under {tree.path!r} does not support it")
+            raise DiskError(f"cannot reflink {entry.path!r}: the filesystem under {tree.path!r} does not support it", errno.EOPNOTSUPP)
         elif object_path is not None and store.files is not None and store.files.just_verified(entry.digest):
             _copy_file(object_path, fd)  # fetched and hashed a moment ago: hashing it again would find the same
         else:
@@ -332,8 +332,5 @@ def _hash_path(path: str) -> str:
 
 def _hash_fd(fd: int) -> str:
     """sha256 of what an open descriptor reads; closes it."""
-    hasher = hashlib.sha256()
     with open(fd, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+        return sha256_stream(handle)[0]

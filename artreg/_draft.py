@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple, overload
 
-from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
+from ._errors import AlreadyExists, Conflict, IntegrityError, InvalidName, NotFound
+from ._hashing import CHUNK
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
 from ._localfiles import hash_file
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from ._blobs import BlobStore
     from ._versions import ArtifactVersion
 
-CHUNK = 1 << 20
 # ``new_file`` keeps up to this many bytes in memory, then spills to an unnamed temporary file.
 SPOOL_BYTES = 1 << 20
 # new_file's modes, as W&B takes them: x refuses a path already there, w replaces it.
@@ -155,7 +155,7 @@ class _ExtentReader(io.RawIOBase):
             if self._done < length:
                 n = os.preadv(self._fd, [view[: length - self._done]], offset + self._done)
                 if not n:
-                    raise ArtregError("the scratch file of a new_file entry was cut short")
+                    raise IntegrityError("the scratch file of a new_file entry was cut short")
                 self._done += n
                 return n
             self._at, self._done = self._at + 1, 0
@@ -497,7 +497,7 @@ class Artifact:
 
     def _check_editable(self) -> None:
         if self._logged is not None:
-            raise ArtregError(f"draft {self.name!r} was logged as {self._logged.name} and is frozen; use new_draft()")
+            raise Conflict(f"draft {self.name!r} was logged as {self._logged.name} and is frozen; use new_draft()")
 
     def _freeze(self, version: ArtifactVersion) -> None:
         self._logged = version

@@ -13,14 +13,20 @@ subclasses the builtin a caller would already catch::
     ├── TypeMismatch(ValueError)       logging or linking a version of another type
     ├── AlreadyExists(ValueError)      a path or object that is already there
     ├── PermissionDenied(PermissionError)
-    ├── Conflict                       the thing is in a state that forbids the action (a version holding aliases)
-    ├── IntegrityError                 stored or downloaded bytes do not match their digest
+    ├── Conflict                       the thing is in a state that forbids the action (a version holding
+    │                                  aliases, a closed registry, a finished run, a logged draft)
+    ├── IntegrityError                 bytes do not match what was recorded: a stored blob, a download,
+    │                                  a file or reference that changed after it was added
     ├── Busy(TimeoutError)             the database stayed locked past the busy timeout
     ├── SchemaError                    not an artreg database, or one newer than this code
-    └── StoreError(OSError)            the blob store (a bucket) failed; nothing was committed
-        ├── StoreNotFound(LookupError)         the bucket does not exist
-        ├── StoreDenied(PermissionError)       credentials missing or refused
-        └── StoreUnavailable(ConnectionError)  unreachable, cut off, or failing (5xx) after retries
+    ├── StoreError(OSError)            the blob store (a bucket) failed; nothing was committed
+    │   ├── StoreNotFound(LookupError)         the bucket does not exist
+    │   ├── StoreDenied(PermissionError)       credentials missing or refused
+    │   └── StoreUnavailable(ConnectionError)  unreachable, cut off, or failing (5xx) after retries
+    ├── DiskError(OSError)             a local file or folder could not be read or written: a full disk,
+    │                                  a read-only folder, a failing device; nothing was committed
+    ├── SourceError(OSError)           a reference's source (file://, http(s)://, s3://) could not be read
+    └── MissingExtra(ImportError)      the feature needs an optional extra that is not installed
 """
 
 from __future__ import annotations
@@ -31,13 +37,16 @@ __all__ = [
     "AlreadyExists",
     "ArtregError",
     "Busy",
-    "FileNotFound",
     "Conflict",
+    "DiskError",
+    "FileNotFound",
     "IntegrityError",
     "InvalidName",
+    "MissingExtra",
     "NotFound",
     "PermissionDenied",
     "SchemaError",
+    "SourceError",
     "StoreDenied",
     "StoreError",
     "StoreNotFound",
@@ -89,13 +98,19 @@ class PermissionDenied(ArtregError, PermissionError):
 class Conflict(ArtregError):
     """The action conflicts with the current state: deleting a version that still holds aliases.
 
+    Also: using a closed registry, a finished run or a draft already logged, or a registry
+    whose blobs moved after it was opened here.
+
     Not a matter of role (that is PermissionDenied): anyone would be refused until the
     state changes, or asks explicitly (``delete_aliases=True``).
     """
 
 
 class IntegrityError(ArtregError):
-    """Bytes on disk or in the database do not match the digest recorded for them.
+    """Bytes do not match what was recorded for them.
+
+    A stored blob or a download that fails its digest, and equally a local file or a
+    reference that changed (size, digest, ETag) between being added and being read.
 
     ``missing``, ``extra`` and ``mismatched`` list the logical paths concerned when the
     error comes from :meth:`ArtifactVersion.verify`.
@@ -141,3 +156,37 @@ class StoreDenied(StoreError, PermissionError):
 
 class StoreUnavailable(StoreError, ConnectionError):
     """The store could not be reached, cut a transfer off, or kept failing (5xx) past the retries."""
+
+
+class DiskError(ArtregError, OSError):
+    """A local file or folder could not be read or written; nothing was committed.
+
+    A full disk or a file size limit (``errno`` ``ENOSPC``, ``EDQUOT``, ``EFBIG``), a read-only
+    folder or file (``EROFS``, ``EACCES``, ``EPERM``), a failing device (``EIO``): whatever the
+    cause, the registry is as it was and the message names the folder. ``errno`` is the
+    cause's when there was one, else None; ``str()`` is the message alone.
+    """
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.strerror = message
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[type[DiskError], tuple[str, int | None]]:
+        return type(self), (str(self), self.errno)
+
+
+class SourceError(ArtregError, OSError):
+    """A reference's source (``file://``, ``http(s)://``, ``s3://``) could not be read.
+
+    Unreachable, refused, cut off, or slower than ``$ARTREG_REFERENCE_DEADLINE``. A source
+    that is simply not there is :class:`NotFound`; one whose bytes changed is
+    :class:`IntegrityError`. Always built from one message.
+    """
+
+
+class MissingExtra(ArtregError, ImportError):
+    """The feature needs an optional extra that is not installed; the message says which to install."""

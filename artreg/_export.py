@@ -47,7 +47,7 @@ from ._bundle import (
     staging_db,
 )
 from ._clock import format_time
-from ._errors import ArtregError, IntegrityError, InvalidName
+from ._errors import Conflict, DiskError, IntegrityError, InvalidName
 from ._names import as_list
 from ._progress import ProgressCallback, Tracker
 from ._tar import TarWriter
@@ -144,7 +144,7 @@ def bundle_output(target: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryI
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     except OSError as exc:
-        raise ArtregError(f"cannot write the bundle {os.fspath(target)!r}: {exc.strerror or exc}") from exc
+        raise DiskError(f"cannot write the bundle {os.fspath(target)!r}: {exc.strerror or exc}", exc.errno) from exc
     try:
         with open(fd, "wb") as out:
             yield out
@@ -153,7 +153,7 @@ def bundle_output(target: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryI
                 os.fsync(out.fileno())
                 os.replace(tmp, path)
             except OSError as exc:
-                raise ArtregError(f"cannot write the bundle {os.fspath(target)!r}: {exc.strerror or exc}") from exc
+                raise DiskError(f"cannot write the bundle {os.fspath(target)!r}: {exc.strerror or exc}", exc.errno) from exc
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -170,7 +170,7 @@ def write_bundle(
     progress: ProgressCallback | None = None,
 ) -> CopyReport:
     """Write the bundle of ``refs`` (None: every live version and link) to ``out``; see ``Registry.export_bundle``."""
-    from . import __version__
+    from ._version import __version__
 
     now = reg._now()
     with reg._store.lock(exclusive=False):
@@ -347,7 +347,7 @@ class _Writer:
         label = f"{self.names[collection_id]}:v{index}"
         source = self.versions.get(source_id)
         if source is None:  # every link's source is selected with it, and a deleted version has no live links
-            raise ArtregError(f"link {label} lost its source while it was being exported")
+            raise Conflict(f"link {label} lost its source while it was being exported")
         self.links += 1
         self.out.add({
             "kind": "link", "id": self.links - 1, "origins": [origin(self.uuid, link_id), *json.loads(origins)], "collection": collection,

@@ -28,12 +28,12 @@ import apsw
 from ._access import is_protected, require
 from ._aliases import HOLDER, set_alias
 from ._audit import Actor, record
-from ._automations import emit
 from ._blobs import Staged, copy_hashing, wait_all
 from ._bundle import JSON_RUN_FIELDS, RUN_FIELDS, Copied, CopyReport, digest_batches, origin
 from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
 from ._clock import format_time
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
+from ._events import VersionCreated, VersionLinked, emit
 from ._ingest import INSERT_BLOB, SELECT_PRESENT
 from ._lifecycle import apply_retention
 from ._log_artifact import INSERT_ENTRY, INSERT_VERSION
@@ -391,7 +391,7 @@ class _Replay:
         self.created.add(body["id"])
         record(con, self.actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=body["digest"],
                index=index, origin=body["origins"][0])
-        emit(con, self.actor, "version_created", collection_id=collection_id, version_id=version_id)
+        emit(con, self.actor, VersionCreated(collection_id, version_id))
         set_alias(con, self.actor, collection_id, LATEST, version_id)
         self.touched.add(collection_id)
         return version_id
@@ -430,7 +430,7 @@ class _Replay:
         link_id = int(con.execute(INSERT_LINK, (collection_id, index, body["created_at"], body["created_by"], source)).fetchone()[0])  # type: ignore[index]
         record(con, who, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
                source_id=source, index=index, origin=body["origins"][0])
-        emit(con, who, "version_linked", collection_id=collection_id, version_id=link_id)
+        emit(con, who, VersionLinked(collection_id, link_id))
         set_alias(con, who, collection_id, LATEST, link_id)
         cleared = con.execute(
             "UPDATE versions SET ttl_policy = 'never', ttl_seconds = NULL WHERE id = ? AND ttl_policy != 'never' RETURNING 1", (source,)

@@ -28,7 +28,7 @@ import apsw
 
 from ._blobs import BlobStore, Stored, wait_all
 from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source, _hash_file
-from ._errors import ArtregError, IntegrityError, NotFound
+from ._errors import IntegrityError, NotFound
 from ._localfiles import RACY_NS, SECOND_NS, open_regular, settled, short_read_error
 from ._names import dump_json
 from ._progress import ProgressCallback, Tracker
@@ -245,7 +245,7 @@ def _store_file(
         raise NotFound(f"{what} was removed before the draft was logged") from exc
     try:
         if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != identity:
-            raise ArtregError(f"{what} changed after it was added; add it again")
+            raise IntegrityError(f"{what} changed after it was added; add it again")
         size = identity[2]
         data = os.read(fd, size + 1) if store.is_inline(size) else None
         if data is not None and len(data) == size:
@@ -261,7 +261,7 @@ def _store_file(
     finally:
         os.close(fd)
     if expected is not None and stored.digest != expected:
-        raise ArtregError(f"{what} changed while it was being logged; add it again")
+        raise IntegrityError(f"{what} changed while it was being logged; add it again")
     if settled(st.st_mtime_ns, st.st_ctime_ns, started):
         out.stat_rows.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, stored.digest))
     return stored

@@ -21,9 +21,9 @@ import hashlib
 import os
 import stat
 
-from ._errors import ArtregError, InvalidName, NotFound
+from ._errors import ArtregError, DiskError, IntegrityError, InvalidName, NotFound
+from ._hashing import CHUNK
 
-CHUNK = 1 << 20
 # The kernel stamps files from a clock that lags the one ``time.time_ns()`` reads by up to
 # a scheduler tick (4-10 ms); 50 ms covers that with room to spare.
 RACY_NS = 50_000_000
@@ -69,7 +69,7 @@ def open_regular(path: str, what: str) -> tuple[int, os.stat_result]:
     except FileNotFoundError as exc:
         raise NotFound(f"{what} was removed") from exc
     except OSError as exc:
-        raise ArtregError(f"cannot read {what}: {exc.strerror or exc}") from exc
+        raise DiskError(f"cannot read {what}: {exc.strerror or exc}", exc.errno) from exc
     try:
         st = os.fstat(fd)
     except BaseException:
@@ -90,7 +90,7 @@ def short_read_error(fd: int, what: str, recorded: int, read: int) -> ArtregErro
     """
     if recorded == 0 and read > 0 and os.fstat(fd).st_size == 0:
         return InvalidName(f"{what} is not a regular file: its size is 0 but it reads {read:,} bytes (a /proc or /sys file?)")
-    return ArtregError(f"{what} changed while it was being read ({recorded:,} bytes expected, {read:,} read); add it again")
+    return IntegrityError(f"{what} changed while it was being read ({recorded:,} bytes expected, {read:,} read); add it again")
 
 
 def hash_file(path: str, identity: tuple[int, int, int, int], what: str) -> tuple[str, os.stat_result]:
@@ -102,7 +102,7 @@ def hash_file(path: str, identity: tuple[int, int, int, int], what: str) -> tupl
     fd, st = open_regular(path, what)
     try:
         if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != identity:
-            raise ArtregError(f"{what} changed after it was added to the draft; add it again")
+            raise IntegrityError(f"{what} changed after it was added to the draft; add it again")
         hasher = hashlib.sha256()
         read = 0
         while chunk := os.read(fd, CHUNK):

@@ -25,7 +25,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import ArtregError, InvalidName, NotFound, SchemaError
+from ._errors import DiskError, InvalidName, NotFound, SchemaError
 
 MEMORY = ":memory:"
 DB_NAME = "registry.db"
@@ -60,7 +60,7 @@ def locate(path: str | os.PathLike[str], *, create: bool) -> Location:
     except NotADirectoryError:  # a parent is a file: nothing can be here
         found = None
     except OSError as exc:
-        raise ArtregError(f"cannot look at registry path {str(target)!r}: {exc.strerror}") from exc
+        raise DiskError(f"cannot look at registry path {str(target)!r}: {exc.strerror}", exc.errno) from exc
     if found is not None and stat.S_ISDIR(found.st_mode):
         database = target / DB_NAME
         if not _check_database(database) and not create:
@@ -104,7 +104,7 @@ def _check_database(database: Path) -> bool:
         with open(database, "rb") as f:
             header = f.read(len(SQLITE_HEADER))
     except OSError as exc:
-        raise ArtregError(f"cannot read registry database {name!r}: {exc.strerror}") from exc
+        raise DiskError(f"cannot read registry database {name!r}: {exc.strerror}", exc.errno) from exc
     if header != SQLITE_HEADER:
         raise SchemaError(f"{name!r} is not an artreg registry: it is not an SQLite database")
     return True
@@ -128,4 +128,4 @@ def _make_folder(folder: Path, target: Path) -> None:
     except FileExistsError as exc:  # a file is in the way (exist_ok covers folders only)
         raise SchemaError(f"cannot create a registry at {str(target)!r}: {str(folder)!r} is a file") from exc
     except OSError as exc:
-        raise ArtregError(f"cannot create a registry at {str(target)!r}: {exc.strerror} ({exc.filename})") from exc
+        raise DiskError(f"cannot create a registry at {str(target)!r}: {exc.strerror} ({exc.filename})", exc.errno) from exc

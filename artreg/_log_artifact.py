@@ -15,10 +15,10 @@ import apsw
 
 from ._aliases import set_alias
 from ._audit import Actor, record
-from ._automations import emit
 from ._clock import format_time
 from ._draft import Artifact, DraftEntry, FileRows, _check_description
 from ._errors import InvalidName, TypeMismatch
+from ._events import VersionCreated, emit
 from ._ingest import Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint, tree_settled
 from ._lifecycle import apply_retention, ttl_columns
 from ._manifest import sorted_digest, version_digest
@@ -196,7 +196,7 @@ def _insert_version(con: apsw.Connection, actor: Actor, row: tuple[Any, ...], st
     version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], size, len(stored.entries), *row[2:])).fetchone()[0])  # type: ignore[index]
     con.executemany(INSERT_ENTRY, ((version_id, *row) for row in stored.entries))
     record(con, actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=row[1], index=index)
-    emit(con, actor, "version_created", collection_id=collection_id, version_id=version_id)
+    emit(con, actor, VersionCreated(collection_id, version_id))
     set_alias(con, actor, collection_id, LATEST, version_id)
     return version_id
 

@@ -102,6 +102,17 @@ def check_tag(tag: object) -> str:
     return value
 
 
+def check_user(user: object) -> str:
+    """A user name (``Registry(user=)``, a registry member): a non-empty string without control characters.
+
+    No length limit and no other forbidden character: it is whatever the login or
+    ``$ARTREG_USER`` says, stored and compared as given.
+    """
+    if not isinstance(user, str) or not user or _CONTROL.search(user):
+        raise InvalidName(f"user name must be non-empty without control characters: {user!r}")
+    return user
+
+
 def check_project(name: object, *, kind: str = "project name") -> str:
     """A project or registry name: 1-128 characters, none of ``/ \\ # ? % :`` or controls."""
     value = _require_str(kind, name)
@@ -213,9 +224,24 @@ def check_text(value: str, where: str) -> str:
     return value
 
 
+_RUN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def check_run_key(value: object) -> str:
+    """A run id as given to ``init(id=...)``: 1-128 letters, digits, '_', '.' or '-'."""
+    if not isinstance(value, str) or not _RUN_KEY.fullmatch(value):
+        raise InvalidName(f"run id must be 1-128 letters, digits, '_', '.' or '-': {value!r}")
+    return value
+
+
 def dump_json(value: object) -> str:
     """Compact, deterministic JSON as stored in the database."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def dump_metrics(data: object) -> str:
+    """Like ``dump_json`` but keeping NaN and infinities, which a run's metrics may hold."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
 
 
 @dataclass(frozen=True)

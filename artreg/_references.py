@@ -42,7 +42,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
+from ._errors import ArtregError, IntegrityError, InvalidName, MissingExtra, NotFound, SourceError
+from ._hashing import CHUNK
 from ._localfiles import open_regular
 from ._manifest import ManifestEntry
 
@@ -55,7 +56,6 @@ TIMEOUT_ENV = "ARTREG_REFERENCE_TIMEOUT"
 DEFAULT_DEADLINE = 3600.0
 DEADLINE_ENV = "ARTREG_REFERENCE_DEADLINE"
 SHA256, ETAG, NONE = "sha256", "etag", "none"
-CHUNK = 1 << 20
 S3_EXTRA = "artreg[s3]"
 S3_PAGE_SIZE = 1000  # keys per listing request (S3's own maximum)
 
@@ -198,7 +198,7 @@ class Deadline:
     def check(self) -> None:
         """Raise ArtregError once the deadline has passed."""
         if time.monotonic() > self._end:
-            raise ArtregError(
+            raise SourceError(
                 f"fetching {self.what} took longer than {self.seconds:g} s (${DEADLINE_ENV}); the source is too slow"
             )
 
@@ -238,7 +238,7 @@ def _check_max_objects(value: object) -> int:
 
 def _scheme_of(entry: ManifestEntry) -> _Scheme:
     if entry.ref is None:
-        raise ArtregError(f"entry {entry.path!r} is not a reference")
+        raise InvalidName(f"entry {entry.path!r} is not a reference")
     return parse(entry.ref)[1]
 
 
@@ -293,7 +293,7 @@ class _CheckedReader(io.RawIOBase):
         except Exception as exc:
             # The raw stream is a file, an HTTP response or a botocore body, each with its own
             # errors (timeouts, cut connections); callers see one ArtregError naming the source.
-            raise ArtregError(f"cannot read {self._entry.ref!r} (entry {self._entry.path!r}): {exc}") from exc
+            raise SourceError(f"cannot read {self._entry.ref!r} (entry {self._entry.path!r}): {exc}") from exc
         self._deadline.check()
         n = len(data)
         buffer[:n] = data
@@ -429,7 +429,7 @@ class _Http(_Scheme):
                     hasher.update(chunk)
                     size += len(chunk)
             except (OSError, http.client.HTTPException) as exc:
-                raise ArtregError(f"cannot read {uri!r}: {exc}") from exc
+                raise SourceError(f"cannot read {uri!r}: {exc}") from exc
         if etag:
             return [RefObject(uri, "", size, etag_digest(etag), {"checksum": ETAG, "etag": etag})]
         return [RefObject(uri, "", size, hasher.hexdigest(), {"checksum": SHA256})]
@@ -458,12 +458,12 @@ class _Http(_Scheme):
             exc.close()
             if exc.code in (404, 410):
                 raise NotFound(f"{where} is not there: HTTP {exc.code}") from exc
-            raise ArtregError(f"cannot fetch {where}: HTTP {exc.code} {exc.reason}") from exc
+            raise SourceError(f"cannot fetch {where}: HTTP {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             if isinstance(reason, TimeoutError):
                 reason = f"no answer within {timeout:g} s (${TIMEOUT_ENV})"
-            raise ArtregError(f"cannot fetch {where}: {reason}") from exc
+            raise SourceError(f"cannot fetch {where}: {reason}") from exc
 
 
 # -- s3:// -------------------------------------------------------------------------------
@@ -658,9 +658,9 @@ class _s3_errors:  # noqa: N801 - used like a function: ``with _s3_errors(...):`
         if isinstance(exc, self._errors.ClientError):
             if _s3_code(exc) in _S3_MISSING:
                 raise NotFound(f"no S3 object {self._where}: {_s3_code(exc)}") from exc
-            raise ArtregError(f"S3 refused {self._where}: {exc}") from exc
+            raise SourceError(f"S3 refused {self._where}: {exc}") from exc
         if isinstance(exc, self._errors.BotoCoreError):
-            raise ArtregError(f"cannot reach S3 for {self._where}: {exc}") from exc
+            raise SourceError(f"cannot reach S3 for {self._where}: {exc}") from exc
 
 
 _clients: dict[tuple[object, ...], Any] = {}
@@ -678,7 +678,7 @@ def _s3_client() -> tuple[Any, Any]:
         import botocore.config
         import botocore.exceptions
     except ImportError as exc:
-        raise ArtregError(f"s3:// references need boto3, which is not installed: pip install '{S3_EXTRA}'") from exc
+        raise MissingExtra(f"s3:// references need boto3, which is not installed: pip install '{S3_EXTRA}'") from exc
     timeout = reference_timeout()
     key = (timeout, *(os.environ.get(name) for name in _AWS_ENV))
     with _clients_lock:

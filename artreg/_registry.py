@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import platformdirs
 
@@ -30,7 +30,7 @@ from ._import import import_stream
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
 from ._location import locate
 from ._log_artifact import log_draft
-from ._names import at_most_int64, check_project
+from ._names import at_most_int64, check_project, check_user
 from ._paths import snapshot
 from ._progress import ProgressCallback
 from ._references import default_name, is_uri
@@ -43,6 +43,13 @@ from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
+# A project's settings, made with the project when it is not there yet.
+SET_PROJECT = {
+    "default_ttl_seconds": "INSERT INTO projects(name, created_at, default_ttl_seconds) VALUES (?, ?, ?) "
+                           "ON CONFLICT(name) DO UPDATE SET default_ttl_seconds = excluded.default_ttl_seconds",
+    "keep_versions": "INSERT INTO projects(name, created_at, keep_versions) VALUES (?, ?, ?) "
+                     "ON CONFLICT(name) DO UPDATE SET keep_versions = excluded.keep_versions",
+}
 
 
 def default_home() -> str:
@@ -117,9 +124,7 @@ class Registry:
     ) -> None:
         if not isinstance(inline_limit, int) or inline_limit < 0:
             raise InvalidName(f"inline_limit must be a non-negative number of bytes, not {inline_limit!r}")
-        self.user = user if user is not None else default_user()
-        if not self.user or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in self.user):
-            raise InvalidName(f"user name must be non-empty without control characters: {self.user!r}")
+        self.user = check_user(user if user is not None else default_user())
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         memory = path is not None and os.fspath(path) == ":memory:"
         if read_only and memory:
@@ -285,15 +290,11 @@ class Registry:
         with self._db.write() as con:
             con.execute("UPDATE collections SET keep_versions = ?, keep_own = ? WHERE id = ?", (count, own, coll.id))
 
-    def _set_project(self, project: str, column: str, value: object) -> None:
+    def _set_project(self, project: str, column: Literal["default_ttl_seconds", "keep_versions"], value: object) -> None:
         name = check_project(project)
         now = format_time(self._now())
         with self._db.write() as con:
-            con.execute(
-                f"INSERT INTO projects(name, created_at, {column}) VALUES (?, ?, ?) "
-                f"ON CONFLICT(name) DO UPDATE SET {column} = excluded.{column}",
-                (name, now, value),
-            )
+            con.execute(SET_PROJECT[column], (name, now, value))
 
     def expire(self, now: datetime | None = None, *, dry_run: bool = False) -> list[ArtifactVersion]:
         """Soft-delete versions whose TTL has run out at ``now`` (default: the clock), and apply

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InvalidName
-from ._names import MAX_DEPTH, _check_json_value, check_text, dump_json
+from ._names import MAX_DEPTH, _check_json_value, check_text, dump_json, dump_metrics
 
 if TYPE_CHECKING:
     from ._runs import Run
@@ -75,10 +75,6 @@ def config_value(value: object, where: str) -> Any:
     converted = metric_value(value, where)
     _check_json_value(converted, where, 0)
     return converted
-
-
-def dump_metrics(data: object) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
 
 
 def load_json(text: str) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import string
 import warnings
@@ -21,8 +20,9 @@ import apsw
 
 from ._clock import format_time, parse_time
 from ._draft import Artifact
-from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound, TypeMismatch
-from ._names import DEFAULT_PROJECT, check_project, check_text, dump_json
+from ._errors import AlreadyExists, Conflict, InvalidName, NotFound, TypeMismatch
+from ._handle import Handle
+from ._names import DEFAULT_PROJECT, check_project, check_run_key, check_text, dump_json, dump_metrics
 from ._progress import ProgressCallback
 from ._projects import ensure_project
 from ._run_data import (
@@ -33,7 +33,6 @@ from ._run_data import (
     RunSummary,
     check_row,
     config_value,
-    dump_metrics,
     load_json,
     merge_summary,
 )
@@ -72,7 +71,6 @@ SELECT r.id FROM run_inputs AS i JOIN runs AS r ON r.id = i.run_id WHERE i.versi
 """
 # W&B's run ids: 8 characters of lower-case letters and digits.
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-_RUN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 RESUME_MODES = ("allow", "must", "auto", True)
 
 
@@ -139,20 +137,13 @@ def new_run_key(con: apsw.Connection, project: str) -> str:
             return key
 
 
-def check_run_key(value: object) -> str:
-    """A run id as given to ``init(id=...)``: 1-128 letters, digits, '_', '.' or '-'."""
-    if not isinstance(value, str) or not _RUN_KEY.fullmatch(value):
-        raise InvalidName(f"run id must be 1-128 letters, digits, '_', '.' or '-': {value!r}")
-    return value
-
-
 def _check_label(kind: str, value: object) -> None:
     if not isinstance(value, str) or not 1 <= len(value) <= 128 or any(ord(c) < 32 for c in value):
         raise InvalidName(f"{kind} must be 1-128 characters without control characters: {value!r}")
     check_text(value, kind)
 
 
-class Run:
+class Run(Handle):
     """A unit of work: ``with reg.init(project="zoo", job_type="train") as run: ...``.
 
     Leaving the block marks it ``finished``, or ``crashed`` (with the error) when the block
@@ -198,14 +189,13 @@ class Run:
         """``entity/project/id`` (the entity part only when the run has one): what ``Api().run()`` takes."""
         return "/".join(part for part in (self.entity, self.project, self.id) if part)
 
-    def __repr__(self) -> str:
-        return f"<Run {self.project}/{self.name} id={self.id!r} state={self.state!r}>"
+    _kind = "run"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Run) and other._reg is self._reg and other._row == self._row
+    def _row_id(self) -> int:
+        return self._row
 
-    def __hash__(self) -> int:
-        return hash((id(self._reg), "run", self._row))
+    def _label(self) -> str:
+        return f"{self.project}/{self.name} id={self.id!r} state={self.state!r}"
 
     def __enter__(self) -> Run:
         return self
@@ -249,7 +239,7 @@ class Run:
 
     def _check_running(self) -> None:
         if self.state != "running":
-            raise ArtregError(f"run {self.project}/{self.name} is {self.state}; start a new run to log or use artifacts")
+            raise Conflict(f"run {self.project}/{self.name} is {self.state}; start a new run to log or use artifacts")
 
     # -- metrics -----------------------------------------------------------------------
 

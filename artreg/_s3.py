@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ._errors import ArtregError, IntegrityError, InvalidName, StoreDenied, StoreError, StoreNotFound, StoreUnavailable
+from ._errors import ArtregError, IntegrityError, InvalidName, MissingExtra, StoreDenied, StoreError, StoreNotFound, StoreUnavailable
 
 S3_EXTRA = "artreg[s3]"
 CHECKSUM_DEFAULT = "when_required"
@@ -139,7 +139,7 @@ def _import() -> tuple[Any, Any]:
         import botocore.exceptions
         import botocore.session
     except ImportError as exc:
-        raise ArtregError(f"blobs on s3:// need boto3, which is not installed: pip install '{S3_EXTRA}'") from exc
+        raise MissingExtra(f"blobs on s3:// need boto3, which is not installed: pip install '{S3_EXTRA}'") from exc
     return boto3, botocore
 
 

@@ -51,8 +51,9 @@ from typing import Any, BinaryIO
 
 from . import _s3
 from ._blob_cache import BlobCache
-from ._blobs import CHUNK, PartHasher, Stored, _copy_hashing, _hash_stream, storage_error
+from ._blobs import PartHasher, Stored, _copy_hashing, storage_error
 from ._errors import ArtregError, IntegrityError, StoreError, StoreNotFound, StoreUnavailable
+from ._hashing import CHUNK, sha256_stream
 from ._s3 import S3Location
 from ._s3_gc import Claims
 
@@ -151,7 +152,7 @@ class S3Files:
                 continue  # not named by the catalog: an orphan, which gc removes
             try:
                 with open(self.cache.path(digest), "rb") as handle:
-                    if size != known[digest] or _hash_stream(handle) != (digest, known[digest]):
+                    if size != known[digest] or sha256_stream(handle) != (digest, known[digest]):
                         bad.append(digest)
             except FileNotFoundError:
                 continue  # evicted meanwhile
@@ -249,7 +250,9 @@ class S3Files:
                 digest, size = _copy_hashing(src, fd, parts)
                 if expect is not None and size != expect:
                     what = repr(name) if isinstance(name, str) else "the file"
-                    raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
+                    raise IntegrityError(
+                        f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again"
+                    )
                 if want is not None and digest != want:
                     Path(tmp).unlink()
                     return Stored(digest, size, None)  # not the bytes wanted: neither cached nor sent
@@ -262,7 +265,7 @@ class S3Files:
             reader = os.open(tmp, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
-            if isinstance(exc, OSError):
+            if isinstance(exc, OSError) and not isinstance(exc, ArtregError):
                 raise storage_error(exc, self.folder) from exc
             raise
         try:
@@ -396,7 +399,7 @@ class S3Files:
     def _part(self, key: str, upload_id: str, number: int, fd: int, offset: int, length: int, digest: bytes) -> dict[str, Any]:
         body = os.pread(fd, length, offset)
         if len(body) != length:
-            raise ArtregError(f"the cached file of {key!r} is shorter than when it was hashed")
+            raise IntegrityError(f"the cached file of {key!r} is shorter than when it was hashed")
         checksum = base64.b64encode(digest).decode()
         try:
             answer = self.data_client().upload_part(Bucket=self.location.bucket, Key=key, UploadId=upload_id, PartNumber=number,
@@ -616,7 +619,7 @@ def _hash_parts(fd: int, size: int, part_size: int) -> list[bytes]:
         while position < end:
             chunk = os.pread(fd, min(CHUNK, end - position), position)
             if not chunk:
-                raise ArtregError("a cached blob file is shorter than when it was hashed")
+                raise IntegrityError("a cached blob file is shorter than when it was hashed")
             hasher.update(chunk)
             position += len(chunk)
         digests.append(hasher.digest())

@@ -17,7 +17,7 @@ import io
 import os
 from typing import BinaryIO
 
-from ._errors import ArtregError, IntegrityError
+from ._errors import ArtregError, DiskError, IntegrityError
 
 BLOCK = 512
 OUT_BUFFER = 1 << 20
@@ -141,7 +141,7 @@ class TarWriter:
             try:
                 self._out.flush()
             except OSError as exc:
-                raise ArtregError(f"cannot write the bundle: {exc.strerror or exc}") from exc
+                raise DiskError(f"cannot write the bundle: {exc.strerror or exc}", exc.errno) from exc
 
     def flush(self) -> None:
         if self._buffer:
@@ -158,7 +158,8 @@ class TarWriter:
             while view:
                 view = view[os.write(self._fd, view):]
         except OSError as exc:
-            raise ArtregError(f"cannot write the bundle (after {self.written - len(data):,} bytes): {exc.strerror or exc}") from exc
+            done = self.written - len(data)
+            raise DiskError(f"cannot write the bundle (after {done:,} bytes): {exc.strerror or exc}", exc.errno) from exc
 
 
 def _fileno(out: BinaryIO) -> int | None:
@@ -253,7 +254,7 @@ class TarReader:
             self.offset += len(chunk)
 
     def _failed(self, exc: OSError) -> ArtregError:
-        return ArtregError(f"cannot read the bundle (at byte {self.offset:,}): {exc.strerror or exc}")
+        return DiskError(f"cannot read the bundle (at byte {self.offset:,}): {exc.strerror or exc}", exc.errno)
 
     def _truncated(self, what: str) -> IntegrityError:
         return IntegrityError(f"bundle is truncated: it ends at byte {self.offset:,}, inside {what}")

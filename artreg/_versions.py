@@ -23,6 +23,7 @@ from ._diff import VersionDiff, diff_versions
 from ._download import download, verify
 from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
 from ._errors import FileNotFound, InvalidName, NotFound, PermissionDenied
+from ._handle import Handle
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
 from ._manifest import ManifestEntry, folder_range
@@ -73,8 +74,6 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
     FROM collections AS c2 JOIN projects AS p2 ON p2.id = c2.project_id
     WHERE p2.name = :project AND c2.name = :name AND c2.deleted_at IS NULL
 )"""
-SELECT_BY_INDEX = "SELECT id FROM versions WHERE collection_id = ? AND idx = ? AND state = 'committed'"
-SELECT_BY_ALIAS = "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?"
 # files() reads entries a page at a time, by path: each page one indexed range of the primary
 # key ("dir/" <= path < "dir0" for a folder; the whole manifest has no upper bound).
 FILES_PAGE = 1000
@@ -140,7 +139,7 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
         return ArtifactVersion(reg, row[0], con=con, row=row)
 
 
-class ArtifactVersion:
+class ArtifactVersion(Handle):
     """An immutable logged version (or a link to one in a registry).
 
     ``description``, ``metadata``, ``tags``, ``aliases`` and ``ttl`` are editable, then ``save()``.
@@ -182,14 +181,13 @@ class ArtifactVersion:
         self._aliases: list[str] = list(aliases)
         self._tags: list[str] = list(tags)
 
-    def __repr__(self) -> str:
-        return f"<ArtifactVersion {self.project}/{self.name} type={self.type!r}>"
+    _kind = "version"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ArtifactVersion) and other._reg is self._reg and other.id == self.id
+    def _row_id(self) -> int:
+        return self.id
 
-    def __hash__(self) -> int:
-        return hash((id(self._reg), self.id))
+    def _label(self) -> str:
+        return f"{self.project}/{self.name} type={self.type!r}"
 
     # -- identity ----------------------------------------------------------------------
 
@@ -540,7 +538,7 @@ class ArtifactVersion:
         return draft
 
 
-class Collection:
+class Collection(Handle):
     """All versions logged under one name in one project, or the links of a registry collection."""
 
     def __init__(self, reg: Registry, collection_id: int) -> None:
@@ -570,8 +568,13 @@ class Collection:
         self.description: str | None = description
         self.tags: list[str] = list(tags)
 
-    def __repr__(self) -> str:
-        return f"<Collection {self.project}/{self.name} type={self.type!r}>"
+    _kind = "collection"
+
+    def _row_id(self) -> int:
+        return self.id
+
+    def _label(self) -> str:
+        return f"{self.project}/{self.name} type={self.type!r}"
 
     def versions(self, *, offset: int = 0, limit: int | None = None) -> list[ArtifactVersion]:
         """Live versions (or links), newest first; ``offset`` and ``limit`` take one page of them."""

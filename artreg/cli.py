@@ -23,7 +23,6 @@ from contextlib import nullcontext, redirect_stdout
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from . import __version__
 from . import _errors as errors
 from ._bundle import CopyReport
 from ._copy import copy, is_bundle, verify_bundle
@@ -45,6 +44,7 @@ from ._render import (
     table,
     version_dict,
 )
+from ._version import __version__
 
 EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.NotFound: 3,
@@ -60,6 +60,9 @@ EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.StoreNotFound: 13,
     errors.StoreDenied: 14,
     errors.StoreUnavailable: 15,
+    errors.DiskError: 16,
+    errors.SourceError: 17,
+    errors.MissingExtra: 18,
     errors.ArtregError: 1,
 }
 USAGE_EXIT = 2
@@ -351,7 +354,7 @@ def _ui(reg: Registry, args: argparse.Namespace) -> Result:
     try:
         from ._web import serve
     except ImportError as exc:
-        raise errors.ArtregError(f"artreg ui needs the ui extra: pip install 'artreg[ui]' ({exc})") from exc
+        raise errors.MissingExtra(f"artreg ui needs the ui extra: pip install 'artreg[ui]' ({exc})") from exc
     return {"url": serve(reg, host=args.host, port=args.port, open_browser=args.open)}
 
 

@@ -491,7 +491,7 @@ def test_a_read_only_registry_raises_and_stays_unchanged(read_only: str) -> None
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert (result["writable"], result["objects_writable"]) == ((False, False) if read_only == "registry" else (True, False))
-        assert result["error"] == "ArtregError", result  # the root class: SPEC §14 has none for the environment
+        assert result["error"] == "DiskError", result  # SPEC §14 has no class for the environment: artreg adds DiskError
         assert ("cannot write registry" if read_only == "registry" else "cannot write in") in result["message"]
         with artreg.open(path, inline_limit=1024) as reg:
             assert snapshot(reg) == before
@@ -512,7 +512,7 @@ def test_a_full_disk_raises_and_leaves_the_registry_consistent(tmp_path: Path, k
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["error"] == "ArtregError", result  # the root class: SPEC §14 has none for the environment
+    assert result["error"] == "DiskError", result  # SPEC §14 has no class for the environment: artreg adds DiskError
     assert "full" in result["message"], result
     with artreg.open(path, inline_limit=64 * 1024) as reg:
         assert snapshot(reg) == before

@@ -505,7 +505,7 @@ def test_bad_arguments_are_refused_with_a_clear_error(world: World, tmp_path: Pa
             (lambda: dst.import_bundle(io.StringIO("text")), artreg.InvalidName, "binary file object"),
             (lambda: dst.import_bundle(42), artreg.InvalidName, "binary file object"),  # type: ignore[arg-type]
             (lambda: world.reg.export_bundle(io.StringIO()), artreg.InvalidName, "binary file object"),
-            (lambda: world.reg.export_bundle(tmp_path / "no" / "such" / "folder.tar"), artreg.ArtregError, "cannot write"),
+            (lambda: world.reg.export_bundle(tmp_path / "no" / "such" / "folder.tar"), artreg.DiskError, "cannot write"),
             (lambda: world.reg.export_bundle(tmp_path / "x.tar", "zoo/zoo_dataset"), artreg.InvalidName, "list of strings"),
             (lambda: world.reg.export_bundle(tmp_path / "x.tar", [42]), artreg.InvalidName, "references"),  # type: ignore[list-item]
             (lambda: world.reg.export_bundle(tmp_path / "x.tar", ["zoo/nothing"]), artreg.NotFound, "zoo/nothing"),

@@ -157,9 +157,9 @@ def test_draft_is_frozen_once_logged(reg: artreg.Registry, src: Path) -> None:
         lambda: art.add_dir(src),
         lambda: art.remove("a"),
     ):
-        with pytest.raises(artreg.ArtregError, match="frozen"):
+        with pytest.raises(artreg.Conflict, match="frozen"):
             attempt()
-    with pytest.raises(artreg.ArtregError, match="frozen"), art.new_file("n"):
+    with pytest.raises(artreg.Conflict, match="frozen"), art.new_file("n"):
         pass
 
 

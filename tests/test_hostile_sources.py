@@ -57,7 +57,7 @@ def test_a_reference_that_drips_is_abandoned_at_the_deadline(
     """Each byte comes well within the no-progress timeout; only a total deadline stops it."""
     version = logged_reference(reg, hostile, "/drip")
     monkeypatch.setenv("ARTREG_REFERENCE_DEADLINE", "1")
-    with pytest.raises(artreg.ArtregError, match="longer than 1 s .*ARTREG_REFERENCE_DEADLINE"):
+    with pytest.raises(artreg.SourceError, match="longer than 1 s .*ARTREG_REFERENCE_DEADLINE"):
         version.download(tmp_path / "x")
     assert hostile.sent()[1] < 10  # it hung up before the source was done
     assert leftovers(tmp_path / "x") == []
@@ -71,7 +71,7 @@ def test_adding_a_reference_whose_body_must_be_hashed_has_the_same_deadline(
 ) -> None:
     monkeypatch.setenv("ARTREG_REFERENCE_DEADLINE", "1")
     art = artreg.Artifact("web", type="dataset")
-    with pytest.raises(artreg.ArtregError, match="ARTREG_REFERENCE_DEADLINE"):
+    with pytest.raises(artreg.SourceError, match="ARTREG_REFERENCE_DEADLINE"):
         art.add_reference(hostile.url("/drip-unsized"))
     assert art.entries == {}
     assert hostile.sent()[1] < 40

@@ -69,9 +69,9 @@ def test_log_without_a_run_has_no_producer_run(reg: artreg.Registry) -> None:
 def test_finished_run_refuses_work(reg: artreg.Registry) -> None:
     with reg.init("zoo") as run:
         v = run.log_artifact(make(x="a"))
-    with pytest.raises(artreg.ArtregError, match="finished"):
+    with pytest.raises(artreg.Conflict, match="finished"):
         run.log_artifact(make(x="b"))
-    with pytest.raises(artreg.ArtregError, match="finished"):
+    with pytest.raises(artreg.Conflict, match="finished"):
         run.use_artifact(v)
 
 

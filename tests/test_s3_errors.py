@@ -154,6 +154,6 @@ def test_without_boto3_a_bucket_registry_says_what_to_install(
 ) -> None:
     monkeypatch.setattr(_s3, "_clients", {})
     monkeypatch.setitem(sys.modules, "boto3", None)
-    with pytest.raises(artreg.ArtregError, match=r"pip install 'artreg\[s3\]'"):
+    with pytest.raises(artreg.MissingExtra, match=r"pip install 'artreg\[s3\]'"):
         artreg.open(tmp_path / "reg", blobs=moto_bucket.url())
     artreg.open(tmp_path / "plain").close()  # a registry without a bucket never needs boto3

@@ -132,7 +132,7 @@ def test_bad_inline_limit(tmp_path: Path) -> None:
 def test_closed_registry_refuses_use(tmp_path: Path) -> None:
     reg = artreg.open(tmp_path / "r")
     reg.close()
-    with pytest.raises(artreg.ArtregError, match="closed"):
+    with pytest.raises(artreg.Conflict, match="closed"):
         reg.artifact("p/ds")
 
 
@@ -284,7 +284,7 @@ def test_a_file_changed_between_add_and_log_is_refused(reg: artreg.Registry, tmp
     art = artreg.Artifact("f", type="dataset")
     art.add_file(path)
     path.write_text("two, longer")
-    with pytest.raises(artreg.ArtregError, match="changed after it was added"):
+    with pytest.raises(artreg.IntegrityError, match="changed after it was added"):
         reg.log_artifact(art, project="p")
     assert reg.collections() == []
 
@@ -328,7 +328,7 @@ def test_a_file_changed_while_being_logged_is_refused_and_leaves_nothing(
 
     monkeypatch.setattr(artreg._blobs, "CHUNK", 4096)
     monkeypatch.setattr(artreg._blobs, "_read_into", read_into_while_changing)
-    with pytest.raises(artreg.ArtregError, match="changed while it was being stored"):
+    with pytest.raises(artreg.IntegrityError, match="changed while it was being stored"):
         reg.log_artifact(art, project="p")
     assert reg.collections() == []
     assert object_files(reg) == []

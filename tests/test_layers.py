@@ -1,0 +1,117 @@
+"""The layers of ARCHITECTURE.md, pinned: no module imports upward, except the listed debts.
+
+Every ``import`` of an artreg module counts: at the top, inside a function, and under
+``TYPE_CHECKING`` (a type-only import is still knowledge of the layer above). A new upward
+import fails here; the refactor of issue 18 (context and transaction objects below the
+handles, the split of ``_draft``) shrinks ``UPWARD`` to empty.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import artreg
+
+PACKAGE = Path(artreg.__file__).parent
+
+# Lowest first. A module may import its own layer and any layer below it.
+LAYERS: dict[str, set[str]] = {
+    "base": {"_errors", "_names", "_clock", "_progress", "_hashing", "_version"},
+    "storage": {
+        "_db", "_schema", "_location", "_blobs", "_blob_cache", "_s3", "_s3_store", "_s3_gc", "_storage", "_root",
+    },
+    "content": {"_manifest", "_references", "_localfiles"},
+    "domain": {
+        "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_draft", "_ingest", "_log_artifact",
+        "_download", "_cache", "_paths", "_gc", "_diff", "_lineage", "_svg", "_search", "_filters", "_suggest",
+        "_webhooks", "_tar", "_bundle", "_bundle_read", "_export", "_import", "_copy",
+    },
+    "handles": {
+        "_registry", "_handle", "_versions", "_collection_edit", "_catalog", "_runs", "_run_data", "_run_exit", "_distributed", "_automations",
+    },
+    "frontends": {"cli", "_web", "_render", "_demo", "filesystem", "wandb"},
+    "package": {"__init__", "__main__"},
+}
+RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}
+
+# Today's upward imports: (importer, imported). Each is a debt, not a design; the refactor
+# pays them off and nothing may be added.
+UPWARD: set[tuple[str, str]] = {
+    # Domain code handed the Registry façade (its database, store, user, clock), where the
+    # refactor passes a context and a transaction object instead (issue 18, item 1).
+    ("_copy", "_registry"), ("_export", "_registry"), ("_filters", "_registry"), ("_import", "_registry"),
+    ("_lineage", "_registry"), ("_log_artifact", "_registry"), ("_search", "_registry"),
+    # Domain code that builds or reads handles (ArtifactVersion, Run) to return them or to
+    # take their rows; with typed rows and the context these take rows, not handles.
+    ("_copy", "_versions"), ("_diff", "_versions"), ("_download", "_versions"), ("_draft", "_versions"),
+    ("_export", "_versions"), ("_filters", "_versions"), ("_log_artifact", "_versions"), ("_paths", "_versions"),
+    ("_import", "_runs"), ("_log_artifact", "_runs"),
+    # The _references <-> _draft cycle (a folder walk shared by add_dir and add_reference):
+    # the split of _draft into sources, the walk and the builder removes it (item 4).
+    ("_references", "_draft"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if parts[0] == "wandb":
+        return "wandb"  # the W&B shim is one front end, whatever its inner modules import
+    return parts[-1] if parts[-1] != "__init__" or len(parts) == 1 else parts[0]
+
+
+def imports_of(path: Path) -> set[str]:
+    """The artreg modules a file imports, anywhere in it."""
+    package = path.relative_to(PACKAGE).parent.parts  # () for artreg itself, ("wandb",) for the shim
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - (node.level - 1)])
+                names = [node.module] if node.module else [alias.name for alias in node.names]
+                targets = [[*base, *name.split(".")] for name in names]
+            elif node.module and (node.module == "artreg" or node.module.startswith("artreg.")):
+                targets = [node.module.split(".")[1:]]
+            else:
+                continue
+        elif isinstance(node, ast.Import):
+            targets = [a.name.split(".")[1:] for a in node.names if a.name == "artreg" or a.name.startswith("artreg.")]
+        else:
+            continue
+        for target in targets:
+            if not target:
+                found.add("__init__")
+            elif target[0] == "wandb":
+                found.add("wandb")
+            else:
+                found.add(target[0])
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        edges.setdefault(module_name(path), set()).update(imports_of(path))
+    return edges
+
+
+def test_every_module_has_a_layer() -> None:
+    assert set(graph()) == set(RANK), "place the new module in a layer of ARCHITECTURE.md and here"
+
+
+def test_no_module_imports_upward_beyond_the_pinned_debts() -> None:
+    upward = {(src, dst) for src, targets in graph().items() for dst in targets if RANK[dst] > RANK[src]}
+    assert upward - UPWARD == set(), "a new upward import: pass what is needed down instead"
+    assert UPWARD - upward == set(), "a debt was paid off: remove it from UPWARD"
+
+
+def test_nothing_below_the_handles_imports_the_facade_except_the_pinned_debts() -> None:
+    below = {src for src, targets in graph().items() if "_registry" in targets and RANK[src] < RANK["_registry"]}
+    assert below == {src for src, dst in UPWARD if dst == "_registry"}
+
+
+def test_the_layer_test_sees_function_local_and_type_only_imports() -> None:
+    source = PACKAGE / "_versions.py"
+    assert "_catalog" in imports_of(source)  # imported only inside ArtifactVersion.link()
+    assert "_registry" in imports_of(source)  # only under TYPE_CHECKING
+    assert "_draft" in imports_of(PACKAGE / "_references.py")  # both, in this one
