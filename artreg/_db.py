@@ -274,7 +274,11 @@ class Database:
             _check_foreign(con, self.path)
             current = _user_version(con)
             for number in range(current, SCHEMA_VERSION):
-                con.execute(MIGRATIONS[number])
+                step = MIGRATIONS[number]
+                if callable(step):
+                    step(con)
+                else:
+                    con.execute(step)
                 con.execute(f"PRAGMA user_version = {number + 1}")
                 if number == 0:
                     # A new file: later migrations may read these (the creator, for one).

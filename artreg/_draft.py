@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import stat
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, overload
 
+from . import _chunks as chunks
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
@@ -30,6 +32,8 @@ from ._references import default_name, list_objects
 
 if TYPE_CHECKING:
     from ._blobs import BlobStore
+    from ._db import Database
+    from ._manifest import EntryRow
     from ._versions import ArtifactVersion
 
 CHUNK = 1 << 20
@@ -153,8 +157,8 @@ class _ExtentReader(io.RawIOBase):
 
 Source = FileSource | BlobSource | RefSource | DataSource
 
-# One file found by ``add_dir``: (logical path, dev, ino, size, mtime_ns).
-FileRow = tuple[str, int, int, int, int]
+# One file found by ``add_dir``: (logical path, dev, ino, size, mtime_ns, ctime_ns).
+FileRow = tuple[str, int, int, int, int, int]
 
 
 class DraftEntry:
@@ -215,9 +219,16 @@ class FileRows(Sequence[DraftEntry]):
         if self._made is None:
             base, cut = self.base, self.cut
             self._made = [
-                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime)) for path, dev, ino, size, mtime in self.rows
+                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime))
+                for path, dev, ino, size, mtime, _ctime in self.rows
             ]
         return self._made
+
+    def subset(self, rows: list[FileRow]) -> FileRows:
+        """The same tree's files limited to ``rows``."""
+        part = FileRows.__new__(FileRows)
+        part.base, part.cut, part.rows, part._made = self.base, self.cut, rows, None
+        return part
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -239,6 +250,33 @@ class FileRows(Sequence[DraftEntry]):
 
     def __repr__(self) -> str:
         return repr(self.made())
+
+
+@dataclass(frozen=True)
+class Base:
+    """The version a ``new_draft()`` starts from: its manifest is read in place, never copied."""
+
+    db: Database
+    store: BlobStore
+    version_id: int  # whose manifest it is (a link's source)
+    name: str  # for messages
+    file_count: int
+
+    def entry(self, row: EntryRow) -> DraftEntry:
+        """A draft entry for one of the base's manifest rows."""
+        path, digest, size, ref, extra = row
+        source: Source = BlobSource(self.store, digest, size) if ref is None else RefSource(ref, json.loads(extra))
+        return DraftEntry(path, size, source, digest)
+
+
+@dataclass(frozen=True)
+class Edits:
+    """What a draft from ``new_draft()`` holds: its base, and what was added, replaced and removed since."""
+
+    base: Base
+    entries: list[DraftEntry]  # added or replaced
+    removed: list[str]  # base entries removed one by one
+    removed_dirs: list[str]  # base folders removed whole
 
 
 class Artifact:
@@ -269,18 +307,28 @@ class Artifact:
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
         self._logged: ArtifactVersion | None = None
         self._scratch: _Scratch | None = None  # where large new_file entries wait
+        # A draft from new_draft(): the base version, whose entries the draft holds unless
+        # ``_entries`` replaces them or they were removed (one by one, or as whole folders).
+        self._base: Base | None = None
+        self._removed: set[str] = set()
+        self._removed_dirs: set[str] = set()
 
     def __repr__(self) -> str:
         count = len(self._tree) if self._tree is not None else len(self._entries)
-        state = f"logged as {self._logged.name}" if self._logged else f"{count} entries"
+        if self._logged:
+            state = f"logged as {self._logged.name}"
+        elif self._base is not None:
+            state = f"from {self._base.name}, {count} added or replaced, {len(self._removed) + len(self._removed_dirs)} removed"
+        else:
+            state = f"{count} entries"
         return f"<Artifact {self.name!r} type={self.type!r} {state}>"
 
     # -- reading the draft -------------------------------------------------------------
 
     @property
     def entries(self) -> MappingProxyType[str, DraftEntry]:
-        """Logical path -> entry, read-only."""
-        return MappingProxyType(self._made())
+        """Logical path -> entry, read-only (for a draft from ``new_draft()``, as it is now)."""
+        return MappingProxyType(self._all())
 
     @property
     def logged_version(self) -> ArtifactVersion | None:
@@ -319,7 +367,7 @@ class Artifact:
             raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
         tree = FileRows(root, prefix, _walk(root, prefix))
-        if not self._entries and self._tree is None:
+        if not self._entries and self._tree is None and self._base is None:
             # A walk yields each path once and never a file where it yields a folder, so an
             # empty draft takes the rows as they are, without the per-path conflict checks.
             self._tree = tree
@@ -400,6 +448,9 @@ class Artifact:
         self._check_editable()
         logical = normalize_path(path)
         self._made()
+        if self._base is not None:
+            self._remove_based(logical)
+            return
         doomed = [logical] if logical in self._entries else [p for p in self._entries if p.startswith(logical + "/")]
         if not doomed:
             raise NotFound(f"draft {self.name!r} has no entry or folder {logical!r}")
@@ -409,25 +460,46 @@ class Artifact:
     # -- internals ---------------------------------------------------------------------
 
     def _made(self) -> dict[str, DraftEntry]:
-        """The entries, made from a pending ``add_dir`` tree first if there is one."""
+        """The entries, made from a pending ``add_dir`` tree first if there is one (a based draft: its own only)."""
         if self._tree is not None:
             self._entries = {entry.path: entry for entry in self._tree.made()}
             self._tree = None
         return self._entries
 
-    def _content(self) -> FileRows | list[DraftEntry]:
-        """What to log: the pending tree when that is the whole draft, else every entry."""
-        return self._tree if self._tree is not None else list(self._entries.values())
+    def _all(self) -> dict[str, DraftEntry]:
+        """Every entry, the base's included (read from the base version for a based draft)."""
+        made = self._made()
+        base = self._base
+        if base is None:
+            return made
+        rows = chunks.stream(base.db, base.version_id)
+        out = {row[0]: base.entry(row) for row in rows if row[0] not in made and not self._hidden(row[0])}
+        out.update(made)
+        return out
+
+    def _content(self) -> FileRows | list[DraftEntry] | Edits:
+        """What to log: the pending tree when that is the whole draft, the edits of a based draft, else every entry."""
+        if self._tree is not None:
+            return self._tree
+        if self._base is not None:
+            return Edits(self._base, list(self._entries.values()), sorted(self._removed), sorted(self._removed_dirs))
+        return list(self._entries.values())
 
     def _put(self, entries: list[DraftEntry], *, overwrite: bool) -> list[DraftEntry]:
         """Add entries all-or-nothing after checking every conflict."""
         self._made()
+        based: dict[str, DraftEntry] = {}  # the base's entries at these paths and their parents
+        if self._base is not None:
+            wanted = {entry.path for entry in entries}
+            for entry in entries:
+                wanted.update(_parents(entry.path))
+            based = self._base_entries(wanted - self._entries.keys())
         replaced: list[str] = []
         result: list[DraftEntry] = []
         batch: dict[str, DraftEntry] = {}
         batch_dirs: set[str] = set()
         for entry in entries:
-            old = self._entries.get(entry.path) or batch.get(entry.path)
+            old = self._entries.get(entry.path) or batch.get(entry.path) or based.get(entry.path)
             if old is not None:
                 if _same_content(old, entry):
                     result.append(old)
@@ -435,7 +507,7 @@ class Artifact:
                 if not overwrite:
                     raise AlreadyExists(f"draft {self.name!r} already has {entry.path!r} with other content (pass overwrite=True)")
                 replaced.append(entry.path)
-            self._check_shape(entry.path, batch, batch_dirs)
+            self._check_shape(entry.path, batch, batch_dirs, based, old is not None)
             batch[entry.path] = entry
             batch_dirs.update(_parents(entry.path))
             result.append(entry)
@@ -449,6 +521,55 @@ class Artifact:
                 folders[parent] = folders.get(parent, 0) + 1
         return result
 
+    def _remove_based(self, logical: str) -> None:
+        """``remove`` on a draft from ``new_draft()``: base entries are hidden, never loaded."""
+        in_base = bool(self._base_entries([logical]))
+        if logical in self._entries or in_base:
+            if logical in self._entries:
+                self._forget(logical)
+            if in_base:
+                self._removed.add(logical)
+            return
+        doomed = [p for p in self._entries if p.startswith(logical + "/")]
+        in_base = self._base_folder(logical)
+        if not doomed and not in_base:
+            raise NotFound(f"draft {self.name!r} has no entry or folder {logical!r}")
+        for p in doomed:
+            self._forget(p)
+        if in_base:
+            self._removed_dirs.add(logical)
+
+    def _hidden(self, path: str) -> bool:
+        """Whether the base's entry at ``path`` was removed (by itself or with a folder)."""
+        if path in self._removed:
+            return True
+        return bool(self._removed_dirs) and any(parent in self._removed_dirs for parent in _parents(path))
+
+    def _base_entries(self, paths: Iterable[str]) -> dict[str, DraftEntry]:
+        """The base's entries at ``paths`` that were not removed (one indexed lookup each)."""
+        base = self._base
+        assert base is not None
+        out: dict[str, DraftEntry] = {}
+        with base.db.read() as con:
+            for path in paths:
+                if not self._hidden(path) and (row := chunks.entry(con, base.version_id, path)) is not None:
+                    out[path] = base.entry(row)
+        return out
+
+    def _base_folder(self, folder: str) -> bool:
+        """Whether the base holds an entry under ``folder`` that was not removed."""
+        base = self._base
+        if base is None or folder in self._removed_dirs or self._hidden(folder):
+            return False
+        low, high = folder + "/", folder + "0"
+        with base.db.read() as con:
+            first = chunks.first_from(con, base.version_id, low)
+        if first is None or first >= high:
+            return False
+        if not self._hidden(first):
+            return True
+        return any(not self._hidden(row[0]) for row in chunks.stream(base.db, base.version_id, low, high))
+
     def _folders(self) -> dict[str, int]:
         if self._dirs is None:
             self._dirs = {}
@@ -457,12 +578,14 @@ class Artifact:
                     self._dirs[parent] = self._dirs.get(parent, 0) + 1
         return self._dirs
 
-    def _check_shape(self, path: str, batch: dict[str, DraftEntry], batch_dirs: set[str]) -> None:
-        """A path cannot be both a file and a folder of other entries."""
+    def _check_shape(
+        self, path: str, batch: dict[str, DraftEntry], batch_dirs: set[str], based: dict[str, DraftEntry], is_file: bool
+    ) -> None:
+        """A path cannot be both a file and a folder of other entries (``based``: the base's entries near it)."""
         for parent in _parents(path):
-            if parent in self._entries or parent in batch:
+            if parent in self._entries or parent in batch or parent in based:
                 raise AlreadyExists(f"{path!r} would sit inside {parent!r}, which is a file in draft {self.name!r}")
-        if self._folders().get(path) or path in batch_dirs:
+        if self._folders().get(path) or path in batch_dirs or (not is_file and self._base_folder(path)):
             raise AlreadyExists(f"{path!r} is a folder of other entries in draft {self.name!r}")
 
     def _forget(self, path: str) -> None:
@@ -614,7 +737,7 @@ def _walk(root: str, prefix: str) -> list[FileRow]:
         base = prefix + rel
         for name, child in children:
             if is_reg(child.st_mode):
-                append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns))
+                append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns, child.st_ctime_ns))
             elif is_dir(child.st_mode):
                 visit(here + name, f"{rel}{name}/")
             else:

@@ -28,6 +28,7 @@ import apsw
 from ._blobs import BlobStore, Stored
 from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source
 from ._errors import ArtregError, IntegrityError, NotFound
+from ._manifest import EntryRow
 from ._names import dump_json
 from ._progress import ProgressCallback, Tracker
 
@@ -61,8 +62,6 @@ ON CONFLICT(dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mt
 """
 
 
-# A manifest row as the version transaction writes it: (path, digest, size, ref, extra JSON).
-EntryRow = tuple[str, str, int, str | None, str]
 NO_EXTRA = "{}"
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 # (dev, ino) -> (size, mtime_ns, digest) of the stat cache's rows for a draft's files.
@@ -122,7 +121,7 @@ def known_digests(store: BlobStore, content: FileRows | list[DraftEntry]) -> lis
         get = hits.get
         known: list[str | None] = []
         append = known.append
-        for _path, dev, ino, size, mtime in rows:
+        for _path, dev, ino, size, mtime, _ctime in rows:
             hit = get((dev, ino))
             append(hit[2] if hit is not None and hit[0] == size and hit[1] == mtime else None)
         return known
@@ -166,12 +165,12 @@ def ingest(
 
 
 def _ingest_row(store: BlobStore, tree: FileRows, row: FileRow, digest: str | None, present: set[str], out: Ingested) -> None:
-    path, _dev, _ino, size, _mtime = row
+    path, _dev, _ino, size, _mtime, _ctime = row
     if digest is not None and digest in present:
         out.entries.append((path, digest, size, None, NO_EXTRA))
         return
     local = tree.local(path)
-    stored = _store_file(store, path, local, row[1:], digest, out)
+    stored = _store_file(store, path, local, row[1:5], digest, out)
     _add_stored(store, path, stored, present, out)
 
 

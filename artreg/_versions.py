@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
+from . import _chunks as chunks
 from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
 from ._audit import Actor, AliasChange, record
 from ._clock import format_time, parse_time
-from ._db import translate
 from ._diff import VersionDiff, diff_versions
 from ._download import download, verify
-from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
+from ._draft import Artifact, Base, _check_description
 from ._errors import FileNotFound, InvalidName, NotFound, PermissionDenied
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
@@ -75,14 +75,6 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
 )"""
 SELECT_BY_INDEX = "SELECT id FROM versions WHERE collection_id = ? AND idx = ? AND state = 'committed'"
 SELECT_BY_ALIAS = "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?"
-# A folder's entries are one range of the (version_id, path) key: "dir/" <= path < "dir0"
-# (no upper bound: the whole manifest).
-SELECT_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path LIMIT ? OFFSET ?"
-SELECT_FOLDER = (
-    "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path >= ? AND path < ? ORDER BY path LIMIT ? OFFSET ?"
-)
-COUNT_ENTRIES = "SELECT count(*) FROM entries WHERE version_id = ? AND path >= ? AND path < ?"
-SELECT_ENTRY = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path = ?"
 SELECT_LIVE_PAGE = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed' ORDER BY idx DESC LIMIT ? OFFSET ?"
 COUNT_LIVE = "SELECT count(*) FROM versions WHERE collection_id = ? AND state = 'committed'"
 LIVE_LINKS = "SELECT count(*) FROM versions WHERE source_id = ? AND state = 'committed'"
@@ -412,22 +404,28 @@ class ArtifactVersion:
 
         ``prefix`` keeps the entries under one folder (``"images"`` or ``"images/"``);
         ``offset`` and ``limit`` page through them (``count_files(prefix)`` says how many).
-        Bad arguments raise InvalidName here, not when the iterator is first used.
+        Read a chunk of the manifest at a time (at most a few thousand entries), each in a
+        short read transaction of its own: memory stays constant, and a write made inside
+        the caller's loop waits for the lock like any other. Bad arguments raise InvalidName
+        here, not when the iterator is first used.
         """
         low, high = folder_range(prefix)
         offset, limit = check_page(offset, limit)
-        if high is None:
-            return self._stream(SELECT_ENTRIES, (self._content_id, limit, offset))
-        return self._stream(SELECT_FOLDER, (self._content_id, low, high, limit, offset))
+        return self._stream(low, high, offset, None if limit < 0 else limit)
 
-    def _stream(self, sql: str, args: tuple[Any, ...]) -> Iterator[ManifestEntry]:
-        db = self._reg._db
-        con = db.connection()
-        try:
-            for path, digest, size, ref, extra in con.execute(sql, args):
-                yield ManifestEntry(path, digest, size, ref, json.loads(extra))
-        except apsw.Error as exc:  # outside db.read(), which translates everywhere else
-            raise translate(exc, db.path) from exc
+    def _stream(self, low: str, high: str | None, offset: int, limit: int | None) -> Iterator[ManifestEntry]:
+        empty = True
+        for path, digest, size, ref, extra in chunks.stream(self._reg._db, self._content_id, low, high, offset=offset, limit=limit):
+            empty = False
+            yield ManifestEntry(path, digest, size, ref, json.loads(extra))
+        if empty and self.file_count:
+            self._check_manifest()
+
+    def _check_manifest(self) -> None:
+        """Raise NotFound when this version's manifest is gone: it was deleted and ``gc`` collected it."""
+        with self._reg._db.read() as con:
+            if not chunks.has_manifest(con, self._content_id):
+                raise NotFound(f"{self.qualified_name} was deleted and gc has collected its manifest")
 
     def count_files(self, prefix: str | None = None) -> int:
         """How many entries the manifest holds under the folder ``prefix`` (all of them: ``file_count``)."""
@@ -435,13 +433,13 @@ class ArtifactVersion:
         if high is None:
             return int(self.file_count)
         with self._reg._db.read() as con:
-            return int(con.execute(COUNT_ENTRIES, (self._content_id, low, high)).fetchone()[0])  # type: ignore[index]
+            return chunks.count(con, self._content_id, low, high)
 
     def get_entry(self, path: str) -> ManifestEntry:
         """The entry at a logical path; raises FileNotFound (a NotFound and a FileNotFoundError)."""
         logical = normalize_path(path)
         with self._reg._db.read() as con:
-            row = con.execute(SELECT_ENTRY, (self._content_id, logical)).fetchone()
+            row = chunks.entry(con, self._content_id, logical)
         if row is None:
             raise FileNotFound(f"{self.qualified_name} has no entry {logical!r}")
         return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
@@ -499,15 +497,17 @@ class ArtifactVersion:
         verify(self, root)
 
     def new_draft(self) -> Artifact:
-        """A draft with this version's entries, description and metadata, for the next version."""
+        """A draft with this version's entries, description and metadata, for the next version.
+
+        The entries are not copied: the draft reads this version's manifest where it is and
+        keeps only what is added, replaced or removed, so logging it writes only the parts of
+        the manifest those edits touch (SPEC §22).
+        """
         name = self.collection_name if self._source_id is None else self.source_version.collection_name  # type: ignore[union-attr]
+        if self.file_count:
+            self._check_manifest()
         draft = Artifact(name, self.type, self._saved["description"], self._saved["metadata"])
-        store = self._reg._store
-        draft._put(
-            [DraftEntry(e.path, e.size, BlobSource(store, e.digest, e.size) if e.ref is None else RefSource(e.ref, e.extra), e.digest)
-             for e in self.files()],
-            overwrite=False,
-        )
+        draft._base = Base(self._reg._db, self._reg._store, self._content_id, self.qualified_name, self.file_count)
         return draft
 
 

@@ -18,6 +18,13 @@ in 1,000-file folders under one ``tempfile.mkdtemp()`` folder, removed at the en
   (checking the count); its VmHWM growth while iterating is the row's value. Streaming
   keeps it to a few MiB (SQLite's 2 MiB page cache and the current row); a list of every
   entry would be hundreds. Target <= 16 MiB.
+- ``new_draft() + 1 changed file, logged``: a third child makes five versions, each a
+  ``new_draft()`` of the latest with one file replaced (in a different chunk each time),
+  logged: the median time from ``new_draft()`` to the logged version (SPEC §22: a version
+  costs what it changes). Target <= 200 ms.
+- ``database growth of that version``: the database's pages in use (page count minus free
+  pages, the WAL's included) after each of those logs minus before, median (and the largest
+  of the five). Target <= 1 MiB.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from _bench import PEAK, MiB, describe, print_table, run_child, settle, timed, yes_no
+from _bench import DB_BYTES, PEAK, MiB, describe, print_table, run_child, settle, timed, yes_no
 
 PER_FOLDER = 1000
 
@@ -58,6 +65,29 @@ baseline = peak()
 started = time.perf_counter()
 count = sum(1 for _ in version.files())
 print(json.dumps({"seconds": time.perf_counter() - started, "rss": peak() - baseline, "files": count}))
+"""
+
+# A new version of that one with one file changed, through new_draft(), five times.
+INCREMENT = DB_BYTES + """
+import json, statistics, sys, time
+import artreg
+
+reg = artreg.open(sys.argv[1])
+times, growth = [], []
+for run in range(5):
+    version = reg.artifact("bench/tiny")
+    before = db_bytes(reg)
+    started = time.perf_counter()
+    draft = version.new_draft()
+    folder = run * 97 % (version.file_count // 1000)
+    with draft.new_file(f"{folder:04d}/{folder * 1000 + 7:07d}", mode="wb", overwrite=True) as f:
+        f.write(b"changed %d\\n" % run)
+    new = reg.log_artifact(draft, project="bench")
+    times.append(time.perf_counter() - started)
+    growth.append(db_bytes(reg) - before)
+    assert new.index == version.index + 1 and new.file_count == version.file_count
+print(json.dumps({"seconds": statistics.median(times), "growth": statistics.median(growth), "most": max(growth),
+                  "times": times, "growths": growth}))
 """
 
 
@@ -103,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         settle()
         log = run_child(LOG, src, registry)
         files = run_child(FILES, registry)
+        settle()
+        step = run_child(INCREMENT, registry)
         if log["files"] != count or files["files"] != count:
             raise SystemExit(f"expected {count} entries, logged {log['files']} and read {files['files']}")
         log_rss, files_rss = log["rss"] / MiB, files["rss"] / MiB
@@ -113,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             ("peak RSS of that log", f"{log_rss:.0f} MiB", "-", "-", "<= 1024 MiB", yes_no(log_rss <= 1024)),
             (f"files() of that version ({files['seconds']:.1f} s)", f"{files_rss:.1f} MiB", "-", "-",
              "<= 16 MiB", yes_no(files_rss <= 16)),
+            ("new_draft() + 1 changed file, logged", f"{step['seconds'] * 1000:.0f} ms", "-", "-", "<= 200 ms",
+             yes_no(step["seconds"] <= 0.2)),
+            (f"database growth of that version (most {step['most'] / 1024:.0f} KiB)", f"{step['growth'] / 1024:.0f} KiB", "-", "-",
+             "<= 1024 KiB", yes_no(step["most"] <= 1 << 20)),
         ])
+        print(f"\nnew_draft() + 1 changed file, each run: {', '.join(f'{t * 1000:.0f} ms' for t in step['times'])}; "
+              f"growth {', '.join(f'{g / 1024:.0f} KiB' for g in step['growths'])}")
     finally:
         shutil.rmtree(root)
     return 0

@@ -277,7 +277,8 @@ def test_a_corrupted_inline_blob_is_detected_and_never_served(world: World) -> N
 
 def test_a_tampered_manifest_path_is_refused_before_anything_is_written(world: World) -> None:
     with world.reg._db.write() as con:
-        con.execute("UPDATE entries SET path = '../escape' WHERE path = 'small' AND version_id = ?", (world.data.id,))
+        con.execute("UPDATE chunk_entries SET path = '../escape' WHERE path = 'small' "
+                    "AND chunk_id IN (SELECT chunk_id FROM manifests WHERE version_id = ?)", (world.data.id,))
     with pytest.raises(artreg.InvalidName, match="escape"):
         world.data.download(str(world.tmp / "out" / "root"))
     assert not (world.tmp / "out").exists() and not (world.tmp / "escape").exists()
