@@ -31,6 +31,7 @@ import zlib
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
@@ -95,6 +96,7 @@ SELECT min(p) FROM (
 )
 """
 _Row = TypeVar("_Row", bound=Sequence[Any])
+_PATH = itemgetter(0)
 # A diff's rows: of one chunk (or set of chunks) those another does not hold exactly.
 ONLY_IN_CHUNK = """
 SELECT path, digest, size, ref, extra FROM chunk_entries WHERE chunk_id = ?1
@@ -166,16 +168,25 @@ def ends(rows: Sequence[Sequence[Any]]) -> list[int]:
     """Where the chunks of ``rows`` (in path order, the path first in each) end: after each cut.
 
     Rows after the last offset returned are an open chunk, closed by the next boundary or by
-    the end of the manifest.
+    the end of the manifest. (``write_sorted`` applies the same rule a row at a time.)
     """
+    paths = list(map(_PATH, rows))
+    try:
+        crcs = list(map(zlib.crc32, map(str.encode, paths)))  # C all the way: this runs over every path of a walk
+    except UnicodeEncodeError:  # a lone surrogate (an undecodable file name)
+        crcs = [zlib.crc32(path.encode("utf-8", "surrogatepass")) for path in paths]
     mask, most = MEAN - 1, MAX
-    crc = zlib.crc32
     out: list[int] = []
     start = 0
-    for i, row in enumerate(rows, 1):
-        if not crc(row[0].encode("utf-8", "surrogatepass")) & mask or i - start >= most:
-            out.append(i)
-            start = i
+    for cut in [i for i, crc in enumerate(crcs, 1) if not crc & mask]:
+        while cut - start > most:
+            start += most
+            out.append(start)
+        out.append(cut)
+        start = cut
+    while len(rows) - start >= most:
+        start += most
+        out.append(start)
     return out
 
 

@@ -460,3 +460,23 @@ def test_the_migration_stores_runs_that_versions_hold_alike_once(tmp_path: Path)
         draft.remove("f00000")
         v2 = reg.log_artifact(draft, project="p")
         assert len(set(chunk_ids(reg, v2)) - set(chunk_ids(reg, v1))) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text("ab/.-", min_size=1, max_size=6), unique=True, max_size=80), st.sampled_from([(2, 3), (4, 6), (8, 5)]))
+def test_a_manifest_written_row_by_row_is_cut_as_one_cut_whole(paths: list[str], params: tuple[int, int]) -> None:
+    """The migration writes rows as they stream by (``write_sorted``), a log cuts them at
+    once (``from_rows``): the same rows must make the same chunks, or nothing would be shared."""
+    rows: list[Any] = [(path, sha(path.encode()), len(path), None, "{}") for path in sorted(paths)]
+    with small_chunks(*params), artreg.open(":memory:") as reg:
+        version = reg.log_artifact(artreg.Artifact("empty", type="dataset"), project="p")
+        with reg._db.write() as con:
+            digest, count, size = _chunks.write_sorted(con, version.id, rows)
+            keys = [r[0] for r in con.execute(
+                "SELECT c.key FROM manifests AS m JOIN chunks AS c ON c.id = m.chunk_id WHERE m.version_id = ? ORDER BY m.first_path",
+                (version.id,))]
+        manifest = _chunks.from_rows(rows)
+        assert keys == [piece.key for piece in manifest.new_chunks]
+        assert (digest, count, size) == (manifest.digest, manifest.count, manifest.size) == (
+            version_digest((p, d) for p, d, *_ in rows), len(rows), sum(r[2] for r in rows))
+        assert all(piece.count <= params[1] for piece in manifest.new_chunks)
