@@ -5,6 +5,12 @@ registry, or an external object for a reference) and the file's stat at the time
 added. Hashing waits until the draft is logged, where the registry's stat cache can skip it
 and the bytes are hashed while they are stored, in one pass; nothing is copied to a staging
 area. A ``file://`` reference with a checksum is hashed the same lazy way, but not stored.
+
+A draft from ``ArtifactVersion.new_draft()`` holds no copy of its version's entries: it
+keeps a reference to the version (``Base``) and what was added, replaced or removed since
+(paths and whole folders), looking the version's entries up in its registry when an edit
+needs them (a conflict, a removal). Logging it into that registry writes only the parts of
+the manifest the edits touch (``_chunks.from_base``).
 """
 
 from __future__ import annotations

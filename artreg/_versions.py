@@ -501,7 +501,8 @@ class ArtifactVersion:
 
         The entries are not copied: the draft reads this version's manifest where it is and
         keeps only what is added, replaced or removed, so logging it writes only the parts of
-        the manifest those edits touch (SPEC §22).
+        the manifest those edits touch (SPEC §22). Keep the registry open until the draft is
+        logged. Raises NotFound for a deleted version whose manifest gc has collected.
         """
         name = self.collection_name if self._source_id is None else self.source_version.collection_name  # type: ignore[union-attr]
         if self.file_count:

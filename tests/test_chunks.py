@@ -354,7 +354,7 @@ def test_a_draft_whose_base_was_collected_is_refused_when_logged(reg: artreg.Reg
 def test_a_based_draft_edits_its_base_in_place(reg: artreg.Registry) -> None:
     v0 = reg.log_artifact(make(a="alpha", d__x="x", d__y="y", e__f__g="g"), project="p")
     draft = v0.new_draft()
-    assert "from ds:v0" in repr(draft) or "from p/ds:v0" in repr(draft)
+    assert repr(draft) == "<Artifact 'ds' type='dataset' from p/ds:v0, 0 added or replaced, 0 removed>"
     with pytest.raises(artreg.AlreadyExists, match="other content"), draft.new_file("a") as f:
         f.write("other")
     with pytest.raises(artreg.AlreadyExists, match="folder"), draft.new_file("d") as f:
@@ -480,3 +480,37 @@ def test_a_manifest_written_row_by_row_is_cut_as_one_cut_whole(paths: list[str],
         assert (digest, count, size) == (manifest.digest, manifest.count, manifest.size) == (
             version_digest((p, d) for p, d, *_ in rows), len(rows), sum(r[2] for r in rows))
         assert all(piece.count <= params[1] for piece in manifest.new_chunks)
+
+
+def test_paging_and_folders_across_many_chunks(reg: artreg.Registry) -> None:
+    with small_chunks(mean=4, most=9):
+        files = {f"{'abc'[i % 3]}/{i:03d}" + ("/x" if i % 7 == 0 else ""): b"%d" % i for i in range(300)}
+        v = reg.log_artifact(draft_of("ds", files), project="p")
+        assert len(chunk_ids(reg, v)) > 40
+        every = sorted(files)
+        for prefix in (None, "a", "b/", "c/021", "zz"):
+            under = [p for p in every if prefix is None or p.startswith(prefix.rstrip("/") + "/")]
+            assert v.count_files(prefix) == len(under)
+            for offset, limit in ((0, None), (0, 5), (3, 17), (max(len(under) - 2, 0), 10), (len(under) + 5, 3), (11, 0)):
+                assert [e.path for e in v.files(prefix, offset=offset, limit=limit)] == under[offset:][:limit], (prefix, offset, limit)
+
+
+def test_a_folder_reads_only_its_own_chunks(reg: artreg.Registry, tmp_path: Path) -> None:
+    v = big_version(reg, 20_000)
+    read: list[int] = []
+    real = _chunks.rows
+
+    def counting(con: apsw.Connection, chunk_id: int, low: str = "", high: str | None = None) -> list[Any]:
+        found = real(con, chunk_id, low, high)
+        read.append(len(found))
+        return found
+
+    with mock.patch.object(_chunks, "rows", counting):
+        root = v.download(str(tmp_path / "out"), path_prefix="part13")
+        assert sorted(p.name for p in Path(root, "part13").iterdir()) == [f"{i:06d}.txt" for i in range(13_000, 14_000)]
+        assert not Path(root, "part12").exists()
+        # The folder's 1,000 entries, and at most the rows of the two chunks at its edges besides.
+        assert sum(read) == 1000 and len(read) <= 1000 / _chunks.MEAN * 4
+        read.clear()
+        assert [e.path for e in v.files("part13", offset=990)][:3] == ["part13/013990.txt", "part13/013991.txt", "part13/013992.txt"]
+        assert sum(read) <= 10 + 2 * _chunks.MAX  # chunks before the offset are skipped by their counts
