@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
 
+from ._errors import NotFound
 from ._manifest import DIGEST_HEADER, EntryRow, folder_range
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ INSERT INTO chunks(key, count, size, first_path, last_path, text) VALUES (?, ?, 
 ON CONFLICT(key) DO NOTHING RETURNING id
 """
 SELECT_CHUNK = "SELECT id FROM chunks WHERE key = ?"
+CHUNK_EXISTS = "SELECT 1 FROM chunks WHERE id = ?"
 INSERT_ENTRY = "INSERT INTO chunk_entries(chunk_id, path, digest, size, ref, extra) VALUES (?, ?, ?, ?, ?, ?)"
 INSERT_PIECE = "INSERT INTO manifests(version_id, first_path, chunk_id) VALUES (?, ?, ?)"
 SELECT_TEXT = "SELECT text FROM chunks WHERE id = ?"
@@ -563,6 +565,9 @@ def stream(db: Database, version_id: int, low: str = "", high: str | None = None
             continue
         with db.read() as con:
             got = rows(con, ref.id, low, high)
+            if (len(got) != ref.count if whole else not got and not con.execute(CHUNK_EXISTS, (ref.id,)).fetchone()):
+                # Only a deleted version's chunks can go, when gc collects them.
+                raise NotFound(f"the manifest of version {version_id} was collected by gc while it was being read")
         if offset:
             skipped = min(offset, len(got))
             got, offset = got[skipped:], offset - skipped

@@ -336,6 +336,17 @@ def test_gc_keeps_every_chunk_a_live_version_lists_and_sweeps_the_rest(reg: artr
         assert_chunks_consistent(reg)
 
 
+def test_files_of_a_version_collected_while_they_are_read_raise(reg: artreg.Registry) -> None:
+    with small_chunks(mean=4, most=8):
+        v = reg.log_artifact(draft_of("ds", {f"f{i:03d}": b"%d" % i for i in range(100)}), project="p")
+        reading = v.files()
+        assert [next(reading).path for _ in range(3)] == ["f000", "f001", "f002"]
+        v.delete(delete_aliases=True)
+        reg.gc()
+        with pytest.raises(artreg.NotFound, match="collected"):
+            list(reading)
+
+
 def test_a_draft_whose_base_was_collected_is_refused_when_logged(reg: artreg.Registry) -> None:
     v0 = reg.log_artifact(make(a="alpha", b="bravo"), project="p")
     draft = v0.new_draft()
