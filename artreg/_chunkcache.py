@@ -93,7 +93,8 @@ def plan_tree(store: BlobStore, tree: FileRows, started_ns: int, progress: Progr
         chunk = chunks.new_chunk(stored.entries[at : at + len(piece)])
         at += len(piece)
         out.append(chunk)
-        if all(settled(row[4], row[5], started_ns) for row in piece):
+        newest = max(max(row[4], row[5]) for row in piece)
+        if newest + 2 * SECOND_NS + RACY_NS <= started_ns or all(settled(row[4], row[5], started_ns) for row in piece):
             remember.append((fingerprint, chunk.key))
     with store.db.read() as con:
         digest = chunks.digest_of(con, out)
