@@ -6,40 +6,36 @@ added. Hashing waits until the draft is logged, where the registry's stat cache 
 and the bytes are hashed while they are stored, in one pass; nothing is copied to a staging
 area. A ``file://`` reference with a checksum is hashed the same lazy way, but not stored.
 
-A draft from ``ArtifactVersion.new_draft()`` holds no copy of its version's entries: it
-keeps a reference to the version (``Base``) and what was added, replaced or removed since
-(paths and whole folders), looking the version's entries up in its registry when an edit
-needs them (a conflict, a removal). Logging it into that registry writes only the parts of
-the manifest the edits touch (``_chunks.from_base``).
+A draft from ``ArtifactVersion.new_draft()`` holds no copy of its version's entries
+(``_based``): it keeps what was added or replaced in its own entries, and the version and
+what was removed from it apart, reading the version's entries in place when an edit needs
+them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
 import stat
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, overload
 
-from . import _chunks as chunks
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
 from ._references import default_name, list_objects
 
 if TYPE_CHECKING:
+    from ._based import Based, Edits
     from ._blobs import BlobStore
-    from ._db import Database
-    from ._manifest import EntryRow
     from ._versions import ArtifactVersion
 
 CHUNK = 1 << 20
@@ -258,33 +254,6 @@ class FileRows(Sequence[DraftEntry]):
         return repr(self.made())
 
 
-@dataclass(frozen=True)
-class Base:
-    """The version a ``new_draft()`` starts from: its manifest is read in place, never copied."""
-
-    db: Database
-    store: BlobStore
-    version_id: int  # whose manifest it is (a link's source)
-    name: str  # for messages
-    file_count: int
-
-    def entry(self, row: EntryRow) -> DraftEntry:
-        """A draft entry for one of the base's manifest rows."""
-        path, digest, size, ref, extra = row
-        source: Source = BlobSource(self.store, digest, size) if ref is None else RefSource(ref, json.loads(extra))
-        return DraftEntry(path, size, source, digest)
-
-
-@dataclass(frozen=True)
-class Edits:
-    """What a draft from ``new_draft()`` holds: its base, and what was added, replaced and removed since."""
-
-    base: Base
-    entries: list[DraftEntry]  # added or replaced
-    removed: list[str]  # base entries removed one by one
-    removed_dirs: list[str]  # base folders removed whole
-
-
 class Artifact:
     """A draft artifact: add files, then log it to a registry to get a version.
 
@@ -313,18 +282,16 @@ class Artifact:
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
         self._logged: ArtifactVersion | None = None
         self._scratch: _Scratch | None = None  # where large new_file entries wait
-        # A draft from new_draft(): the base version, whose entries the draft holds unless
-        # ``_entries`` replaces them or they were removed (one by one, or as whole folders).
-        self._base: Base | None = None
-        self._removed: set[str] = set()
-        self._removed_dirs: set[str] = set()
+        # A draft from new_draft(): its version's entries (unless ``_entries`` replaces them or
+        # they were removed), read where they are.
+        self._based: Based | None = None
 
     def __repr__(self) -> str:
         count = len(self._tree) if self._tree is not None else len(self._entries)
         if self._logged:
             state = f"logged as {self._logged.name}"
-        elif self._base is not None:
-            state = f"from {self._base.name}, {count} added or replaced, {len(self._removed) + len(self._removed_dirs)} removed"
+        elif self._based is not None:
+            state = f"from {self._based.base.name}, {count} added or replaced, {self._based.removals} removed"
         else:
             state = f"{count} entries"
         return f"<Artifact {self.name!r} type={self.type!r} {state}>"
@@ -373,7 +340,7 @@ class Artifact:
             raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
         tree = FileRows(root, prefix, _walk(root, prefix))
-        if not self._entries and self._tree is None and self._base is None:
+        if not self._entries and self._tree is None and self._based is None:
             # A walk yields each path once and never a file where it yields a folder, so an
             # empty draft takes the rows as they are, without the per-path conflict checks.
             self._tree = tree
@@ -454,8 +421,8 @@ class Artifact:
         self._check_editable()
         logical = normalize_path(path)
         self._made()
-        if self._base is not None:
-            self._remove_based(logical)
+        if self._based is not None:
+            self._remove_based(self._based, logical)
             return
         doomed = [logical] if logical in self._entries else [p for p in self._entries if p.startswith(logical + "/")]
         if not doomed:
@@ -475,31 +442,25 @@ class Artifact:
     def _all(self) -> dict[str, DraftEntry]:
         """Every entry, the base's included (read from the base version for a based draft)."""
         made = self._made()
-        base = self._base
-        if base is None:
-            return made
-        rows = chunks.stream(base.db, base.version_id)
-        out = {row[0]: base.entry(row) for row in rows if row[0] not in made and not self._hidden(row[0])}
-        out.update(made)
-        return out
+        return made if self._based is None else self._based.all(made)
 
     def _content(self) -> FileRows | list[DraftEntry] | Edits:
         """What to log: the pending tree when that is the whole draft, the edits of a based draft, else every entry."""
         if self._tree is not None:
             return self._tree
-        if self._base is not None:
-            return Edits(self._base, list(self._entries.values()), sorted(self._removed), sorted(self._removed_dirs))
+        if self._based is not None:
+            return self._based.edits(list(self._entries.values()))
         return list(self._entries.values())
 
     def _put(self, entries: list[DraftEntry], *, overwrite: bool) -> list[DraftEntry]:
         """Add entries all-or-nothing after checking every conflict."""
         self._made()
         based: dict[str, DraftEntry] = {}  # the base's entries at these paths and their parents
-        if self._base is not None:
+        if self._based is not None:
             wanted = {entry.path for entry in entries}
             for entry in entries:
                 wanted.update(_parents(entry.path))
-            based = self._base_entries(wanted - self._entries.keys())
+            based = self._based.entries(wanted - self._entries.keys())
         replaced: list[str] = []
         result: list[DraftEntry] = []
         batch: dict[str, DraftEntry] = {}
@@ -527,54 +488,23 @@ class Artifact:
                 folders[parent] = folders.get(parent, 0) + 1
         return result
 
-    def _remove_based(self, logical: str) -> None:
+    def _remove_based(self, based: Based, logical: str) -> None:
         """``remove`` on a draft from ``new_draft()``: base entries are hidden, never loaded."""
-        in_base = bool(self._base_entries([logical]))
+        in_base = bool(based.entries([logical]))
         if logical in self._entries or in_base:
             if logical in self._entries:
                 self._forget(logical)
             if in_base:
-                self._removed.add(logical)
+                based.removed.add(logical)
             return
         doomed = [p for p in self._entries if p.startswith(logical + "/")]
-        in_base = self._base_folder(logical)
+        in_base = based.folder(logical)
         if not doomed and not in_base:
             raise NotFound(f"draft {self.name!r} has no entry or folder {logical!r}")
         for p in doomed:
             self._forget(p)
         if in_base:
-            self._removed_dirs.add(logical)
-
-    def _hidden(self, path: str) -> bool:
-        """Whether the base's entry at ``path`` was removed (by itself or with a folder)."""
-        if path in self._removed:
-            return True
-        return bool(self._removed_dirs) and any(parent in self._removed_dirs for parent in _parents(path))
-
-    def _base_entries(self, paths: Iterable[str]) -> dict[str, DraftEntry]:
-        """The base's entries at ``paths`` that were not removed (one indexed lookup each)."""
-        base = self._base
-        assert base is not None
-        out: dict[str, DraftEntry] = {}
-        with base.db.read() as con:
-            for path in paths:
-                if not self._hidden(path) and (row := chunks.entry(con, base.version_id, path)) is not None:
-                    out[path] = base.entry(row)
-        return out
-
-    def _base_folder(self, folder: str) -> bool:
-        """Whether the base holds an entry under ``folder`` that was not removed."""
-        base = self._base
-        if base is None or folder in self._removed_dirs or self._hidden(folder):
-            return False
-        low, high = folder + "/", folder + "0"
-        with base.db.read() as con:
-            first = chunks.first_from(con, base.version_id, low)
-        if first is None or first >= high:
-            return False
-        if not self._hidden(first):
-            return True
-        return any(not self._hidden(row[0]) for row in chunks.stream(base.db, base.version_id, low, high))
+            based.removed_dirs.add(logical)
 
     def _folders(self) -> dict[str, int]:
         if self._dirs is None:
@@ -591,7 +521,7 @@ class Artifact:
         for parent in _parents(path):
             if parent in self._entries or parent in batch or parent in based:
                 raise AlreadyExists(f"{path!r} would sit inside {parent!r}, which is a file in draft {self.name!r}")
-        if self._folders().get(path) or path in batch_dirs or (not is_file and self._base_folder(path)):
+        if self._folders().get(path) or path in batch_dirs or (not is_file and self._based is not None and self._based.folder(path)):
             raise AlreadyExists(f"{path!r} is a folder of other entries in draft {self.name!r}")
 
     def _forget(self, path: str) -> None:

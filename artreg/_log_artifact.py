@@ -18,11 +18,12 @@ import apsw
 from ._aliases import set_alias
 from ._audit import Actor, record
 from ._automations import emit
+from ._based import Base, Edits
 from ._chunkcache import TreePlan, plan_tree
 from ._chunks import Manifest, from_base, from_rows, has_manifest
 from ._chunks import write as write_manifest
 from ._clock import format_time
-from ._draft import Artifact, Base, DraftEntry, Edits, FileRows, _check_description
+from ._draft import Artifact, DraftEntry, FileRows, _check_description
 from ._errors import InvalidName, NotFound, TypeMismatch
 from ._ingest import RACY_NS, Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint
 from ._lifecycle import apply_retention, ttl_columns

@@ -19,10 +19,11 @@ from . import _chunks as chunks
 from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
 from ._audit import Actor, AliasChange, record
+from ._based import Base, Based
 from ._clock import format_time, parse_time
 from ._diff import VersionDiff, diff_versions
 from ._download import download, verify
-from ._draft import Artifact, Base, _check_description
+from ._draft import Artifact, _check_description
 from ._errors import FileNotFound, InvalidName, NotFound, PermissionDenied
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
@@ -508,7 +509,7 @@ class ArtifactVersion:
         if self.file_count:
             self._check_manifest()
         draft = Artifact(name, self.type, self._saved["description"], self._saved["metadata"])
-        draft._base = Base(self._reg._db, self._reg._store, self._content_id, self.qualified_name, self.file_count)
+        draft._based = Based(Base(self._reg._db, self._reg._store, self._content_id, self.qualified_name, self.file_count))
         return draft
 
 
