@@ -10,18 +10,26 @@
 """
 
 from ._automations import Automation, AutomationEvent, Callback, Webhook, callback, webhook
+from ._blob_cache import CacheUsage
+from ._bundle import BundleSummary, Copied, CopyReport
+from ._copy import verify_bundle
 from ._diff import EntryChange, MetadataChange, VersionDiff
 from ._draft import Artifact, DraftEntry
 from ._errors import (
     AlreadyExists,
     ArtregError,
     Busy,
+    Conflict,
     FileNotFound,
     IntegrityError,
     InvalidName,
     NotFound,
     PermissionDenied,
     SchemaError,
+    StoreDenied,
+    StoreError,
+    StoreNotFound,
+    StoreUnavailable,
     TypeMismatch,
 )
 from ._gc import CheckReport, GcReport
@@ -33,6 +41,7 @@ from ._progress import Progress
 from ._registry import Registry, open
 from ._runs import Run
 from ._search import SearchHit
+from ._storage import MoveReport
 from ._versions import ArtifactVersion, Collection
 from ._webhooks import Delivery, DeliveryAttempt, DeliveryReport, RetryPolicy
 
@@ -45,10 +54,15 @@ __all__ = [
     "ArtregError",
     "Automation",
     "AutomationEvent",
+    "BundleSummary",
     "Busy",
+    "CacheUsage",
     "Callback",
     "CheckReport",
     "Collection",
+    "Conflict",
+    "Copied",
+    "CopyReport",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryReport",
@@ -64,6 +78,7 @@ __all__ = [
     "LineageNode",
     "ManifestEntry",
     "MetadataChange",
+    "MoveReport",
     "NotFound",
     "PermissionDenied",
     "Progress",
@@ -73,6 +88,10 @@ __all__ = [
     "Run",
     "SchemaError",
     "SearchHit",
+    "StoreDenied",
+    "StoreError",
+    "StoreNotFound",
+    "StoreUnavailable",
     "TypeMismatch",
     "VersionDiff",
     "Webhook",
@@ -80,5 +99,6 @@ __all__ = [
     "callback",
     "open",
     "parse_ref",
+    "verify_bundle",
     "webhook",
 ]

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._clock import parse_time
-from ._errors import IntegrityError
-from ._names import dump_json
+from ._errors import IntegrityError, InvalidName
+from ._names import at_most_int64, dump_json
 
 if TYPE_CHECKING:
     from ._db import Database
@@ -47,7 +47,12 @@ class Actor:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One recorded change. ``detail`` holds before/after values and names."""
+    """One recorded change. ``detail`` holds before/after values and names.
+
+    ``registry``, ``collection`` (``project/name``) and ``version`` (``project/name:vN``)
+    say what the change was about, by the names those have now (a renamed registry shows
+    its new name); the ``*_id`` fields are the database's row ids.
+    """
 
     id: int
     at: datetime
@@ -58,6 +63,9 @@ class AuditEntry:
     version_id: int | None
     alias: str | None
     detail: dict[str, Any]
+    registry: str | None = None
+    collection: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,8 +104,26 @@ def record(
     con.execute(UPSERT_HEAD, (json.dumps([last_id + 1, digest]),))
 
 
+# Each entry with the names of what it is about. A deleted registry's row is gone, so its
+# name comes from the entry's own detail; versions and collections are never removed.
+SELECT_ENTRIES = """
+SELECT a.id, a.at, a.user, a.action, a.registry_id, a.collection_id, a.version_id, a.alias, a.detail,
+       coalesce(r.name, rc.name, iif(a.action IN ('registry_created', 'registry_deleted'), json_extract(a.detail, '$.name'), NULL)),
+       cp.name || '/' || c.name,
+       vp.name || '/' || vc.name || ':v' || v.idx
+FROM audit AS a
+LEFT JOIN registries AS r ON r.id = a.registry_id
+LEFT JOIN versions AS v ON v.id = a.version_id
+LEFT JOIN collections AS vc ON vc.id = v.collection_id
+LEFT JOIN projects AS vp ON vp.id = vc.project_id
+LEFT JOIN collections AS c ON c.id = coalesce(a.collection_id, v.collection_id)
+LEFT JOIN projects AS cp ON cp.id = c.project_id
+LEFT JOIN registries AS rc ON rc.project_id = cp.id
+"""
+
+
 def _entry(row: tuple[Any, ...]) -> AuditEntry:
-    return AuditEntry(row[0], parse_time(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], json.loads(row[8]))
+    return AuditEntry(row[0], parse_time(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], json.loads(row[8]), *row[9:12])
 
 
 class AuditLog:
@@ -123,15 +149,19 @@ class AuditLog:
         clauses, args = [], []
         for column, value in (("action", action), ("collection_id", collection_id), ("version_id", version_id), ("alias", alias)):
             if value is not None:
-                clauses.append(f"{column} = ?")
+                clauses.append(f"a.{column} = ?")
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        if limit is not None:
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise InvalidName(f"limit must be a non-negative number of entries or None, not {limit!r}")
+            limit = at_most_int64(limit)
         tail = " LIMIT ?" if limit is not None else ""
         with self._db.read() as con:
             if last is not None:
-                newest = con.execute(f"SELECT {COLUMNS} FROM audit{where} ORDER BY id DESC LIMIT ?", [*args, last]).fetchall()
+                newest = con.execute(f"{SELECT_ENTRIES}{where} ORDER BY a.id DESC LIMIT ?", [*args, last]).fetchall()
                 return [_entry(r) for r in reversed(newest)]
-            rows = con.execute(f"SELECT {COLUMNS} FROM audit{where} ORDER BY id{tail}", [*args, *([limit] if limit else [])])
+            rows = con.execute(f"{SELECT_ENTRIES}{where} ORDER BY a.id{tail}", [*args, *([limit] if limit is not None else [])])
             return [_entry(r) for r in rows]
 
     def __iter__(self) -> Iterator[AuditEntry]:

@@ -1,9 +1,17 @@
-"""Content-addressed blob storage: sha256-named bytes, inline in SQLite or as files.
+"""Content-addressed blob storage: sha256-named bytes, inline in the catalog or in an object store.
 
-Write order (as in diskcache): a blob file is written to ``objects/tmp``, fsynced, made
-read-only and renamed to ``objects/ab/cdef...`` *before* the transaction that references
-it, so a crash leaves at worst an orphan file. Files are removed only after the commit
-that stops referencing them (``gc``).
+The seam: ``BlobStore`` is the catalog's side (inline rows, the row that proves a blob is
+stored, the store lock) and delegates every blob above the inline limit to one
+``ObjectStore``: ``LocalFiles`` (the registry's own ``objects/`` folder, here) or
+``S3Files`` (a bucket prefix with ``objects/`` as its bounded cache, ``_s3_store``). Both
+lay files out as ``<folder>/ab/cdef…``, so downloads link or copy from either alike.
+``BlobStore.identity`` tells two registries that share one physical store (a copy between
+them records blobs with ``adopt`` instead of sending them).
+
+Write order (as in diskcache): a blob is stored (a file written to ``objects/tmp``, fsynced,
+made read-only and renamed to ``objects/ab/cdef...``; or uploaded) *before* the transaction
+that references it, so a crash leaves at worst an orphan. Blobs are removed only after the
+commit that stops referencing them (``gc``).
 
 Loggers hold the store lock shared from the first blob they write until their commit;
 ``gc`` holds it exclusively, so it never sweeps a blob an in-flight log is about to name.
@@ -20,12 +28,12 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from ._db import Database
 from ._errors import ArtregError, IntegrityError
@@ -43,31 +51,121 @@ SELECT_ROWS = "SELECT digest, data FROM blobs WHERE digest IN (SELECT value FROM
 
 
 @dataclass(frozen=True)
+class Staged:
+    """A blob on its way in: a file written and fsynced under ``objects/tmp``, not yet under its
+    name (``path``); or, for a remote store, already uploaded (``path`` empty, nothing to place)."""
+
+    digest: str
+    size: int
+    path: str
+
+
+@dataclass(frozen=True)
 class Stored:
-    """A blob as ingested: its digest and size, and its bytes when it belongs inline."""
+    """A blob as ingested: its digest and size, its bytes when it belongs inline, and the
+    upload still under way (a remote store) that must finish before a commit names it."""
 
     digest: str
     size: int
     data: bytes | None
+    pending: Future[Any] | None = None
+
+
+class ObjectStore(Protocol):
+    """Where blobs above the inline limit live: a local folder, or a bucket with a local cache.
+
+    Both keep files laid out as ``<folder>/ab/cdef…`` (``folder``): the store itself when
+    local, the cache of the bucket when remote, so downloads link or copy from it alike.
+    Implementations: ``LocalFiles`` here, ``S3Files`` in ``_s3_store``. The catalog side
+    (inline rows, the blob rows that prove presence, the lock) is ``BlobStore``'s.
+    """
+
+    folder: Path
+    remote: bool
+
+    @property
+    def identity(self) -> str:
+        """Equal for two registries whose blobs live in the same physical store (a copy between them moves no bytes)."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """Where the blobs are, for people: a folder path or ``s3://bucket/prefix``."""
+        ...
+
+    def store(self, src: BinaryIO, expect: int | None, name: object) -> Stored:
+        """Hash ``src`` while storing it; a remote store returns with the upload pending."""
+        ...
+
+    def present(self, digest: str, size: int) -> bool:
+        """Whether a blob whose row exists is really there (remote: the row is the proof)."""
+        ...
+
+    def local_file(self, digest: str, size: int) -> Path:
+        """A local, read-only file of the blob: fetched and verified first when remote; IntegrityError if missing."""
+        ...
+
+    def open(self, digest: str, size: int) -> BinaryIO:
+        """The blob's bytes as a raw stream (unverified: BlobStore wraps it); IntegrityError if missing."""
+        ...
+
+    def adopt(self, digest: str, size: int) -> Stored:
+        """Take a blob already in this physical store (named by another registry sharing it) without moving bytes."""
+        ...
+
+    def discard(self, digests: Iterable[str]) -> None:
+        """After the commit that dropped their rows: remove the local files of these blobs."""
+        ...
+
+    def state(self, digest: str, size: int) -> str:
+        """``ok``, ``missing`` or ``corrupt``, by reading the blob's bytes in the store itself."""
+        ...
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Held by a log from its first blob to its commit (a remote store keeps its claims in mind meanwhile)."""
+        ...
+
+    def just_verified(self, digest: str) -> bool:
+        """Whether this thread's last ``local_file`` call fetched and hashed this blob (no need to hash it again)."""
+        ...
+
+    def check_cache(self, known: dict[str, int], *, fix: bool) -> list[str]:
+        """Digests of cached copies whose bytes are wrong (removed with ``fix``); a local store has no cache."""
+        ...
+
+    def close(self) -> None:
+        """Let go of threads and connections."""
+        ...
 
 
 class BlobStore:
-    """sha256-addressed bytes of one registry."""
+    """sha256-addressed bytes of one registry: inline rows in the catalog, the rest in ``files``."""
 
-    def __init__(self, db: Database, objects: Path | None, inline_limit: int, *, create: bool = True) -> None:
+    def __init__(self, db: Database, objects: Path | None, inline_limit: int, files: ObjectStore | None = None, *,
+                 create: bool = True) -> None:
         self.db = db
         self.objects = objects
         self.inline_limit = inline_limit
         self._memory_lock = _ReadWriteLock()
         if objects is not None and create:
-            (objects / "tmp").mkdir(parents=True, exist_ok=True)
+            try:
+                (objects / "tmp").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise storage_error(exc, objects) from exc
+        self.files: ObjectStore | None = files if files is not None else None if objects is None else LocalFiles(objects)
 
     def is_inline(self, size: int) -> bool:
         return self.objects is None or size <= self.inline_limit
 
     def object_path(self, digest: str) -> Path:
+        """Where the blob's local file is (or would be): the store's, or the cache's."""
         assert self.objects is not None
         return self.objects / digest[:2] / digest[2:]
+
+    @property
+    def identity(self) -> str | None:
+        """The physical store's identity (None for ``:memory:``): registries that share one need not copy blobs."""
+        return None if self.files is None else self.files.identity
 
     # -- locking -----------------------------------------------------------------------
 
@@ -85,9 +183,22 @@ class BlobStore:
             raise storage_error(exc, self.objects) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield
+            if exclusive:
+                yield
+                return
+            self._check_location()
+            assert self.files is not None
+            with self.files.writing():
+                yield
         finally:
             os.close(fd)  # closing the descriptor releases the flock
+
+    def _check_location(self) -> None:
+        """Refuse to write or fetch through a store the registry has moved away from (``blobs move``)."""
+        now = self.db.setting("blobs")
+        mine = self.files.url if self.files is not None and self.files.remote else None
+        if now != mine:
+            raise ArtregError(f"this registry's blobs moved to {now} after it was opened here; open it again")
 
     # -- writing -----------------------------------------------------------------------
 
@@ -118,45 +229,49 @@ class BlobStore:
         return self._ingest_stream(_Chain(head, stream))
 
     def _ingest_stream(self, src: BinaryIO, expect: int | None = None, name: object = None) -> Stored:
-        """Write a blob file; with ``expect``, a stream of another length is refused and nothing is kept."""
-        assert self.objects is not None
-        tmp_dir = self.objects / "tmp"
-        try:
-            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".tmp")
-        except OSError as exc:
-            raise storage_error(exc, self.objects) from exc
-        try:
-            try:
-                digest, size = _copy_hashing(src, fd)
-                if expect is not None and size != expect:
-                    what = repr(name) if isinstance(name, str) else "the file"
-                    raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.chmod(tmp_name, READ_ONLY)
-            final = self.object_path(digest)
-            if final.exists() and final.stat().st_size == size:
-                os.unlink(tmp_name)
-            else:
-                if not final.parent.is_dir():
-                    final.parent.mkdir(exist_ok=True)
-                    _fsync_dir(self.objects)  # the new folder's own entry must outlive a power cut too
-                os.replace(tmp_name, final)
-                _fsync_dir(final.parent)
-        except BaseException as exc:
-            Path(tmp_name).unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise storage_error(exc, self.objects) from exc
-            raise
-        return Stored(digest, size, None)
+        """Store a blob file; with ``expect``, a stream of another length is refused and nothing is kept."""
+        assert self.files is not None
+        return self.files.store(src, expect, name)
+
+    def adopt(self, digest: str, size: int) -> Stored:
+        """A blob another registry sharing this physical store already holds: recorded without moving bytes."""
+        assert self.files is not None
+        return self.files.adopt(digest, size)
+
+    def stage(self, src: BinaryIO, expect: int | None = None, name: object = None) -> Staged:
+        """Take a blob file in without naming it yet: ``place`` names it, ``discard_staged`` drops it.
+
+        Locally the bytes wait, fsynced, in ``objects/tmp`` (an import checks a whole bundle
+        before any of its blobs gets a name). A remote store has no rename: the blob is
+        uploaded now (conditionally, checksummed), and an import that then fails leaves an
+        object nobody names, which the prefix owner's gc sweeps after its grace period.
+        """
+        assert self.files is not None and self.objects is not None
+        if self.files.remote:
+            stored = self.files.store(src, expect, name)
+            return Staged(stored.digest, stored.size, "")
+        return stage_blob_file(self.objects, src, expect, name)
+
+    def place(self, staged: Staged) -> None:
+        """Give a staged blob file its name ``objects/ab/cdef...``, durably (nothing to do for a remote store)."""
+        if staged.path:
+            assert self.objects is not None
+            place_blob_file(self.objects, staged)
+
+    @staticmethod
+    def discard_staged(staged: Staged) -> None:
+        """Remove a staged file that will not be placed."""
+        if staged.path:
+            Path(staged.path).unlink(missing_ok=True)
 
     def file_present(self, digest: str, size: int) -> bool:
-        """True when the blob file exists with the expected size."""
-        try:
-            return self.object_path(digest).stat().st_size == size
-        except FileNotFoundError:
-            return False
+        """True when the blob (whose row says it is not inline) is in the store."""
+        return self.files is not None and self.files.present(digest, size)
+
+    def local_file(self, digest: str, size: int) -> Path:
+        """A local read-only file of a stored (not inline) blob; IntegrityError when it is missing."""
+        assert self.files is not None
+        return self.files.local_file(digest, size)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -178,11 +293,189 @@ class BlobStore:
         if data is not None:
             raw: BinaryIO = io.BytesIO(data)
         else:
-            try:
-                raw = open(self.object_path(digest), "rb")  # noqa: SIM115 - returned to caller
-            except FileNotFoundError as exc:
-                raise IntegrityError(f"blob file for {digest} is missing from {self.objects}", missing=[digest]) from exc
+            assert self.files is not None
+            raw = self.files.open(digest, size)
         return VerifyingReader(raw, digest, size)  # type: ignore[return-value]
+
+
+class LocalFiles:
+    """Blob files in the registry's own ``objects/`` folder: the store itself, not a cache.
+
+    Write order (as in diskcache): a blob file is written to ``objects/tmp``, fsynced, made
+    read-only and renamed to ``objects/ab/cdef...`` before the transaction that names it.
+    """
+
+    remote = False
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @property
+    def identity(self) -> str:
+        return f"file:{os.path.realpath(self.folder)}"
+
+    @property
+    def url(self) -> str:
+        return str(self.folder)
+
+    def path(self, digest: str) -> Path:
+        return self.folder / digest[:2] / digest[2:]
+
+    def store(self, src: BinaryIO, expect: int | None, name: object) -> Stored:
+        digest, size = write_blob_file(self.folder, src, expect, name)
+        return Stored(digest, size, None)
+
+    def present(self, digest: str, size: int) -> bool:
+        try:
+            return self.path(digest).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
+    def local_file(self, digest: str, size: int) -> Path:
+        if not self.present(digest, size):
+            raise IntegrityError(f"blob file for {digest} is missing or truncated in {self.folder}", missing=[digest])
+        return self.path(digest)
+
+    def open(self, digest: str, size: int) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")  # noqa: SIM115 - returned to caller
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"blob file for {digest} is missing from {self.folder}", missing=[digest]) from exc
+
+    def adopt(self, digest: str, size: int) -> Stored:
+        if not self.present(digest, size):
+            raise IntegrityError(f"blob file for {digest} is missing from {self.folder}", missing=[digest])
+        return Stored(digest, size, None)
+
+    def discard(self, digests: Iterable[str]) -> None:
+        for digest in digests:
+            self.path(digest).unlink(missing_ok=True)
+
+    def state(self, digest: str, size: int) -> str:
+        try:
+            with open(self.path(digest), "rb") as handle:
+                return "ok" if _hash_stream(handle) == (digest, size) else "corrupt"
+        except FileNotFoundError:
+            return "missing"
+
+    def writing(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def just_verified(self, digest: str) -> bool:
+        return False
+
+    def check_cache(self, known: dict[str, int], *, fix: bool) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def wait_all(futures: Iterable[Future[Any]]) -> None:
+    """Wait for every future, then raise the first one's error, if any (none is left running)."""
+    first: BaseException | None = None
+    for future in futures:
+        try:
+            future.result()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others finish
+            first = first or exc
+    if first is not None:
+        raise first
+
+
+def write_blob_file(folder: Path, src: BinaryIO, expect: int | None, name: object, parts: PartHasher | None = None) -> tuple[str, int]:
+    """Copy ``src`` into ``folder/ab/cdef…`` named by its sha256: temporary file, fsync, read-only, rename.
+
+    With ``expect``, a stream of another length is refused and nothing is kept. ``parts``
+    also hashes the bytes part by part, in the same pass. Returns (digest, size).
+    """
+    staged = stage_blob_file(folder, src, expect, name, parts)
+    place_blob_file(folder, staged)
+    return staged.digest, staged.size
+
+
+def stage_blob_file(folder: Path, src: BinaryIO, expect: int | None, name: object, parts: PartHasher | None = None) -> Staged:
+    """Copy ``src`` to a fsynced, read-only temporary file in ``folder/tmp``, hashing it on the way.
+
+    ``place_blob_file`` then gives it its name. Until then it is not a blob: ``gc`` (which
+    waits for the store lock the caller holds shared) would sweep it.
+    """
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=folder / "tmp", suffix=".tmp")
+    except OSError as exc:
+        raise storage_error(exc, folder) from exc
+    try:
+        try:
+            digest, size = _copy_hashing(src, fd, parts)
+            if expect is not None and size != expect:
+                what = repr(name) if isinstance(name, str) else "the file"
+                raise ArtregError(f"{what} changed while it was being stored ({expect:,} bytes expected, {size:,} read); add it again")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp_name, READ_ONLY)
+    except BaseException as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, folder) from exc
+        raise
+    return Staged(digest, size, tmp_name)
+
+
+def place_blob_file(folder: Path, staged: Staged) -> None:
+    """Rename a staged file to ``folder/ab/cdef...`` (or drop it when that file is already there), durably."""
+    try:
+        final = folder / staged.digest[:2] / staged.digest[2:]
+        if final.exists() and final.stat().st_size == staged.size:
+            os.unlink(staged.path)
+            return
+        if not final.parent.is_dir():
+            final.parent.mkdir(exist_ok=True)
+            _fsync_dir(folder)  # the new folder's own entry must outlive a power cut too
+        os.replace(staged.path, final)
+        _fsync_dir(final.parent)
+    except BaseException as exc:
+        Path(staged.path).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, folder) from exc
+        raise
+
+
+def _hash_stream(handle: BinaryIO) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    seen = 0
+    while chunk := handle.read(CHUNK):
+        hasher.update(chunk)
+        seen += len(chunk)
+    return hasher.hexdigest(), seen
+
+
+class PartHasher:
+    """sha256 of each ``part_size`` slice of a stream, fed in pieces of any length."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self.digests: list[bytes] = []
+        self._hasher = hashlib.sha256()
+        self._filled = 0
+
+    def update(self, view: memoryview) -> None:
+        while view:
+            take = min(len(view), self.part_size - self._filled)
+            self._hasher.update(view[:take])
+            self._filled += take
+            view = view[take:]
+            if self._filled == self.part_size:
+                self.digests.append(self._hasher.digest())
+                self._hasher = hashlib.sha256()
+                self._filled = 0
+
+    def finish(self) -> list[bytes]:
+        """The digests of every part, the last (short) one included."""
+        if self._filled:
+            self.digests.append(self._hasher.digest())
+            self._filled = 0
+        return self.digests
 
 
 def check_bytes(digest: str, size: int, data: bytes) -> None:
@@ -294,45 +587,73 @@ def write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data):]
 
 
-def _copy_hashing(src: BinaryIO, fd: int) -> tuple[str, int]:
-    """Copy ``src`` to ``fd``; returns the sha256 hex of exactly the bytes written, and their count.
+def _copy_hashing(src: BinaryIO, fd: int, parts: PartHasher | None = None) -> tuple[str, int]:
+    """Copy ``src`` to ``fd`` (see ``copy_hashing``), starting writeback every ``WRITEBACK`` bytes."""
+    return copy_hashing(src, _FileWriter(fd), parts)
+
+
+class _FileWriter:
+    """Writes chunks to a file descriptor, asking the kernel to start writeback every ``WRITEBACK`` bytes."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = 0
+        self.written_back = 0
+
+    def __call__(self, chunk: memoryview) -> None:
+        write_all(self.fd, chunk)
+        self.size += len(chunk)
+        if self.size - self.written_back >= WRITEBACK:
+            _start_writeback(self.fd, self.written_back, self.size - self.written_back)
+            self.written_back = self.size
+
+
+def copy_hashing(src: BinaryIO, write: Callable[[memoryview], object], parts: PartHasher | None = None) -> tuple[str, int]:
+    """Copy ``src`` to ``write`` until EOF; returns the sha256 hex of exactly the bytes written, and their count.
 
     The hashing runs on a second thread: hashlib and ``os.write`` both release the GIL, so
     hashing one chunk overlaps writing it and reading the next (sha256 and the I/O take about
     as long as each other). Each chunk is hashed from the same buffer it is written from, and
-    a buffer is refilled only after its hash is done: no byte is read twice.
+    a buffer is refilled only after its hash is done: no byte is read twice. ``write`` must
+    be done with a chunk when it returns. ``parts`` hashes the same buffers once more, on a
+    third thread.
     """
     hasher = hashlib.sha256()
     views = [memoryview(bytearray(CHUNK)) for _ in range(PIPELINE)]
     hashing: list[Future[None] | None] = [None] * PIPELINE
-    size = written_back = slot = 0
-    with ThreadPoolExecutor(1, thread_name_prefix="artreg-hash") as pool:
+    part_hashing: list[Future[None] | None] = [None] * PIPELINE
+    size = slot = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="artreg-hash") as pool, \
+            ThreadPoolExecutor(1, thread_name_prefix="artreg-hash-parts") as part_pool:
         while True:
-            pending = hashing[slot]
-            if pending is not None:
-                pending.result()
+            for waiting in (hashing, part_hashing):
+                pending = waiting[slot]
+                if pending is not None:
+                    pending.result()
             n = _read_into(src, views[slot])
             if not n:
                 break
             chunk = views[slot][:n]
-            try:
-                if size:
-                    hashing[slot] = pool.submit(hasher.update, chunk)
-                else:
-                    hasher.update(chunk)  # a blob of one chunk never starts the thread
-            except RuntimeError:  # the interpreter is exiting (an atexit handler logs): no new threads
-                for pending in hashing:
-                    if pending is not None:
-                        pending.result()  # the chunks before this one, in order
-                hashing = [None] * PIPELINE
-                hasher.update(chunk)
-            write_all(fd, chunk)
+            updates: list[tuple[Callable[[memoryview], None], list[Future[None] | None], ThreadPoolExecutor]]
+            updates = [(hasher.update, hashing, pool)]
+            if parts is not None:
+                updates.append((parts.update, part_hashing, part_pool))
+            for update, waiting, runner in updates:
+                try:
+                    if size:
+                        waiting[slot] = runner.submit(update, chunk)
+                    else:
+                        update(chunk)  # a blob of one chunk never starts the thread
+                except RuntimeError:  # the interpreter is exiting (an atexit handler logs): no new threads
+                    for index, pending in enumerate(waiting):
+                        if pending is not None:
+                            pending.result()  # the chunks before this one, in order
+                        waiting[index] = None
+                    update(chunk)
+            write(chunk)
             size += n
-            if size - written_back >= WRITEBACK:
-                _start_writeback(fd, written_back, size - written_back)
-                written_back = size
             slot = (slot + 1) % PIPELINE
-        for pending in hashing:
+        for pending in (*hashing, *part_hashing):
             if pending is not None:
                 pending.result()
     return hasher.hexdigest(), size
@@ -357,6 +678,8 @@ def _read_into(src: BinaryIO, view: memoryview) -> int:
     try:
         return int(src.readinto(view))  # type: ignore[attr-defined]
     except OSError as exc:
+        if isinstance(exc, ArtregError):
+            raise  # a store's own error (StoreError is an OSError too), already clear
         raise ArtregError(f"cannot read the bytes to store: {exc.strerror or exc}") from exc
 
 

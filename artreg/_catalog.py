@@ -19,8 +19,9 @@ from ._audit import record
 from ._automations import emit
 from ._clock import parse_time
 from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
-from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_aliases, check_project, check_type, parse_ref
+from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, given_aliases, parse_ref
 from ._projects import ensure_project, next_index
+from ._suggest import no_registry
 from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
 
 if TYPE_CHECKING:
@@ -45,13 +46,13 @@ def create_registry(
     visibility: str,
 ) -> Catalog:
     """A new registry; its creator becomes an admin of it."""
-    name = check_project(name, kind="registry name")
+    name = check_registry_name(name)
     types = None if artifact_types is None else [check_type(t) for t in as_list("artifact_types", artifact_types)]
     visibility = check_visibility(visibility)
     who = actor(reg)
     with reg._db.write() as con:
-        if con.execute("SELECT 1 FROM registries WHERE name = ?", (name,)).fetchone():
-            raise AlreadyExists(f"a registry named {name!r} already exists")
+        if con.execute("SELECT 1 FROM registries WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
+            raise AlreadyExists(f"a registry named {name!r} already exists (registry names ignore case)")
         project_id = ensure_project(con, REGISTRY_PROJECT_PREFIX + name, who.at)
         registry_id = con.execute(
             "INSERT INTO registries(name, project_id, description, all_types, visibility, created_at, created_by) "
@@ -64,11 +65,25 @@ def create_registry(
     return Catalog(reg, registry_id)
 
 
+def check_registry_name(name: object) -> str:
+    """A new registry's name: a project name that does not itself start with ``wandb-registry-``."""
+    value = check_project(name, kind="registry name")
+    if value.startswith(REGISTRY_PROJECT_PREFIX):
+        bare = value[len(REGISTRY_PROJECT_PREFIX):]
+        raise InvalidName(
+            f"registry name {value!r} may not start with {REGISTRY_PROJECT_PREFIX!r}: references add that prefix themselves "
+            f"(a registry named {bare!r} is reached as '{REGISTRY_PROJECT_PREFIX}{bare}/<collection>')"
+        )
+    return value
+
+
 def find_registry(reg: Registry, name: str) -> Catalog:
     with reg._db.read() as con:
-        row = con.execute("SELECT id FROM registries WHERE name = ?", (check_project(name, kind="registry name"),)).fetchone()
-    if row is None:
-        raise NotFound(f"no registry named {name!r}")
+        row = con.execute(
+            "SELECT id FROM registries WHERE name = ? COLLATE NOCASE", (check_project(name, kind="registry name"),)
+        ).fetchone()
+        if row is None:
+            raise no_registry(con, reg.user, name)
     return Catalog(reg, row[0])
 
 
@@ -232,12 +247,12 @@ class Catalog:
 
     def rename(self, new_name: str) -> None:
         """Rename the registry (references use the new name from then on)."""
-        name = check_project(new_name, kind="registry name")
+        name = check_registry_name(new_name)
         who = actor(self._reg)
         with self._reg._db.write() as con:
             self._admin(con, "renaming the registry")
-            if con.execute("SELECT 1 FROM registries WHERE name = ?", (name,)).fetchone():
-                raise AlreadyExists(f"a registry named {name!r} already exists")
+            if con.execute("SELECT 1 FROM registries WHERE name = ? COLLATE NOCASE AND id != ?", (name, self.id)).fetchone():
+                raise AlreadyExists(f"a registry named {name!r} already exists (registry names ignore case)")
             if con.execute("SELECT 1 FROM projects WHERE name = ?", (REGISTRY_PROJECT_PREFIX + name,)).fetchone():
                 raise AlreadyExists(f"the project {REGISTRY_PROJECT_PREFIX + name!r} is left from a deleted registry of that name")
             con.execute("UPDATE registries SET name = ? WHERE id = ?", (name, self.id))
@@ -278,11 +293,13 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
     parsed = parse_ref(target)
     if parsed.registry is None or ":" in target:
         raise InvalidName(f"link target must be [org/]wandb-registry-<registry>/<collection>, not {target!r}")
-    alias_list = check_aliases(aliases)
+    alias_list = given_aliases(aliases)
     source_id = version._content_id  # linking a link links its source
     who = actor(reg)
     with reg._db.write() as con:
-        row = con.execute("SELECT id, project_id, all_types FROM registries WHERE name = ?", (parsed.registry,)).fetchone()
+        row = con.execute(
+            "SELECT id, project_id, all_types FROM registries WHERE name = ? COLLATE NOCASE", (parsed.registry,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"no registry named {parsed.registry!r}")
         registry_id, project_id, all_types = row

@@ -30,11 +30,11 @@ import apsw
 from . import _chunks as chunks
 from ._blobs import BlobStore
 from ._draft import FileRow, FileRows
-from ._ingest import RACY_NS, Ingested, ingest, known_digests
+from ._ingest import Ingested, ingest, known_digests
+from ._localfiles import RACY_NS, SECOND_NS, settled
 from ._progress import ProgressCallback
 
 FINGERPRINT_HEADER = b"artreg-chunk-files-v1\n"
-SECOND_NS = 1_000_000_000
 LOOKUP = """
 SELECT j.value, c.id, c.first_path, c.last_path, c.count, c.size FROM json_each(?) AS j
 JOIN chunk_cache AS cc ON cc.fingerprint = unhex(j.value) JOIN chunks AS c ON c.key = cc.chunk_key
@@ -108,23 +108,3 @@ def _lookup(store: BlobStore, prints: list[bytes]) -> dict[bytes, chunks.ChunkRe
     with store.db.read() as con:
         found: list[Any] = con.execute(LOOKUP, (json.dumps([p.hex() for p in prints]),)).fetchall()
     return {bytes.fromhex(row[0]): chunks.ChunkRef(*row[1:]) for row in found}
-
-
-def granularity(ctime_ns: int) -> int:
-    """The timestamp resolution a file's ctime suggests, in nanoseconds.
-
-    The kernel sets ctime itself, truncated to what the filesystem stores, so its trailing
-    zeros tell the resolution; whole seconds count as two (FAT's). A fine-grained ctime that
-    happens to end in zeros only makes a file look racy a little longer.
-    """
-    if ctime_ns % SECOND_NS == 0:
-        return 2 * SECOND_NS
-    step = 1
-    while ctime_ns % (step * 10) == 0:
-        step *= 10
-    return step
-
-
-def settled(mtime_ns: int, ctime_ns: int, started_ns: int) -> bool:
-    """True when any change to a file after ``started_ns`` must show in its stat (the stat cache's rule)."""
-    return max(mtime_ns, ctime_ns) + granularity(ctime_ns) + RACY_NS <= started_ns

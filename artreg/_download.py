@@ -2,7 +2,9 @@
 
 Every path is checked before anything is written: an entry that would land outside the
 root (through ``..``, an absolute path, or a symlinked folder inside the root) refuses
-the whole download. Each file appears atomically (temporary name, then rename).
+the whole download. Each file appears atomically (temporary name, then rename), and every
+write goes through folder descriptors opened without following a symlink (``_root``), so
+a folder swapped for one while the download runs redirects nothing.
 
 Reference entries (SPEC §10) are copied from their source whatever the link mode, and
 checked against their recorded digest before the rename; ``verify`` re-checks the source.
@@ -14,10 +16,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
+import stat
 import warnings
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
@@ -26,6 +27,7 @@ from ._manifest import ManifestEntry
 from ._names import normalize_path
 from ._progress import ProgressCallback, Tracker
 from ._references import NONE, SHA256, check_reference, checksum_kind, open_reference
+from ._root import Root
 
 if TYPE_CHECKING:
     from ._versions import ArtifactVersion
@@ -36,15 +38,6 @@ CHUNK = 1 << 20
 # Entries whose blob rows are read by one query, and the most bytes such a batch may hold.
 BATCH = 512
 BATCH_BYTES = 32 << 20
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 def default_root(version: ArtifactVersion) -> str:
@@ -66,7 +59,8 @@ def download(
     """Write the version's files under ``root``; returns the absolute root.
 
     A reference whose source is gone raises NotFound, or is skipped with a warning when
-    ``allow_missing``.
+    ``allow_missing``. Folders under the root are reached by descriptor, never through a
+    symlink (``_root``); ``prune`` (checkout) replaces a symlink where a folder goes.
     """
     if link not in LINK_MODES:
         raise InvalidName(f"link must be one of {', '.join(LINK_MODES)}, not {link!r}")
@@ -76,58 +70,71 @@ def download(
     if prefix is not None:
         with contextlib.suppress(FileNotFound):
             entries.insert(0, version.get_entry(prefix))  # a file at the prefix itself
-    targets = _targets(root, entries)
+    targets = _targets(root, entries, allow_links=prune)
     store = version._reg._store
     tracker = Tracker(progress, len(targets), sum(entry.size for entry in entries))
     try:
         os.makedirs(root, exist_ok=True)
-        listed: dict[str, set[str]] = {}
-        for batch in _batches(targets):
-            blobs = store.rows(entry.digest for entry, _, _ in batch if entry.ref is None)
-            for entry, folder, name in batch:
-                if folder not in listed:
-                    listed[folder] = _names_in(folder)
-                if name in listed[folder] and _has_content(os.path.join(folder, name), entry):
-                    pass
-                elif entry.ref is None:
-                    data, object_path = _blob(store, entry, blobs)
-                    _materialise(store, entry, data, object_path, folder, name, link)
-                else:
-                    try:
-                        _fetch_reference(entry, os.path.join(folder, name))
-                    except NotFound as exc:
-                        if not allow_missing:
-                            raise
-                        warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
-                tracker.advance(entry.size)
-        if prune:
-            _prune(root, {entry.path for entry in entries})
+        tree = Root(root, replace_links=prune)
+        try:
+            listed: dict[str, set[str]] = {}
+            for batch in _batches(targets):
+                blobs = store.rows(entry.digest for entry, _, _ in batch if entry.ref is None)
+                for entry, relative, name in batch:
+                    folder = tree.folder(relative)
+                    if relative not in listed:
+                        listed[relative] = tree.names(folder)
+                    if name in listed[relative] and _has_content(store, folder, name, entry):
+                        pass
+                    elif entry.ref is None:
+                        _write_blob(store, tree, entry, blobs, folder, name, link)
+                    else:
+                        try:
+                            _fetch_reference(tree, entry, folder, name)
+                        except NotFound as exc:
+                            if not allow_missing:
+                                raise
+                            warnings.warn(f"{version.qualified_name}: skipped missing reference {entry.path!r}: {exc}", stacklevel=3)
+                    tracker.advance(entry.size)
+            if prune:
+                tree.prune({entry.path for entry in entries})
+        finally:
+            tree.close()
     except OSError as exc:  # writing under root: a full disk, a read-only folder, a file where a folder goes
+        if isinstance(exc, ArtregError):
+            raise  # a bucket's StoreError (also an OSError) says what failed already
         raise storage_error(exc, root) from exc
     return root
 
 
-def _targets(root: str, entries: list[ManifestEntry]) -> list[tuple[ManifestEntry, str, str]]:
-    """(entry, folder, file name) of every entry, refused if one would resolve outside ``root``.
+def _targets(root: str, entries: list[ManifestEntry], *, allow_links: bool) -> list[tuple[ManifestEntry, str, str]]:
+    """(entry, folder relative to root, file name) of every entry, refused if one would resolve outside ``root``.
 
-    Each folder is resolved once (a download of 10,000 files in one folder resolves one).
+    Checked before anything is written, so a download refused here changes nothing. Each
+    folder is resolved once (a download of 10,000 files in one folder resolves one). A
+    symlinked folder inside the root is refused too unless ``allow_links`` (checkout, which
+    replaces it); the writes themselves never follow one either way (``_root``).
     """
     real_root = os.path.realpath(root)
-    folders: dict[str, str] = {}
+    seen: set[str] = set()
     out = []
     for entry in entries:
         path = entry.path
         if normalize_path(path) != path:
             raise InvalidName(f"manifest path {path!r} is not normalised; refusing to download it")
         relative, _, name = path.rpartition("/")
-        folder = folders.get(relative)
-        if folder is None:
-            folder = os.path.join(root, *relative.split("/")) if relative else root
-            real = os.path.realpath(folder)
+        if relative not in seen:
+            expected = os.path.join(real_root, *relative.split("/")) if relative else real_root
+            real = os.path.realpath(expected)
             if real != real_root and not real.startswith(real_root + os.sep):
                 raise InvalidName(f"manifest path {path!r} would be written outside {root!r}")
-            folders[relative] = folder
-        out.append((entry, folder, name))
+            if real != expected and not allow_links:
+                raise InvalidName(
+                    f"manifest path {path!r} would be written through a symlinked folder under {root!r}; "
+                    "artreg never writes through a symlink (checkout replaces it)"
+                )
+            seen.add(relative)
+        out.append((entry, relative, name))
     return out
 
 
@@ -145,95 +152,91 @@ def _batches(targets: list[tuple[ManifestEntry, str, str]]) -> Iterator[list[tup
         yield batch
 
 
-def _names_in(folder: str) -> set[str]:
-    """The names in a folder, created (empty) when missing: what need not be checked is absent."""
-    try:
-        return set(os.listdir(folder))
-    except FileNotFoundError:
-        os.makedirs(folder, exist_ok=True)
-        return set()
-
-
-def _has_content(dest: str, entry: ManifestEntry) -> bool:
+def _has_content(store: BlobStore, folder: int, name: str, entry: ManifestEntry) -> bool:
+    """Whether ``name`` in ``folder`` already holds the entry, read without following a symlink
+    (except one that is exactly the link ``link="symlink"`` makes into the store)."""
     if entry.ref is not None and checksum_kind(entry) != SHA256:
         return False  # an ETag or a location says nothing about local bytes: fetch again
     try:
-        if os.path.getsize(dest) != entry.size or os.path.isdir(dest):
+        st = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            if entry.ref is not None or store.objects is None:
+                return False
+            target = str(store.object_path(entry.digest))
+            return os.readlink(name, dir_fd=folder) == target and _hash_fd(os.open(target, os.O_RDONLY)) == entry.digest
+        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
             return False
-        return _hash_path(dest) == entry.digest
+        return _hash_fd(os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)) == entry.digest
     except OSError:
         return False
 
 
+def _write_blob(
+    store: BlobStore, tree: Root, entry: ManifestEntry, blobs: dict[str, bytes | None], folder: int, name: str, link: str
+) -> None:
+    """Materialise a stored entry; a cached copy of a remote blob evicted meanwhile is fetched again."""
+    for attempt in range(3):
+        data, object_path = _blob(store, entry, blobs)
+        try:
+            _materialise(store, tree, entry, data, object_path, folder, name, link)
+            return
+        except FileNotFoundError:
+            # Another process evicted the cached file between the fetch and the link or copy.
+            if attempt == 2 or object_path is None or os.path.exists(object_path) or not store.files or not store.files.remote:
+                raise
+
+
 def _blob(store: BlobStore, entry: ManifestEntry, blobs: dict[str, bytes | None]) -> tuple[bytes | None, str | None]:
-    """An entry's inline bytes, or its blob file (checked present with the right size)."""
+    """An entry's inline bytes, or a local file of its blob (from a bucket: fetched into the cache, verified)."""
     if entry.digest not in blobs:
         raise IntegrityError(f"blob {entry.digest} of {entry.path!r} is missing from the registry", missing=[entry.path])
     data = blobs[entry.digest]
     if data is not None or store.objects is None:
         return data, None
-    if not store.file_present(entry.digest, entry.size):
-        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path])
-    return None, str(store.object_path(entry.digest))
+    try:
+        return None, str(store.local_file(entry.digest, entry.size))
+    except IntegrityError as exc:
+        if not exc.missing:
+            raise IntegrityError(f"{exc} (entry {entry.path!r})", mismatched=[entry.path]) from exc
+        raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path]) from exc
 
 
 def _materialise(
-    store: BlobStore, entry: ManifestEntry, data: bytes | None, object_path: str | None, folder: str, name: str, link: str
+    store: BlobStore, tree: Root, entry: ManifestEntry, data: bytes | None, object_path: str | None, folder: int, name: str, link: str
 ) -> None:
     """Write one file under a temporary name, then rename it into place."""
-    dest = os.path.join(folder, name)
     if object_path is not None and link in ("hardlink", "symlink"):
-        tmp = _temp_name(folder)
         try:
-            if link == "hardlink":
-                os.link(object_path, tmp)
-            else:
-                os.symlink(object_path, tmp)
+            tree.link(folder, name, object_path, symbolic=link == "symlink")
+        except FileNotFoundError:
+            if os.path.exists(object_path):
+                raise ArtregError(f"cannot {link} {entry.path!r} under {tree.path!r}: no such folder") from None
+            raise  # the cached file was evicted: fetched again by the caller
         except OSError as exc:
-            raise ArtregError(f"cannot {link} {entry.path!r} into {folder!r}: {exc.strerror}") from exc
-        _replace(tmp, dest)
+            raise ArtregError(f"cannot {link} {entry.path!r} under {tree.path!r}: {exc.strerror}") from exc
         return
     if data is not None:
         check_bytes(entry.digest, entry.size, data)  # before anything is created
-    tmp = _temp_name(folder)
-    # Mode 0o666 less the umask, as for any new file (no chmod needed); O_EXCL: a fresh name.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
-    try:
-        try:
-            if data is not None:
-                write_all(fd, memoryview(data))
-            elif object_path is not None and link in ("reflink", "auto") and _reflink(object_path, fd):
-                pass
-            elif object_path is not None and link == "reflink":
-                raise ArtregError(f"cannot reflink {entry.path!r}: the filesystem of {folder!r} does not support it")
-            else:
-                _copy_verified(store, entry, fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with tree.new_file(folder, name) as fd:
+        if data is not None:
+            write_all(fd, memoryview(data))
+        elif object_path is not None and link in ("reflink", "auto") and _reflink(object_path, fd):
+            pass
+        elif object_path is not None and link == "reflink":
+            raise ArtregError(f"cannot reflink {entry.path!r}: the filesystem under {tree.path!r} does not support it")
+        elif object_path is not None and store.files is not None and store.files.just_verified(entry.digest):
+            _copy_file(object_path, fd)  # fetched and hashed a moment ago: hashing it again would find the same
+        else:
+            _copy_verified(store, entry, fd)
 
 
-def _temp_name(folder: str) -> str:
-    return os.path.join(folder, f".artreg-{os.urandom(8).hex()}.tmp")
-
-
-def _fetch_reference(entry: ManifestEntry, dest: str) -> None:
-    """Copy a reference from its source to ``dest``, renamed into place only once its digest checked out."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".artreg-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open_reference(entry) as reader:
-            buf = bytearray(CHUNK)
-            view = memoryview(buf)
-            while n := reader.readinto(view):  # type: ignore[attr-defined]
-                out.write(view[:n])
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _fetch_reference(tree: Root, entry: ManifestEntry, folder: int, name: str) -> None:
+    """Copy a reference from its source to ``name``, renamed into place only once its digest checked out."""
+    with tree.new_file(folder, name) as fd, open_reference(entry) as reader:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := reader.readinto(view):  # type: ignore[attr-defined]
+            write_all(fd, view[:n])
 
 
 def _copy_verified(store: BlobStore, entry: ManifestEntry, out_fd: int) -> None:
@@ -245,6 +248,21 @@ def _copy_verified(store: BlobStore, entry: ManifestEntry, out_fd: int) -> None:
             write_all(out_fd, view[:n])
 
 
+def _copy_file(source: str, out_fd: int) -> None:
+    """Copy a file into ``out_fd`` in the kernel (copy_file_range), or through a buffer where that fails."""
+    with open(source, "rb") as src:
+        try:
+            while os.copy_file_range(src.fileno(), out_fd, CHUNK * 64):
+                pass
+            return
+        except OSError:
+            src.seek(0)
+            os.lseek(out_fd, 0, os.SEEK_SET)
+            os.ftruncate(out_fd, 0)
+        while chunk := src.read(CHUNK):
+            write_all(out_fd, memoryview(chunk))
+
+
 def _reflink(source: str, out_fd: int) -> bool:
     src = os.open(source, os.O_RDONLY)
     try:
@@ -254,30 +272,6 @@ def _reflink(source: str, out_fd: int) -> bool:
         return False
     finally:
         os.close(src)
-
-
-def _replace(tmp: str, dest: str) -> None:
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _prune(root: str, keep: set[str]) -> None:
-    """Remove files under root that are not in ``keep``, then emptied folders."""
-    for folder, dirs, files in os.walk(root, topdown=False):
-        rel_folder = os.path.relpath(folder, root)
-        for name in files:
-            rel = name if rel_folder == "." else f"{rel_folder}/{name}".replace(os.sep, "/")
-            if rel not in keep:
-                os.unlink(os.path.join(folder, name))
-        for name in dirs:
-            path = os.path.join(folder, name)
-            if os.path.islink(path):
-                os.unlink(path)
-            elif not os.listdir(path):
-                os.rmdir(path)
 
 
 def verify(version: ArtifactVersion, root: str | None) -> None:
@@ -337,8 +331,13 @@ def _tree(root: str) -> Iterable[str]:
 
 
 def _hash_path(path: str) -> str:
+    return _hash_fd(os.open(path, os.O_RDONLY))
+
+
+def _hash_fd(fd: int) -> str:
+    """sha256 of what an open descriptor reads; closes it."""
     hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open(fd, "rb") as handle:
         while chunk := handle.read(CHUNK):
             hasher.update(chunk)
     return hasher.hexdigest()

@@ -26,10 +26,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, overload
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple, overload
 
 from ._errors import AlreadyExists, ArtregError, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
+from ._localfiles import hash_file
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
 from ._references import default_name, list_objects
 
@@ -41,25 +42,35 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 # ``new_file`` keeps up to this many bytes in memory, then spills to an unnamed temporary file.
 SPOOL_BYTES = 1 << 20
-# What a directory entry's name may not contain (scandir never yields "", "." or "..").
-_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+# new_file's modes, as W&B takes them: x refuses a path already there, w replaces it.
+_NEW_FILE_MODES = ("x", "w", "xb", "wb", "xt", "wt")
+# What a directory entry's name may not contain (scandir never yields "", "." or ".."); lone
+# surrogates are the bytes of a name that is not UTF-8, as os.fsdecode hands them over.
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
 
 
 class FileSource(NamedTuple):
-    """A local file and its stat when it was added (a tuple: drafts hold millions of them)."""
+    """A local file and its stat when it was added (a tuple: drafts hold millions of them).
+
+    ``ctime_ns`` is part of what the stat cache compares (see ``_localfiles``); a file whose
+    other four fields changed after it was added is refused when the draft is logged.
+    """
 
     path: str
     dev: int
     ino: int
     size: int
     mtime_ns: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, path: str, st: os.stat_result) -> FileSource:
-        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-    def same_stat(self, st: os.stat_result) -> bool:
-        return (self.dev, self.ino, self.size, self.mtime_ns) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    @property
+    def identity(self) -> tuple[int, int, int, int]:
+        """(dev, ino, size, mtime_ns): what must not change between adding and logging."""
+        return (self.dev, self.ino, self.size, self.mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -180,7 +191,7 @@ class DraftEntry:
         if self._digest is None:
             source = self.source.file if isinstance(self.source, RefSource) else self.source
             assert isinstance(source, FileSource)
-            self._digest = _hash_file(source)
+            self._digest = _hash_file(source)[0]
         return self._digest
 
     @property
@@ -191,6 +202,10 @@ class DraftEntry:
     @property
     def known_digest(self) -> str | None:
         return self._digest
+
+    def hashed(self, digest: str) -> None:
+        """Record the digest of a local file hashed elsewhere (while logging)."""
+        self._digest = digest
 
     def __repr__(self) -> str:
         return f"DraftEntry(path={self.path!r}, size={self.size})"
@@ -221,8 +236,8 @@ class FileRows(Sequence[DraftEntry]):
         if self._made is None:
             base, cut = self.base, self.cut
             self._made = [
-                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime))
-                for path, dev, ino, size, mtime, _ctime in self.rows
+                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime, ctime))
+                for path, dev, ino, size, mtime, ctime in self.rows
             ]
         return self._made
 
@@ -328,16 +343,16 @@ class Artifact:
         entry = DraftEntry(logical, st.st_size, FileSource.of(path, st))
         return self._put([entry], overwrite=overwrite)[0]
 
-    def add_dir(self, local_dir: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> Sequence[DraftEntry]:
-        """Add every file under ``local_dir``, at ``name/<relative path>`` (or the relative path).
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None, *, overwrite: bool = False) -> Sequence[DraftEntry]:
+        """Add every file under the folder ``local_path``, at ``name/<relative path>`` (or the relative path).
 
-        Symlinks are followed only when their target lies inside ``local_dir``; one that
+        Symlinks are followed only when their target lies inside ``local_path``; one that
         points outside, or dangles, is refused and nothing is added.
         """
         self._check_editable()
-        root = os.path.abspath(os.fspath(local_dir))
+        root = os.path.abspath(os.fspath(local_path))
         if not os.path.isdir(root):
-            raise NotFound(f"no such directory: {os.fspath(local_dir)!r}")
+            raise NotFound(f"no such directory: {os.fspath(local_path)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
         tree = FileRows(root, prefix, _walk(root, prefix))
         if not self._entries and self._tree is None and self._based is None:
@@ -367,7 +382,9 @@ class Artifact:
 
         ``checksum=True`` records a content digest: sha256 of a file's bytes; an HTTP ETag,
         else the sha256 of the body; an S3 ETag and version id. ``checksum=False`` records
-        the location only, so versions of such entries dedup by URI. More objects than
+        the location only, as W&B does, so versions of such entries dedup by URI: one entry
+        per file of a ``file://`` folder, and one entry for a whole ``s3://`` URI (at its
+        key, without asking S3), whose ``ref`` is the prefix to copy from. More objects than
         ``max_objects`` (default 10,000,000) raise InvalidName. Any error adds nothing.
         """
         self._check_editable()
@@ -375,32 +392,34 @@ class Artifact:
         objects = list_objects(uri, checksum=checksum, max_objects=max_objects)
         entries = []
         for obj in objects:
-            path = normalize_path(prefix + obj.rel if obj.rel else (name if name is not None else default_name(obj.uri)))
+            path = normalize_path(prefix + obj.rel if obj.rel else (name if name is not None else obj.path or default_name(obj.uri)))
             entries.append(DraftEntry(path, obj.size, RefSource(obj.uri, obj.extra, obj.file), obj.digest))
         return self._put(entries, overwrite=overwrite)
 
-    @overload
-    def new_file(self, name: str, mode: Literal["w"] = "w", encoding: str = "utf-8", *, overwrite: bool = False) -> Any: ...
-    @overload
-    def new_file(self, name: str, mode: Literal["wb"], encoding: None = None, *, overwrite: bool = False) -> Any: ...
-
     @contextmanager
-    def new_file(self, name: str, mode: str = "w", encoding: str | None = "utf-8", *, overwrite: bool = False) -> Iterator[IO[Any]]:
+    def new_file(
+        self, name: str, mode: str = "x", encoding: str | None = None, *, overwrite: bool | None = None
+    ) -> Iterator[IO[Any]]:
         """Write a new file into the draft: ``with art.new_file("notes.txt") as f: f.write(...)``.
 
-        The entry is added when the block ends without an error. Its bytes stay in memory up
-        to 1 MiB, else in the draft's one unnamed temporary file (one open descriptor per
-        draft until the draft is gone); either way nothing outlives the process.
+        ``mode`` is W&B's: ``"x"`` (the default) and ``"w"`` open a text file (``encoding``,
+        default UTF-8), ``"xb"`` and ``"wb"`` a binary one. ``x`` refuses a path the draft
+        already holds with other content (AlreadyExists); ``w`` replaces it. ``overwrite``
+        overrides what the mode says. The entry is added when the block ends without an
+        error. Its bytes stay in memory up to 1 MiB, else in the draft's one unnamed
+        temporary file (one open descriptor per draft until the draft is gone); either way
+        nothing outlives the process.
         """
         self._check_editable()
         logical = normalize_path(name)
-        if mode not in ("w", "wb"):
-            raise InvalidName(f"new_file mode must be 'w' or 'wb', not {mode!r}")
+        if mode not in _NEW_FILE_MODES:
+            raise InvalidName(f"new_file mode must be one of {', '.join(_NEW_FILE_MODES)}, not {mode!r}")
+        replace = "w" in mode if overwrite is None else overwrite
         if self._scratch is None:
             self._scratch = _Scratch()
         spool = _Spool(SPOOL_BYTES, self._scratch)
         writer = io.BufferedWriter(spool)
-        handle: IO[Any] = writer if mode == "wb" else io.TextIOWrapper(writer, encoding=encoding)
+        handle: IO[Any] = writer if "b" in mode else io.TextIOWrapper(writer, encoding=encoding or "utf-8")
         try:
             try:
                 yield handle
@@ -411,7 +430,7 @@ class Artifact:
             spool.discard()
             raise
         try:
-            self._put([DraftEntry(logical, size, source, digest)], overwrite=overwrite)
+            self._put([DraftEntry(logical, size, source, digest)], overwrite=replace)
         except BaseException:
             spool.discard()
             raise
@@ -617,17 +636,12 @@ def _same_content(a: DraftEntry, b: DraftEntry) -> bool:
     return a.size == b.size and a.digest == b.digest
 
 
-def _hash_file(source: FileSource) -> str:
-    hasher = hashlib.sha256()
+def _hash_file(source: FileSource) -> tuple[str, os.stat_result]:
+    """The sha256 of a draft's local file, and its stat just before it was read."""
     try:
-        with open(source.path, "rb") as handle:
-            if not source.same_stat(os.fstat(handle.fileno())):
-                raise ArtregError(f"{source.path!r} changed after it was added to the draft; add it again")
-            while chunk := handle.read(CHUNK):
-                hasher.update(chunk)
-    except FileNotFoundError as exc:
+        return hash_file(source.path, source.identity, repr(source.path))
+    except NotFound as exc:
         raise NotFound(f"{source.path!r} was removed after it was added to the draft") from exc
-    return hasher.hexdigest()
 
 
 def _walk(root: str, prefix: str) -> list[FileRow]:

@@ -13,9 +13,14 @@ subclasses the builtin a caller would already catch::
     ├── TypeMismatch(ValueError)       logging or linking a version of another type
     ├── AlreadyExists(ValueError)      a path or object that is already there
     ├── PermissionDenied(PermissionError)
+    ├── Conflict                       the thing is in a state that forbids the action (a version holding aliases)
     ├── IntegrityError                 stored or downloaded bytes do not match their digest
     ├── Busy(TimeoutError)             the database stayed locked past the busy timeout
-    └── SchemaError                    not an artreg database, or one newer than this code
+    ├── SchemaError                    not an artreg database, or one newer than this code
+    └── StoreError(OSError)            the blob store (a bucket) failed; nothing was committed
+        ├── StoreNotFound(LookupError)         the bucket does not exist
+        ├── StoreDenied(PermissionError)       credentials missing or refused
+        └── StoreUnavailable(ConnectionError)  unreachable, cut off, or failing (5xx) after retries
 """
 
 from __future__ import annotations
@@ -27,11 +32,16 @@ __all__ = [
     "ArtregError",
     "Busy",
     "FileNotFound",
+    "Conflict",
     "IntegrityError",
     "InvalidName",
     "NotFound",
     "PermissionDenied",
     "SchemaError",
+    "StoreDenied",
+    "StoreError",
+    "StoreNotFound",
+    "StoreUnavailable",
     "TypeMismatch",
 ]
 
@@ -76,6 +86,14 @@ class PermissionDenied(ArtregError, PermissionError):
     """The acting user's role does not allow the action."""
 
 
+class Conflict(ArtregError):
+    """The action conflicts with the current state: deleting a version that still holds aliases.
+
+    Not a matter of role (that is PermissionDenied): anyone would be refused until the
+    state changes, or asks explicitly (``delete_aliases=True``).
+    """
+
+
 class IntegrityError(ArtregError):
     """Bytes on disk or in the database do not match the digest recorded for them.
 
@@ -103,3 +121,23 @@ class Busy(ArtregError, TimeoutError):
 
 class SchemaError(ArtregError):
     """The file is not an artreg database, is damaged, or was written by newer code."""
+
+
+class StoreError(ArtregError, OSError):
+    """The blob store (an S3 bucket) could not do what was asked; the catalog is unchanged.
+
+    Raised after botocore's retries for what is retryable. Always built from one message
+    (never OSError's ``errno, strerror`` pair).
+    """
+
+
+class StoreNotFound(StoreError, LookupError):
+    """The bucket named by the registry's ``blobs=`` location does not exist."""
+
+
+class StoreDenied(StoreError, PermissionError):
+    """The store refused the credentials (missing, wrong, expired) or the action."""
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The store could not be reached, cut a transfer off, or kept failing (5xx) past the retries."""

@@ -36,7 +36,7 @@ import apsw
 from ._access import require
 from ._clock import format_time
 from ._errors import InvalidName, NotFound
-from ._names import REGISTRY_PROJECT_PREFIX, check_project
+from ._names import INT64_MAX, MAX_DEPTH, REGISTRY_PROJECT_PREFIX, at_most_int64, check_project
 from ._versions import NOT_A_REGISTRY, ArtifactVersion
 
 if TYPE_CHECKING:
@@ -131,13 +131,17 @@ class Compiler:
         self.meta = LINK_META if links else "v.metadata"
 
     def bind(self, value: object) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX <= value <= INT64_MAX:
+            value = float(value)  # past SQLite's integers, compared by value as JSON numbers are
         self.args.append(value)
         return f"?{len(self.args)}"
 
-    def condition(self, spec: object) -> str:
+    def condition(self, spec: object, depth: int = 0) -> str:
         """The SQL condition for a filter dict (all of its fields and ``$and``/``$or``)."""
         if not isinstance(spec, Mapping):
-            raise InvalidName(f"a filter is a dict of field -> condition, not {spec!r}")
+            raise InvalidName(f"a filter is a dict of field -> condition, not {spec!r}"[:500])
+        if depth > MAX_DEPTH:
+            raise InvalidName(f"a filter's $and/$or may nest at most {MAX_DEPTH} levels deep")
         clauses: list[tuple[int, str]] = []
         for key, cond in spec.items():
             if not isinstance(key, str):
@@ -146,7 +150,7 @@ class Compiler:
                 if isinstance(cond, (str, bytes, Mapping)) or not isinstance(cond, (list, tuple)) or not cond:
                     raise InvalidName(f"{key} takes a non-empty list of filters, not {cond!r}")
                 joiner = " AND " if key == "$and" else " OR "
-                clauses.append((1, "(" + joiner.join(self.condition(item) for item in cond) + ")"))
+                clauses.append((1, "(" + joiner.join(self.condition(item, depth + 1) for item in cond) + ")"))
             elif key.startswith("$"):
                 raise InvalidName(f"unknown filter operator {key!r} (a filter's keys are fields, $and or $or)")
             else:
@@ -322,6 +326,8 @@ def _json_value(field: str, value: int | float | str) -> int | float | str:
 def _json_text(field: str, value: object) -> str:
     try:
         return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError as exc:
+        raise InvalidName(f"filter field {field!r} compares with a JSON value nested too deep") from exc
     except (TypeError, ValueError) as exc:
         raise InvalidName(f"filter field {field!r} compares with JSON values, not {value!r}") from exc
 
@@ -356,6 +362,8 @@ def version_ids(
         raise InvalidName(f"pass a registry or a project, not both (registry={registry!r}, project={project!r})")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise InvalidName(f"limit must be a positive number of versions or None, not {limit!r}")
+    if isinstance(limit, int):
+        limit = at_most_int64(limit)
     if project is not None and check_project(project).startswith(REGISTRY_PROJECT_PREFIX):
         registry = project[len(REGISTRY_PROJECT_PREFIX):]
     query = Compiler(links=registry is not None)

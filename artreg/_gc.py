@@ -11,15 +11,18 @@ leaves orphan files, which the next ``gc`` removes).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ._blobs import CHUNK
-from ._cache import CACHE_DIR
+from ._blobs import storage_error
+from ._s3_gc import DEFAULT_GRACE, RemoteSweep, sweep
 
 if TYPE_CHECKING:
     from ._blobs import BlobStore
@@ -27,11 +30,15 @@ if TYPE_CHECKING:
 
 # The chunks live versions' manifests list; a chunk several versions share is marked once.
 LIVE_CHUNKS = "SELECT m.chunk_id FROM manifests AS m JOIN versions AS v ON v.id = m.version_id WHERE v.state = 'committed'"
-# Blobs that no live version names; entries of deleted versions do not keep a blob. NOT IN
-# builds the set of live digests once (chunk_entries has no index on digest, to keep logs fast).
+# Blobs that no live version names; entries of deleted versions do not keep a blob, those of a
+# pending distributed version (SPEC §15.1) do. NOT IN builds the set of live digests once
+# (chunk_entries has no index on digest, to keep logs fast).
 UNREFERENCED = f"""
 SELECT b.digest, b.size, typeof(b.data) = 'null' FROM blobs AS b
-WHERE b.digest NOT IN (SELECT e.digest FROM chunk_entries AS e WHERE e.chunk_id IN ({LIVE_CHUNKS}))
+WHERE b.digest NOT IN (
+    SELECT e.digest FROM chunk_entries AS e WHERE e.chunk_id IN ({LIVE_CHUNKS})
+    UNION ALL SELECT digest FROM pending_entries
+)
 """
 # Of the digests given, those the cache must keep: a blob's, or a live reference entry's.
 KEPT_IN_CACHE = f"""
@@ -47,6 +54,10 @@ DROP_DELETED_MANIFESTS = "DELETE FROM manifests WHERE version_id IN (SELECT id F
 UNLISTED_CHUNKS = "SELECT id FROM chunks WHERE id NOT IN (SELECT chunk_id FROM manifests)"
 DROP_CHUNK = ["DELETE FROM chunk_entries WHERE chunk_id = ?", "DELETE FROM chunks WHERE id = ?"]
 DROP_STALE_CHUNK_CACHE = "DELETE FROM chunk_cache WHERE chunk_key NOT IN (SELECT key FROM chunks)"
+FILE_BLOBS = "SELECT digest, size FROM blobs WHERE typeof(data) = 'null'"
+# The names artreg gives blob files: objects/<2 hex>/<62 hex>.
+_FOLDER = re.compile(r"[0-9a-f]{2}")
+_BLOB_NAME = re.compile(r"[0-9a-f]{62}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,12 @@ class GcReport:
     dry_run: bool = False
     cache_files: int = 0
     cache_bytes: int = 0
+    # With blobs in a bucket: objects deleted there, unreferenced ones kept (younger than the
+    # grace period, or claimed by a log or by another catalog), and what gc says about it.
+    remote_objects: int = 0
+    remote_bytes: int = 0
+    remote_kept: int = 0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,8 @@ class CheckReport:
     corrupt: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     removed_orphans: list[str] = field(default_factory=list)
+    # Cached copies whose bytes are wrong: of the bucket's blobs (objects/ab/…) and of what
+    # path() and snapshot() materialise (objects/cache/…); removed with fix=True.
     cache_corrupt: list[str] = field(default_factory=list)
 
     @property
@@ -78,9 +97,13 @@ class CheckReport:
         return not (self.integrity or self.missing or self.corrupt or self.orphans or self.cache_corrupt)
 
 
-def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False) -> GcReport:
+def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False, now: datetime | None = None,
+       grace: timedelta = DEFAULT_GRACE) -> GcReport:
     """Remove every blob no live version references, orphan files, and cache copies and
-    snapshots no live version names; report counts and bytes."""
+    snapshots no live version names; report counts and bytes.
+
+    A bucket is swept after the catalog's commit (``_s3_gc.sweep``), under the same lock.
+    """
     with store.lock(exclusive=True):
         doomed: list[Any]
         if dry_run:
@@ -91,6 +114,9 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False) -> GcReport:
             # deletions before it) while the removal of the files survives.
             with store.db.write(durable=True) as con:
                 doomed = cast(list[Any], con.execute(UNREFERENCED).fetchall())
+                # Rows go only if their files can go too: else a read-only folder would leave
+                # the files behind after the commit, and gc would fail every time after.
+                _check_removable(store, [store.object_path(d) for d, _, is_file in doomed if is_file])
                 con.executemany("DELETE FROM blobs WHERE digest = ?", ((d,) for d, _, _ in doomed))
                 con.execute(DROP_DELETED_MANIFESTS)
                 unlisted = cast(list[Any], con.execute(UNLISTED_CHUNKS).fetchall())
@@ -100,15 +126,25 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False) -> GcReport:
                 con.execute("DELETE FROM stat_cache WHERE digest NOT IN (SELECT digest FROM blobs)")
                 con.execute("DELETE FROM tree_cache WHERE digest NOT IN (SELECT digest FROM versions)")
         freed_files = [d for d, _, is_file in doomed if is_file]
-        if not dry_run:
-            for digest in freed_files:
-                store.object_path(digest).unlink(missing_ok=True)
+        if not dry_run and store.files is not None:
+            if store.files.remote:
+                store.files.discard(freed_files)  # cached copies; the bucket is swept below
+            else:
+                for digest in freed_files:
+                    _unlink(store.object_path(digest))
         orphans = _orphans(store)
         orphan_bytes = sum(_size(p) for p in orphans)
         if not dry_run:
+            _check_removable(store, orphans)
             for path in orphans:
-                path.unlink(missing_ok=True)
+                _unlink(path)
         cache_files, cache_bytes = _evict(store, cache, {d for d, _, _ in doomed}, dry_run=dry_run)
+        remote = RemoteSweep()
+        if store.files is not None and store.files.remote:
+            with store.db.read() as con:
+                known = {str(r[0]) for r in con.execute(FILE_BLOBS)}
+            known -= set(freed_files)  # a dry run has not deleted their rows
+            remote = sweep(store.files, known, now=now or datetime.now().astimezone(), grace=grace, dry_run=dry_run)  # type: ignore[arg-type]
     return GcReport(
         blobs=len(doomed),
         bytes=sum(size for _, size, _ in doomed),
@@ -117,6 +153,10 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False) -> GcReport:
         dry_run=dry_run,
         cache_files=cache_files,
         cache_bytes=cache_bytes,
+        remote_objects=remote.deleted,
+        remote_bytes=remote.deleted_bytes,
+        remote_kept=remote.kept_young + remote.kept_claimed,
+        notes=(remote.note,) if remote.note else (),
     )
 
 
@@ -141,9 +181,9 @@ def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
     ``fix=True`` removes orphan files and damaged cached copies (made again on next use);
     corrupt or missing blobs are reported, never deleted, since a version still names them.
     """
-    with store.lock(exclusive=fix):
+    with store.lock(exclusive=False):  # gc waits: no blob named in this snapshot goes away meanwhile
+        integrity = store.db.integrity_check()
         with store.db.read() as con:
-            integrity = [r[0] for r in con.execute("PRAGMA integrity_check")]
             referenced: list[Any] = con.execute(REFERENCED).fetchall()
         missing: list[str] = []
         corrupt: list[str] = []
@@ -153,15 +193,25 @@ def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
                 missing.append(digest)
             elif state == "corrupt":
                 corrupt.append(digest)
+    # Exclusive, like gc's sweep: no log in any process is then between writing a blob file
+    # and committing the version that names it, so every file no row names is an orphan; and
+    # no path() or download is making a cached copy while the cache is checked.
+    with store.lock(exclusive=True):
+        cache_corrupt: list[str] = []
+        if store.files is not None:
+            with store.db.read() as con:
+                known = {str(d): int(s) for d, s in con.execute(FILE_BLOBS)}
+            cache_corrupt = [str(store.object_path(d)) for d in store.files.check_cache(known, fix=fix)]
+        cache_corrupt += cache.corrupt(fix=fix)
         orphans = _orphans(store)
-        cache_corrupt = cache.corrupt(fix=fix)
-        removed = []
+        removed = list(cache_corrupt) if fix else []
         if fix:
+            _check_removable(store, orphans)
             for path in orphans:
-                path.unlink(missing_ok=True)
+                _unlink(path)
                 removed.append(str(path))
     return CheckReport(
-        integrity=[] if integrity == ["ok"] else integrity,
+        integrity=integrity,
         missing=missing,
         corrupt=corrupt,
         orphans=[] if fix else [str(p) for p in orphans],
@@ -175,25 +225,19 @@ def _blob_state(store: BlobStore, digest: str, size: int) -> str:
         row = con.execute("SELECT data, typeof(data) = 'null' FROM blobs WHERE digest = ?", (digest,)).fetchone()
     if row is None:
         return "missing"
-    hasher = hashlib.sha256()
-    if not row[1]:
-        hasher.update(row[0])
-        seen = len(row[0])
-    else:
-        try:
-            with open(store.object_path(digest), "rb") as handle:
-                seen = 0
-                while chunk := handle.read(CHUNK):
-                    hasher.update(chunk)
-                    seen += len(chunk)
-        except FileNotFoundError:
-            return "missing"
-    return "ok" if seen == size and hasher.hexdigest() == digest else "corrupt"
+    if row[1]:
+        assert store.files is not None
+        return store.files.state(digest, size)
+    ok = len(row[0]) == size and hashlib.sha256(row[0]).hexdigest() == digest
+    return "ok" if ok else "corrupt"
 
 
 def _orphans(store: BlobStore) -> list[Path]:
     """Files under objects/ that no blob row names, and leftovers of interrupted writes.
 
+    Only what artreg could have written counts: regular files named like a blob in the
+    two-hex-digit folders, and regular files in ``tmp/``. Anything else (a stray folder, a
+    symlink, a file of another name) is not ours to judge or remove, and is left alone.
     Called under the exclusive lock: no writer is between its temporary file and its commit.
     The cache folder is the cache's own (``_evict``), never orphans.
     """
@@ -204,13 +248,30 @@ def _orphans(store: BlobStore) -> list[Path]:
     found: list[Path] = []
     with os.scandir(store.objects) as top:
         for folder in top:
-            if not folder.is_dir(follow_symlinks=False) or folder.name == CACHE_DIR:
+            temporary = folder.name == "tmp"
+            if not folder.is_dir(follow_symlinks=False) or not (temporary or _FOLDER.fullmatch(folder.name)):
                 continue
             with os.scandir(folder.path) as inner:
                 for item in inner:
-                    if folder.name == "tmp" or folder.name + item.name not in known:
+                    if not item.is_file(follow_symlinks=False):
+                        continue
+                    if temporary or (_BLOB_NAME.fullmatch(item.name) and folder.name + item.name not in known):
                         found.append(Path(item.path))
     return sorted(found)
+
+
+def _check_removable(store: BlobStore, paths: list[Path]) -> None:
+    """Raise ArtregError, naming the folder, unless each path's folder lets this process remove files."""
+    for folder in sorted({path.parent for path in paths}):
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise storage_error(PermissionError(errno.EACCES, "permission denied"), folder)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, path.parent) from exc
 
 
 def _size(path: Path) -> int:

@@ -20,21 +20,20 @@ import marshal
 import os
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import apsw
 
-from ._blobs import BlobStore, Stored
-from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source
+from ._blobs import BlobStore, Stored, wait_all
+from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source, _hash_file
 from ._errors import ArtregError, IntegrityError, NotFound
+from ._localfiles import RACY_NS, SECOND_NS, open_regular, settled, short_read_error
 from ._manifest import EntryRow
 from ._names import dump_json
 from ._progress import ProgressCallback, Tracker
 
-# A file whose mtime is this close to the moment we read it might be rewritten within the
-# same timestamp tick without its stat changing; such files are not put in the stat cache.
-RACY_NS = 50_000_000
 # Inline blobs waiting for the version's transaction are written early above this many
 # bytes or rows, so a log's memory stays bounded however many files it stores.
 FLUSH_BYTES = 64 << 20
@@ -42,10 +41,10 @@ FLUSH_ROWS = 50_000
 TREE_HEADER = b"artreg-tree-v1\n"
 
 SELECT_STAT = """
-SELECT s.dev, s.ino, s.size, s.mtime_ns, s.digest
+SELECT s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns, s.digest
 FROM json_each(?) AS j JOIN stat_cache AS s ON s.dev = j.value ->> 0 AND s.ino = j.value ->> 1
 """
-SELECT_STAT_RANGE = "SELECT dev, ino, size, mtime_ns, digest FROM stat_cache WHERE dev = ? AND ino BETWEEN ? AND ?"
+SELECT_STAT_RANGE = "SELECT dev, ino, size, mtime_ns, ctime_ns, digest FROM stat_cache WHERE dev = ? AND ino BETWEEN ? AND ?"
 # typeof() reads only the record header; "data IS NULL" would load every blob's bytes.
 SELECT_PRESENT = """
 SELECT digest, size, typeof(data) = 'null' FROM blobs WHERE digest IN (SELECT value FROM json_each(?))
@@ -57,15 +56,17 @@ INSERT INTO blobs(digest, size, data) VALUES (?, ?, ?)
 ON CONFLICT(digest) DO UPDATE SET data = excluded.data WHERE blobs.data IS NULL AND excluded.data IS NOT NULL
 """
 UPSERT_STAT = """
-INSERT INTO stat_cache(dev, ino, size, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT(dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, digest = excluded.digest
+INSERT INTO stat_cache(dev, ino, size, mtime_ns, ctime_ns, digest) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT(dev, ino) DO UPDATE
+SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, digest = excluded.digest
 """
 
 
 NO_EXTRA = "{}"
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-# (dev, ino) -> (size, mtime_ns, digest) of the stat cache's rows for a draft's files.
-StatHits = dict[tuple[int, int], tuple[int, int, str]]
+# (dev, ino) -> (size, mtime_ns, ctime_ns, digest) of the stat cache's rows for a draft's files.
+StatHits = dict[tuple[int, int], tuple[int, int, int, str]]
+# A stat cache row: (dev, ino, size, mtime_ns, ctime_ns, digest).
+StatRow = tuple[int, int, int, int, int, str]
 
 
 @dataclass
@@ -77,17 +78,24 @@ class Ingested:
 
     entries: list[EntryRow] = field(default_factory=list)
     blobs: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)  # digest -> (size, inline data)
-    stat_rows: list[tuple[int, int, int, int, str]] = field(default_factory=list)
+    stat_rows: list[StatRow] = field(default_factory=list)
     pending_bytes: int = 0
+    uploads: list[Future[Any]] = field(default_factory=list)  # a remote store's uploads under way
+
+    def wait(self) -> None:
+        """Return once every upload has finished (raising the first failure): before any row names them."""
+        uploads, self.uploads = self.uploads, []
+        wait_all(uploads)
 
     def write(self, con: apsw.Connection) -> None:
-        """Insert the blob rows and stat-cache rows (inside the caller's transaction)."""
+        """Insert the blob rows and stat-cache rows (inside the caller's transaction, after ``wait``)."""
+        assert not self.uploads, "blob rows are written only once their uploads are done"
         con.executemany(INSERT_BLOB, ((d, size, data) for d, (size, data) in self.blobs.items()))
         con.executemany(UPSERT_STAT, self.stat_rows)
 
 
-def tree_fingerprint(tree: FileRows) -> tuple[str, int]:
-    """sha256 of a tree's rows (logical path, dev, ino, size, mtime_ns), and its newest mtime_ns.
+def tree_fingerprint(tree: FileRows) -> str:
+    """sha256 of a tree's rows (logical path, dev, ino, size, mtime_ns, ctime_ns).
 
     marshal (format 2, no back-references) round-trips, so two different row lists never
     give the same bytes; the same rows nearly always do, and when they do not the tree is
@@ -97,8 +105,23 @@ def tree_fingerprint(tree: FileRows) -> tuple[str, int]:
     rows = tree.rows
     for start in range(0, len(rows), 4096):
         hasher.update(marshal.dumps(rows[start : start + 4096], 2))
-    newest = max([row[4] for row in rows], default=0)
-    return hasher.hexdigest(), newest
+    return hasher.hexdigest()
+
+
+def tree_settled(tree: FileRows, started_ns: int) -> bool:
+    """True when no file of the tree could change after ``started_ns`` without its stat changing.
+
+    Only such a tree may be remembered in the tree cache. The newest timestamp answers for
+    nearly every tree at once; files within two seconds of it are looked at one by one, since
+    how near is too near depends on each one's timestamp granularity.
+    """
+    rows = tree.rows
+    if not rows:
+        return True
+    newest = max(max([row[4] for row in rows]), max([row[5] for row in rows]))
+    if newest + 2 * SECOND_NS + RACY_NS <= started_ns:
+        return True
+    return all(settled(row[4], row[5], started_ns) for row in rows)
 
 
 def cached_tree(store: BlobStore, fingerprint: str) -> str | None:
@@ -121,9 +144,9 @@ def known_digests(store: BlobStore, content: FileRows | list[DraftEntry]) -> lis
         get = hits.get
         known: list[str | None] = []
         append = known.append
-        for _path, dev, ino, size, mtime, _ctime in rows:
+        for _path, dev, ino, size, mtime, ctime in rows:
             hit = get((dev, ino))
-            append(hit[2] if hit is not None and hit[0] == size and hit[1] == mtime else None)
+            append(hit[3] if hit is not None and hit[0] == size and hit[1] == mtime and hit[2] == ctime else None)
         return known
     missing = [source for e in content if e.known_digest is None and (source := _local_file(e.source)) is not None]
     hits = _stat_cache(store, {s.dev for s in missing}, [s.ino for s in missing], ((None, s.dev, s.ino) for s in missing))
@@ -140,7 +163,9 @@ def _cached(hits: StatHits, source: Source) -> str | None:
     if local is None:
         return None
     hit = hits.get((local.dev, local.ino))
-    return hit[2] if hit is not None and hit[0] == local.size and hit[1] == local.mtime_ns else None
+    if hit is None or (hit[0], hit[1], hit[2]) != (local.size, local.mtime_ns, local.ctime_ns):
+        return None
+    return hit[3]
 
 
 def ingest(
@@ -165,12 +190,12 @@ def ingest(
 
 
 def _ingest_row(store: BlobStore, tree: FileRows, row: FileRow, digest: str | None, present: set[str], out: Ingested) -> None:
-    path, _dev, _ino, size, _mtime, _ctime = row
+    path, dev, ino, size, mtime, _ctime = row
     if digest is not None and digest in present:
         out.entries.append((path, digest, size, None, NO_EXTRA))
         return
     local = tree.local(path)
-    stored = _store_file(store, path, local, row[1:5], digest, out)
+    stored = _store_file(store, path, local, (dev, ino, size, mtime), digest, out)
     _add_stored(store, path, stored, present, out)
 
 
@@ -183,7 +208,7 @@ def _ingest_entry(store: BlobStore, entry: DraftEntry, digest: str | None, prese
         return
     if isinstance(entry.source, FileSource):
         source = entry.source
-        stored = _store_file(store, entry.path, source.path, source[1:], entry.known_digest, out)
+        stored = _store_file(store, entry.path, source.path, source.identity, entry.known_digest, out)
     elif isinstance(entry.source, DataSource):
         stored = _store_data(store, entry, entry.source)
     else:
@@ -193,6 +218,8 @@ def _ingest_entry(store: BlobStore, entry: DraftEntry, digest: str | None, prese
 
 def _add_stored(store: BlobStore, path: str, stored: Stored, present: set[str], out: Ingested) -> None:
     out.entries.append((path, stored.digest, stored.size, None, NO_EXTRA))
+    if stored.pending is not None:
+        out.uploads.append(stored.pending)
     if stored.digest not in out.blobs:
         out.blobs[stored.digest] = (stored.size, stored.data)
         out.pending_bytes += len(stored.data or b"")
@@ -201,18 +228,24 @@ def _add_stored(store: BlobStore, path: str, stored: Stored, present: set[str], 
         _flush(store, out)
 
 
-def _store_file(store: BlobStore, logical: str, local: str, stat: tuple[int, ...], expected: str | None, out: Ingested) -> Stored:
-    """Store one local file whose (dev, ino, size, mtime_ns) were ``stat`` when it was added."""
+def _store_file(
+    store: BlobStore, logical: str, local: str, identity: tuple[int, int, int, int], expected: str | None, out: Ingested
+) -> Stored:
+    """Store one local file whose (dev, ino, size, mtime_ns) were ``identity`` when it was added.
+
+    The stat cache row it leaves is the stat taken just before the bytes were read, and only
+    when that stat is settled (``_localfiles.settled``).
+    """
+    what = f"{local!r} (draft entry {logical!r})"
     started = time.time_ns()
     try:
-        fd = os.open(local, _READ_FLAGS)
-    except FileNotFoundError as exc:
-        raise NotFound(f"{local!r} (draft entry {logical!r}) was removed before the draft was logged") from exc
+        fd, st = open_regular(local, what)
+    except NotFound as exc:
+        raise NotFound(f"{what} was removed before the draft was logged") from exc
     try:
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != stat:
-            raise ArtregError(f"{local!r} (draft entry {logical!r}) changed after it was added; add it again")
-        size = stat[2]
+        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != identity:
+            raise ArtregError(f"{what} changed after it was added; add it again")
+        size = identity[2]
         data = os.read(fd, size + 1) if store.is_inline(size) else None
         if data is not None and len(data) == size:
             # A small file in one read(), without a file object: most of a tree's files.
@@ -222,29 +255,38 @@ def _store_file(store: BlobStore, logical: str, local: str, stat: tuple[int, ...
                 if data is not None:
                     handle.seek(0)
                 stored = store.ingest_open_file(handle, size)
+        if stored.size != size:
+            raise short_read_error(fd, what, size, stored.size)
     finally:
         os.close(fd)
-    if stored.size != stat[2] or (expected is not None and stored.digest != expected):
-        raise ArtregError(f"{local!r} (draft entry {logical!r}) changed while it was being logged; add it again")
-    if stat[3] < started - RACY_NS:
-        out.stat_rows.append((stat[0], stat[1], stat[2], stat[3], stored.digest))
+    if expected is not None and stored.digest != expected:
+        raise ArtregError(f"{what} changed while it was being logged; add it again")
+    if settled(st.st_mtime_ns, st.st_ctime_ns, started):
+        out.stat_rows.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, stored.digest))
     return stored
 
 
 def _reference_row(entry: DraftEntry, source: RefSource, digest: str | None, out: Ingested) -> EntryRow:
     """A reference's manifest row; a ``file://`` one not found in the stat cache is hashed (and cached)."""
     if digest is None:
-        started = time.time_ns()
-        digest = entry.digest
         local = source.file
-        if local is not None and local.mtime_ns < started - RACY_NS:
-            out.stat_rows.append((local.dev, local.ino, local.size, local.mtime_ns, digest))
+        if local is None:
+            digest = entry.digest
+        else:
+            started = time.time_ns()
+            digest, st = _hash_file(local)
+            entry.hashed(digest)
+            if settled(st.st_mtime_ns, st.st_ctime_ns, started):
+                out.stat_rows.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest))
     return (entry.path, digest, entry.size, source.uri, dump_json(source.extra))
 
 
 def _store_blob(store: BlobStore, entry: DraftEntry, source: BlobSource) -> Stored:
     if source.store is store:
         raise IntegrityError(f"blob {source.digest} of draft entry {entry.path!r} is no longer in the registry")
+    if not store.is_inline(source.size) and store.identity is not None and store.identity == source.store.identity \
+            and source.store.rows([source.digest]).get(source.digest, b"") is None:
+        return store.adopt(source.digest, source.size)  # both registries keep their blobs in one store: no bytes move
     with source.store.open(source.digest, source.size) as reader:
         stored = store.ingest_stream(reader)
     if stored.digest != source.digest:
@@ -261,6 +303,7 @@ def _store_data(store: BlobStore, entry: DraftEntry, source: DataSource) -> Stor
 
 def _flush(store: BlobStore, out: Ingested) -> None:
     """Write waiting inline blobs early so memory stays bounded; gc is held off by the lock."""
+    out.wait()
     with store.db.write() as con:
         out.write(con)
     out.blobs.clear()
@@ -284,7 +327,7 @@ def _stat_cache(store: BlobStore, devices: set[int], inodes: list[int], keys: It
             rows = con.execute(SELECT_STAT_RANGE, (next(iter(devices)), low, high))
         else:
             rows = con.execute(SELECT_STAT, (json.dumps([[key[1], key[2]] for key in keys]),))
-        return {(dev, ino): (size, mtime, digest) for dev, ino, size, mtime, digest in rows}
+        return {(dev, ino): (size, mtime, ctime, digest) for dev, ino, size, mtime, ctime, digest in rows}
 
 
 def _present(store: BlobStore, digests: list[str]) -> set[str]:

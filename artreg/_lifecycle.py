@@ -15,7 +15,7 @@ import apsw
 
 from ._aliases import aliases_of, drop_all, reset_latest
 from ._audit import Actor, record
-from ._errors import InvalidName, PermissionDenied
+from ._errors import Conflict, InvalidName, PermissionDenied
 
 
 class TTL(enum.Enum):
@@ -61,6 +61,10 @@ WHERE c.id = ?
 """
 
 
+# Longer TTLs would put expiry dates past what datetime can hold (year 9999).
+MAX_TTL = timedelta(days=1000 * 365)
+
+
 def ttl_columns(ttl: object) -> tuple[str, float | None]:
     """(ttl_policy, ttl_seconds) for a TTL value; refuses anything but a positive timedelta, None or INHERIT."""
     if ttl is INHERIT:
@@ -68,6 +72,8 @@ def ttl_columns(ttl: object) -> tuple[str, float | None]:
     if ttl is None:
         return "never", None
     if isinstance(ttl, timedelta) and ttl > timedelta(0):
+        if ttl > MAX_TTL:
+            raise InvalidName(f"ttl may be at most {MAX_TTL.days // 365:,} years (None never expires), not {ttl!r}")
         return "set", ttl.total_seconds()
     raise InvalidName(f"ttl must be a positive timedelta, None (never expires) or artreg.INHERIT, not {ttl!r}")
 
@@ -101,7 +107,7 @@ def delete_version(con: apsw.Connection, actor: Actor, collection_id: int, versi
     """Soft-delete one version; refused while it holds aliases unless ``delete_aliases``."""
     held = aliases_of(con, version_id)
     if held and not delete_aliases:
-        raise PermissionDenied(f"{name} holds aliases {', '.join(held)}; pass delete_aliases=True to delete it anyway")
+        raise Conflict(f"{name} holds aliases {', '.join(held)}; pass delete_aliases=True to delete it anyway")
     protected = con.execute(PROTECTED_LINKS, (version_id,)).fetchall()
     if protected:
         names = ", ".join(f"{r[0]}:{r[1]}" for r in protected)

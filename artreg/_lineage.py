@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._errors import InvalidName
+from ._names import at_most_int64
 from ._svg import to_svg
 
 if TYPE_CHECKING:
@@ -94,6 +95,30 @@ class LineageGraph:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
+    def to_text(self) -> str:
+        """Plain text for a terminal: each run (oldest first) with what it used, then what it produced.
+
+        The version the graph was drawn around is marked ``<- this version``; a version
+        no run logged or used is said to have no lineage.
+        """
+        labels = {n.id: n for n in self.nodes}
+        steps: dict[str, list[tuple[int, int, str]]] = {}
+        for e in self.edges:
+            if e.kind == "used":
+                steps.setdefault(e.target, []).append((0, _number(e.source), e.source))
+            else:
+                steps.setdefault(e.source, []).append((1, _number(e.target), e.target))
+        runs = sorted((n for n in self.nodes if n.kind == "run"), key=lambda n: _number(n.id))
+        if not runs:
+            return f"{_text_label(labels[self.root], '')}: no run logged or used it\n"
+        lines: list[str] = []
+        for run in runs:
+            about = ", ".join(str(v) for v in (run.detail.get("job_type"), run.detail.get("state")) if v)
+            lines.append(f"run {run.label} ({about})")
+            for produced, _, node_id in sorted(steps.get(run.id, [])):
+                lines.append(f"    {'produced' if produced else 'used':<8}  {_text_label(labels[node_id], self.root)}")
+        return "\n".join(lines) + "\n"
+
     def to_dot(self) -> str:
         lines = ["digraph lineage {", "  rankdir=LR;"]
         for node in self.nodes:
@@ -124,6 +149,17 @@ class LineageGraph:
         return "\n".join(lines) + "\n"
 
 
+def _number(node_id: str) -> int:
+    return int(node_id.partition(":")[2])
+
+
+def _text_label(node: LineageNode, root: str) -> str:
+    state = node.detail.get("state")
+    gone = " [deleted]" if state not in (None, "committed") else ""
+    mark = "  <- this version" if node.id == root else ""
+    return f"{node.label} ({node.detail.get('type')}){gone}{mark}"
+
+
 def _subtitle(node: LineageNode) -> str:
     return str(node.detail.get("type") if node.kind == "version" else node.detail.get("job_type") or "run")
 
@@ -146,6 +182,8 @@ def lineage(reg: Registry, version_id: int, *, direction: str, depth: int | None
         raise InvalidName(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
         raise InvalidName(f"depth must be a non-negative number of hops or None, not {depth!r}")
+    if depth is not None:
+        depth = at_most_int64(depth)
     steps = [s for d, s in (("upstream", _UP_STEPS), ("downstream", _DOWN_STEPS)) if direction in (d, "both")]
     runs: set[int] = set()
     versions: set[int] = {version_id}

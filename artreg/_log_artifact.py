@@ -25,19 +25,19 @@ from ._chunks import write as write_manifest
 from ._clock import format_time
 from ._draft import Artifact, DraftEntry, FileRows, _check_description
 from ._errors import InvalidName, NotFound, TypeMismatch
-from ._ingest import RACY_NS, Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint
+from ._ingest import Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint, tree_settled
 from ._lifecycle import apply_retention, ttl_columns
 from ._manifest import EntryRow, version_digest
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
     REGISTRY_PROJECT_PREFIX,
-    check_aliases,
     check_artifact_name,
     check_metadata,
     check_project,
     check_tags,
     dump_json,
+    given_aliases,
 )
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
@@ -80,7 +80,7 @@ def log_draft(
     project_name = check_project(project or DEFAULT_PROJECT)
     if project_name.startswith(REGISTRY_PROJECT_PREFIX):
         raise InvalidName(f"project {project_name!r} names a registry: log into a project, then link the version there")
-    alias_list = check_aliases(aliases)
+    alias_list = given_aliases(aliases)
     tag_list = check_tags([*draft.tags, *check_tags(tags)])
     metadata = dump_json(check_metadata(draft.metadata))
     description = _check_description(draft.description)
@@ -94,6 +94,7 @@ def log_draft(
         quick, tree = _quick_plan(reg, content, started, project_name, name)
         plan = quick if quick is not None else _plan(reg, content, started, progress)
         while True:
+            plan.wait()  # a remote store's uploads: in the bucket before the commit that names them
             now = format_time(reg._now())
             actor = Actor(reg.user, now)
             try:
@@ -144,6 +145,13 @@ class _Plan:
     stored: Ingested | None = None
     tree_plan: TreePlan | None = None
 
+    def wait(self) -> None:
+        """Return once the stored blobs' uploads (to a remote store) have finished."""
+        if self.tree_plan is not None:
+            self.tree_plan.stored.wait()
+        elif self.stored is not None:
+            self.stored.wait()
+
     def write(self, con: apsw.Connection) -> None:
         """The blobs, stat cache and chunk cache rows that go with the version (or with the dedup)."""
         if self.tree_plan is not None:
@@ -158,11 +166,11 @@ def _quick_plan(reg: Registry, content: Content, started: int, project: str, nam
     digest: str | None = None
     tree: str | None = None
     if isinstance(content, FileRows):
-        tree, newest = tree_fingerprint(content)
+        tree = tree_fingerprint(content)
         digest = cached_tree(reg._store, tree)
-        if digest is not None or newest >= started - RACY_NS:
-            # Known already; or a file changed so recently that it might change again unseen,
-            # and such a tree is never remembered.
+        if digest is not None or not tree_settled(content, started):
+            # Known already; or a file changed so recently that it might change again unseen
+            # (_localfiles), and such a tree is never remembered.
             tree = None
     elif isinstance(content, list):
         known = known_digests(reg._store, content)

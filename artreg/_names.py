@@ -16,6 +16,11 @@ from ._errors import InvalidName
 
 MAX_LEN = 128
 MAX_METADATA_KEYS = 100
+# How deep dicts and lists may nest in metadata (and filters): far beyond real metadata,
+# far below where Python's recursion or SQLite's JSON functions (1,000 levels) give up.
+MAX_DEPTH = 100
+# SQLite's integers are 64-bit; a larger Python int cannot be bound to a statement.
+INT64_MAX = 2**63 - 1
 REGISTRY_PROJECT_PREFIX = "wandb-registry-"
 DEFAULT_PROJECT = "uncategorized"
 LATEST = "latest"
@@ -25,6 +30,7 @@ _TAG = re.compile(r"[-\w]+(?: [-\w]+)*")
 _VERSION_ALIAS = re.compile(r"v[0-9]+")
 # Control characters, and lone surrogates (which cannot be stored as UTF-8).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _PROJECT_FORBIDDEN = re.compile(r"[/\\#?%:\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -60,8 +66,19 @@ def is_reserved_alias(alias: str) -> bool:
 
 
 def version_index(selector: str) -> int | None:
-    """The index a ``v<digits>`` selector names (ASCII digits only), else None."""
-    return int(selector[1:]) if _VERSION_ALIAS.fullmatch(selector) else None
+    """The index a ``v<digits>`` selector names (ASCII digits only), else None.
+
+    An index past SQLite's 64-bit integers names no version: None, and the lookup finds nothing.
+    """
+    if not _VERSION_ALIAS.fullmatch(selector):
+        return None
+    index = int(selector[1:])
+    return index if index <= INT64_MAX else None
+
+
+def at_most_int64(value: int) -> int:
+    """A count or limit as SQLite can take it: larger ones mean the same as its largest integer."""
+    return min(value, INT64_MAX)
 
 
 def check_alias(alias: object, *, allow_reserved: bool = False) -> str:
@@ -98,6 +115,11 @@ def check_aliases(aliases: object, *, allow_reserved: bool = False) -> list[str]
     return _unique(as_list("aliases", aliases), lambda a: check_alias(a, allow_reserved=allow_reserved))
 
 
+def given_aliases(aliases: object) -> list[str]:
+    """Aliases given to a log or a link: ``latest`` is accepted (it lands there anyway) and dropped; ``v<N>`` is refused."""
+    return [alias for alias in check_aliases([a for a in as_list("aliases", aliases) if a != LATEST])]
+
+
 def check_tags(tags: object) -> list[str]:
     """A list of tags, deduplicated in order."""
     return _unique(as_list("tags", tags), check_tag)
@@ -127,6 +149,8 @@ def normalize_path(path: object) -> str:
     """
     if not isinstance(path, str):
         raise InvalidName(f"path must be a string, not {type(path).__name__}: {path!r}")
+    if _SURROGATE.search(path):
+        raise InvalidName(f"path is not valid UTF-8 (a file name in another encoding?): {path!r}")
     if _CONTROL.search(path):
         raise InvalidName(f"path may not contain NUL or control characters: {path!r}")
     if "\\" in path:
@@ -142,18 +166,21 @@ def normalize_path(path: object) -> str:
 
 
 def check_metadata(metadata: object) -> dict[str, Any]:
-    """A JSON object of at most 100 top-level keys, string keys, no NaN or Infinity."""
+    """A JSON object of at most 100 top-level keys, string keys, no NaN or Infinity, nested
+    at most ``MAX_DEPTH`` (100) levels deep."""
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
         raise InvalidName(f"metadata must be a dict, not {type(metadata).__name__}")
     if len(metadata) > MAX_METADATA_KEYS:
         raise InvalidName(f"metadata has {len(metadata)} top-level keys; at most {MAX_METADATA_KEYS} are allowed")
-    _check_json_value(metadata, "metadata")
+    _check_json_value(metadata, "metadata", 0)
     return json.loads(dump_json(metadata))  # type: ignore[no-any-return]
 
 
-def _check_json_value(value: object, where: str) -> None:
+def _check_json_value(value: object, where: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidName(f"{where[:200]} is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, str):
         check_text(value, where)
         return
@@ -168,11 +195,11 @@ def _check_json_value(value: object, where: str) -> None:
             if not isinstance(key, str):
                 raise InvalidName(f"{where} has a non-string key {key!r}")
             check_text(key, f"{where} key")
-            _check_json_value(item, f"{where}.{key}")
+            _check_json_value(item, f"{where}.{key}", depth + 1)
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _check_json_value(item, f"{where}[{i}]")
+            _check_json_value(item, f"{where}[{i}]", depth + 1)
         return
     raise InvalidName(f"{where} holds a {type(value).__name__}, which is not JSON: {value!r}")
 

@@ -72,8 +72,13 @@ def local_files(store: BlobStore, cache: Cache, entries: Iterable[ManifestEntry]
 
 def _present(store: BlobStore, cache: Cache, entry: ManifestEntry) -> str | None:
     """The local file of an entry when it needs neither a query nor a write."""
-    if entry.ref is None and store.objects is not None and store.file_present(entry.digest, entry.size):
-        return os.path.abspath(store.object_path(entry.digest))
+    if entry.ref is None and store.objects is not None:
+        path = store.object_path(entry.digest)
+        if store.files is not None and store.files.remote:
+            # A bucket's blob is here when its cached copy is (else _make fetches it).
+            return os.path.abspath(path) if _sized(path, entry.size) else None
+        if store.file_present(entry.digest, entry.size):
+            return os.path.abspath(path)
     if entry.ref is not None and checksum_kind(entry) == NONE:
         return None  # a location only: fetched afresh every time
     cached = cache.reference_path(entry) if entry.ref is not None else cache.content_path(entry.digest)
@@ -96,6 +101,10 @@ def _make(store: BlobStore, cache: Cache, entries: list[ManifestEntry]) -> list[
             if entry.digest not in rows:
                 raise IntegrityError(f"blob {entry.digest} of {entry.path!r} is missing from the registry", missing=[entry.path])
             data = rows[entry.digest]
+            if data is None and store.files is not None and store.files.remote:
+                # A blob in a bucket: fetched into the local cache of the bucket, checked on the way.
+                made.append((entry, os.path.abspath(store.local_file(entry.digest, entry.size))))
+                continue
             if data is None:  # a blob file, but not there with its size (checked just before)
                 raise IntegrityError(f"blob file of {entry.path!r} is missing or truncated", missing=[entry.path])
             made.append((entry, cache.inline(entry.digest, entry.size, data)))
@@ -318,3 +327,10 @@ def _extra(text: str) -> dict[str, Any]:
     value = json.loads(text)
     assert isinstance(value, dict)
     return value
+
+
+def _sized(path: os.PathLike[str], size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size
+    except FileNotFoundError:
+        return False

@@ -12,6 +12,11 @@ WHERE p.name = ? AND c.name = ?
 """
 NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
 INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
+REGISTRY_PREFIX = "wandb-registry-"
+# Registry names match case-insensitively (W&B's documentation writes wandb-registry-Model).
+SELECT_REGISTRY_PROJECT = """
+SELECT p.name FROM registries AS r JOIN projects AS p ON p.id = r.project_id WHERE r.name = ? COLLATE NOCASE
+"""
 
 
 def ensure_project(con: apsw.Connection, name: str, now: str) -> int:
@@ -26,3 +31,11 @@ def ensure_project(con: apsw.Connection, name: str, now: str) -> int:
 def next_index(con: apsw.Connection, collection_id: int) -> int:
     """Take the collection's next version index (never reused, even after deletion)."""
     return int(con.execute(NEXT_INDEX, (collection_id,)).fetchone()[0])  # type: ignore[index]
+
+
+def canonical_project(con: apsw.Connection, project: str) -> str:
+    """``wandb-registry-<name>`` with the registry's own spelling of ``name``; other projects as given."""
+    if not project.startswith(REGISTRY_PREFIX):
+        return project
+    row = con.execute(SELECT_REGISTRY_PROJECT, (project[len(REGISTRY_PREFIX):],)).fetchone()
+    return project if row is None else str(row[0])

@@ -20,7 +20,10 @@ no longer matches), ``check`` re-checks one without keeping its bytes. ``open_re
 wraps ``open`` so that the size, and a sha256 digest, are checked when the stream ends.
 
 Network calls give up after ``$ARTREG_REFERENCE_TIMEOUT`` seconds (default 60) without
-progress on a connect or a read. boto3 is imported only when an ``s3://`` URI is used.
+progress on a connect or a read, and a whole fetch of one object after
+``$ARTREG_REFERENCE_DEADLINE`` seconds (default 3600), so a source that drips a byte now and
+then cannot hold a download forever. A source that sends more bytes than were recorded is
+cut off at the first extra byte. boto3 is imported only when an ``s3://`` URI is used.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import io
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -39,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ._errors import ArtregError, IntegrityError, InvalidName, NotFound
+from ._localfiles import open_regular
 from ._manifest import ManifestEntry
 
 if TYPE_CHECKING:
@@ -47,6 +52,8 @@ if TYPE_CHECKING:
 DEFAULT_MAX_OBJECTS = 10_000_000
 DEFAULT_TIMEOUT = 60.0
 TIMEOUT_ENV = "ARTREG_REFERENCE_TIMEOUT"
+DEFAULT_DEADLINE = 3600.0
+DEADLINE_ENV = "ARTREG_REFERENCE_DEADLINE"
 SHA256, ETAG, NONE = "sha256", "etag", "none"
 CHUNK = 1 << 20
 S3_EXTRA = "artreg[s3]"
@@ -78,6 +85,7 @@ class RefObject:
     digest: str | None
     extra: dict[str, Any] = field(default_factory=dict)
     file: FileSource | None = None
+    path: str | None = None  # the entry's logical path when no name is given (default: the URI's last segment)
 
 
 # -- the common interface ----------------------------------------------------------------
@@ -109,7 +117,12 @@ def parse(uri: object) -> tuple[str, _Scheme]:
     scheme = SCHEMES.get(match.group(1).lower())
     if scheme is None:
         raise InvalidName(f"unknown reference scheme {match.group(1)!r} in {uri!r}; use file://, http://, https:// or s3://")
-    scheme.parse(uri)
+    try:
+        scheme.parse(uri)
+    except ValueError as exc:  # urllib's, for a malformed URL ("Invalid IPv6 URL", a port out of range)
+        if isinstance(exc, InvalidName):
+            raise
+        raise InvalidName(f"malformed reference URI {uri!r}: {exc}") from exc
     return uri, scheme
 
 
@@ -125,8 +138,20 @@ def default_name(uri: str) -> str:
 
 
 def open_reference(entry: ManifestEntry) -> BinaryIO:
-    """A reader of a reference entry's bytes, fetched from its source and checked at the end."""
-    return _CheckedReader(_scheme_of(entry).open(entry), entry)  # type: ignore[return-value]
+    """A reader of a reference entry's bytes, fetched from its source and checked at the end.
+
+    It raises IntegrityError at the first byte beyond the recorded size (for entries with a
+    checksum), and ArtregError once the fetch has run past ``$ARTREG_REFERENCE_DEADLINE``.
+    """
+    scheme = _scheme_of(entry)
+    deadline = Deadline(f"{entry.ref!r} (entry {entry.path!r})")
+    raw = scheme.open(entry)
+    try:
+        deadline.check()
+    except BaseException:
+        raw.close()
+        raise
+    return _CheckedReader(raw, entry, deadline)  # type: ignore[return-value]
 
 
 def check_reference(entry: ManifestEntry) -> None:
@@ -141,16 +166,51 @@ def checksum_kind(entry: ManifestEntry) -> str:
 
 def reference_timeout() -> float:
     """Seconds a network call may wait for progress: ``$ARTREG_REFERENCE_TIMEOUT``, else 60."""
-    text = os.environ.get(TIMEOUT_ENV)
+    return _seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT)
+
+
+def reference_deadline() -> float:
+    """Seconds one reference fetch may take in all: ``$ARTREG_REFERENCE_DEADLINE``, else 3600."""
+    return _seconds(DEADLINE_ENV, DEFAULT_DEADLINE)
+
+
+def _seconds(env: str, default: float) -> float:
+    text = os.environ.get(env)
     if not text:
-        return DEFAULT_TIMEOUT
+        return default
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not 0 < value < float("inf"):
-        raise InvalidName(f"${TIMEOUT_ENV} must be a positive number of seconds, not {text!r}")
+        raise InvalidName(f"${env} must be a positive number of seconds, not {text!r}")
     return value
+
+
+class Deadline:
+    """When a fetch of one object must be done by (``$ARTREG_REFERENCE_DEADLINE`` from now)."""
+
+    def __init__(self, what: str) -> None:
+        self.seconds = reference_deadline()
+        self.what = what
+        self._end = time.monotonic() + self.seconds
+
+    def check(self) -> None:
+        """Raise ArtregError once the deadline has passed."""
+        if time.monotonic() > self._end:
+            raise ArtregError(
+                f"fetching {self.what} took longer than {self.seconds:g} s (${DEADLINE_ENV}); the source is too slow"
+            )
+
+
+def read_some(raw: Any, size: int) -> bytes:
+    """Up to ``size`` bytes, returning as soon as some arrive (``read1``) where the stream can.
+
+    ``read(size)`` of an HTTP response waits for all ``size`` bytes, so a source dripping
+    a byte a minute would keep one call going for days, past any deadline check.
+    """
+    read1 = getattr(raw, "read1", None)
+    return bytes(read1(size) if read1 is not None else raw.read(size))
 
 
 def too_many(uri: str, limit: int) -> InvalidName:
@@ -205,32 +265,46 @@ class _Scheme:
 
 
 class _CheckedReader(io.RawIOBase):
-    """Streams a referenced object; at EOF checks its size and, for sha256 entries, its digest."""
+    """Streams a referenced object; at EOF checks its size and, for sha256 entries, its digest.
 
-    def __init__(self, raw: BinaryIO, entry: ManifestEntry) -> None:
+    An entry with a checksum has a recorded size, and more bytes than that are never read:
+    the reader asks for at most one byte beyond it and raises IntegrityError when it comes.
+    """
+
+    def __init__(self, raw: BinaryIO, entry: ManifestEntry, deadline: Deadline) -> None:
         self._raw = raw
         self._entry = entry
+        self._deadline = deadline
         self._kind = checksum_kind(entry)
         self._hasher = hashlib.sha256() if self._kind == SHA256 else None
         self._seen = 0
         self._checked = self._kind == NONE
+        self._limit = None if self._kind == NONE else entry.size + 1
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = len(buffer) if self._limit is None else min(len(buffer), self._limit - self._seen)
         try:
-            data = self._raw.read(len(buffer))
+            data = read_some(self._raw, want)
         except ArtregError:
             raise
         except Exception as exc:
             # The raw stream is a file, an HTTP response or a botocore body, each with its own
             # errors (timeouts, cut connections); callers see one ArtregError naming the source.
             raise ArtregError(f"cannot read {self._entry.ref!r} (entry {self._entry.path!r}): {exc}") from exc
+        self._deadline.check()
         n = len(data)
         buffer[:n] = data
         if n:
             self._seen += n
+            if self._limit is not None and self._seen >= self._limit:
+                entry = self._entry
+                raise IntegrityError(
+                    f"reference {entry.ref!r} (entry {entry.path!r}) changed: it sends more than the {entry.size:,} bytes recorded",
+                    mismatched=[entry.path],
+                )
             if self._hasher is not None:
                 self._hasher.update(data)
         elif len(buffer) and not self._checked:
@@ -273,7 +347,10 @@ class _File(_Scheme):
         if not slash:
             raise InvalidName(f"file reference has no path: {uri!r}")
         # Percent-decoding only: '#' and '?' are part of a file name here, never a fragment or query.
-        return os.path.abspath("/" + urllib.parse.unquote(rest))
+        path = urllib.parse.unquote(rest)
+        if "\x00" in path:
+            raise InvalidName(f"file reference may not contain a NUL byte (%00): {uri!r}")
+        return os.path.abspath("/" + path)
 
     @staticmethod
     def uri(path: str) -> str:
@@ -311,12 +388,12 @@ class _File(_Scheme):
     def open(self, entry: ManifestEntry) -> BinaryIO:
         assert entry.ref is not None
         path = self.path(entry.ref)
+        what = f"referenced file {entry.ref!r} (entry {entry.path!r})"
         try:
-            return open(path, "rb")  # noqa: SIM115 - returned to the caller
-        except FileNotFoundError as exc:
-            raise NotFound(f"referenced file {entry.ref!r} (entry {entry.path!r}) is gone") from exc
-        except OSError as exc:
-            raise ArtregError(f"cannot read referenced file {entry.ref!r} (entry {entry.path!r}): {exc.strerror}") from exc
+            fd, _ = open_regular(path, what)
+        except NotFound as exc:
+            raise NotFound(f"{what} is gone") from exc
+        return open(fd, "rb")  # noqa: SIM115 - returned to the caller
 
 
 # -- http:// and https:// ----------------------------------------------------------------
@@ -326,8 +403,10 @@ class _Http(_Scheme):
     """One object per URL. With an ETag and a Content-Length the body is not read at all."""
 
     def parse(self, uri: str) -> None:
-        if not urllib.parse.urlsplit(uri).hostname:
+        parts = urllib.parse.urlsplit(uri)
+        if not parts.hostname:
             raise InvalidName(f"http reference has no host: {uri!r}")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
 
     def default_name(self, uri: str) -> str:
         parts = urllib.parse.urlsplit(uri)
@@ -336,6 +415,7 @@ class _Http(_Scheme):
     def list(self, uri: str, *, checksum: bool, max_objects: int) -> list[RefObject]:
         if not checksum:
             return [RefObject(uri, "", 0, uri_digest(uri), {"checksum": NONE})]
+        deadline = Deadline(repr(uri))
         with self._get(uri) as response:
             etag = response.headers.get("ETag")
             length = response.headers.get("Content-Length")
@@ -344,7 +424,8 @@ class _Http(_Scheme):
             hasher = hashlib.sha256()
             size = 0
             try:
-                while chunk := response.read(CHUNK):
+                while chunk := read_some(response, CHUNK):
+                    deadline.check()
                     hasher.update(chunk)
                     size += len(chunk)
             except (OSError, http.client.HTTPException) as exc:
@@ -423,6 +504,17 @@ class _S3(_Scheme):
 
     def list(self, uri: str, *, checksum: bool, max_objects: int) -> list[RefObject]:
         bucket, key, version = self.split(uri)
+        if not checksum:
+            # The location only, as W&B records it: one entry for the whole URI (an object or
+            # a prefix), at the key (or the bucket) unless a name is given; S3 is not asked.
+            location = f"s3://{bucket}/{key}"
+            extra: dict[str, Any] = {"checksum": NONE}
+            if version is not None:
+                extra["version_id"] = version
+                location_id = f"{location}?versionId={urllib.parse.quote(version, safe='')}"
+            else:
+                location_id = location
+            return [RefObject(location, "", 0, uri_digest(location_id), extra, path=key.rstrip("/") or bucket)]
         client, errors = _s3_client()
         with _s3_errors(errors, uri):
             if key and not key.endswith("/"):
@@ -454,14 +546,29 @@ class _S3(_Scheme):
                 return None
             raise
 
+    @staticmethod
+    def _is_prefix(client: Any, errors: Any, bucket: str, key: str) -> bool:
+        """Whether some object lies under ``key/`` (what a ``checksum=False`` entry may name)."""
+        with _s3_errors(errors, f"s3://{bucket}/{key}"):
+            page = client.list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/", MaxKeys=1)
+        return bool(page.get("KeyCount") or page.get("Contents"))
+
     def open(self, entry: ManifestEntry) -> BinaryIO:
         assert entry.ref is not None
         bucket, key, _ = self.split(entry.ref)
         client, errors = _s3_client()
         version = entry.extra.get("version_id")
         kwargs = {"Bucket": bucket, "Key": key} | ({"VersionId": version} if version else {})
-        with _s3_errors(errors, entry.ref, entry.path):
-            response = client.get_object(**kwargs)
+        try:
+            with _s3_errors(errors, entry.ref, entry.path):
+                response = client.get_object(**kwargs)
+        except NotFound as exc:
+            if checksum_kind(entry) == NONE and self._is_prefix(client, errors, bucket, key):
+                raise NotFound(
+                    f"{entry.ref!r} (entry {entry.path!r}) is the location of a prefix, recorded with checksum=False: its "
+                    "objects were not listed, so they cannot be downloaded (copy them from there, or log it with checksum=True)"
+                ) from exc
+            raise
         if checksum_kind(entry) == ETAG and response["ETag"] != entry.extra.get("etag"):
             response["Body"].close()
             raise _s3_changed(entry, response["ETag"])
@@ -474,6 +581,8 @@ class _S3(_Scheme):
         with _s3_errors(errors, entry.ref, entry.path):
             head = self._head(client, errors, bucket, key, entry.extra.get("version_id"))
         if head is None:
+            if checksum_kind(entry) == NONE and self._is_prefix(client, errors, bucket, key):
+                return  # a location-only prefix is there while it holds an object
             raise NotFound(f"referenced S3 object {entry.ref!r} (entry {entry.path!r}) is gone")
         if checksum_kind(entry) == ETAG and (head["ETag"] != entry.extra.get("etag") or head["ContentLength"] != entry.size):
             raise _s3_changed(entry, head["ETag"])

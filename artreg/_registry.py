@@ -8,34 +8,41 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import platformdirs
 
 from ._audit import AuditLog
 from ._automations import Automations
-from ._blobs import BlobStore
+from ._blob_cache import CacheUsage, parse_size
+from ._bundle import CopyReport
+from ._bundle_read import bundle_input
 from ._cache import CACHE_DIR, Cache
 from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
+from ._copy import BundleSource, copy_between, export_to
 from ._db import Database
 from ._draft import Artifact
-from ._errors import FileNotFound, InvalidName, NotFound
+from ._errors import FileNotFound, InvalidName, NotFound, TypeMismatch
 from ._filters import find_versions
 from ._gc import CheckReport, GcReport, check, gc
+from ._import import import_stream
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
+from ._location import locate
 from ._log_artifact import log_draft
-from ._names import check_project
+from ._names import at_most_int64, check_project
 from ._paths import snapshot
 from ._progress import ProgressCallback
 from ._references import default_name, is_uri
 from ._runs import Run, start_run
+from ._s3 import parse_location
+from ._s3_gc import DEFAULT_GRACE
 from ._search import DEFAULT_LIMIT, SearchHit, search
+from ._storage import MoveReport, cache_usage, move_blobs, open_store, prune_cache
 from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
-DB_NAME = "registry.db"
 
 
 def default_home() -> str:
@@ -60,21 +67,37 @@ def open(
     user: str | None = None,
     inline_limit: int = DEFAULT_INLINE_LIMIT,
     clock: Callable[[], datetime] | None = None,
+    create: bool = True,
     read_only: bool = False,
+    blobs: str | None = None,
+    cache_size: int | str | None = None,
 ) -> Registry:
-    """Open (creating what is missing) the registry at ``path``.
+    """Open the registry at ``path``, creating it when it is missing and ``create`` is true.
 
-    ``path`` is a folder (``registry.db`` and ``objects/`` inside it), a ``.db`` or
-    ``.sqlite`` file (``<file>.objects/`` beside it), or ``":memory:"``. None means
+    ``path`` is a folder (``registry.db`` and ``objects/`` inside it), a registry file
+    (``<file>.objects/`` beside it), or ``":memory:"``; it is made absolute once, here.
+    An existing folder or file is used as it is; a new path becomes a file when its name
+    ends ``.db``, ``.sqlite``, ``.sqlite3`` or ``.db3``, else a folder. None means
     ``$ARTREG_HOME``, else the platform's user data folder. Blobs up to ``inline_limit``
     bytes live in the database. ``clock`` returns the current time (for tests).
+
+    Raises NotFound when nothing is at ``path`` and ``create`` is false, SchemaError when
+    what is there is not an artreg registry (another file, a device, a newer schema).
 
     ``read_only=True`` opens an existing registry so that nothing can write to it: SQLite
     itself refuses writes on the connection, and every changing call raises
     PermissionDenied before it starts. It creates nothing (NotFound when the registry is
     missing) and needs a registry of this artreg's schema (SchemaError otherwise).
+
+    ``blobs="s3://bucket/prefix"`` keeps the larger blobs in that bucket prefix (SPEC §17;
+    needs ``artreg[s3]``). It is remembered when the registry is created, so later opens
+    need not repeat it; one that names another location raises AlreadyExists (``artreg
+    blobs move`` moves an existing registry's blobs). ``objects/`` is then a cache of the
+    bucket, bounded by ``cache_size`` (bytes, or ``"50GB"``, ``"500MiB"``; remembered in the
+    cache folder; least recently used blobs leave first).
     """
-    return Registry(path, user=user, inline_limit=inline_limit, clock=clock, read_only=read_only)
+    return Registry(path, user=user, inline_limit=inline_limit, clock=clock, create=create, read_only=read_only,
+                    blobs=blobs, cache_size=cache_size)
 
 
 class Registry:
@@ -87,7 +110,10 @@ class Registry:
         user: str | None = None,
         inline_limit: int = DEFAULT_INLINE_LIMIT,
         clock: Callable[[], datetime] | None = None,
+        create: bool = True,
         read_only: bool = False,
+        blobs: str | None = None,
+        cache_size: int | str | None = None,
     ) -> None:
         if not isinstance(inline_limit, int) or inline_limit < 0:
             raise InvalidName(f"inline_limit must be a non-negative number of bytes, not {inline_limit!r}")
@@ -95,18 +121,34 @@ class Registry:
         if not self.user or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in self.user):
             raise InvalidName(f"user name must be non-empty without control characters: {self.user!r}")
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        db_path, objects = _layout(path, create=not read_only)
+        memory = path is not None and os.fspath(path) == ":memory:"
+        if read_only and memory:
+            raise InvalidName("a new in-memory registry is empty: it cannot be opened read-only")
+        location = None if blobs is None else parse_location(blobs)
+        limit = parse_size(cache_size)
+        if memory and (location is not None or limit is not None):
+            raise InvalidName("a :memory: registry keeps every blob inline: blobs= and cache_size= need a registry on disk")
+        create = create and not read_only
+        where = locate(default_home() if path is None else path, create=create)
+        db_path = where.database
         settings = {"created_by": self.user}
-        if objects is not None:
-            settings["objects"] = objects
+        if where.objects is not None:
+            settings["objects"] = where.objects
+        if location is not None:
+            settings["blobs"] = location.url
         self.read_only = read_only
-        self._db = Database(db_path, initial_settings=settings, read_only=read_only)
+        self._db = Database(db_path, initial_settings=settings, create=create or where.objects is None, read_only=read_only)
         self.path = db_path
         # Where the blob files are is fixed when the file is created, so a registry opened
         # by its folder or by its .db path finds the same objects.
         stored = self._db.setting("objects")
         self.objects = None if stored is None else Path(db_path).parent / stored
-        self._store = BlobStore(self._db, self.objects, inline_limit, create=not read_only)
+        try:
+            self._store = open_store(self._db, self.objects, inline_limit, requested=location, cache_size=limit, user=self.user,
+                                     create=not read_only)
+        except BaseException:
+            self._db.close()
+            raise
         self._cache = Cache(None if self.objects is None else self.objects / CACHE_DIR, self._store.lock)
         self.audit = AuditLog(self._db)
         self.automations = Automations(self)
@@ -128,6 +170,8 @@ class Registry:
         outbox for the next ``deliver()``.
         """
         self.stop_delivery()
+        if self._store.files is not None:
+            self._store.files.close()
         self._db.close()
         self._cache.close()
 
@@ -139,11 +183,21 @@ class Registry:
         """The user who created this registry file."""
         return self._db.setting("created_by")
 
+    @property
+    def uuid(self) -> str:
+        """This registry file's UUID, made when it was created (or first opened by an artreg that has copies).
+
+        Copies use it to recognise what came from where (SPEC §16). A file copied whole keeps it.
+        """
+        found = self._db.setting("registry_id")
+        assert found is not None  # the migration that made copies possible gives every file one
+        return found
+
     # -- logging -----------------------------------------------------------------------
 
     def log_artifact(
         self,
-        artifact: Artifact | str | os.PathLike[str],
+        artifact_or_path: Artifact | str | os.PathLike[str],
         *,
         project: str | None = None,
         name: str | None = None,
@@ -160,7 +214,9 @@ class Registry:
         Content identical to the collection's ``latest`` creates no version: the existing
         one is returned with the aliases and tags applied.
         """
-        return self._log(artifact, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None, progress=progress)
+        return self._log(
+            artifact_or_path, project=project, name=name, type=type, aliases=aliases, tags=tags, run_id=None, progress=progress
+        )
 
     def _log(
         self,
@@ -181,12 +237,24 @@ class Registry:
         self,
         project: str | None = None,
         *,
+        entity: str | None = None,
         job_type: str | None = None,
         name: str | None = None,
         config: dict[str, Any] | None = None,
+        id: str | None = None,
+        group: str | None = None,
+        resume: bool | str | None = None,
     ) -> Run:
-        """Start a run (a context manager): it records what it logs and uses, for lineage."""
-        return start_run(self, project, job_type=job_type, name=name, config=config)
+        """Start a run (a context manager): it records what it logs and uses, for lineage.
+
+        W&B's names: ``entity`` is recorded (one registry file is one organisation),
+        ``id`` is the run's string id (resuming that run with ``resume="allow"``), ``group``
+        is the default ``distributed_id`` of its upserts. A run never finished is marked
+        ``finished`` at interpreter exit, or ``crashed`` on an uncaught exception.
+        """
+        return start_run(
+            self, project, entity=entity, job_type=job_type, name=name, config=config, id=id, group=group, resume=resume
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -207,7 +275,7 @@ class Registry:
         if keep is INHERIT and collection is not None:
             own, count = 0, None
         elif keep is None or (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 0):
-            own, count = 1, keep
+            own, count = 1, None if keep is None else at_most_int64(keep)
         else:
             raise InvalidName(f"keep must be a non-negative number of versions or None (or INHERIT for a collection), not {keep!r}")
         if collection is None:
@@ -246,26 +314,121 @@ class Registry:
             ids = preview.ids
         return [ArtifactVersion(self, i) for i in sorted(ids)]
 
-    def gc(self, *, dry_run: bool = False) -> GcReport:
+    def gc(self, *, dry_run: bool = False, grace: timedelta = DEFAULT_GRACE) -> GcReport:
         """Remove blobs (inline and files) that no live version references, and orphan files.
 
         Also evicts from the cache what no live version names (copies of inline blobs and of
         references, snapshots of deleted versions) and leftovers of interrupted writes.
+        With blobs in a bucket: objects there are deleted only when this catalog owns the
+        prefix, and only those older than ``grace`` (by the registry's clock) that no
+        catalog has claimed; on a prefix it shares without owning it deletes nothing there
+        and says so in ``notes``.
         """
-        return gc(self._store, self._cache, dry_run=dry_run)
+        if not isinstance(grace, timedelta) or grace < timedelta(0):
+            raise InvalidName(f"grace must be a non-negative timedelta, not {grace!r}")
+        return gc(self._store, self._cache, dry_run=dry_run, now=self._now(), grace=grace)
 
     def check(self, *, fix: bool = False) -> CheckReport:
-        """Verify the database, every referenced blob's presence and digest, the cache's copies, and list orphan files.
+        """Verify the database, every referenced blob's presence and digest (in the bucket, for
+        blobs kept there), the cached copies, and list orphan files.
 
         ``fix=True`` removes orphan files and damaged cache copies (they are made again on next use).
         """
         return check(self._store, self._cache, fix=fix)
 
+    # -- where the blobs are -----------------------------------------------------------
+
+    @property
+    def blobs(self) -> str | None:
+        """``s3://bucket/prefix`` when the larger blobs are in a bucket; None when they are in ``objects/``."""
+        return self._db.setting("blobs")
+
+    def move_blobs(self, url: str) -> MoveReport:
+        """Send every blob file to the bucket prefix ``url`` and keep the blobs there from now on.
+
+        ``objects/`` becomes the bucket's cache (its files stay as cached copies).
+        Interrupted, nothing has changed; run it again to finish. Needs no other process
+        logging meanwhile (it holds the store lock); those that opened the registry before
+        must open it again.
+        """
+        return move_blobs(self._store, url, self.user)
+
+    def cache_usage(self) -> CacheUsage:
+        """Files and bytes in the local cache of the bucket, and its bound."""
+        return cache_usage(self._store)
+
+    def prune_cache(self, size: int | str | None = None) -> CacheUsage:
+        """Evict least recently used cached blobs down to ``size`` (default: the bound; 0 empties it)."""
+        return prune_cache(self._store, parse_size(size))
+
+    # -- moving versions between registries --------------------------------------------
+
+    def copy_to(
+        self,
+        other: Registry,
+        refs: Sequence[str | ArtifactVersion] | None = None,
+        *,
+        keep_destination_aliases: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> CopyReport:
+        """Copy versions into another registry: ``refs`` (None: every live version and link the user can see).
+
+        Sends only what ``other`` lacks (versions it has from an earlier copy travel as their
+        aliases and tags, blobs it holds are not sent) and replays the rest there as
+        ``import_bundle`` does, as ``other``'s user. Returns ``other``'s report.
+        """
+        return copy_between(self, other, refs, keep_destination_aliases=keep_destination_aliases, progress=progress)
+
+    def export_bundle(
+        self,
+        path_or_binary_file: str | os.PathLike[str] | BinaryIO,
+        refs: Sequence[str | ArtifactVersion] | None = None,
+        basis: Registry | BundleSource | Sequence[BundleSource] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> CopyReport:
+        """Write a bundle of ``refs`` (None: every live version and link the user can see) to a file.
+
+        A reference to a version also takes its links; one to a link also takes its source.
+        The runs that logged or used them come too, with the lineage edges between them. A
+        path is written whole or not at all (a temporary file, fsynced, renamed at the end); a
+        file object gets the stream as it is made (``sys.stdout.buffer`` works). ``basis`` is
+        what the receiver holds already: bundles it has imported (paths or binary files), or a
+        registry (the receiver's, or a copy of it); that is left out, and the receiver refuses
+        this bundle until it holds it.
+        """
+        return export_to(self, path_or_binary_file, refs, basis, progress)
+
+    def import_bundle(
+        self,
+        path_or_binary_file: str | os.PathLike[str] | BinaryIO,
+        *,
+        keep_destination_aliases: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> CopyReport:
+        """Import a bundle (a path, or a binary file such as ``sys.stdin.buffer``): all of it, or nothing.
+
+        The whole stream is read and checked first (every blob against its digest); then one
+        transaction replays it as this registry's user: indices are this registry's, a version
+        found here already (copied before, or with the same content in its collection) is
+        reused, aliases move here as a log would move them (``keep_destination_aliases``: an
+        alias held by another version here stays), protected aliases need the registry's
+        admin role. A bad bundle raises IntegrityError and changes nothing; so does a refusal.
+        """
+        with bundle_input(path_or_binary_file) as src:
+            return import_stream(self, src, keep_destination_aliases=keep_destination_aliases, progress=progress)
+
     # -- reading -----------------------------------------------------------------------
 
-    def artifact(self, ref: str, *, project: str | None = None) -> ArtifactVersion:
-        """The version a reference names: ``[entity/][project/]name[:vN|alias]`` (default ``latest``)."""
-        return resolve(self, ref, project=project)
+    def artifact(self, name: str, type: str | None = None, *, project: str | None = None) -> ArtifactVersion:
+        """The version a reference names: ``[entity/][project/]name[:vN|alias]`` (default ``latest``).
+
+        ``type``, when given, must be the version's type (TypeMismatch otherwise), as W&B checks it.
+        """
+        version = resolve(self, name, project=project)
+        if type is not None and type != version.type:
+            raise TypeMismatch(f"{version.qualified_name} has type {version.type!r}, not {type!r}")
+        return version
 
     def snapshot(self, ref: str | ArtifactVersion, root: str | os.PathLike[str] | None = None) -> str:
         """A folder of symbolic links laid out as a version's manifest, each naming the entry's
@@ -397,26 +560,6 @@ class _RollBack(Exception):
     def __init__(self, ids: list[int]) -> None:
         super().__init__("dry run")
         self.ids = ids
-
-
-def _layout(path: str | os.PathLike[str] | None, *, create: bool = True) -> tuple[str, str | None]:
-    """(database path, objects folder name beside it) for an ``open()`` argument; creates folders
-    (without ``create``, NotFound when the database file is missing)."""
-    if path is not None and os.fspath(path) == ":memory:":
-        if not create:
-            raise InvalidName("a new in-memory registry is empty: it cannot be opened read-only")
-        return ":memory:", None
-    target = Path(default_home() if path is None else os.fspath(path)).expanduser()
-    # "<file>.objects", not a shared "objects": two registry files in one folder must never
-    # sweep each other's blobs.
-    single = target.suffix in (".db", ".sqlite")
-    found = (str(target), f"{target.name}.objects") if single else (str(target / DB_NAME), "objects")
-    if not create:
-        if not os.path.isfile(found[0]):
-            raise NotFound(f"no registry at {os.fspath(target)!r}")
-        return found
-    (target.parent if single else target).mkdir(parents=True, exist_ok=True)
-    return found
 
 
 def _draft_from_path(path: str | os.PathLike[str], name: str | None, type_: str | None) -> Artifact:

@@ -26,9 +26,23 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 file``, ``2 files`` (``nouns`` for an irregular plural)."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def ttl_seconds(v: ArtifactVersion) -> float | None:
+    """The TTL in effect, in seconds (the project's default when inherited); None: never expires."""
+    expires = v.expires_at
+    return None if expires is None else (expires - v.created_at).total_seconds()
+
+
 def version_dict(v: ArtifactVersion) -> dict[str, Any]:
-    """A version as the CLI prints it with ``--json``."""
-    ttl = v.ttl
+    """A version as the CLI prints it with ``--json``.
+
+    ``ttl`` is always seconds or null (never expires); ``ttl_inherited`` says whether
+    it is the project's default rather than the version's own.
+    """
     source = v.source_version
     return {
         "ref": v.qualified_name,
@@ -46,7 +60,8 @@ def version_dict(v: ArtifactVersion) -> dict[str, Any]:
         "created_at": v.created_at.isoformat(),
         "created_by": v.created_by,
         "state": v.state,
-        "ttl": "inherit" if ttl is INHERIT else (None if ttl is None else ttl.total_seconds()),
+        "ttl": ttl_seconds(v),
+        "ttl_inherited": v.ttl is INHERIT,
         "source": None if source is None else source.qualified_name,
     }
 
@@ -69,8 +84,8 @@ def collection_dict(c: Collection) -> dict[str, Any]:
 
 def audit_dict(e: AuditEntry) -> dict[str, Any]:
     """An audit entry as ``audit --json`` prints it."""
-    return {"id": e.id, "at": e.at.isoformat(), "user": e.user, "action": e.action, "collection_id": e.collection_id,
-            "version_id": e.version_id, "alias": e.alias, "detail": e.detail}
+    return {"id": e.id, "at": e.at.isoformat(), "user": e.user, "action": e.action, "registry": e.registry,
+            "collection": e.collection, "version": e.version, "alias": e.alias, "detail": e.detail}
 
 
 def alias_change_dict(c: AliasChange) -> dict[str, Any]:

@@ -372,12 +372,117 @@ CREATE TABLE tree_cache (
 ) STRICT, WITHOUT ROWID;
 """
 
+# W&B-style runs (SPEC §15): a string id settable by the user (unique in its project), the
+# entity and group given at init, the summary (last value of each logged key, JSON that may
+# hold NaN, so no json_valid check) and the history of run.log() rows, one per step.
+# Distributed versions (§15.1): what upsert_artifact() collects until finish_artifact()
+# commits it; nothing here is a version, so readers never see it, and gc keeps its blobs.
+_V7 = """
+ALTER TABLE runs ADD COLUMN run_key TEXT;
+ALTER TABLE runs ADD COLUMN entity TEXT;
+ALTER TABLE runs ADD COLUMN run_group TEXT;
+ALTER TABLE runs ADD COLUMN summary TEXT NOT NULL DEFAULT '{}';
+UPDATE runs SET run_key = CAST(id AS TEXT) WHERE run_key IS NULL;
+CREATE UNIQUE INDEX runs_by_key ON runs(project_id, run_key);
+
+CREATE TABLE run_history (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    step   INTEGER NOT NULL CHECK (step >= 0),
+    data   TEXT NOT NULL,
+    at     TEXT NOT NULL,
+    PRIMARY KEY (run_id, step)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE pending_versions (
+    id             INTEGER PRIMARY KEY,
+    project_id     INTEGER NOT NULL REFERENCES projects(id),
+    name           TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    distributed_id TEXT NOT NULL,
+    description    TEXT,
+    metadata       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+    aliases        TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(aliases)),
+    tags           TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags)),
+    created_at     TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    UNIQUE (project_id, name, distributed_id)
+) STRICT;
+
+CREATE TABLE pending_entries (
+    pending_id INTEGER NOT NULL REFERENCES pending_versions(id),
+    path       TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    size       INTEGER NOT NULL CHECK (size >= 0),
+    ref        TEXT,
+    extra      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+    PRIMARY KEY (pending_id, path)
+) STRICT, WITHOUT ROWID;
+
+-- Every run that contributed to a pending version: each becomes a producer at the finish.
+CREATE TABLE pending_producers (
+    pending_id INTEGER NOT NULL REFERENCES pending_versions(id),
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    PRIMARY KEY (pending_id, run_id)
+) STRICT, WITHOUT ROWID;
+"""
+
+# Every registry file gets a random identity, its UUID (SPEC §16: copies recognise what came
+# from where; §17: a bucket prefix's owner marker and claims name the catalog by it). Text in
+# the 8-4-4-4-12 form of a version-4 UUID; a file copied whole keeps it.
+_V8 = """
+INSERT INTO settings(key, value)
+SELECT 'registry_id', substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-'
+       || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12)
+FROM (SELECT lower(hex(randomblob(16))) AS h)
+WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = 'registry_id');
+"""
+
+# Moving versions between registries (SPEC §16), by the registry UUID of _V8.
+# ``version_origins`` and ``run_origins`` map the identity a version or run had in the registry it came from,
+# ``<registry uuid>:<id there>``, to the local row it became or was found to be, so that
+# copying it again creates nothing. A local row's own identity (``<this uuid>:<id>``) is
+# implied and never stored. Origin rows never reference deleted rows away: a version that
+# was deleted since keeps its origins, and a copy then finds it deleted and makes a new one.
+_V9 = """
+CREATE TABLE version_origins (
+    origin     TEXT PRIMARY KEY,
+    version_id INTEGER NOT NULL REFERENCES versions(id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX version_origins_by_version ON version_origins(version_id);
+
+CREATE TABLE run_origins (
+    origin TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX run_origins_by_run ON run_origins(run_id);
+"""
+
+
+# The stat cache compares ctime too (SPEC §23): a same-size rewrite whose mtime was put back,
+# or a new file on a reused inode, keeps (dev, ino, size, mtime) but never its ctime. Rows
+# made without a ctime cannot be trusted, and trees were fingerprinted without it: both
+# caches start afresh (they only spare reading files; nothing else depends on them).
+_V10 = """
+DROP TABLE stat_cache;
+CREATE TABLE stat_cache (
+    dev      INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (dev, ino)
+) STRICT, WITHOUT ROWID;
+DELETE FROM tree_cache;
+"""
+
+
 # Manifests as shared chunks (SPEC §22, _chunks.py). chunks: a run of entries consecutive in
 # path order, stored once (key = sha256 of its rows) with its part of the version digest's
 # text; manifests: a version's chunks in path order, keyed by each chunk's first path;
 # chunk_cache: a walked tree's run of files, by their paths and stats -> the chunk logged for
 # them. The entries table becomes a view of the same rows for simple readers.
-_V7_TABLES = """
+_V11_TABLES = """
 CREATE TABLE chunks (
     id         INTEGER PRIMARY KEY,
     key        BLOB NOT NULL UNIQUE CHECK (length(key) = 32),
@@ -412,7 +517,7 @@ CREATE TABLE chunk_cache (
     chunk_key   BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
 """
-_V7_VIEW = """
+_V11_VIEW = """
 DROP TABLE entries;
 CREATE VIEW entries(version_id, path, digest, size, ref, extra) AS
 SELECT m.version_id, e.path, e.digest, e.size, e.ref, e.extra FROM manifests AS m JOIN chunk_entries AS e ON e.chunk_id = m.chunk_id;
@@ -421,16 +526,16 @@ WITH_ENTRIES = "SELECT v.id FROM versions AS v WHERE EXISTS (SELECT 1 FROM entri
 OLD_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path"
 
 
-def _v7(con: apsw.Connection) -> None:
+def _v11(con: apsw.Connection) -> None:
     """Every version's entries rows become chunks, in one pass (identical runs stored once)."""
-    con.execute(_V7_TABLES)
+    con.execute(_V11_TABLES)
     reader = con.cursor()
     versions: list[Any] = con.execute(WITH_ENTRIES).fetchall()
     for (version_id,) in versions:
         write_sorted(con, version_id, reader.execute(OLD_ENTRIES, (version_id,)))
-    con.execute(_V7_VIEW)
+    con.execute(_V11_VIEW)
 
 
-MIGRATIONS: list[str | Callable[[apsw.Connection], None]] = [_V1, _V2, _V3, _V4, _V5, _V6, _v7]
+MIGRATIONS: list[str | Callable[[apsw.Connection], None]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _v11]
 
 SCHEMA_VERSION = len(MIGRATIONS)

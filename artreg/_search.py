@@ -19,6 +19,7 @@ import apsw
 
 from ._access import role_of
 from ._errors import InvalidName
+from ._names import at_most_int64
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -139,6 +140,7 @@ def search(reg: Registry, text: str, *, kinds: Iterable[str] | None, limit: int)
     chosen = _kinds(kinds)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise InvalidName(f"limit must be a positive number of hits, not {limit!r}")
+    limit = at_most_int64(limit)
     with reg._db.read() as con:
         registry_ids = [r[0] for r in con.execute("SELECT id FROM registries")]
         visible = [i for i in registry_ids if role_of(con, i, reg.user) is not None]

@@ -46,9 +46,10 @@ from ._names import (
 )
 from ._paths import entry_path
 from ._progress import ProgressCallback
-from ._projects import INSERT_TAG, SELECT_COLLECTION
+from ._projects import INSERT_TAG, SELECT_COLLECTION, canonical_project
 from ._references import open_reference
 from ._runs import Run, runs_of
+from ._suggest import no_artifact, no_collection, no_registry
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -117,16 +118,17 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
             return version
     with reg._db.read() as con:
         if parsed.registry is not None:
-            found_registry = con.execute("SELECT id FROM registries WHERE name = ?", (parsed.registry,)).fetchone()
+            found_registry = con.execute(
+                "SELECT r.id, p.name FROM registries AS r JOIN projects AS p ON p.id = r.project_id WHERE r.name = ? COLLATE NOCASE",
+                (parsed.registry,),
+            ).fetchone()
             if found_registry is None:
-                raise NotFound(f"no registry named {parsed.registry!r}")
+                raise no_registry(con, reg.user, parsed.registry)
+            project_name = args["project"] = found_registry[1]
             require(con, found_registry[0], reg.user, "restricted_viewer", f"reading {project_name}/{parsed.name}")
         row = con.execute(RESOLVE, args).fetchone()
         if row is None:
-            found = con.execute(SELECT_COLLECTION, (project_name, parsed.name)).fetchone()
-            if found is None or found[2] is not None:
-                raise NotFound(f"no artifact {project_name}/{parsed.name}")
-            raise NotFound(f"{project_name}/{parsed.name} has no version {selector!r}")
+            raise no_artifact(con, reg.user, ref, parsed, project_name)
         return ArtifactVersion(reg, row[0], con=con, row=row)
 
 
@@ -333,8 +335,9 @@ class ArtifactVersion:
     def delete(self, *, delete_aliases: bool = False) -> None:
         """Soft-delete this version: its index stays reserved and it leaves every lookup.
 
-        Refused with PermissionDenied while it holds aliases (``latest`` included) unless
-        ``delete_aliases=True``, and while a registry links it under a protected alias.
+        Refused with Conflict while it holds aliases (``latest`` included) unless
+        ``delete_aliases=True``, and with PermissionDenied while a registry links it under
+        a protected alias.
         ``latest`` moves back to the newest live version; links to it go with it. On a
         link, only the link is removed (``unlink``).
         """
@@ -347,11 +350,15 @@ class ArtifactVersion:
             delete_version(con, who, self._collection_id, self.id, self.qualified_name, delete_aliases=delete_aliases)
             self._load(con)
 
-    def link(self, target: str, *, aliases: Sequence[str] | None = None) -> ArtifactVersion:
-        """Link into a registry collection, ``[org/]wandb-registry-<registry>/<collection>``."""
+    def link(self, target_path: str, aliases: Sequence[str] | None = None) -> ArtifactVersion:
+        """Link into a registry collection, ``[org/]wandb-registry-<registry>/<collection>``; returns the link.
+
+        The registry's name matches in any case. ``latest`` among ``aliases`` is accepted
+        (a new link gets it anyway).
+        """
         from ._catalog import link_version
 
-        return link_version(self, target, aliases)
+        return link_version(self, target_path, aliases)
 
     def unlink(self) -> None:
         """Remove this link from its registry; the source version stays."""
@@ -504,7 +511,9 @@ class ArtifactVersion:
         keeps only what is added, replaced or removed, so logging it writes only the parts of
         the manifest those edits touch (SPEC §22). Keep the registry open until the draft is
         logged. Raises NotFound for a deleted version whose manifest gc has collected.
+        The draft holds the version's bytes, so a link's needs the right to download them.
         """
+        self._require_download()
         name = self.collection_name if self._source_id is None else self.source_version.collection_name  # type: ignore[union-attr]
         if self.file_count:
             self._check_manifest()
@@ -626,23 +635,23 @@ NOT_A_REGISTRY = f"substr(p.name, 1, {len(REGISTRY_PROJECT_PREFIX)}) != '{REGIST
 
 def find_collection(reg: Registry, project: str, name: str) -> Collection:
     with reg._db.read() as con:
-        row = con.execute(SELECT_COLLECTION, (check_project(project), check_artifact_name(name))).fetchone()
-    if row is None or row[2] is not None:
-        raise NotFound(f"no artifact collection {project}/{name}")
+        row = con.execute(SELECT_COLLECTION, (canonical_project(con, check_project(project)), check_artifact_name(name))).fetchone()
+        if row is None or row[2] is not None:
+            raise no_collection(con, reg.user, project, name)
     return Collection(reg, row[0])
 
 
 def list_collections(reg: Registry, project: str | None, type_: str | None) -> list[Collection]:
     sql = "SELECT c.id FROM collections AS c JOIN projects AS p ON p.id = c.project_id WHERE c.deleted_at IS NULL"
     args: list[Any] = []
-    if project is not None:
-        sql += " AND p.name = ?"
-        args.append(check_project(project))
-    else:
-        sql += f" AND {NOT_A_REGISTRY}"
-    if type_ is not None:
-        sql += " AND c.type = ?"
-        args.append(type_)
     with reg._db.read() as con:
+        if project is not None:
+            sql += " AND p.name = ?"
+            args.append(canonical_project(con, check_project(project)))
+        else:
+            sql += f" AND {NOT_A_REGISTRY}"
+        if type_ is not None:
+            sql += " AND c.type = ?"
+            args.append(type_)
         ids = [r[0] for r in con.execute(sql + " ORDER BY p.name, c.name", args)]
     return [Collection(reg, i) for i in ids]

@@ -2,7 +2,12 @@
 
 Every command takes ``--json`` (one JSON document on stdout, stable keys). User errors print
 one line to stderr and exit with the code of their class (``EXIT_CODES``, documented in the
-README); ``--debug`` shows the traceback instead.
+README); under ``--json`` that line is a JSON object ``{"error", "message", "exit_code"}``.
+``--debug`` shows the traceback instead.
+
+Only commands registered with ``creates=`` make a new registry where none is; every other
+command opens with ``create=False``, so a mistyped ``--registry`` is reported as NotFound
+instead of answering from a new, empty registry.
 """
 
 from __future__ import annotations
@@ -14,12 +19,18 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
+from contextlib import nullcontext, redirect_stdout
+from datetime import timedelta
 from typing import Any, NoReturn
 
+from . import __version__
 from . import _errors as errors
+from ._bundle import CopyReport
+from ._copy import copy, is_bundle, verify_bundle
 from ._demo import run_demo
 from ._draft import Artifact
-from ._names import REGISTRY_PROJECT_PREFIX, check_metadata
+from ._location import DB_NAME
+from ._names import DEFAULT_PROJECT, REGISTRY_PROJECT_PREFIX, check_metadata
 from ._references import is_uri
 from ._registry import Registry, default_home
 from ._render import (
@@ -30,6 +41,7 @@ from ._render import (
     fields,
     files_hidden,
     human_size,
+    plural,
     table,
     version_dict,
 )
@@ -43,31 +55,52 @@ EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.IntegrityError: 8,
     errors.Busy: 9,
     errors.SchemaError: 10,
+    errors.Conflict: 11,
+    errors.StoreError: 12,
+    errors.StoreNotFound: 13,
+    errors.StoreDenied: 14,
+    errors.StoreUnavailable: 15,
     errors.ArtregError: 1,
 }
+USAGE_EXIT = 2
 
 Result = dict[str, Any]
 Command = Callable[[Registry, argparse.Namespace], Result]
 Show = Callable[[Result], None]
-COMMANDS: dict[str, tuple[Command, Show]] = {}
+Creates = Callable[[argparse.Namespace], bool]
+COMMANDS: dict[str, tuple[Command, Show, Creates]] = {}
 # Commands that only read, and so may back the web view's pages.
 LOOKS = frozenset({"ls", "versions", "show", "diff", "lineage", "search", "registry"})
 # Commands that open the registry read-only.
 READ_ONLY = frozenset({"ui"})
 HISTORY = 50  # the last changes of each alias, and of a version, that ``show`` lists
+# Commands that open no --registry of their own (their arguments name registries or bundles).
+Standalone = Callable[[argparse.Namespace], Result]
+STANDALONE: dict[str, tuple[Standalone, Show]] = {}
 
 
 def exit_code(exc: errors.ArtregError) -> int:
     """The process exit code for an error: the most specific class's, else 1."""
-    for cls in type(exc).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return 1
+    return EXIT_CODES[_error_class(exc)]
 
 
-def command(name: str, show: Show) -> Callable[[Command], Command]:
+def _error_class(exc: errors.ArtregError) -> type[errors.ArtregError]:
+    """The most specific class of ``EXIT_CODES`` that ``exc`` is (its public name and code)."""
+    return next(cls for cls in type(exc).__mro__ if cls in EXIT_CODES)  # ArtregError is always there
+
+
+def command(name: str, show: Show, *, creates: bool | Creates = False) -> Callable[[Command], Command]:
+    """Register a subcommand; ``creates`` (or ``creates(args)``) says it may make a new registry."""
     def register(fn: Command) -> Command:
-        COMMANDS[name] = (fn, show)
+        COMMANDS[name] = (fn, show, creates if callable(creates) else lambda _args: creates)
+        return fn
+
+    return register
+
+
+def standalone(name: str, show: Show) -> Callable[[Standalone], Standalone]:
+    def register(fn: Standalone) -> Standalone:
+        STANDALONE[name] = (fn, show)
         return fn
 
     return register
@@ -75,29 +108,36 @@ def command(name: str, show: Show) -> Callable[[Command], Command]:
 
 def _show_version(result: Result) -> None:
     v = result["version"]
-    print(f"{result.get('verb', 'version')} {v['ref']}  ({v['file_count']} files, {human_size(v['size'])})")
+    print(f"{result.get('verb', 'version')} {v['ref']}  ({plural(v['file_count'], 'file')}, {human_size(v['size'])})")
     print(f"  aliases: {', '.join(v['aliases']) or '-'}")
 
 
 # -- commands -----------------------------------------------------------------------------
 
 
-@command("demo", lambda r: _show_demo(r))
+@command("demo", lambda r: _show_demo(r), creates=True)
 def _demo(reg: Registry, args: argparse.Namespace) -> Result:
     return run_demo(reg)
 
 
 def _show_demo(result: Result) -> None:
-    print(f"registry:  {result['registry']}")
-    print(f"logged:    {result['dataset']}  aliases: {', '.join(result['dataset_aliases'])}")
-    print(f"logged:    {result['model']}  aliases: {', '.join(result['model_aliases'])}")
-    registry = shlex.quote(result["registry"])
-    print(f"lineage:   artreg --registry {registry} lineage {result['model']} --format svg > lineage.svg")
-    print(f"browse:    artreg --registry {registry} ui --open")
-    print(f"try:       artreg --registry {registry} ls")
+    fields([
+        ("registry", result["registry"]),
+        *((("logged" if result[f"{kind}_new"] else "already there"),
+           f"{result[kind]}  (aliases: {', '.join(result[f'{kind}_aliases']) or '-'})") for kind in ("dataset", "model")),
+    ])
+    if not (result["dataset_new"] or result["model_new"]):
+        print("nothing new was logged: the demo has already run on this registry")
+    print(f"\nlineage of {result['model']}:")
+    print("".join(f"    {line}\n" for line in result["lineage"].splitlines()), end="")
+    default = os.path.join(os.path.abspath(os.path.expanduser(default_home())), DB_NAME)
+    artreg = "artreg" if result["registry"] == default else f"artreg --registry {shlex.quote(result['registry'])}"
+    print(f"\nnext:\n    {artreg} ls\n    {artreg} show {result['model']}")
+    print(f"    {artreg} lineage {result['model']} --format svg > lineage.svg    (a picture; or dot, mermaid, json)")
+    print(f"    {artreg} ui --open    (browse it: pip install 'artreg[ui]')")
 
 
-@command("put", _show_version)
+@command("put", _show_version, creates=True)
 def _put(reg: Registry, args: argparse.Namespace) -> Result:
     project, _, name = (args.name or "").rpartition("/")
     name = name or None
@@ -113,12 +153,21 @@ def _put(reg: Registry, args: argparse.Namespace) -> Result:
             draft.add_dir(args.path)
         else:
             draft.add_file(args.path)
+    before = _latest_id(reg, f"{project or DEFAULT_PROJECT}/{draft.name}")
     progress = ProgressLine("logging")
     try:
         v = reg.log_artifact(draft, project=project or None, aliases=args.alias, tags=args.tag, progress=progress)
     finally:
         progress.close()
-    return {"verb": "logged", "version": version_dict(v)}
+    new = v.id != before  # the same content as latest is no new version
+    return {"verb": "logged" if new else "unchanged, already logged as", "new": new, "version": version_dict(v)}
+
+
+def _latest_id(reg: Registry, ref: str) -> int | None:
+    try:
+        return reg.artifact(ref).id
+    except errors.ArtregError:  # nothing there yet (or a bad name, which logging reports)
+        return None
 
 
 @command("get", lambda r: print(f"downloaded {r['version']['ref']} to {r['root']}"))
@@ -136,7 +185,7 @@ def _get(reg: Registry, args: argparse.Namespace) -> Result:
     [(c["project"], c["name"], c["type"], c["latest"], c["versions"], human_size(c["size"] or 0), (c["updated"] or "")[:19])
      for c in r["collections"]],
     ["PROJECT", "NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "UPDATED"],
-))
+) if r["collections"] else print("no collections"))
 def _ls(reg: Registry, args: argparse.Namespace) -> Result:
     if args.project is not None:
         if args.project.startswith(REGISTRY_PROJECT_PREFIX):
@@ -280,19 +329,21 @@ def _unlink(reg: Registry, args: argparse.Namespace) -> Result:
 @command("delete", lambda r: print(f"deleted {r['ref']}"))
 def _delete(reg: Registry, args: argparse.Namespace) -> Result:
     v = reg.artifact(args.ref)
-    v.delete(delete_aliases=args.delete_aliases)
+    try:
+        v.delete(delete_aliases=args.delete_aliases)
+    except errors.Conflict as exc:  # the library's message names its keyword argument
+        raise errors.Conflict(
+            f"{v.qualified_name} holds aliases {', '.join(v.aliases)}; add --delete-aliases to delete it anyway"
+        ) from exc
     return {"ref": v.qualified_name}
 
 
 @command("lineage", lambda r: print(r["text"], end=""))
 def _lineage(reg: Registry, args: argparse.Namespace) -> Result:
     graph = reg.artifact(args.ref).lineage(args.direction, depth=args.depth)
-    if args.format == "text":
-        names = {n.id: n.label for n in graph.nodes}
-        text = "".join(f"{names[e.source]} --{e.kind}--> {names[e.target]}\n" for e in graph.edges) or f"{names[graph.root]}\n"
-    else:
-        text = {"json": graph.to_json() + "\n", "dot": graph.to_dot(), "mermaid": graph.to_mermaid(), "svg": graph.to_svg()}[args.format]
-    return {"graph": graph.to_dict(), "text": text}
+    text = {"text": graph.to_text, "json": lambda: graph.to_json() + "\n", "dot": graph.to_dot, "mermaid": graph.to_mermaid,
+            "svg": graph.to_svg}
+    return {"graph": graph.to_dict(), "text": text[args.format]()}
 
 
 @command("ui", lambda r: print(f"stopped serving {r['url']}"))
@@ -312,47 +363,100 @@ def _search(reg: Registry, args: argparse.Namespace) -> Result:
     return {"hits": [{"kind": h.kind, "field": h.field, "ref": h.ref, "text": h.text, "score": h.score} for h in hits]}
 
 
-@command("verify", lambda r: print(f"ok: {r['ref']} matches {r['where']}"))
+@command("verify", lambda r: _show_verify(r))
 def _verify(reg: Registry, args: argparse.Namespace) -> Result:
     v = reg.artifact(args.ref)
-    v.verify(args.root)
-    return {"ref": v.qualified_name, "where": args.root or "its stored blobs", "ok": True}
+    root = None if args.root is None else os.path.abspath(args.root)
+    result: Result = {"ref": v.qualified_name, "root": root, "files": v.file_count, "ok": True,
+                      "missing": [], "mismatched": [], "extra": []}
+    try:
+        v.verify(root)
+    except errors.IntegrityError as exc:
+        result.update(ok=False, missing=exc.missing, mismatched=exc.mismatched, extra=exc.extra)
+        raise Problems(result, str(exc)) from exc
+    return result
+
+
+def _show_verify(result: Result) -> None:
+    where = result["root"] or "its stored blobs"
+    if result["ok"]:
+        print(f"ok: {result['ref']} ({plural(result['files'], 'file')}) matches {where}")
+        return
+    print(f"{result['ref']} does not match {where}")
+    for key in ("missing", "mismatched", "extra"):
+        for path in result[key]:
+            print(f"  {key}: {path}")
 
 
 @command("check", lambda r: _show_check(r))
 def _check(reg: Registry, args: argparse.Namespace) -> Result:
     report = reg.check(fix=args.fix)
-    result = {"ok": report.ok, "integrity": report.integrity, "missing": report.missing, "corrupt": report.corrupt,
-              "orphans": report.orphans, "removed_orphans": report.removed_orphans}
+    result: Result = {"ok": report.ok, "integrity": report.integrity, "missing": report.missing, "corrupt": report.corrupt,
+                      "orphans": report.orphans, "removed_orphans": report.removed_orphans, "cache_corrupt": report.cache_corrupt}
     if not report.ok:
-        raise CheckFailed(result)
+        problems = sum(len(result[k]) for k in ("integrity", "missing", "corrupt", "orphans", "cache_corrupt"))
+        raise Problems(result, f"check found {plural(problems, 'problem')}")
     return result
 
 
-class CheckFailed(errors.IntegrityError):
-    """``check`` found problems: printed in full, then exit with IntegrityError's code."""
+class Problems(errors.IntegrityError):
+    """``check`` or ``verify`` found problems: the report is printed in full, then the error."""
 
-    def __init__(self, result: Result) -> None:
-        problems = sum(len(result[k]) for k in ("integrity", "missing", "corrupt", "orphans"))
-        super().__init__(f"check found {problems} problem(s)")
+    def __init__(self, result: Result, message: str) -> None:
+        super().__init__(message)
         self.result = result
 
 
 def _show_check(result: Result) -> None:
     print("ok" if result["ok"] else "problems found")
-    for key in ("integrity", "missing", "corrupt", "orphans", "removed_orphans"):
+    for key in ("integrity", "missing", "corrupt", "orphans", "cache_corrupt", "removed_orphans"):
         for item in result[key]:
             print(f"  {key}: {item}")
 
 
-@command("gc", lambda r: print(
-    f"{'would free' if r['dry_run'] else 'freed'} {r['blobs']} blobs ({human_size(r['bytes'])}) "
-    f"and {r['orphan_files']} orphan files ({human_size(r['orphan_bytes'])})"
-))
+@command("gc", lambda r: print("\n".join([
+    f"{'would free' if r['dry_run'] else 'freed'} {plural(r['blobs'], 'blob')} ({human_size(r['bytes'])}) "
+    f"and {plural(r['orphan_files'], 'orphan file')} ({human_size(r['orphan_bytes'])})",
+    *([f"{'would delete' if r['dry_run'] else 'deleted'} {plural(r['remote_objects'], 'object')} ({human_size(r['remote_bytes'])}) "
+       f"from the bucket; kept {r['remote_kept']} unreferenced (younger than the grace period, or claimed)"]
+      if r["remote_objects"] or r["remote_kept"] else []),
+    *r["notes"],
+])))
 def _gc(reg: Registry, args: argparse.Namespace) -> Result:
-    report = reg.gc(dry_run=args.dry_run)
+    report = reg.gc(dry_run=args.dry_run, grace=args.grace)
     return {"blobs": report.blobs, "bytes": report.bytes, "orphan_files": report.orphan_files,
-            "orphan_bytes": report.orphan_bytes, "dry_run": report.dry_run}
+            "orphan_bytes": report.orphan_bytes, "dry_run": report.dry_run, "remote_objects": report.remote_objects,
+            "remote_bytes": report.remote_bytes, "remote_kept": report.remote_kept, "notes": list(report.notes)}
+
+
+@command("blobs", lambda r: print("\n".join(
+    [f"blobs: {r['blobs'] or 'objects/ (this registry folder)'}"]
+    + ([f"store id: {r['store_id']}", f"owner: {r['owner']}{' (this registry)' if r['owned'] else ''}"] if r["blobs"] else [])
+    + ([f"moved {r['moved']['blobs']} blobs: {r['moved']['uploaded']} sent ({human_size(r['moved']['bytes'])}), "
+        f"{r['moved']['present']} already there"] if "moved" in r else [])
+)))
+def _blobs(reg: Registry, args: argparse.Namespace) -> Result:
+    result: Result = {}
+    if args.action == "move":
+        if not args.url:
+            raise errors.InvalidName("blobs move needs the URL of a bucket prefix: artreg blobs move s3://bucket/prefix")
+        report = reg.move_blobs(args.url)
+        result["moved"] = {"url": report.url, "blobs": report.blobs, "uploaded": report.uploaded, "present": report.present,
+                           "bytes": report.bytes, "owner": report.owner}
+    owner, registry_id = reg._db.setting("blobs_owner"), reg._db.setting("registry_id")
+    return {**result, "blobs": reg.blobs, "registry_id": registry_id, "store_id": reg._db.setting("blobs_store_id"),
+            "owner": owner, "owned": owner is not None and owner == registry_id}
+
+
+@command("cache", lambda r: print(
+    (f"removed {r['removed_files']} cached blobs ({human_size(r['removed_bytes'])}); " if r["action"] == "prune" else "")
+    + f"{r['folder']}: {r['files']} cached blobs, {human_size(r['bytes'])}"
+    + (f" of {human_size(r['limit'])}" if r["limit"] is not None else " (no bound)")
+))
+def _cache(reg: Registry, args: argparse.Namespace) -> Result:
+    usage = reg.prune_cache(args.size) if args.action == "prune" else reg.cache_usage()
+    return {"action": args.action, "folder": usage.folder, "files": usage.files, "bytes": usage.bytes, "limit": usage.limit,
+            "removed_files": usage.removed_files, "removed_bytes": usage.removed_bytes}
 
 
 @command("expire", lambda r: print("\n".join(
@@ -372,13 +476,20 @@ def _audit(reg: Registry, args: argparse.Namespace) -> Result:
 
 def _show_audit(result: Result) -> None:
     if "verified" in result:
-        print(f"audit log verified: {result['verified']} entries, head {result['head'][:16]}")
+        print(f"audit log verified: {plural(result['verified'], 'entry', 'entries')}, head {result['head'][:16]}")
         return
-    table([(e["id"], e["at"][:19], e["user"], e["action"], e["alias"] or "", json.dumps(e["detail"], sort_keys=True))
-           for e in result["entries"]], ["ID", "AT", "USER", "ACTION", "ALIAS", "DETAIL"])
+    table([(e["id"], e["at"][:19], e["user"], e["action"], _about(e), e["alias"] or "", json.dumps(e["detail"], sort_keys=True))
+           for e in result["entries"]], ["#", "AT", "USER", "ACTION", "ABOUT", "ALIAS", "DETAIL"])
 
 
-@command("registry", lambda r: _show_registry(r))
+def _about(entry: Result) -> str:
+    """What an audit entry is about, most specific first: a version, a collection, a registry."""
+    if entry["version"] or entry["collection"]:
+        return str(entry["version"] or entry["collection"])
+    return f"registry {entry['registry']}" if entry["registry"] else "-"
+
+
+@command("registry", lambda r: _show_registry(r), creates=lambda args: args.action != "ls" and bool(args.action != "member" or args.member))
 def _registry(reg: Registry, args: argparse.Namespace) -> Result:
     if args.action == "create":
         catalog = reg.create_registry(args.name, artifact_types=args.type, description=args.description,
@@ -413,6 +524,74 @@ def _show_registry(result: Result) -> None:
           ["REGISTRY", "VISIBILITY", "TYPES", "PROTECTED", "MEMBERS"])
 
 
+def _duration(text: str) -> timedelta:
+    """A duration for --grace: a number with an optional unit s, m, h or d (hours when none)."""
+    unit = text[-1:].lower() if text[-1:].isalpha() else "h"
+    number = text[:-1] if text[-1:].isalpha() else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 90m or 0)") from None
+    if unit not in "smhd" or value < 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 90m or 0)")
+    return timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
+
+
+@standalone("copy", lambda r: _show_copy(r))
+def _copy(args: argparse.Namespace) -> Result:
+    progress = ProgressLine("copying")
+    try:
+        report = copy(args.src, args.dst, args.refs, user=args.user, basis=args.basis,
+                      keep_destination_aliases=args.keep_destination_aliases, progress=progress)
+    finally:
+        progress.close()
+    verb = "exported" if is_bundle(args.dst) else "imported" if is_bundle(args.src) else "copied"
+    return {"verb": verb, "src": args.src, "dst": args.dst, **_report_dict(report)}
+
+
+def _report_dict(report: CopyReport) -> Result:
+    fields = {k: v for k, v in vars(report).items() if k not in ("copied", "aliases_kept")}
+    return {**fields, "aliases_kept": list(report.aliases_kept),
+            "copied": [{"source": c.source, "destination": c.destination, "outcome": c.outcome} for c in report.copied]}
+
+
+COPIED_SHOWN = 50
+
+
+def _show_copy(result: Result) -> None:
+    counts = {outcome: sum(c["outcome"] == outcome for c in result["copied"]) for outcome in ("sent", "known")}
+    if result["verb"] == "exported":
+        print(f"exported {counts['sent']} versions and links whole, {counts['known']} as held by the receiver, "
+              f"{result['blobs_sent']} blobs ({human_size(result['bytes_sent'])}) to {result['dst']}")
+    else:
+        print(f"{result['verb']} {result['src']} into {result['dst']}: versions {result['versions_created']} created, "
+              f"{result['versions_reused']} reused; links {result['links_created']} created, {result['links_reused']} reused; "
+              f"runs {result['runs_created']} created, {result['runs_reused']} reused; {result['aliases_moved']} aliases set; "
+              f"{result['blobs_sent']} blobs ({human_size(result['bytes_sent'])}) sent")
+    for item in result["copied"][:COPIED_SHOWN]:
+        where = f" -> {item['destination']}" if item["destination"] else ""
+        print(f"  {item['source']}{where}  ({item['outcome']})")
+    if len(result["copied"]) > COPIED_SHOWN:
+        print(f"  ... and {len(result['copied']) - COPIED_SHOWN} more (--json lists them all)")
+    for alias in result["aliases_kept"]:
+        print(f"  kept {alias} where it was at the destination (--keep-destination-aliases)")
+
+
+@standalone("bundle", lambda r: print(
+    f"ok: {r['file']} from registry {r['source']} (made {r['created_at'][:19]} by {r['created_by']}): {r['versions']} versions, "
+    f"{r['links']} links, {r['runs']} runs, {r['blobs']} blobs ({human_size(r['bytes'])})"
+    + (f"; the receiver must hold {r['receiver_versions']} versions and {r['receiver_blobs']} blobs already"
+       if r["receiver_versions"] or r["receiver_blobs"] else "")
+))
+def _bundle(args: argparse.Namespace) -> Result:
+    if args.file == "-":
+        with open(sys.stdin.fileno(), "rb", buffering=1 << 20, closefd=False) as stdin:
+            summary = verify_bundle(stdin)
+    else:
+        summary = verify_bundle(args.file)
+    return {"file": args.file, **vars(summary)}
+
+
 def _json_arg(flag: str, text: str) -> Any:
     try:
         value = json.loads(text)
@@ -424,37 +603,57 @@ def _json_arg(flag: str, text: str) -> Any:
 # -- the parser ---------------------------------------------------------------------------
 
 
-def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+class UsageError(Exception):
+    """A command line argparse cannot parse (exit 2), raised instead of exiting so ``--json`` can report it."""
+
+    def __init__(self, message: str, usage: str, prog: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.format_usage(), self.prog)
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argparse.ArgumentParser:
     common = parser_class(add_help=False)
-    common.add_argument("--registry", default=argparse.SUPPRESS,
-                        help=f"registry folder or .db file (default: $ARTREG_HOME or {default_home()})")
+    common.add_argument("--registry", default=argparse.SUPPRESS, metavar="PATH",
+                        help=f"registry folder or database file (default: $ARTREG_HOME or {default_home()}); "
+                             "only commands that write create one")
     common.add_argument("--user", default=argparse.SUPPRESS, help="act as this user (default: $ARTREG_USER or the login name)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document on stdout")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print one JSON document on stdout (errors: a JSON object on stderr)")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     parser = parser_class(prog="artreg", description="An embedded artifact registry.", parents=[common])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"artreg {__version__}", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=parser_class)
 
-    def add(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, parents=[common])
+    def add(name: str, help: str, group: Any = sub) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = group.add_parser(name, help=help, description=help, parents=[common])
+        return parser
 
-    add("demo", "log a small dataset and a model trained on it, through runs, with aliases")
+    ref_help = "[project/]name[:vN|alias] (default :latest); wandb-registry-<registry>/<collection> for a link"
+    add("demo", "log a small dataset and a model trained on it, through runs, with aliases (again: nothing new)")
     p = add("put", "log a file, folder or URI as a new version (like wandb artifact put)")
-    p.add_argument("path")
+    p.add_argument("path", help="a local file or folder, or a URI (file://, http(s)://, s3://) to log as a reference")
     p.add_argument("-n", "--name", help="[project/]name (default: the path's last part, in 'uncategorized')")
-    p.add_argument("-t", "--type", default="dataset")
-    p.add_argument("-a", "--alias", action="append", default=[])
-    p.add_argument("--tag", action="append", default=[])
-    p.add_argument("-d", "--description")
+    p.add_argument("-t", "--type", default="dataset", help="artifact type (default: dataset)")
+    p.add_argument("-a", "--alias", action="append", default=[], help="an alias for the new version (repeat -a for more)")
+    p.add_argument("--tag", action="append", default=[], help="a tag for the new version (repeat for more)")
+    p.add_argument("-d", "--description", help="a description of the version")
     p.add_argument("--metadata", help="a JSON object")
     p = add("get", "download a version (like wandb artifact get)")
-    p.add_argument("ref")
+    p.add_argument("ref", help=ref_help)
     p.add_argument("--root", help="where to put the files (default ./artifacts/<name>:<version>)")
-    p.add_argument("--link", default="copy", choices=["copy", "hardlink", "symlink", "reflink", "auto"])
+    p.add_argument("--link", default="copy", choices=["copy", "hardlink", "symlink", "reflink", "auto"],
+                   help="how files are placed: copies (default) or links into the store")
     p = add("ls", "list collections with their latest version")
-    p.add_argument("project", nargs="?")
-    p.add_argument("--type")
+    p.add_argument("project", nargs="?", help="only this project's (or wandb-registry-<name>'s) collections")
+    p.add_argument("--type", help="only collections of this type")
     p = add("show", "a version in detail: aliases, tags, metadata, files, lineage, alias history, audit")
-    p.add_argument("ref")
+    p.add_argument("ref", help=ref_help)
     p.add_argument("--path", help="only the files under this folder")
     p.add_argument("--offset", type=int, default=0, help="skip this many files")
     p.add_argument("--limit", type=int, help="show at most this many files (default: all)")
@@ -463,90 +662,152 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     p.add_argument("--offset", type=int, default=0, help="skip this many versions")
     p.add_argument("--limit", type=int, default=50, help="at most this many versions (default 50)")
     p = add("diff", "what changes from one version to another: files, metadata, aliases, tags")
-    p.add_argument("old")
-    p.add_argument("new")
+    p.add_argument("old", help=f"the version compared from: {ref_help}")
+    p.add_argument("new", help="the version compared to")
     p.add_argument("--unchanged", action="store_true", help="also list the files both hold alike")
     for name, what in (("alias", "aliases"), ("tag", "tags")):
         p = add(name, f"add or remove {what}")
-        p.add_argument("action", choices=["add", "rm"])
-        p.add_argument("ref")
-        p.add_argument(what, nargs="+")
+        p.add_argument("action", choices=["add", "rm"], help=f"add or rm (remove) the {what}")
+        p.add_argument("ref", help=ref_help)
+        p.add_argument(what, nargs="+", help=f"one or more {what}")
     p = add("link", "link a version into a registry collection")
-    p.add_argument("ref")
+    p.add_argument("ref", help=f"the version to link: {ref_help}")
     p.add_argument("target", help="[org/]wandb-registry-<registry>/<collection>")
-    p.add_argument("-a", "--alias", action="append", default=[])
-    add("unlink", "remove a link from its registry").add_argument("ref")
+    p.add_argument("-a", "--alias", action="append", default=[], help="an alias for the link (repeat -a for more)")
+    add("unlink", "remove a link from its registry").add_argument("ref", help="the link: wandb-registry-<registry>/<collection>[:vN|alias]")
     p = add("delete", "delete a version (soft: its index stays reserved)")
-    p.add_argument("ref")
-    p.add_argument("--delete-aliases", action="store_true")
+    p.add_argument("ref", help=ref_help)
+    p.add_argument("--delete-aliases", action="store_true", help="also drop the aliases it holds (latest included); without it, refused")
     p = add("lineage", "runs and versions upstream and downstream of a version")
-    p.add_argument("ref")
-    p.add_argument("--format", default="text", choices=["text", "json", "dot", "mermaid", "svg"])
-    p.add_argument("--depth", type=int)
-    p.add_argument("--direction", default="both", choices=["both", "upstream", "downstream"])
+    p.add_argument("ref", help=ref_help)
+    p.add_argument("--format", default="text", choices=["text", "json", "dot", "mermaid", "svg"],
+                   help="text (default), json, dot (Graphviz), mermaid or svg (a picture)")
+    p.add_argument("--depth", type=int, help="at most this many hops (default: all)")
+    p.add_argument("--direction", default="both", choices=["both", "upstream", "downstream"], help="default: both")
     p = add("search", "find registries, collections and versions by name, description, alias or tag")
     p.add_argument("text", help="words (all must match a field), zoo* for a prefix, \"a phrase\", AND/OR/NOT")
-    p.add_argument("--kind", action="append", choices=["registry", "collection", "version"])
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--kind", action="append", choices=["registry", "collection", "version"], help="only these (repeatable)")
+    p.add_argument("--limit", type=int, default=50, help="at most this many hits (default: 50)")
     p = add("verify", "rehash a version's stored blobs, or a downloaded tree")
-    p.add_argument("ref")
-    p.add_argument("--root")
-    add("check", "integrity-check the database and every blob").add_argument("--fix", action="store_true")
-    add("gc", "remove blobs no live version references").add_argument("--dry-run", action="store_true")
-    add("expire", "delete versions whose TTL has run out").add_argument("--dry-run", action="store_true")
+    p.add_argument("ref", help=ref_help)
+    p.add_argument("--root", help="a downloaded folder to check (default: the stored blobs)")
+    add("check", "integrity-check the database and every blob").add_argument(
+        "--fix", action="store_true", help="remove orphan blob files and damaged cached copies it finds")
+    p = add("gc", "remove blobs no live version references")
+    p.add_argument("--dry-run", action="store_true", help="say what would be freed, free nothing")
+    p.add_argument("--grace", type=_duration, default=timedelta(hours=24), metavar="DURATION",
+                   help="with blobs in a bucket: keep unreferenced objects younger than this (e.g. 24h, 90m, 0; default 24h)")
+    p = add("blobs", "where the registry keeps its larger blobs; move them to an S3 bucket prefix")
+    p.add_argument("action", nargs="?", choices=["show", "move"], default="show", help="show (default) or move")
+    p.add_argument("url", nargs="?", help="s3://bucket/prefix (for move)")
+    p = add("cache", "the local cache of a registry whose blobs are in a bucket: du, or prune it")
+    p.add_argument("action", choices=["du", "prune"], help="du (how much it holds) or prune (evict least recently used)")
+    p.add_argument("--size", help="prune down to this size (e.g. 10GB, 500MiB, 0; default: the cache's bound)")
+    add("expire", "delete versions whose TTL has run out").add_argument(
+        "--dry-run", action="store_true", help="say what would be deleted, delete nothing")
     p = add("audit", "show or verify the audit log")
-    p.add_argument("--verify", action="store_true")
-    p.add_argument("--action")
-    p.add_argument("--limit", type=int, default=50, help="the last N entries (0: all)")
+    p.add_argument("--verify", action="store_true", help="check the hash chain instead of listing")
+    p.add_argument("--action", help="only entries of this action (version_logged, alias_added, ...)")
+    p.add_argument("--limit", type=int, default=50, help="the last N entries (default: 50; 0: all)")
     p = add("registry", "registries: create, ls, protect, member")
-    rsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    r = rsub.add_parser("create", parents=[common])
-    r.add_argument("name")
-    r.add_argument("--type", action="append", help="accepted type (repeatable; default: all)")
-    r.add_argument("--description")
-    r.add_argument("--visibility", default="organization", choices=["organization", "restricted"])
-    rsub.add_parser("ls", parents=[common])
-    r = rsub.add_parser("protect", parents=[common])
-    r.add_argument("name")
-    r.add_argument("aliases", nargs="+")
-    r.add_argument("--remove", action="store_true")
-    r = rsub.add_parser("member", parents=[common])
-    r.add_argument("name")
-    r.add_argument("member", nargs="?", metavar="USER")  # not "user": that is the acting --user
-    r.add_argument("role", nargs="?", choices=["restricted_viewer", "viewer", "member", "admin"])
-    r.add_argument("--remove", action="store_true")
+    rsub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=parser_class)
+    r = add("create", "create a registry (you become its admin)", rsub)
+    r.add_argument("name", help="the registry's name (reached as wandb-registry-<name>/<collection>)")
+    r.add_argument("--type", action="append", help="an accepted artifact type (repeatable; default: all types)")
+    r.add_argument("--description", help="what the registry holds")
+    r.add_argument("--visibility", default="organization", choices=["organization", "restricted"],
+                   help="organization (default: every user has the default role) or restricted (members only)")
+    add("ls", "list the registries you can see", rsub)
+    r = add("protect", "protect aliases in a registry: only its admins may add or remove them", rsub)
+    r.add_argument("name", help="the registry's name")
+    r.add_argument("aliases", nargs="+", help="one or more aliases")
+    r.add_argument("--remove", action="store_true", help="unprotect them instead")
+    r = add("member", "list a registry's members, or set or remove one's role", rsub)
+    r.add_argument("name", help="the registry's name")
+    r.add_argument("member", nargs="?", metavar="USER", help="the user (omit to list members)")  # not "user": that is --user
+    r.add_argument("role", nargs="?", choices=["restricted_viewer", "viewer", "member", "admin"],
+                   help="restricted_viewer, viewer, member or admin")
+    r.add_argument("--remove", action="store_true", help="remove USER from the registry")
     p = add("ui", "a read-only web view of the registry, in a browser")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port; default 8765)")
     p.add_argument("--open", action="store_true", help="open the web view in the default browser")
+    p = add("copy", "copy versions between registries and bundle files (.tar, or - for stdin/stdout)")
+    p.add_argument("src", help="a registry (folder or .db file), a bundle (.tar), or - for a bundle on stdin")
+    p.add_argument("dst", help="a registry (created when missing), a bundle (.tar), or - for a bundle on stdout")
+    p.add_argument("refs", nargs="*", metavar="REF", help="versions to copy from a registry, with their links and runs (default: all)")
+    p.add_argument("--basis", action="append", default=[], metavar="BUNDLE",
+                   help="a bundle the receiver has imported already: what it carried is left out (repeatable)")
+    p.add_argument("--keep-destination-aliases", action="store_true",
+                   help="leave an alias where it is when another version holds it at the destination")
+    p = add("bundle", "check a bundle file on its own")
+    bsub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=parser_class)
+    b = add("verify", "read the whole bundle and check every record and blob", bsub)
+    b.add_argument("file", help="a bundle (.tar), or - for stdin")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv  # known before parsing, so that a usage error can be JSON too
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        if as_json:
+            return _fail("UsageError", f"{exc.prog}: {exc}", USAGE_EXIT, as_json)
+        print(f"{exc.usage}{exc.prog}: error: {exc}", file=sys.stderr)  # as argparse itself says it
+        return USAGE_EXIT
+    except SystemExit as done:  # --help, --version
+        return done.code if isinstance(done.code, int) else 0
     for option, default in (("registry", None), ("user", None), ("json", False), ("debug", False)):
         if not hasattr(args, option):
             setattr(args, option, default)
-    run, show = COMMANDS[args.command]
+    alone = STANDALONE.get(args.command)
+    show = alone[1] if alone else COMMANDS[args.command][1]
     try:
-        with Registry(args.registry, user=args.user, read_only=args.command in READ_ONLY) as reg:
-            result = run(reg, args)
-    except CheckFailed as failed:
-        _emit(failed.result, show, args.json)
-        return exit_code(failed)
+        if alone is not None:
+            result = alone[0](args)
+        else:
+            run, _, creates = COMMANDS[args.command]
+            with _open(args, creates(args)) as reg:
+                result = run(reg, args)
+    except Problems as problems:
+        _emit(problems.result, show, args.json)
+        return _fail("IntegrityError", str(problems), exit_code(problems), args.json)
     except errors.ArtregError as exc:
         if args.debug:
             raise
-        print(f"artreg: error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+        return _fail(_error_class(exc).__name__, str(exc), exit_code(exc), args.json)
     except OSError as exc:
         if args.debug:
             raise
-        print(f"artreg: error: {exc}", file=sys.stderr)
-        return 1
-    _emit(result, show, args.json)
+        return _fail(type(exc).__name__, str(exc), 1, args.json)
+    # A bundle written to stdout owns it: the report goes to stderr.
+    with redirect_stdout(sys.stderr) if args.command == "copy" and args.dst == "-" else nullcontext():
+        _emit(result, show, args.json)
     return 0
+
+
+def _open(args: argparse.Namespace, create: bool) -> Registry:
+    """The registry of ``--registry``; says so on stderr when this command created it."""
+    try:
+        reg = Registry(args.registry, user=args.user, create=create, read_only=args.command in READ_ONLY)
+    except errors.NotFound as exc:
+        raise errors.NotFound(f"{exc} (check --registry and $ARTREG_HOME; put, demo and registry create make a new one)") from exc
+    if reg._db.created and not args.json:
+        print(f"artreg: created a new registry at {reg.path}", file=sys.stderr)
+    return reg
+
+
+def _fail(error: str, message: str, code: int, as_json: bool) -> int:
+    """Report an error on stderr, one line (a JSON object under ``--json``); returns ``code``."""
+    line = " ".join(message.split("\n"))
+    if as_json:
+        print(json.dumps({"error": error, "message": line, "exit_code": code}), file=sys.stderr)
+    else:
+        print(f"artreg: error: {line}", file=sys.stderr)
+    return code
 
 
 def _emit(result: Result, show: Show, as_json: bool) -> None:

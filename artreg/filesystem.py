@@ -37,7 +37,6 @@ import os
 import threading
 from contextlib import suppress
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from fsspec.spec import AbstractFileSystem
@@ -45,10 +44,11 @@ from fsspec.utils import stringify_path
 
 from ._blobs import VerifyingReader, check_bytes
 from ._errors import ArtregError, FileNotFound, IntegrityError, InvalidName, NotFound, PermissionDenied
+from ._location import locate
 from ._manifest import ManifestEntry
 from ._names import normalize_path, parse_ref
 from ._paths import children, descendants, is_folder, local_files
-from ._registry import DB_NAME, Registry, default_home, default_user
+from ._registry import Registry, default_home, default_user
 from ._versions import ArtifactVersion
 
 PROTOCOL = "artreg"
@@ -357,12 +357,11 @@ class ArtregFile(io.BufferedReader):
 def open_registry(location: str | os.PathLike[str] | None, user: str | None) -> Registry:
     """The registry at ``location`` (None: ``$ARTREG_HOME`` or the default), opened once per process;
     FileNotFound when there is none (nothing is created)."""
-    where = Path(os.path.expanduser(os.fspath(location if location is not None else default_home()))).absolute()
-    database = where if where.suffix in (".db", ".sqlite") else where / DB_NAME
     try:
+        database = locate(location if location is not None else default_home(), create=False).database
         found = os.stat(database)
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        raise FileNotFound(f"no artreg registry at {str(where)!r}") from exc
+    except (NotFound, FileNotFoundError, NotADirectoryError) as exc:
+        raise FileNotFound(f"no artreg registry at {os.fspath(location if location is not None else default_home())!r}") from exc
     who = user if user is not None else default_user()
     key = (str(database), who, found.st_dev, found.st_ino)
     with _OPENING:

@@ -4,16 +4,21 @@ import http.server
 import os
 import select
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 import artreg
+
+# Real S3 servers for the tests of blobs in a bucket (SPEC §17), one of each per session.
+pytest_plugins = ["s3servers"]
 
 # The checkout under test. Child processes get it first on PYTHONPATH, so they run this
 # tree's artreg and not whatever copy happens to be installed.
@@ -24,6 +29,21 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child Python process that must import this checkout's artreg."""
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+# Manifest rows back in an entries table of their own, as schema versions 1-10 kept them: run on a
+# current registry, it undoes the last migration, for tests that turn a registry back into an older one.
+UNDO_CHUNKS = """
+CREATE TABLE entries_old (
+    version_id INTEGER NOT NULL REFERENCES versions(id), path TEXT NOT NULL, digest TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0), ref TEXT, extra TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+    PRIMARY KEY (version_id, path)
+) STRICT, WITHOUT ROWID;
+INSERT INTO entries_old SELECT * FROM entries;
+DROP VIEW entries;
+DROP TABLE chunk_cache; DROP TABLE manifests; DROP TABLE chunk_entries; DROP TABLE chunks;
+ALTER TABLE entries_old RENAME TO entries;
+"""
 
 
 def readline(proc: subprocess.Popen[str], deadline: float) -> str:
@@ -52,6 +72,15 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARTREG_USER", "tester")
     monkeypatch.delenv("ARTREG_ARTIFACT_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _wandb_state() -> Iterator[None]:
+    """artreg.wandb's current run and chosen registry never leak from one test into the next."""
+    yield
+    state = sys.modules.get("artreg.wandb._state")
+    if state is not None:
+        state.reset()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -88,6 +117,15 @@ def make(name: str = "ds", type: str = "dataset", **files: bytes | str) -> artre
     return art
 
 
+def past_racy_window() -> None:
+    """Wait until files written (or touched) just now are settled enough for the stat cache.
+
+    Their ctime is now, and the caches trust a stat only once its newest timestamp lies a
+    tick (50 ms, plus the filesystem's granularity) before the moment a log reads the file.
+    """
+    time.sleep(0.1)
+
+
 class Clock:
     """An injectable clock (``artreg.open(..., clock=Clock(t))``); tests move ``now`` by hand."""
 
@@ -111,3 +149,36 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@dataclass
+class Hostile:
+    """A running ``hostile_server.py`` (an HTTP server that misbehaves on purpose, in its own process)."""
+
+    proc: subprocess.Popen[str]
+    base: str
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def sent(self) -> tuple[str, int]:
+        """The next request the server has finished with: its path and the body bytes it wrote."""
+        word, path, count = readline(self.proc, time.monotonic() + 60).split()
+        assert word == "sent"
+        return path, int(count)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Hostile]:
+    """``hostile_server.py`` on 127.0.0.1, stopped by its process id when the test ends."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().with_name("hostile_server.py"))],
+        stdout=subprocess.PIPE, text=True, env=child_env(),
+    )
+    try:
+        word, port = readline(proc, time.monotonic() + 60).split()
+        assert word == "port"
+        yield Hostile(proc, f"http://127.0.0.1:{port}")
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)

@@ -6,6 +6,8 @@ after every kill. Each helper raises AssertionError naming what is wrong.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -143,3 +145,20 @@ def assert_chunks_consistent(reg: artreg.Registry) -> None:
         assert sum(p[0] for p in parts) == file_count and sum(p[1] for p in parts) == size, f"version {version_id}: half a manifest"
         for before, after in zip(parts, parts[1:], strict=False):
             assert before[3] < after[2], f"version {version_id}: chunks overlap or are out of order"
+
+
+def snapshot(reg: artreg.Registry) -> dict[str, Any]:
+    """Everything a change could touch: every row of every table, the audit head, the blob files
+    (temporary ones in ``objects/tmp`` included)."""
+    with reg._db.read() as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")]
+        content = {t: sorted(repr(tuple(r)) for r in con.execute(f'SELECT * FROM "{t}"')) for t in tables}
+    assert reg.objects is not None
+    # objects/lock is made empty on first use of the store lock and never holds anything
+    files = sorted(str(p.relative_to(reg.objects)) for p in reg.objects.rglob("*") if p.is_file() and p.name != "lock")
+    return {
+        "audit": reg.audit.head(),
+        "rows": {t: len(rows) for t, rows in content.items()},
+        "content": hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest(),
+        "files": files,
+    }

@@ -15,6 +15,8 @@ Each role is seeded by its arguments and talks to its parent over stdin/stdout:
   the WAL may hold (``wal``), or downloads ``p/big`` (``download``); prints the outcome as JSON.
 - ``read-only PATH [UID]``: opens a registry the process may not write (as UID, if given),
   reads and verifies ``p/ds``, logs a blob file; prints the outcome as JSON.
+- ``gc PATH [UID]``: runs ``gc()`` and then ``check(fix=True)`` (as UID, if given); prints both
+  outcomes as JSON.
 """
 
 from __future__ import annotations
@@ -262,6 +264,25 @@ def read_only(path: str, uid: int | None) -> None:
     print(json.dumps({**writable, **_outcome(use)}), flush=True)
 
 
+def gc_as(path: str, uid: int | None) -> None:
+    """Run gc (then check(fix=True)) on a registry whose objects folder this process may not write."""
+    if uid is not None:
+        time.strptime("2024", "%Y")
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    def collect() -> None:
+        with artreg.open(path, inline_limit=1024) as reg:
+            reg.gc()
+
+    def fix() -> None:
+        with artreg.open(path, inline_limit=1024) as reg:
+            reg.check(fix=True)
+
+    print(json.dumps({"gc": _outcome(collect), "check": _outcome(fix)}), flush=True)
+
+
 def main(argv: list[str]) -> None:
     role, path, *rest = argv
     if role == "contend":
@@ -272,6 +293,8 @@ def main(argv: list[str]) -> None:
         full_disk(path, int(rest[0]), rest[1])
     elif role == "read-only":
         read_only(path, int(rest[0]) if rest else None)
+    elif role == "gc":
+        gc_as(path, int(rest[0]) if rest else None)
     else:
         raise SystemExit(f"unknown role {role!r}")
 

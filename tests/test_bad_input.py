@@ -28,6 +28,7 @@ import pytest
 import artreg
 from artreg._schema import SCHEMA_VERSION
 from conftest import child_env, make
+from invariants import snapshot
 
 PROCS = str(Path(__file__).resolve().with_name("procs.py"))
 BIG = random.Random(1).randbytes(5000)
@@ -54,6 +55,14 @@ class World:
             self.file(f"many/{i}")
         return self.tmp / "files" / "many"
 
+    def not_utf8(self) -> Path:
+        """A folder holding a file whose name is not UTF-8 (byte 0xff)."""
+        root = self.tmp / "latin1"
+        root.mkdir(exist_ok=True)
+        with open(os.path.join(os.fsencode(root), b"caf\xe9-\xff.txt"), "wb") as f:
+            f.write(b"x")
+        return root
+
     def tree(self, **links: str) -> Path:
         """A folder with one file and the given symlinks (name -> target)."""
         root = self.tmp / "tree"
@@ -73,21 +82,6 @@ def world(tmp_path: Path) -> Iterator[World]:
         model.link("wandb-registry-model/Zoo", aliases=["production"])
         old.refresh()  # it held latest when it was logged
         yield World(reg, tmp_path, old, data, model)
-
-
-def snapshot(reg: artreg.Registry) -> dict[str, Any]:
-    """Everything a change could touch: every row of every table, the audit head, the blob files."""
-    with reg._db.read() as con:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")]
-        content = {t: sorted(repr(tuple(r)) for r in con.execute(f'SELECT * FROM "{t}"')) for t in tables}
-    assert reg.objects is not None
-    files = sorted(str(p.relative_to(reg.objects)) for p in reg.objects.rglob("*") if p.is_file())
-    return {
-        "audit": reg.audit.head(),
-        "rows": {t: len(rows) for t, rows in content.items()},
-        "content": hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest(),
-        "files": files,
-    }
 
 
 def set_metadata(v: artreg.ArtifactVersion, **values: Any) -> None:
@@ -144,17 +138,13 @@ CASES: list[Any] = [
     pytest.param(lambda w: w.reg.collection("ds"), artreg.InvalidName, id="collection without a project"),
     pytest.param(lambda w: artreg.open(w.tmp / "reg", inline_limit=-1), artreg.InvalidName, id="negative inline limit"),
     pytest.param(lambda w: artreg.open(w.tmp / "reg", user="bad\nuser"), artreg.InvalidName, id="user with a newline"),
-    # reserved aliases (SPEC §3, §6)
-    pytest.param(lambda w: w.reg.log_artifact(make(o=b"o"), project="p", aliases=["latest"]), artreg.InvalidName,
-                 id="logging with alias latest"),
+    # reserved aliases (SPEC §3, §6); `latest` given to a log or a link is accepted (§15.2, tests/test_wandb_core.py)
     pytest.param(lambda w: w.reg.log_artifact(make(o=b"o"), project="p", aliases=["v7"]), artreg.InvalidName,
                  id="logging with alias v7"),
     pytest.param(lambda w: add_alias(w.old, "latest"), artreg.InvalidName, id="saving alias latest on an old version"),
     pytest.param(lambda w: add_alias(w.data, "v0"), artreg.InvalidName, id="saving another version's vN"),
     pytest.param(lambda w: add_alias(w.data, "a/b"), artreg.InvalidName, id="saving an alias with a slash"),
     pytest.param(lambda w: add_alias(w.data, "tab\there"), artreg.InvalidName, id="saving an alias with a control character"),
-    pytest.param(lambda w: w.model.link("wandb-registry-model/Zoo", aliases=["latest"]), artreg.InvalidName,
-                 id="linking with alias latest"),
     # manifest paths (SPEC §3)
     pytest.param(lambda w: log(w, lambda a: a.add_file(w.file("f"), name="../x")), artreg.InvalidName, id="path .."),
     pytest.param(lambda w: log(w, lambda a: a.add_file(w.file("f"), name="a/../../b")), artreg.InvalidName, id="path a/../../b"),
@@ -206,8 +196,37 @@ CASES: list[Any] = [
     pytest.param(lambda w: w.data.link("wandb-registry-model/Zoo"), artreg.TypeMismatch, id="dataset into the model registry"),
     pytest.param(lambda w: w.model.link("p/zoo2"), artreg.InvalidName, id="link into a project"),
     pytest.param(lambda w: w.model.link("wandb-registry-nope/x"), artreg.NotFound, id="link into a missing registry"),
-    pytest.param(lambda w: w.old.delete(), artreg.PermissionDenied, id="deleting a version that holds an alias"),
+    pytest.param(lambda w: w.old.delete(), artreg.Conflict, id="deleting a version that holds an alias"),
+    # SPEC §23: what raised a raw Python exception (UnicodeEncodeError, RecursionError, OverflowError, ValueError)
+    pytest.param(lambda w: log(w, lambda a: a.add_dir(w.not_utf8())), artreg.InvalidName, id="add_dir of a file name not UTF-8"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference(f"file://{w.not_utf8()}")), artreg.InvalidName,
+                 id="file reference to a file name not UTF-8"),
+    pytest.param(lambda w: w.reg.log_artifact(artreg.Artifact("x", "dataset", metadata=nested(5000)), project="p"),
+                 artreg.InvalidName, id="metadata nested 5,000 deep"),
+    pytest.param(lambda w: set_metadata(w.data, deep=[nested(200)]), artreg.InvalidName, id="saving metadata nested 200 deep"),
+    pytest.param(lambda w: w.reg.versions(nested(5000, "$and")), artreg.InvalidName, id="filter nested 5,000 deep"),
+    pytest.param(lambda w: w.reg.versions({"metadata.a": nested(5000)}), artreg.InvalidName, id="filter value nested 5,000 deep"),
+    pytest.param(lambda w: w.reg.artifact("p/ds:v99999999999999999999"), artreg.NotFound, id="index past 64 bits"),
+    pytest.param(lambda w: w.reg.artifact("wandb-registry-model/Zoo:v9223372036854775808"), artreg.NotFound,
+                 id="link index past 64 bits"),
+    pytest.param(lambda w: set_ttl(w.data, timedelta.max), artreg.InvalidName, id="ttl past year 9999"),
+    pytest.param(lambda w: w.reg.set_default_ttl("p", timedelta.max), artreg.InvalidName, id="default ttl past year 9999"),
+    pytest.param(lambda w: w.reg.audit.entries(limit=-1), artreg.InvalidName, id="negative audit limit"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference("file:///x%00")), artreg.InvalidName, id="file reference with %00"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference("http://[::1")), artreg.InvalidName, id="http reference [::1"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference("http://h:port/x")), artreg.InvalidName, id="http reference bad port"),
+    pytest.param(lambda w: log(w, lambda a: a.add_reference("https://h:99999/x")), artreg.InvalidName,
+                 id="http reference port out of range"),
+    pytest.param(lambda w: w.reg.log_artifact("http://[::1", name="x", type="t"), artreg.InvalidName, id="logging a URI [::1"),
 ]
+
+
+def nested(depth: int, key: str = "a") -> dict[str, Any]:
+    """A dict nested ``depth`` levels deep (``{"$and": [...]}`` all the way down for filters)."""
+    inner: dict[str, Any] = {"name": "x"} if key == "$and" else {}
+    for _ in range(depth):
+        inner = {key: [inner]} if key == "$and" else {key: inner}
+    return inner
 
 
 @pytest.mark.parametrize(("action", "expected"), CASES)
@@ -334,6 +353,7 @@ def test_a_truncated_database_raises_schema_error_and_is_not_touched(tmp_path: P
     assert file_digest(db) == before
 
 
+@pytest.mark.slow
 def test_a_damaged_page_gives_schema_error_or_a_correct_answer_never_anything_else(tmp_path: Path) -> None:
     """Each page in turn zeroed (and a few overwritten with noise): every call works or raises SchemaError
     (IntegrityError where it checks digests or the audit chain), never an apsw or other error."""
@@ -392,6 +412,47 @@ def test_a_database_artreg_did_not_write_is_refused_untouched(tmp_path: Path, ki
         artreg.open(tmp_path / "reg")
     assert file_digest(db) == before
     assert sorted((tmp_path / "reg" / "objects").rglob("*")) == objects
+
+
+@pytest.mark.parametrize("drop", ["TABLE aliases", "TABLE chunk_entries", "VIEW entries", "INDEX aliases_by_version",
+                                  "TRIGGER search_alias_insert"])
+def test_an_artreg_database_missing_a_table_index_or_trigger_raises_schema_error(tmp_path: Path, drop: str) -> None:
+    """SPEC §23: a dropped table surfaced as a plain ArtregError ("no such table") at first
+    use; a dropped trigger not at all. Refused at open, naming what is missing, untouched."""
+    db = populated(tmp_path / "reg")
+    con = apsw.Connection(str(db))
+    con.execute(f"DROP {drop}")
+    con.close()
+    before = file_digest(db)
+    with pytest.raises(artreg.SchemaError, match=f"damaged artreg registry: it lacks .*{drop.split()[1]}"):
+        artreg.open(tmp_path / "reg")
+    assert file_digest(db) == before
+
+
+def test_a_table_dropped_while_open_is_schema_error(tmp_path: Path) -> None:
+    with artreg.open(tmp_path / "reg") as reg:
+        reg.log_artifact(make(a=b"a"), project="p")
+        con = apsw.Connection(str(tmp_path / "reg" / "registry.db"))
+        con.execute("DROP TABLE version_tags")
+        con.close()
+        with pytest.raises(artreg.SchemaError, match="no such table: version_tags"):
+            reg.artifact("p/ds")
+
+
+def test_numbers_past_64_bits_mean_what_they_say(world: World) -> None:
+    """SQLite's integers are 64-bit: larger limits, depths and operands raised OverflowError."""
+    huge = 10**30
+    reg = world.reg
+    assert reg.versions({"size": {"$gt": huge}}) == []
+    assert reg.versions({"size": {"$lt": huge}}, project="p") == reg.versions(project="p")
+    assert reg.versions(limit=huge) == reg.versions()
+    assert [h.ref for h in reg.search("best", limit=huge)] == [h.ref for h in reg.search("best")]
+    assert reg.audit.entries(limit=huge) == reg.audit.entries()
+    assert world.old.lineage(depth=huge).to_json() == world.old.lineage().to_json()
+    reg.set_retention("p", keep=huge)
+    world.data.metadata["count"] = huge
+    world.data.save()
+    assert reg.versions({"metadata.count": huge}) == [world.data]
 
 
 # -- the filesystem --------------------------------------------------------------------------

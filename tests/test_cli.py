@@ -27,16 +27,53 @@ def test_demo_logs_a_dataset_and_a_model(tmp_path: Path, capsys: pytest.CaptureF
             assert f.readline() == b"animal,legs,hair,mammal\n"
 
 
-def test_demo_again_dedups(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_again_logs_nothing_and_adds_no_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--json", "demo"]) == 0
     first = json.loads(capsys.readouterr().out)
+    assert first["dataset_new"] and first["model_new"]
+    with artreg.open() as reg:
+        audit_head = reg.audit.head()
     assert cli.main(["--json", "demo"]) == 0
     second = json.loads(capsys.readouterr().out)
-    first_lineage, second_lineage = first.pop("lineage"), second.pop("lineage")
-    assert first == second
+    assert not second["dataset_new"] and not second["model_new"]
+    for key in ("dataset", "model", "model_digest", "lineage", "dataset_aliases", "model_aliases"):
+        assert first[key] == second[key], key
     assert first["model"] == "zoo/zoo_classifier:v0"
-    # Identical content is not a new version, but the second runs are kept as producers.
-    assert first_lineage.count("([") == 2 and second_lineage.count("([") == 4
+    assert second["lineage"].count("run zoo/") == 2
+    with artreg.open() as reg:
+        assert reg.audit.head() == audit_head  # not one change recorded
+        model = reg.artifact("zoo/zoo_classifier")
+        assert [r.name for r in model.logged_by()] == ["train-zoo"]
+        assert [r.name for r in reg.artifact("zoo/zoo_dataset").used_by()] == ["train-zoo"]
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing new was logged" in out
+    assert not [line for line in out.splitlines() if line.startswith("logged:")]
+    assert "<br/>" not in out and "flowchart" not in out
+
+
+def test_demo_logs_again_what_was_deleted(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo"]) == 0
+    with artreg.open() as reg:
+        reg.artifact("zoo/zoo_classifier").delete(delete_aliases=True)
+    capsys.readouterr()
+    assert cli.main(["--json", "demo"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert not again["dataset_new"] and again["model_new"] and again["model"] == "zoo/zoo_classifier:v1"
+
+
+def test_demo_shows_a_readable_lineage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--registry", str(tmp_path / "r"), "demo"]) == 0
+    out = capsys.readouterr().out
+    lineage = out.split("lineage of zoo/zoo_classifier:v0:\n")[1].split("\n\n")[0]
+    assert lineage.splitlines() == [
+        "    run zoo/prepare-zoo (prepare, finished)",
+        "        produced  zoo/zoo_dataset:v0 (dataset)",
+        "    run zoo/train-zoo (train, finished)",
+        "        used      zoo/zoo_dataset:v0 (dataset)",
+        "        produced  zoo/zoo_classifier:v0 (model)  <- this version",
+    ]
+    assert f"artreg --registry {tmp_path / 'r' / 'registry.db'} ls" in out
 
 
 def test_registry_and_user_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,6 +112,18 @@ def test_installed_console_script_and_module_run(tmp_path: Path) -> None:
     assert "zoo/zoo_classifier:v0" in done.stdout
     done = subprocess.run([sys.executable, "-m", "artreg", "--json", "demo"], env=env, capture_output=True, text=True, timeout=120)
     assert json.loads(done.stdout)["registry"] == str(tmp_path / "sub" / "registry.db")
+
+
+def test_hostile_arguments_get_one_line_and_their_exit_code(tmp_path: Path) -> None:
+    """SPEC §23: an index past 64 bits printed an OverflowError traceback."""
+    env = child_env(ARTREG_HOME=str(tmp_path / "home"))
+    (tmp_path / "data.txt").write_text("x")
+    assert subprocess.run([sys.executable, "-m", "artreg", "put", str(tmp_path / "data.txt"), "-n", "p/ds"],
+                          env=env, capture_output=True, timeout=120).returncode == 0
+    for argv, code in ((["show", "p/ds:v99999999999999999999"], 3), (["put", "http://[::1", "-n", "p/web"], 4)):
+        done = subprocess.run([sys.executable, "-m", "artreg", *argv], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 # -- the tour, one command at a time --------------------------------------------------------
@@ -137,7 +186,7 @@ def test_aliases_tags_delete_unlink(data: Path, capsys: pytest.CaptureFixture[st
     assert cli.main(["tag", "rm", "zoo/ds", "never"]) == 3
     assert cli.main(["alias", "rm", "zoo/ds", "never"]) == 3
     assert cli.main(["alias", "add", "zoo/ds", "v5"]) == 4  # reserved
-    assert cli.main(["delete", "zoo/ds"]) == 7  # holds latest
+    assert cli.main(["delete", "zoo/ds"]) == 11  # holds latest: a Conflict
     run_json(capsys, "link", "zoo/ds", "wandb-registry-dataset/Zoo")
     assert run_json(capsys, "unlink", "wandb-registry-dataset/Zoo")["ref"] == "wandb-registry-dataset/Zoo:v0"
     assert run_json(capsys, "delete", "zoo/ds", "--delete-aliases")["ref"] == "zoo/ds:v0"

@@ -5,7 +5,8 @@ Four real processes race on one collection, its aliases, one registry collection
 invariants, whole versions, a clean ``check()`` and an intact audit chain. Bounded: a
 fixed number of operations per process and a timeout on every child. Seeded:
 ``ARTREG_TEST_SEED`` (default 7) picks each child's seed; ``ARTREG_TEST_SCALE`` multiplies
-the operation count for longer local runs.
+the operation count and ``ARTREG_TEST_WORKERS`` (default 4) sets the number of processes,
+for longer local runs (``benchmarks/soak.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import artreg
 from conftest import child_env, readline
 from invariants import assert_consistent, rows
@@ -25,8 +28,10 @@ from invariants import assert_consistent, rows
 PROCS = str(Path(__file__).resolve().with_name("procs.py"))
 SEED = int(os.environ.get("ARTREG_TEST_SEED", "7"))
 SCALE = float(os.environ.get("ARTREG_TEST_SCALE", "1"))
-WORKERS = 4
-TIMEOUT = 180  # seconds for a whole run; a run takes about 10 s on two slow cores
+WORKERS = int(os.environ.get("ARTREG_TEST_WORKERS", "4"))  # benchmarks/soak.py runs 8
+# Seconds for a whole run; a run takes about 10 s on two slow cores, and longer ones
+# (ARTREG_TEST_SCALE, ARTREG_TEST_WORKERS) get proportionally more.
+TIMEOUT = 180 * max(1.0, SCALE * WORKERS / 4)
 
 
 def run_workers(registry: Path, ops: int) -> list[dict[str, Any]]:
@@ -64,6 +69,7 @@ def assert_no_errors(reports: list[dict[str, Any]]) -> None:
     assert not errors, f"seed {SEED}: " + "\n".join(f"{e['op']}: {e['type']}: {e['error']}\n{e['trace']}" for e in errors)
 
 
+@pytest.mark.slow
 def test_four_processes_log_alias_link_delete_and_gc_one_collection(tmp_path: Path) -> None:
     registry = tmp_path / "shared"
     artreg.open(registry, inline_limit=1024).close()
@@ -89,6 +95,7 @@ def test_four_processes_log_alias_link_delete_and_gc_one_collection(tmp_path: Pa
     print(f"seed {SEED}: {WORKERS}x{ops} ops, {len(indexed)} versions, {live} live, slowest op {slowest:.2f} s")
 
 
+@pytest.mark.slow
 def test_four_processes_create_one_registry_at_once(tmp_path: Path) -> None:
     """Creating the file, its schema and the first collection is itself contended.
 

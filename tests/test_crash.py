@@ -111,18 +111,21 @@ def run_kills(registry: Path, variant: str, count: int, max_delay: float) -> Cou
     return stats
 
 
+@pytest.mark.slow
 def test_sigkill_while_logging(tmp_path: Path) -> None:
     stats = run_kills(tmp_path / "reg", "log", kills(30), max_delay=0.5)
     print(dict(stats))
     assert stats["versions committed"] > stats["kills"], "the child had time to commit between kills"
 
 
+@pytest.mark.slow
 def test_sigkill_while_logging_and_collecting(tmp_path: Path) -> None:
     stats = run_kills(tmp_path / "reg", "gc", kills(24), max_delay=0.5)
     print(dict(stats))
     assert stats["versions committed"] > stats["kills"]
 
 
+@pytest.mark.slow
 def test_sigkill_while_logging_edits_of_a_shared_manifest(tmp_path: Path) -> None:
     """A version from new_draft() writes a few chunks and a chunk list in one transaction:
     killed at any point, no version has half a chunk list, and gc leaves every live one whole."""
@@ -131,6 +134,7 @@ def test_sigkill_while_logging_edits_of_a_shared_manifest(tmp_path: Path) -> Non
     assert stats["versions committed"] > stats["kills"]
 
 
+@pytest.mark.slow
 def test_sigkill_while_creating_a_registry(tmp_path: Path) -> None:
     rng = random.Random(f"{SEED}-fresh")
     for kill in range(kills(6)):

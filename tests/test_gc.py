@@ -156,3 +156,76 @@ def test_gc_report_is_a_frozen_value(reg: artreg.Registry, dry_run: bool) -> Non
     report = reg.gc(dry_run=dry_run)
     with pytest.raises(AttributeError):
         report.blobs = 3  # type: ignore[misc]
+
+
+# -- SPEC §23: stray folders, read-only folders --------------------------------------------
+
+
+def test_a_stray_folder_in_objects_is_left_alone_by_gc_and_check(reg: artreg.Registry) -> None:
+    """A folder inside objects/ab/ (or named like a blob) made gc and check(fix=True) raise
+    IsADirectoryError, every time after; and files in folders artreg never makes were removed."""
+    v = reg.log_artifact(make(big=BIG[0]), project="p")
+    blob = reg._store.object_path(v.get_entry("big").digest)
+    assert reg.objects is not None
+    strays = [blob.parent / "a-folder", blob.parent / ("0" * 62), reg.objects / "notes" / "readme.txt", blob.parent / "notes.txt"]
+    strays[0].mkdir()
+    strays[1].mkdir()
+    strays[2].parent.mkdir()
+    strays[2].write_text("someone else's")
+    strays[3].write_text("not a blob's name")
+    orphan = reg._store.object_path("f" * 64)
+    orphan.parent.mkdir(exist_ok=True)
+    orphan.write_bytes(b"left by a crash")
+
+    assert reg.check().orphans == [str(orphan)]
+    assert reg.gc().orphan_files == 1
+    assert not orphan.exists()
+    v.delete(delete_aliases=True)
+    assert reg.gc().blobs == 1 and not blob.exists()
+    report = reg.check(fix=True)
+    assert report.ok and report.removed_orphans == []
+    assert all(path.exists() for path in strays)
+
+
+NOBODY = 65534
+
+
+
+def test_gc_on_a_read_only_objects_folder_raises_and_changes_nothing(tmp_path: Path) -> None:
+    """It committed the deletion of the blob rows, then raised a raw OSError unlinking their
+    files (and every gc after found them as orphans it could not remove either). As root the
+    child drops to an unprivileged user, since chmod does not stop root."""
+    import json
+    import tempfile
+
+    procs = str(Path(__file__).resolve().with_name("procs.py"))
+    as_root = os.geteuid() == 0
+    with tempfile.TemporaryDirectory(prefix="artreg-ro-gc-") as top:
+        os.chmod(top, 0o755)
+        path = Path(top) / "reg"
+        with artreg.open(path, inline_limit=1024) as reg:
+            v = reg.log_artifact(make(big=BIG[0], small=b"s"), project="p")
+            blob = reg._store.object_path(v.get_entry("big").digest)
+            v.delete(delete_aliases=True)
+            rows = blob_rows(reg)
+        if as_root:
+            for folder, _, names in os.walk(path):
+                for name in [folder, *(os.path.join(folder, n) for n in names)]:
+                    os.chown(name, NOBODY, NOBODY)
+        os.chmod(blob.parent, 0o555)
+        try:
+            done = subprocess.run(
+                [sys.executable, procs, "gc", str(path), *([str(NOBODY)] if as_root else [])],
+                capture_output=True, text=True, timeout=60, env=child_env(), cwd=top,
+            )
+        finally:
+            os.chmod(blob.parent, 0o755)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["gc"]["error"] == "ArtregError", result  # the root class: SPEC §14 has none for the environment
+        assert "cannot write in" in result["gc"]["message"] and str(blob.parent) in result["gc"]["message"]
+        assert result["check"]["error"] is None, result  # nothing to remove: no orphan was made
+        with artreg.open(path, inline_limit=1024) as reg:
+            assert blob_rows(reg) == rows and blob.exists()  # the rows stayed with their file
+            assert reg.check().ok
+            assert reg.gc().blobs == 2 and not blob.exists()  # and go once the folder allows it

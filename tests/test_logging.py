@@ -98,7 +98,6 @@ def test_type_mismatch_changes_nothing(reg: artreg.Registry) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"aliases": ["latest"]}, artreg.InvalidName),
         ({"aliases": ["v7"]}, artreg.InvalidName),
         ({"aliases": "best"}, artreg.InvalidName),
         ({"aliases": ["a/b"]}, artreg.InvalidName),

@@ -43,7 +43,7 @@ def test_default_project_for_bare_names(reg: artreg.Registry, three: list) -> No
     ("ref", "error", "match"),
     [
         ("zoo/ds:v9", artreg.NotFound, "no version 'v9'"),
-        ("zoo/ds:nope", artreg.NotFound, "no version 'nope'"),
+        ("zoo/ds:nope", artreg.NotFound, "no alias 'nope'"),
         ("zoo/other", artreg.NotFound, "no artifact zoo/other"),
         ("nope/ds", artreg.NotFound, "no artifact nope/ds"),
         ("wandb-registry-nope/ds", artreg.NotFound, "no registry named 'nope'"),

@@ -113,7 +113,7 @@ def test_link_rules(boss: artreg.Registry) -> None:
     with pytest.raises(artreg.NotFound, match="no registry"):
         model.link("wandb-registry-nope/Zoo")
     with pytest.raises(artreg.InvalidName):
-        model.link("wandb-registry-model/Zoo", aliases=["latest"])
+        model.link("wandb-registry-model/Zoo", aliases=["v0"])
     everything = boss.create_registry("anything", description="all types")
     assert everything.artifact_types is None
     data.link("wandb-registry-anything/Mixed")
@@ -240,6 +240,8 @@ ACTIONS: dict[str, tuple[str, Callable[[artreg.Registry], object]]] = {
     "list files": ("restricted_viewer", lambda r: list(r.artifact("wandb-registry-zoo/Zoo").files())),
     "open": ("viewer", lambda r: r.artifact("wandb-registry-zoo/Zoo").open("w").read()),
     "download": ("viewer", lambda r: r.artifact("wandb-registry-zoo/Zoo").download("out")),
+    # SPEC §23: a draft of a link holds its bytes; logged anywhere, they could be downloaded.
+    "new draft": ("viewer", lambda r: r.log_artifact(r.artifact("wandb-registry-zoo/Zoo").new_draft(), project="x").download("out")),
     "link": ("member", lambda r: r.artifact("p/m:v1").link("wandb-registry-zoo/Other")),
     "unlink": ("member", lambda r: r.artifact("wandb-registry-zoo/Zoo:v1").unlink()),
     "edit": ("member", _edit_description),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -14,7 +15,8 @@ def test_run_states(reg: artreg.Registry) -> None:
     with reg.init("zoo", job_type="train", config={"lr": 0.1}) as run:
         assert run.state == "running"
         assert (run.project, run.job_type, run.config, run.created_by) == ("zoo", "train", {"lr": 0.1}, "tester")
-        assert run.name == f"train-{run.id}"
+        assert run.name == f"train-{run._row}"  # the run's number in the file
+        assert re.fullmatch(r"[a-z0-9]{8}", run.id)  # W&B's kind of run id (SPEC §15)
     assert run.state == "finished" and run.finished_at is not None and run.error is None
     with pytest.raises(RuntimeError), reg.init("zoo", name="boom") as crashed:
         raise RuntimeError("diverged")
@@ -111,8 +113,8 @@ def test_lineage_of_a_pipeline(reg: artreg.Registry) -> None:
         "zoo/dataset:v0", "zoo/prep-1", "zoo/train-2", "zoo/model:v0", "zoo/eval-3", "zoo/report:v0",
     }
     assert {(e.source, e.target, e.kind) for e in both.edges} >= {
-        (f"run:{p['model'].logged_by()[0].id}", f"version:{p['model'].id}", "produced"),
-        (f"version:{p['model'].id}", f"run:{p['model'].used_by()[0].id}", "used"),
+        (f"run:{p['model'].logged_by()[0]._row}", f"version:{p['model'].id}", "produced"),
+        (f"version:{p['model'].id}", f"run:{p['model'].used_by()[0]._row}", "used"),
     }
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import artreg
 from artreg._schema import SCHEMA_VERSION
-from conftest import make
+from conftest import UNDO_CHUNKS, make
 
 # What the index must hold, recomputed from the data (the migration's backfill query).
 EXPECTED_DOCS = """
@@ -196,20 +196,6 @@ def test_bad_arguments_are_invalid_name(boss: artreg.Registry, kwargs: dict[str,
         boss.search(3)  # type: ignore[arg-type]
 
 
-# Manifest rows back in an entries table of their own, as schema versions 1-6 kept them.
-UNDO_CHUNKS = """
-CREATE TABLE entries_old (
-    version_id INTEGER NOT NULL REFERENCES versions(id), path TEXT NOT NULL, digest TEXT NOT NULL,
-    size INTEGER NOT NULL CHECK (size >= 0), ref TEXT, extra TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
-    PRIMARY KEY (version_id, path)
-) STRICT, WITHOUT ROWID;
-INSERT INTO entries_old SELECT * FROM entries;
-DROP VIEW entries;
-DROP TABLE chunk_cache; DROP TABLE manifests; DROP TABLE chunk_entries; DROP TABLE chunks;
-ALTER TABLE entries_old RENAME TO entries;
-"""
-
-
 def test_an_older_file_is_indexed_when_migrated(path: Path) -> None:
     with artreg.open(path, user="boss") as reg:
         zoo_model(reg)
@@ -217,9 +203,14 @@ def test_an_older_file_is_indexed_when_migrated(path: Path) -> None:
     with con:
         for (name,) in con.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'search%'").fetchall():
             con.execute(f'DROP TRIGGER "{name}"')
-        for table in ("search_fts", "search_docs", "delivery_attempts", "outbox", "automations", "tree_cache"):  # migrations 4 and on
+        for table in ("search_fts", "search_docs", "delivery_attempts", "outbox", "automations", "tree_cache",  # migrations 4 and on
+                      "run_history", "pending_entries", "pending_producers", "pending_versions",
+                      "version_origins", "run_origins"):
             con.execute(f"DROP TABLE {table}")
-        con.execute(UNDO_CHUNKS)  # migration 7
+        con.execute(UNDO_CHUNKS)  # the last migration (manifests as chunks)
+        con.execute("DROP INDEX runs_by_key")
+        for column in ("run_key", "entity", "run_group", "summary"):
+            con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         con.execute("PRAGMA user_version = 3")
     con.close()
     with artreg.open(path, user="boss") as reg:

@@ -15,7 +15,7 @@ import pytest
 
 import artreg
 from artreg._schema import APPLICATION_ID, SCHEMA_VERSION
-from conftest import child_env, make
+from conftest import child_env, make, past_racy_window
 
 
 def file_digest(path: Path) -> str:
@@ -190,7 +190,8 @@ def test_large_files_stream_in_bounded_memory(tmp_path: Path) -> None:
 def test_stat_cache_skips_reading_unchanged_files(reg: artreg.Registry, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     old = os.stat(src).st_mtime_ns - 10**9
     for path in src.rglob("*"):
-        os.utime(path, ns=(old, old))  # older than the racy window
+        os.utime(path, ns=(old, old))
+    past_racy_window()  # utime set each ctime to now: only a settled ctime is cached
     first = artreg.Artifact("tree", type="dataset")
     first.add_dir(src)
     v0 = reg.log_artifact(first, project="p")
@@ -216,10 +217,11 @@ def test_stat_cache_skips_reading_unchanged_files(reg: artreg.Registry, src: Pat
 
 
 def _age(root: Path, seconds: int = 10) -> None:
-    """Set every file's mtime well before the racy window."""
+    """Set every file's mtime well before the racy window, then let their ctimes (now) settle too."""
     old = os.stat(root).st_mtime_ns - seconds * 10**9
     for path in root.rglob("*"):
         os.utime(path, ns=(old, old))
+    past_racy_window()
 
 
 def test_an_unchanged_tree_is_one_lookup_and_any_change_is_seen(

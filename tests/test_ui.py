@@ -164,7 +164,7 @@ def test_collections_page_through_versions(admin: Server, registry: Path) -> Non
 @pytest.mark.parametrize(("page", "message"), [
     ("/versions/zoo/nothing:v0", "no artifact zoo/nothing"),
     ("/versions/zoo/zoo_dataset:v9", "has no version 'v9'"),
-    ("/versions/zoo/zoo_dataset:nope", "has no version 'nope'"),
+    ("/versions/zoo/zoo_dataset:nope", "has no alias 'nope'"),
     ("/collections/zoo/nothing", "no artifact collection zoo/nothing"),
     ("/projects/nothing", "no project named 'nothing'"),
     ("/projects/wandb-registry-nothing", "no registry named 'nothing'"),

@@ -1,0 +1,271 @@
+"""``copy``: moving versions between registries, directly or through bundle files (SPEC §16).
+
+Between two registries a copy is an export streamed through a pipe into an import, with the
+destination itself as the inventory of what it holds, so only what it lacks is sent. A
+bundle made for a receiver that cannot be asked (across an air gap) can name earlier
+bundles as its basis: what they carried is assumed to be there already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, BinaryIO
+
+from ._bundle import (
+    HEADER_MEMBER,
+    RECORDS_LIMIT,
+    RECORDS_MEMBER,
+    BundleSummary,
+    CopyReport,
+    decode,
+    staging_db,
+)
+from ._bundle_read import BundleReader, VerifySink, bundle_input
+from ._errors import IntegrityError, InvalidName, NotFound
+from ._export import Inventory
+from ._ingest import SELECT_PRESENT
+from ._progress import ProgressCallback
+from ._tar import TarReader
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+    from ._versions import ArtifactVersion
+
+BundleSource = str | os.PathLike[str] | BinaryIO
+HELD_VERSIONS = """
+SELECT o.origin, v.digest FROM json_each(?) AS j JOIN version_origins AS o ON o.origin = j.value
+JOIN versions AS v ON v.id = o.version_id WHERE v.state = 'committed'
+"""
+OWN_VERSIONS = "SELECT id, digest FROM versions WHERE id IN (SELECT value FROM json_each(?)) AND state = 'committed'"
+
+
+class RegistryInventory:
+    """What a registry holds, asked of it directly (``copy_to``)."""
+
+    def __init__(self, reg: Registry) -> None:
+        self._reg = reg
+        self._uuid = reg.uuid
+
+    def held_versions(self, candidates: Sequence[tuple[Sequence[str], str]]) -> list[bool]:
+        origins = [o for found, _ in candidates for o in found]
+        own = [int(o.rpartition(":")[2]) for o in origins if o.rpartition(":")[0] == self._uuid]
+        with self._reg._db.read() as con:
+            digests = {o: d for o, d in con.execute(HELD_VERSIONS, (json.dumps(origins),))}
+            digests.update((f"{self._uuid}:{i}", d) for i, d in con.execute(OWN_VERSIONS, (json.dumps(own),)))
+        return [any(digests.get(o) == digest for o in found) for found, digest in candidates]
+
+    def held_blobs(self, digests: Sequence[str]) -> set[str]:
+        store = self._reg._store
+        with self._reg._db.read() as con:
+            rows = list(con.execute(SELECT_PRESENT, (json.dumps(list(digests)),)))
+        return {d for d, size, is_file in rows if not is_file or store.file_present(d, size)}
+
+
+class BasisInventory:
+    """What the receiver holds after importing the basis bundles: every version they name, every blob
+    their versions' entries name. Only their records are read (they come first), never their bytes."""
+
+    def __init__(self, sources: Sequence[BundleSource]) -> None:
+        self._db = staging_db()
+        self._db.execute(
+            "CREATE TABLE versions (origin TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE blobs (digest TEXT PRIMARY KEY) WITHOUT ROWID;"
+        )
+        with self._db:
+            for source in sources:
+                with bundle_input(source) as src:
+                    self._read(src, source if isinstance(source, (str, os.PathLike)) else "a basis bundle")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _read(self, src: BinaryIO, name: object) -> None:
+        tar = TarReader(src)
+        first = tar.next()
+        if first is None or first[0] != HEADER_MEMBER:
+            raise IntegrityError(f"basis {name!r} is not an artreg bundle")
+        members = 0
+        while (member := tar.next()) is not None and member[0] == RECORDS_MEMBER.format(members):
+            if member[1] > RECORDS_LIMIT:
+                raise IntegrityError(f"basis {name!r} is damaged: record member {member[0]} claims {member[1]:,} bytes")
+            for line in tar.read_small().splitlines():
+                self._record(decode(line, f"basis {name!r} {member[0]}"))
+            members += 1
+
+    def _record(self, record: dict[str, object]) -> None:
+        kind = record.get("kind")
+        if kind == "version" and isinstance(record.get("origins"), list) and isinstance(record.get("digest"), str):
+            self._db.executemany(
+                "INSERT INTO versions(origin, digest) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                ((o, record["digest"]) for o in record["origins"] if isinstance(o, str)),  # type: ignore[attr-defined]
+            )
+        elif kind in ("entries", "receiver_blobs"):
+            rows = record.get("rows" if kind == "entries" else "blobs")
+            if isinstance(rows, list):
+                self._db.executemany(
+                    "INSERT INTO blobs(digest) VALUES (?) ON CONFLICT DO NOTHING",
+                    ((r[1] if kind == "entries" else r[0],) for r in rows if isinstance(r, list) and len(r) >= 2
+                     and (kind != "entries" or r[3] is None)),
+                )
+
+    def held_versions(self, candidates: Sequence[tuple[Sequence[str], str]]) -> list[bool]:
+        origins = [o for found, _ in candidates for o in found]
+        digests = dict(self._db.execute(
+            "SELECT origin, digest FROM versions WHERE origin IN (SELECT value FROM json_each(?))", (json.dumps(origins),)
+        ))
+        return [any(digests.get(o) == digest for o in found) for found, digest in candidates]
+
+    def held_blobs(self, digests: Sequence[str]) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT digest FROM blobs WHERE digest IN (SELECT value FROM json_each(?))",
+                                               (json.dumps(list(digests)),))}
+
+
+def export_to(
+    reg: Registry,
+    target: str | os.PathLike[str] | BinaryIO,
+    refs: Sequence[str | ArtifactVersion] | None,
+    basis: Registry | BundleSource | Sequence[BundleSource] | None,
+    progress: ProgressCallback | None,
+) -> CopyReport:
+    """``Registry.export_bundle``: the inventory its basis gives, then the bundle."""
+    from ._export import Nothing, bundle_output, write_bundle
+    from ._registry import Registry
+
+    inventory: Inventory
+    with ExitStack() as stack:
+        if basis is None:
+            inventory = Nothing()
+        elif isinstance(basis, Registry):
+            inventory = RegistryInventory(basis)
+        else:
+            sources = [basis] if isinstance(basis, (str, os.PathLike)) or hasattr(basis, "read") else list(basis)
+            held = BasisInventory(sources)  # type: ignore[arg-type]
+            stack.callback(held.close)
+            inventory = held
+        with bundle_output(target) as out:
+            return write_bundle(reg, out, refs, inventory, basis=basis is not None, progress=progress)
+    raise AssertionError("unreachable")
+
+
+def verify_bundle(source: BundleSource) -> BundleSummary:
+    """Read a bundle and check all of it without a registry: every record, every blob's digest, its end.
+
+    Returns what it holds; raises IntegrityError naming the first thing wrong.
+    """
+    with bundle_input(source) as src:
+        reader = BundleReader(src, VerifySink())
+        try:
+            return reader.read()
+        finally:
+            reader.close()
+
+
+def copy_between(
+    src: Registry,
+    dst: Registry,
+    refs: Sequence[str | ArtifactVersion] | None,
+    *,
+    keep_destination_aliases: bool,
+    progress: ProgressCallback | None,
+) -> CopyReport:
+    """Export from ``src`` into a pipe on a thread, import from it here (see ``Registry.copy_to``)."""
+    from ._export import write_bundle
+    from ._import import import_stream
+
+    if dst is src or (not dst._db.memory and not src._db.memory and os.path.samefile(dst.path, src.path)):
+        raise InvalidName(f"cannot copy registry {src.path!r} into itself")
+    read_fd, write_fd = os.pipe()
+    failed: list[BaseException] = []
+
+    def produce() -> None:
+        with open(write_fd, "wb", buffering=0) as out:
+            try:
+                write_bundle(src, out, refs, RegistryInventory(dst), basis=True)
+            except BaseException as exc:
+                if not isinstance(exc.__cause__, BrokenPipeError):  # else the import stopped reading: its error explains
+                    failed.append(exc)
+
+    thread = threading.Thread(target=produce, name="artreg-copy", daemon=True)
+    thread.start()
+    try:
+        with open(read_fd, "rb", buffering=1 << 20) as pipe:
+            report = import_stream(dst, pipe, keep_destination_aliases=keep_destination_aliases, progress=progress)
+    except BaseException as exc:
+        thread.join()
+        if failed:  # the export's failure explains the import's (a stream cut short)
+            raise failed[0] from exc
+        raise
+    thread.join()  # the import read the stream to its verified end: the export is done
+    return report
+
+
+def is_bundle(place: str) -> bool:
+    """True when a ``copy`` argument names a bundle (``-`` or a ``.tar`` path) rather than a registry."""
+    return place == "-" or place.endswith(".tar")
+
+
+def _require_registry(path: str) -> None:
+    """Refuse a copy source that is not a registry, rather than create an empty one there."""
+    database = path if path.endswith((".db", ".sqlite")) else os.path.join(path, "registry.db")
+    if not os.path.isfile(database):
+        raise NotFound(f"no registry at {path!r}")
+
+
+@contextmanager
+def _stdio(place: str, mode: str) -> Iterator[BinaryIO | str]:
+    """``-`` as the process's stdin or stdout (bytes, 1 MiB buffer); anything else as given."""
+    if place != "-":
+        yield place
+        return
+    stream = sys.stdin if mode == "r" else sys.stdout
+    if stream.isatty():
+        raise InvalidName(f"a bundle cannot be {'read from' if mode == 'r' else 'written to'} a terminal: use a pipe or a file")
+    if mode == "w":
+        stream.flush()
+    with open(stream.fileno(), f"{mode}b", buffering=1 << 20, closefd=False) as handle:
+        yield handle  # type: ignore[misc]  # open() in a computed mode is typed IO[Any]
+
+
+def copy(
+    src: str,
+    dst: str,
+    refs: Sequence[str] | None,
+    *,
+    user: str | None,
+    basis: Sequence[str] = (),
+    keep_destination_aliases: bool = False,
+    progress: ProgressCallback | None = None,
+) -> CopyReport:
+    """``artreg copy SRC DST [REF...]``: each side a registry path, a ``.tar`` bundle, or ``-``."""
+    from ._registry import Registry
+
+    if is_bundle(src) and is_bundle(dst):
+        raise InvalidName("copy needs a registry on at least one side: use 'artreg bundle verify' to check a bundle")
+    for place in (src, dst):
+        if "://" in place:  # not a folder to create: this artreg opens registry files only
+            raise InvalidName(f"{place!r} is a URL; copy takes registry folders or files, .tar bundles and -")
+    if basis and not is_bundle(dst):
+        raise InvalidName("--basis applies when the destination is a bundle")
+    if keep_destination_aliases and is_bundle(dst):
+        raise InvalidName("--keep-destination-aliases applies when the destination is a registry")
+    with ExitStack() as stack:
+        if is_bundle(src):
+            if refs:
+                raise InvalidName("a bundle is imported whole: choose the versions when it is made")
+            source = stack.enter_context(_stdio(src, "r"))
+            reg = stack.enter_context(Registry(dst, user=user))
+            return reg.import_bundle(source, keep_destination_aliases=keep_destination_aliases, progress=progress)
+        _require_registry(src)
+        origin = stack.enter_context(Registry(src, user=user))
+        if is_bundle(dst):
+            target = stack.enter_context(_stdio(dst, "w"))
+            return origin.export_bundle(target, refs or None, basis=list(basis) or None, progress=progress)
+        destination = stack.enter_context(Registry(dst, user=user))
+        return origin.copy_to(destination, refs or None, keep_destination_aliases=keep_destination_aliases, progress=progress)
+    raise AssertionError("unreachable")
+
