@@ -126,6 +126,7 @@ def _commit(
         content = list(draft._all().values())
     with reg._store.lock(exclusive=False):
         stored = ingest(reg._store, content, known_digests(reg._store, content))
+        stored.wait()  # a remote store's uploads: in the bucket before the commit that names them
         now = format_time(reg._now())
         actor = Actor(reg.user, now)
         with reg._db.write() as con:
