@@ -525,3 +525,43 @@ def test_a_folder_reads_only_its_own_chunks(reg: artreg.Registry, tmp_path: Path
         read.clear()
         assert [e.path for e in v.files("part13", offset=990)][:3] == ["part13/013990.txt", "part13/013991.txt", "part13/013992.txt"]
         assert sum(read) <= 10 + 2 * _chunks.MAX  # chunks before the offset are skipped by their counts
+
+
+def test_versions_copied_into_another_registry_share_their_chunks_there(reg: artreg.Registry, tmp_path: Path) -> None:
+    """An import (``copy_to``, bundles) writes manifests through the chunk store: two versions
+    that differ in one file share every other chunk in the destination, as in the source."""
+    v0 = big_version(reg, 5_000)
+    draft = v0.new_draft()
+    with draft.new_file("part02/002222.txt", overwrite=True) as f:
+        f.write("changed")
+    v1 = reg.log_artifact(draft, project="p")
+    with artreg.open(tmp_path / "dst") as dst:
+        report = reg.copy_to(dst)
+        assert report.versions_created == 2
+        c0, c1 = dst.artifact("p/big:v0"), dst.artifact("p/big:v1")
+        assert (c0.digest, c1.digest) == (v0.digest, v1.digest)
+        assert [(e.path, e.digest) for e in c1.files()] == [(e.path, e.digest) for e in v1.files()]
+        assert chunk_ids(dst, c0) and len(set(chunk_ids(dst, c0)) - set(chunk_ids(dst, c1))) == 1
+        count = dst._db.connection().execute("SELECT count(*) FROM chunk_entries").fetchone()[0]
+        assert count < 5_000 + _chunks.MAX  # one version's rows and one chunk, not two manifests
+        assert_chunks_consistent(dst)
+
+
+def test_a_finished_distributed_version_is_a_chunked_manifest(reg: artreg.Registry) -> None:
+    """SPEC §15.1: the rows the parts collected become the version's chunks when it is finished."""
+    import artreg.wandb as wandb
+
+    wandb.use_registry(reg)
+    files = {f"part{i % 3}/{i:05d}.txt": b"row %d" % i for i in range(3_000)}
+    with wandb.init(project="p") as run:
+        for part in range(3):
+            artifact = wandb.Artifact("parallel", type="dataset")
+            for path, data in files.items():
+                if path.startswith(f"part{part}/"):
+                    with artifact.new_file(path, mode="wb") as f:
+                        f.write(data)
+            run.upsert_artifact(artifact, distributed_id="d")
+        run.finish_artifact(wandb.Artifact("parallel", type="dataset"), distributed_id="d")
+    version = reg.artifact("p/parallel:latest")
+    check_version(reg, version, files)
+    assert_chunks_consistent(reg)
