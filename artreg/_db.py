@@ -569,7 +569,11 @@ def _enable_wal(con: apsw.Connection, timeout: float) -> None:
 def migrate(con: apsw.Connection, initial_settings: dict[str, str]) -> None:
     """Apply the migrations a database lacks (inside the caller's transaction)."""
     for number in range(_user_version(con), SCHEMA_VERSION):
-        con.execute(MIGRATIONS[number])
+        step = MIGRATIONS[number]
+        if callable(step):
+            step(con)
+        else:
+            con.execute(step)
         con.execute(f"PRAGMA user_version = {number + 1}")
         if number == 0:
             # A new file: later migrations may read these (the creator, for one).
@@ -577,7 +581,7 @@ def migrate(con: apsw.Connection, initial_settings: dict[str, str]) -> None:
             con.executemany("INSERT INTO settings(key, value) VALUES (?, ?)", initial_settings.items())
 
 
-SCHEMA_OBJECTS = "SELECT name FROM sqlite_schema WHERE type IN ('table', 'index', 'trigger') AND name NOT LIKE 'sqlite_%'"
+SCHEMA_OBJECTS = "SELECT name FROM sqlite_schema WHERE type IN ('table', 'index', 'trigger', 'view') AND name NOT LIKE 'sqlite_%'"
 
 
 @functools.cache
@@ -593,7 +597,7 @@ def _schema_objects() -> frozenset[str]:
 
 
 def _check_complete(con: apsw.Connection, path: str) -> None:
-    """Refuse an artreg database missing a table, index or trigger (one query per connection).
+    """Refuse an artreg database missing a table, index, trigger or view (one query per connection).
 
     Without this a dropped table showed as a plain "no such table" error on first use, and
     a dropped trigger not at all (search results quietly going stale).

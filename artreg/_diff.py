@@ -1,10 +1,9 @@
 """Comparing two versions (SPEC §19): files, metadata, aliases and tags, as one frozen value.
 
-Files are compared by letting SQLite merge the two manifests: each side is read in path
-order from the ``entries`` primary key, and a compound ``EXCEPT`` walks both streams at once
-(its query plan is ``MERGE (EXCEPT)``, no sorting and no temporary table). Only entries that
-differ reach Python, so a diff of two manifests of 1,000,000 entries costs two passes over
-the index in C and stays well under a second (``benchmarks/bench_diff.py``).
+Files are compared chunk by chunk (``_chunks.differing``): the chunks both manifests list are
+the same rows and are skipped unread, so a diff of two versions that share most of their
+manifest reads only what changed; the rows of the other chunks are merged by path. A diff
+of two unrelated manifests of 1,000,000 entries reads both once (``benchmarks/bench_diff.py``).
 
 Metadata is compared key by key, descending into a key only when it holds an object on
 both sides: a change inside ``config`` is reported as ``config.lr``, while a key that is an
@@ -15,30 +14,15 @@ as filters do: ``1``, ``1.0``, ``true`` and ``"1"`` all differ.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _chunks as chunks
+from ._errors import NotFound
 from ._manifest import ManifestEntry
 
 if TYPE_CHECKING:
     from ._versions import ArtifactVersion
-
-# Rows of one manifest that the other does not hold exactly, in path order. Each side is a
-# range of the (version_id, path) primary key, so SQLite merges the two ordered streams.
-_ONLY_IN = """
-SELECT path, digest, size, ref, extra FROM entries WHERE version_id = :this
-EXCEPT
-SELECT path, digest, size, ref, extra FROM entries WHERE version_id = :other
-ORDER BY path
-"""
-_IN_BOTH = """
-SELECT path, digest, size, ref, extra FROM entries WHERE version_id = :this
-INTERSECT
-SELECT path, digest, size, ref, extra FROM entries WHERE version_id = :other
-ORDER BY path
-"""
-
 
 @dataclass(frozen=True)
 class EntryChange:
@@ -144,8 +128,6 @@ def _metadata_dict(change: MetadataChange) -> dict[str, Any]:
 def diff_versions(old: ArtifactVersion, new: ArtifactVersion, *, unchanged: bool = False) -> VersionDiff:
     """Compare two versions (see ``ArtifactVersion.diff``)."""
     db = old._reg._db
-    args = {"this": old._content_id, "other": new._content_id}
-    reverse = {"this": new._content_id, "other": old._content_id}
     added: list[ManifestEntry] = []
     removed: list[ManifestEntry] = []
     changed: list[EntryChange] = []
@@ -154,17 +136,18 @@ def diff_versions(old: ArtifactVersion, new: ArtifactVersion, *, unchanged: bool
     # what is compared is what is saved (not unsaved edits of either object).
     with db.read() as con:
         was, now = type(old)(old._reg, old.id, con=con), type(new)(new._reg, new.id, con=con)
-        gone = (_entry(r) for r in con.execute(_ONLY_IN, args))
-        came = (_entry(r) for r in con.cursor().execute(_ONLY_IN, reverse))
-        for before, after in _pair(gone, came):
+        for version in (was, now):
+            if version.file_count and not chunks.has_manifest(con, version._content_id):
+                raise NotFound(f"{version.qualified_name} was deleted and gc has collected its manifest")
+        for before, after in chunks.differing(con, old._content_id, new._content_id):
             if before is None:
-                added.append(after)  # type: ignore[arg-type]
+                added.append(_entry(after))  # type: ignore[arg-type]
             elif after is None:
-                removed.append(before)
+                removed.append(_entry(before))
             else:
-                changed.append(EntryChange(before.path, before, after))
+                changed.append(EntryChange(before[0], _entry(before), _entry(after)))
         if unchanged:
-            kept = tuple(_entry(r) for r in con.execute(_IN_BOTH, args))
+            kept = tuple(_entry(r) for r in chunks.alike(con, old._content_id, new._content_id))
     m_added, m_removed, m_changed = diff_metadata(was.metadata, now.metadata)
     return VersionDiff(
         old=was.qualified_name,
@@ -188,23 +171,6 @@ def diff_versions(old: ArtifactVersion, new: ArtifactVersion, *, unchanged: bool
 
 def _entry(row: tuple[Any, ...]) -> ManifestEntry:
     return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
-
-
-def _pair(
-    left: Iterator[ManifestEntry], right: Iterator[ManifestEntry]
-) -> Iterator[tuple[ManifestEntry | None, ManifestEntry | None]]:
-    """Merge two path-ordered streams: (left, right) on equal paths, else one side and None."""
-    a, b = next(left, None), next(right, None)
-    while a is not None or b is not None:
-        if b is None or (a is not None and a.path < b.path):
-            yield a, None
-            a = next(left, None)
-        elif a is None or b.path < a.path:
-            yield None, b
-            b = next(right, None)
-        else:
-            yield a, b
-            a, b = next(left, None), next(right, None)
 
 
 def diff_metadata(

@@ -25,13 +25,15 @@ import apsw
 
 from ._aliases import set_alias
 from ._audit import Actor
+from ._based import Edits
+from ._chunks import from_rows
 from ._clock import format_time
 from ._draft import Artifact, _check_description
 from ._errors import AlreadyExists, InvalidName, TypeMismatch
-from ._ingest import EntryRow, Ingested, ingest, known_digests
+from ._ingest import ingest, known_digests
 from ._lifecycle import apply_retention, ttl_columns
 from ._log_artifact import _add_tags, _collection_for, _insert_version
-from ._manifest import sorted_digest
+from ._manifest import EntryRow
 from ._names import (
     LATEST,
     REGISTRY_PROJECT_PREFIX,
@@ -119,8 +121,12 @@ def _commit(
     description = _check_description(draft.description)
     ttl = ttl_columns(draft.ttl)
     content = draft._content()
+    if isinstance(content, Edits):
+        # A pending version collects rows, not chunks: the base's entries are among its parts.
+        content = list(draft._all().values())
     with reg._store.lock(exclusive=False):
         stored = ingest(reg._store, content, known_digests(reg._store, content))
+        stored.wait()  # a remote store's uploads: in the bucket before the commit that names them
         now = format_time(reg._now())
         actor = Actor(reg.user, now)
         with reg._db.write() as con:
@@ -206,14 +212,15 @@ def _finish(
     description, metadata, aliases_json, tags_json = row
     entries: list[EntryRow] = [tuple(r) for r in con.execute(SELECT_PENDING_ENTRIES, (pending_id,))]
     contributors = [r[0] for r in con.execute(SELECT_CONTRIBUTORS, (pending_id,))]
-    digest = sorted_digest(entries)
+    manifest = from_rows(entries)
+    digest = manifest.digest
     collection_id = _collection_for(con, project_id, project, name, type_, actor.at)
     latest = con.execute(SELECT_LATEST, (collection_id, LATEST)).fetchone()
     if latest is not None and latest[1] == digest:
         version_id = int(latest[0])
     else:
         values = (collection_id, digest, description, metadata, actor.at, actor.user, *ttl)
-        version_id = _insert_version(con, actor, values, Ingested(entries=entries))
+        version_id = _insert_version(con, actor, values, manifest)
     for alias in json.loads(aliases_json):
         set_alias(con, actor, collection_id, alias, version_id)
     _add_tags(con, actor, version_id, json.loads(tags_json))

@@ -12,6 +12,7 @@ checked against their recorded digest before the rename; ``verify`` re-checks th
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
-from ._errors import ArtregError, DiskError, IntegrityError, InvalidName, NotFound
+from ._errors import ArtregError, DiskError, FileNotFound, IntegrityError, InvalidName, NotFound
 from ._hashing import CHUNK, sha256_stream
 from ._manifest import ManifestEntry
 from ._names import normalize_path
@@ -65,7 +66,10 @@ def download(
         raise InvalidName(f"link must be one of {', '.join(LINK_MODES)}, not {link!r}")
     root = os.path.abspath(root if root is not None else default_root(version))
     prefix = None if path_prefix is None else normalize_path(path_prefix)
-    entries = [e for e in version.files() if prefix is None or e.path == prefix or e.path.startswith(prefix + "/")]
+    entries = list(version.files(prefix))  # a prefix reads only the chunks of its folder
+    if prefix is not None:
+        with contextlib.suppress(FileNotFound):
+            entries.insert(0, version.get_entry(prefix))  # a file at the prefix itself
     targets = _targets(root, entries, allow_links=prune)
     store = version._reg._store
     tracker = Tracker(progress, len(targets), sum(entry.size for entry in entries))

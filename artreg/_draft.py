@@ -5,6 +5,11 @@ registry, or an external object for a reference) and the file's stat at the time
 added. Hashing waits until the draft is logged, where the registry's stat cache can skip it
 and the bytes are hashed while they are stored, in one pass; nothing is copied to a staging
 area. A ``file://`` reference with a checksum is hashed the same lazy way, but not stored.
+
+A draft from ``ArtifactVersion.new_draft()`` holds no copy of its version's entries
+(``_based``): it keeps what was added or replaced in its own entries, and the version and
+what was removed from it apart, reading the version's entries in place when an edit needs
+them.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ._names import check_artifact_name, check_metadata, check_tags, check_text,
 from ._references import default_name, list_objects
 
 if TYPE_CHECKING:
+    from ._based import Based, Edits
     from ._blobs import BlobStore
     from ._versions import ArtifactVersion
 
@@ -235,6 +241,12 @@ class FileRows(Sequence[DraftEntry]):
             ]
         return self._made
 
+    def subset(self, rows: list[FileRow]) -> FileRows:
+        """The same tree's files limited to ``rows``."""
+        part = FileRows.__new__(FileRows)
+        part.base, part.cut, part.rows, part._made = self.base, self.cut, rows, None
+        return part
+
     def __len__(self) -> int:
         return len(self.rows)
 
@@ -285,18 +297,26 @@ class Artifact:
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
         self._logged: ArtifactVersion | None = None
         self._scratch: _Scratch | None = None  # where large new_file entries wait
+        # A draft from new_draft(): its version's entries (unless ``_entries`` replaces them or
+        # they were removed), read where they are.
+        self._based: Based | None = None
 
     def __repr__(self) -> str:
         count = len(self._tree) if self._tree is not None else len(self._entries)
-        state = f"logged as {self._logged.name}" if self._logged else f"{count} entries"
+        if self._logged:
+            state = f"logged as {self._logged.name}"
+        elif self._based is not None:
+            state = f"from {self._based.base.name}, {count} added or replaced, {self._based.removals} removed"
+        else:
+            state = f"{count} entries"
         return f"<Artifact {self.name!r} type={self.type!r} {state}>"
 
     # -- reading the draft -------------------------------------------------------------
 
     @property
     def entries(self) -> MappingProxyType[str, DraftEntry]:
-        """Logical path -> entry, read-only."""
-        return MappingProxyType(self._made())
+        """Logical path -> entry, read-only (for a draft from ``new_draft()``, as it is now)."""
+        return MappingProxyType(self._all())
 
     @property
     def logged_version(self) -> ArtifactVersion | None:
@@ -335,7 +355,7 @@ class Artifact:
             raise NotFound(f"no such directory: {os.fspath(local_path)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
         tree = FileRows(root, prefix, _walk(root, prefix))
-        if not self._entries and self._tree is None:
+        if not self._entries and self._tree is None and self._based is None:
             # A walk yields each path once and never a file where it yields a folder, so an
             # empty draft takes the rows as they are, without the per-path conflict checks.
             self._tree = tree
@@ -420,6 +440,9 @@ class Artifact:
         self._check_editable()
         logical = normalize_path(path)
         self._made()
+        if self._based is not None:
+            self._remove_based(self._based, logical)
+            return
         doomed = [logical] if logical in self._entries else [p for p in self._entries if p.startswith(logical + "/")]
         if not doomed:
             raise NotFound(f"draft {self.name!r} has no entry or folder {logical!r}")
@@ -429,25 +452,40 @@ class Artifact:
     # -- internals ---------------------------------------------------------------------
 
     def _made(self) -> dict[str, DraftEntry]:
-        """The entries, made from a pending ``add_dir`` tree first if there is one."""
+        """The entries, made from a pending ``add_dir`` tree first if there is one (a based draft: its own only)."""
         if self._tree is not None:
             self._entries = {entry.path: entry for entry in self._tree.made()}
             self._tree = None
         return self._entries
 
-    def _content(self) -> FileRows | list[DraftEntry]:
-        """What to log: the pending tree when that is the whole draft, else every entry."""
-        return self._tree if self._tree is not None else list(self._entries.values())
+    def _all(self) -> dict[str, DraftEntry]:
+        """Every entry, the base's included (read from the base version for a based draft)."""
+        made = self._made()
+        return made if self._based is None else self._based.all(made)
+
+    def _content(self) -> FileRows | list[DraftEntry] | Edits:
+        """What to log: the pending tree when that is the whole draft, the edits of a based draft, else every entry."""
+        if self._tree is not None:
+            return self._tree
+        if self._based is not None:
+            return self._based.edits(list(self._entries.values()))
+        return list(self._entries.values())
 
     def _put(self, entries: list[DraftEntry], *, overwrite: bool) -> list[DraftEntry]:
         """Add entries all-or-nothing after checking every conflict."""
         self._made()
+        based: dict[str, DraftEntry] = {}  # the base's entries at these paths and their parents
+        if self._based is not None:
+            wanted = {entry.path for entry in entries}
+            for entry in entries:
+                wanted.update(_parents(entry.path))
+            based = self._based.entries(wanted - self._entries.keys())
         replaced: list[str] = []
         result: list[DraftEntry] = []
         batch: dict[str, DraftEntry] = {}
         batch_dirs: set[str] = set()
         for entry in entries:
-            old = self._entries.get(entry.path) or batch.get(entry.path)
+            old = self._entries.get(entry.path) or batch.get(entry.path) or based.get(entry.path)
             if old is not None:
                 if _same_content(old, entry):
                     result.append(old)
@@ -455,7 +493,7 @@ class Artifact:
                 if not overwrite:
                     raise AlreadyExists(f"draft {self.name!r} already has {entry.path!r} with other content (pass overwrite=True)")
                 replaced.append(entry.path)
-            self._check_shape(entry.path, batch, batch_dirs)
+            self._check_shape(entry.path, batch, batch_dirs, based, old is not None)
             batch[entry.path] = entry
             batch_dirs.update(_parents(entry.path))
             result.append(entry)
@@ -469,6 +507,24 @@ class Artifact:
                 folders[parent] = folders.get(parent, 0) + 1
         return result
 
+    def _remove_based(self, based: Based, logical: str) -> None:
+        """``remove`` on a draft from ``new_draft()``: base entries are hidden, never loaded."""
+        in_base = bool(based.entries([logical]))
+        if logical in self._entries or in_base:
+            if logical in self._entries:
+                self._forget(logical)
+            if in_base:
+                based.removed.add(logical)
+            return
+        doomed = [p for p in self._entries if p.startswith(logical + "/")]
+        in_base = based.folder(logical)
+        if not doomed and not in_base:
+            raise NotFound(f"draft {self.name!r} has no entry or folder {logical!r}")
+        for p in doomed:
+            self._forget(p)
+        if in_base:
+            based.removed_dirs.add(logical)
+
     def _folders(self) -> dict[str, int]:
         if self._dirs is None:
             self._dirs = {}
@@ -477,12 +533,14 @@ class Artifact:
                     self._dirs[parent] = self._dirs.get(parent, 0) + 1
         return self._dirs
 
-    def _check_shape(self, path: str, batch: dict[str, DraftEntry], batch_dirs: set[str]) -> None:
-        """A path cannot be both a file and a folder of other entries."""
+    def _check_shape(
+        self, path: str, batch: dict[str, DraftEntry], batch_dirs: set[str], based: dict[str, DraftEntry], is_file: bool
+    ) -> None:
+        """A path cannot be both a file and a folder of other entries (``based``: the base's entries near it)."""
         for parent in _parents(path):
-            if parent in self._entries or parent in batch:
+            if parent in self._entries or parent in batch or parent in based:
                 raise AlreadyExists(f"{path!r} would sit inside {parent!r}, which is a file in draft {self.name!r}")
-        if self._folders().get(path) or path in batch_dirs:
+        if self._folders().get(path) or path in batch_dirs or (not is_file and self._based is not None and self._based.folder(path)):
             raise AlreadyExists(f"{path!r} is a folder of other entries in draft {self.name!r}")
 
     def _forget(self, path: str) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import apsw
 
+from . import _chunks as chunks
 from ._access import role_of
 from ._blobs import BlobStore, copy_hashing
 from ._bundle import (
@@ -87,7 +88,6 @@ SELECT r.name, r.description, r.all_types, r.visibility, r.default_role, r.creat
        (SELECT json_group_array(alias) FROM (SELECT alias FROM protected_aliases WHERE registry_id = r.id ORDER BY alias))
 FROM registries AS r WHERE r.id = ?
 """
-ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path"
 OUTPUTS = "SELECT o.run_id, o.version_id FROM json_each(?) AS j JOIN run_outputs AS o ON o.version_id = j.value"
 INPUTS = "SELECT i.run_id, i.version_id FROM json_each(?) AS j JOIN run_inputs AS i ON i.version_id = j.value"
 RUNS = f"""
@@ -325,7 +325,7 @@ class _Writer:
                 self._entries(con, version_id, bid)
 
     def _entries(self, con: apsw.Connection, version_id: int, bid: int) -> None:
-        cursor = con.execute(ENTRIES, (version_id,))
+        cursor = chunks.scan(con, version_id)  # in path order, inside the export's one snapshot
         while chunk := list(islice(cursor, ENTRIES_PER_RECORD)):
             rows = [[path, digest, size, ref, {} if extra == "{}" else json.loads(extra)] for path, digest, size, ref, extra in chunk]
             self._rows_record("entries", "version", bid, rows)

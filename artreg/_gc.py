@@ -1,7 +1,10 @@
 """Garbage collection and consistency checks of the blob store (SPEC §8).
 
 ``gc`` is mark-and-sweep under the store lock held exclusively, so no log in any process
-is between writing a blob and committing the version that names it. Rows go in one
+is between writing a blob (or reading the chunks it will share) and committing the version
+that names it. It marks the chunks of live versions' manifests, each once however many
+versions share it, and the blobs their entries name; it drops deleted versions' manifests
+and the chunks no manifest lists any more. Rows go in one
 transaction; files are unlinked only after it commits and is fsynced (a crash in between
 leaves orphan files, which the next ``gc`` removes).
 """
@@ -25,31 +28,36 @@ if TYPE_CHECKING:
     from ._blobs import BlobStore
     from ._cache import Cache
 
+# The chunks live versions' manifests list; a chunk several versions share is marked once.
+LIVE_CHUNKS = "SELECT m.chunk_id FROM manifests AS m JOIN versions AS v ON v.id = m.version_id WHERE v.state = 'committed'"
 # Blobs that no live version names; entries of deleted versions do not keep a blob, those of a
 # pending distributed version (SPEC §15.1) do. NOT IN builds the set of live digests once
-# (entries has no index on digest, to keep logs fast).
-UNREFERENCED = """
+# (chunk_entries has no index on digest, to keep logs fast).
+UNREFERENCED = f"""
 SELECT b.digest, b.size, typeof(b.data) = 'null' FROM blobs AS b
 WHERE b.digest NOT IN (
-    SELECT e.digest FROM entries AS e JOIN versions AS v ON v.id = e.version_id WHERE v.state = 'committed'
+    SELECT e.digest FROM chunk_entries AS e WHERE e.chunk_id IN ({LIVE_CHUNKS})
     UNION ALL SELECT digest FROM pending_entries
 )
 """
 # Of the digests given, those the cache must keep: a blob's, or a live reference entry's.
-KEPT_IN_CACHE = """
+KEPT_IN_CACHE = f"""
 SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM blobs) OR value IN (
-    SELECT e.digest FROM entries AS e JOIN versions AS v ON v.id = e.version_id WHERE v.state = 'committed' AND e.ref IS NOT NULL
+    SELECT e.digest FROM chunk_entries AS e WHERE e.chunk_id IN ({LIVE_CHUNKS}) AND e.ref IS NOT NULL
 )
 """
 LIVE_VERSION_DIGESTS = "SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM versions WHERE state = 'committed')"
+REFERENCED = f"SELECT DISTINCT e.digest, e.size FROM chunk_entries AS e WHERE e.chunk_id IN ({LIVE_CHUNKS}) AND e.ref IS NULL"
+# The manifests of deleted versions go with their blobs, and the chunks no manifest lists
+# any more with them (a deleted version's entries can no longer be read afterwards).
+DROP_DELETED_MANIFESTS = "DELETE FROM manifests WHERE version_id IN (SELECT id FROM versions WHERE state = 'deleted')"
+UNLISTED_CHUNKS = "SELECT id FROM chunks WHERE id NOT IN (SELECT chunk_id FROM manifests)"
+DROP_CHUNK = ["DELETE FROM chunk_entries WHERE chunk_id = ?", "DELETE FROM chunks WHERE id = ?"]
+DROP_STALE_CHUNK_CACHE = "DELETE FROM chunk_cache WHERE chunk_key NOT IN (SELECT key FROM chunks)"
 FILE_BLOBS = "SELECT digest, size FROM blobs WHERE typeof(data) = 'null'"
 # The names artreg gives blob files: objects/<2 hex>/<62 hex>.
 _FOLDER = re.compile(r"[0-9a-f]{2}")
 _BLOB_NAME = re.compile(r"[0-9a-f]{62}")
-REFERENCED = """
-SELECT DISTINCT e.digest, e.size FROM entries AS e JOIN versions AS v ON v.id = e.version_id
-WHERE v.state = 'committed' AND e.ref IS NULL
-"""
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,11 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False, now: datetime |
                 # the files behind after the commit, and gc would fail every time after.
                 _check_removable(store, [store.object_path(d) for d, _, is_file in doomed if is_file])
                 con.executemany("DELETE FROM blobs WHERE digest = ?", ((d,) for d, _, _ in doomed))
+                con.execute(DROP_DELETED_MANIFESTS)
+                unlisted = cast(list[Any], con.execute(UNLISTED_CHUNKS).fetchall())
+                for statement in DROP_CHUNK:
+                    con.executemany(statement, unlisted)
+                con.execute(DROP_STALE_CHUNK_CACHE)
                 con.execute("DELETE FROM stat_cache WHERE digest NOT IN (SELECT digest FROM blobs)")
                 con.execute("DELETE FROM tree_cache WHERE digest NOT IN (SELECT digest FROM versions)")
         freed_files = [d for d, _, is_file in doomed if is_file]

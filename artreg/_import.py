@@ -31,12 +31,13 @@ from ._audit import Actor, record
 from ._blobs import Staged, copy_hashing, wait_all
 from ._bundle import JSON_RUN_FIELDS, RUN_FIELDS, Copied, CopyReport, digest_batches, origin
 from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
+from ._chunks import write_sorted
 from ._clock import format_time
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
 from ._events import VersionCreated, VersionLinked, emit
 from ._ingest import INSERT_BLOB, SELECT_PRESENT
 from ._lifecycle import apply_retention
-from ._log_artifact import INSERT_ENTRY, INSERT_VERSION
+from ._log_artifact import INSERT_VERSION
 from ._names import LATEST, dump_json
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
@@ -386,7 +387,11 @@ class _Replay:
             body["created_at"], body["created_by"], *ttl,
         )).fetchone()[0])  # type: ignore[index]
         rows = self.staging.execute("SELECT path, digest, size, ref, extra FROM entries WHERE version = ? ORDER BY path", (body["id"],))
-        con.executemany(INSERT_ENTRY, ((version_id, *row) for row in rows))
+        # Streamed into shared chunks: those the registry holds already (an earlier version
+        # of the same files) are stored once. The reader checked that the rows add up.
+        digest, count, size = write_sorted(con, version_id, rows)
+        if (digest, count, size) != (body["digest"], body["file_count"], body["size"]):
+            raise IntegrityError(f"{self.labels[body['id']]} does not add up to the digest, file count and size its record gives")
         self.staging.execute("INSERT INTO created(version) VALUES (?)", (body["id"],))
         self.created.add(body["id"])
         record(con, self.actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=body["digest"],

@@ -30,6 +30,7 @@ from ._blobs import BlobStore, Stored, wait_all
 from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source, _hash_file
 from ._errors import IntegrityError, NotFound
 from ._localfiles import RACY_NS, SECOND_NS, open_regular, settled, short_read_error
+from ._manifest import EntryRow
 from ._names import dump_json
 from ._progress import ProgressCallback, Tracker
 
@@ -61,8 +62,6 @@ SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctim
 """
 
 
-# A manifest row as the version transaction writes it: (path, digest, size, ref, extra JSON).
-EntryRow = tuple[str, str, int, str | None, str]
 NO_EXTRA = "{}"
 # (dev, ino) -> (size, mtime_ns, ctime_ns, digest) of the stat cache's rows for a draft's files.
 StatHits = dict[tuple[int, int], tuple[int, int, int, str]]

@@ -7,21 +7,27 @@ tags, the producer edge of a run, and the collection's retention policy.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import apsw
 
 from ._aliases import set_alias
 from ._audit import Actor, record
+from ._based import Base, Edits
+from ._chunkcache import TreePlan, plan_tree
+from ._chunks import Manifest, from_base, from_rows, has_manifest
+from ._chunks import write as write_manifest
 from ._clock import format_time
 from ._draft import Artifact, DraftEntry, FileRows, _check_description
-from ._errors import InvalidName, TypeMismatch
+from ._errors import InvalidName, NotFound, TypeMismatch
 from ._events import VersionCreated, emit
 from ._ingest import Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint, tree_settled
 from ._lifecycle import apply_retention, ttl_columns
-from ._manifest import sorted_digest, version_digest
+from ._manifest import EntryRow, version_digest
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
@@ -56,7 +62,8 @@ INSERT INTO versions(collection_id, idx, digest, size, file_count, description, 
                      ttl_policy, ttl_seconds)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
 """
-INSERT_ENTRY = "INSERT INTO entries(version_id, path, digest, size, ref, extra) VALUES (?, ?, ?, ?, ?, ?)"
+# What a draft logs: a walked tree, the edits of a draft from new_draft(), or its entries.
+Content = FileRows | list[DraftEntry] | Edits
 
 
 def log_draft(
@@ -80,40 +87,14 @@ def log_draft(
     name, type_ = check_artifact_name(draft.name), draft.type
     ttl = ttl_columns(draft.ttl)
     content = draft._content()
+    if isinstance(content, Edits) and not _same_registry(content.base, reg):
+        content = list(draft._all().values())  # another registry: its blobs are copied, its manifest written afresh
     started = time.time_ns()
     with reg._store.lock(exclusive=False):
-        tree: str | None = None  # the draft's fingerprint when it is one add_dir tree
-        digest: str | None = None
-        if isinstance(content, FileRows):
-            tree = tree_fingerprint(content)
-            digest = cached_tree(reg._store, tree)
-            if digest is not None or not tree_settled(content, started):
-                # Known already; or a file changed so recently that it might change again
-                # unseen (_localfiles), and such a tree is never remembered.
-                tree = None
-        known: list[str | None] | None = None
-        stored: Ingested | None = None
-        if digest is None:
-            known = known_digests(reg._store, content)
-            if None in known:
-                stored = ingest(reg._store, content, known, progress)
-            else:
-                digest = version_digest(_known_pairs(content, known))
-        if stored is None and _latest_digest(reg, project_name, name) != digest:
-            # New content: store it before taking the write lock, rather than find that out
-            # inside a write transaction, roll it back and take the lock a second time.
-            # (The transaction checks ``latest`` again, so a race only costs a retry.)
-            if known is None:
-                known = known_digests(reg._store, content)
-            stored = ingest(reg._store, content, known, progress)
+        quick, tree = _quick_plan(reg, content, started, project_name, name)
+        plan = quick if quick is not None else _plan(reg, content, started, progress)
         while True:
-            if stored is not None:
-                digest = sorted_digest(stored.entries)
-            elif digest is None:
-                assert known is not None
-                digest = version_digest(_known_pairs(content, known))
-            if stored is not None:
-                stored.wait()  # a remote store's uploads: in the bucket before the commit that names them
+            plan.wait()  # a remote store's uploads: in the bucket before the commit that names them
             now = format_time(reg._now())
             actor = Actor(reg.user, now)
             try:
@@ -121,38 +102,109 @@ def log_draft(
                     project_id = ensure_project(con, project_name, now)
                     collection_id = _collection_for(con, project_id, project_name, name, type_, now)
                     latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
-                    if latest is not None and latest[1] == digest:
+                    if latest is not None and latest[1] == plan.digest:
                         version_id = latest[0]
-                        if stored is not None:
-                            stored.write(con)
-                    elif stored is None:
-                        # Every digest is known (stat or tree cache) but it is new content: presence
-                        # of each blob must be checked (and missing ones stored) after all. Rolled
-                        # back, so a log that then fails has not created the project or collection.
-                        raise _Ingest
+                        plan.write(con)
+                    elif plan.manifest is None:
+                        # The digest came from a cache and matched ``latest`` before the
+                        # transaction, but ``latest`` has moved since: plan it whole after all.
+                        # Rolled back, so a log that then fails has not created the project
+                        # or collection.
+                        raise _Replan
                     else:
-                        stored.write(con)
-                        row = (collection_id, digest, description, metadata, now, reg.user, *ttl)
-                        version_id = _insert_version(con, actor, row, stored)
-                    if version_id is not None:
-                        if tree is not None:
-                            remember_tree(con, tree, digest)
-                        for alias in alias_list:
-                            set_alias(con, actor, collection_id, alias, version_id)
-                        _add_tags(con, actor, version_id, tag_list)
-                        if run_id is not None:
-                            con.execute(INSERT_OUTPUT, (run_id, version_id))
-                        apply_retention(con, actor, collection_id)
-            except _Ingest:
-                version_id = None
-            if version_id is not None:
-                break
-            if known is None:
-                known = known_digests(reg._store, content)
-            stored = ingest(reg._store, content, known, progress)
+                        plan.write(con)
+                        row = (collection_id, plan.digest, description, metadata, now, reg.user, *ttl)
+                        version_id = _insert_version(con, actor, row, plan.manifest)
+                    if tree is not None:
+                        remember_tree(con, tree, plan.digest)
+                    for alias in alias_list:
+                        set_alias(con, actor, collection_id, alias, version_id)
+                    _add_tags(con, actor, version_id, tag_list)
+                    if run_id is not None:
+                        con.execute(INSERT_OUTPUT, (run_id, version_id))
+                    apply_retention(con, actor, collection_id)
+            except _Replan:
+                plan = _plan(reg, content, started, progress)
+                continue
+            break
     version = ArtifactVersion(reg, version_id)
     draft._freeze(version)
     return version
+
+
+@dataclass
+class _Plan:
+    """What a log writes: the version digest, its manifest, and the rows beside it.
+
+    ``manifest`` is None when the digest was found without storing anything (a cache says
+    the content is ``latest``'s): then the log can only dedup.
+    """
+
+    digest: str
+    manifest: Manifest | None = None
+    stored: Ingested | None = None
+    tree_plan: TreePlan | None = None
+
+    def wait(self) -> None:
+        """Return once the stored blobs' uploads (to a remote store) have finished."""
+        if self.tree_plan is not None:
+            self.tree_plan.stored.wait()
+        elif self.stored is not None:
+            self.stored.wait()
+
+    def write(self, con: apsw.Connection) -> None:
+        """The blobs, stat cache and chunk cache rows that go with the version (or with the dedup)."""
+        if self.tree_plan is not None:
+            self.tree_plan.write(con)
+        elif self.stored is not None:
+            self.stored.write(con)
+
+
+def _quick_plan(reg: Registry, content: Content, started: int, project: str, name: str) -> tuple[_Plan | None, str | None]:
+    """(a plan that stores nothing, when a cache gives the digest and it is ``latest``'s, else None;
+    the fingerprint of a walked tree to remember with its digest, if it should be)."""
+    digest: str | None = None
+    tree: str | None = None
+    if isinstance(content, FileRows):
+        tree = tree_fingerprint(content)
+        digest = cached_tree(reg._store, tree)
+        if digest is not None or not tree_settled(content, started):
+            # Known already; or a file changed so recently that it might change again unseen
+            # (_localfiles), and such a tree is never remembered.
+            tree = None
+    elif isinstance(content, list):
+        known = known_digests(reg._store, content)
+        if None not in known:
+            digest = version_digest((e.path, d) for e, d in zip(content, known, strict=True) if d is not None)
+    if digest is not None and digest == _latest_digest(reg, project, name):
+        return _Plan(digest), tree
+    return None, tree
+
+
+def _plan(reg: Registry, content: Content, started: int, progress: ProgressCallback | None) -> _Plan:
+    """Store what the content needs and build its manifest: a walked tree by its chunks
+    (``_chunkcache``), a draft from ``new_draft()`` as edits of its base, else afresh."""
+    store = reg._store
+    if isinstance(content, FileRows):
+        tree_plan = plan_tree(store, content, started, progress)
+        return _Plan(tree_plan.manifest.digest, tree_plan.manifest, tree_plan=tree_plan)
+    if isinstance(content, Edits):
+        stored = ingest(store, content.entries, known_digests(store, content.entries), progress)
+        changes: dict[str, EntryRow | None] = dict.fromkeys(content.removed)
+        changes.update((row[0], row) for row in stored.entries)
+        with reg._db.read() as con:
+            if not has_manifest(con, content.base.version_id) and content.base.file_count:
+                raise NotFound(f"{content.base.name}, which this draft was made from, was deleted and gc has collected its manifest")
+            manifest = from_base(con, content.base.version_id, sorted(changes.items()), content.removed_dirs)
+        return _Plan(manifest.digest, manifest, stored)
+    stored = ingest(store, content, known_digests(store, content), progress)
+    manifest = from_rows(stored.entries)
+    return _Plan(manifest.digest, manifest, stored)
+
+
+def _same_registry(base: Base, reg: Registry) -> bool:
+    """Whether a draft's base version lives in this registry's database (its chunks can be shared)."""
+    return base.db is reg._db or (not base.db.memory and os.path.realpath(base.db.path) == os.path.realpath(reg._db.path))
 
 
 def _latest_digest(reg: Registry, project: str, name: str) -> str | None:
@@ -163,14 +215,8 @@ def _latest_digest(reg: Registry, project: str, name: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-class _Ingest(Exception):
-    """Raised inside the version transaction to roll it back: the draft's bytes must be stored first."""
-
-
-def _known_pairs(content: FileRows | list[DraftEntry], known: list[str | None]) -> list[tuple[str, str]]:
-    """(path, digest) of every entry, when every digest is known."""
-    paths = [row[0] for row in content.rows] if isinstance(content, FileRows) else [e.path for e in content]
-    return [(path, digest) for path, digest in zip(paths, known, strict=True) if digest is not None]
+class _Replan(Exception):
+    """Raised inside the version transaction to roll it back: the content must be stored and planned whole."""
 
 
 def _add_tags(con: apsw.Connection, actor: Actor, version_id: int, tags: Sequence[str]) -> None:
@@ -185,16 +231,15 @@ def _tags_of(con: apsw.Connection, version_id: int) -> list[str]:
     return [r[0] for r in con.execute("SELECT tag FROM version_tags WHERE version_id = ? ORDER BY tag", (version_id,))]
 
 
-def _insert_version(con: apsw.Connection, actor: Actor, row: tuple[Any, ...], stored: Ingested) -> int:
-    """A new version row at the collection's next index, with its entries; it becomes ``latest``.
+def _insert_version(con: apsw.Connection, actor: Actor, row: tuple[Any, ...], manifest: Manifest) -> int:
+    """A new version row at the collection's next index, with its manifest; it becomes ``latest``.
 
     ``row`` is (collection_id, digest, description, metadata, created_at, created_by, ttl_policy, ttl_seconds).
     """
     collection_id = row[0]
     index = next_index(con, collection_id)
-    size = sum(row[2] for row in stored.entries)
-    version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], size, len(stored.entries), *row[2:])).fetchone()[0])  # type: ignore[index]
-    con.executemany(INSERT_ENTRY, ((version_id, *row) for row in stored.entries))
+    version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], manifest.size, manifest.count, *row[2:])).fetchone()[0])  # type: ignore[index]
+    write_manifest(con, version_id, manifest)
     record(con, actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=row[1], index=index)
     emit(con, actor, VersionCreated(collection_id, version_id))
     set_alias(con, actor, collection_id, LATEST, version_id)

@@ -10,6 +10,8 @@ from typing import Any
 from ._names import normalize_path
 
 DIGEST_HEADER = b"artreg-manifest-v1\n"
+# A manifest row as it is stored: (path, digest, size, ref, extra JSON).
+EntryRow = tuple[str, str, int, str | None, str]
 # Entries hashed per update: the text of a million entries is never built at once.
 _BATCH = 4096
 

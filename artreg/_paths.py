@@ -6,9 +6,9 @@ their own (inline blobs, references) are made into files of the registry's cache
 symbolic links to those files, the ``hf_hub_download`` / ``snapshot_download`` pattern; it
 is reused while intact and otherwise rebuilt beside the old one and swapped in whole.
 
-The folder queries here read a manifest as a tree (``artreg://``): entries are keyed by
-(version, path), so a folder's entries are one index range and a subfolder is skipped with
-one seek, whatever it holds.
+The folder queries here read a manifest as a tree (``artreg://``): a version's chunks are
+keyed by their first path and a chunk's entries by path (``_chunks``), so a folder's entries
+are one range of each and a subfolder is skipped with one seek, whatever it holds.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import _chunks as chunks
 from ._errors import AlreadyExists, ArtregError, IntegrityError, InvalidName
 from ._manifest import ManifestEntry
 from ._references import NONE, checksum_kind
@@ -34,10 +35,6 @@ if TYPE_CHECKING:
     from ._versions import ArtifactVersion
 
 BATCH = 256  # entries whose blob rows are read by one query (inline rows are at most the inline limit each)
-# The rows of one folder: from its first possible path to the first path after it.
-FOLDER = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path >= ? AND path < ? ORDER BY path"
-FOLDER_TO_END = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path >= ? ORDER BY path"
-FIRST_UNDER = "SELECT 1 FROM entries WHERE version_id = ? AND path >= ? AND path < ? LIMIT 1"
 
 
 # -- local paths -------------------------------------------------------------------------
@@ -294,10 +291,8 @@ def children(version: ArtifactVersion, folder: str) -> list[ManifestEntry | str]
     start = prefix
     with version._reg._db.read() as con:
         while True:
-            rows = con.execute(FOLDER_TO_END if upper is None else FOLDER,
-                               (version._content_id, start) if upper is None else (version._content_id, start, upper))
             restart = None
-            for path, digest, size, ref, extra in rows:
+            for path, digest, size, ref, extra in chunks.scan(con, version._content_id, start, upper):
                 rest = path[len(prefix):]
                 head, slash, _ = rest.partition("/")
                 if not slash:
@@ -314,10 +309,8 @@ def children(version: ArtifactVersion, folder: str) -> list[ManifestEntry | str]
 def descendants(version: ArtifactVersion, folder: str) -> list[ManifestEntry]:
     """Every entry under ``folder`` ("" for all), in path order, in one range scan."""
     prefix = folder + "/" if folder else ""
-    upper = _upper(prefix)
     with version._reg._db.read() as con:
-        rows = con.execute(FOLDER_TO_END if upper is None else FOLDER,
-                           (version._content_id, prefix) if upper is None else (version._content_id, prefix, upper))
+        rows = chunks.scan(con, version._content_id, prefix, _upper(prefix))
         return [ManifestEntry(p, d, s, r, _extra(e)) for p, d, s, r, e in rows]
 
 
@@ -326,7 +319,8 @@ def is_folder(version: ArtifactVersion, folder: str) -> bool:
     if not folder:
         return True
     with version._reg._db.read() as con:
-        return con.execute(FIRST_UNDER, (version._content_id, folder + "/", folder + "0")).fetchone() is not None
+        first = chunks.first_from(con, version._content_id, folder + "/")
+    return first is not None and first < folder + "0"
 
 
 def _extra(text: str) -> dict[str, Any]:

@@ -1,10 +1,17 @@
 """The database schema as an ordered list of migrations (``PRAGMA user_version``).
 
-Migration *n* (1-based) takes a database from ``user_version = n-1`` to ``n``. Never edit
-a migration that has shipped: append a new one.
+Migration *n* (1-based) takes a database from ``user_version = n-1`` to ``n``: SQL text, or
+a function for one that needs Python. Never edit a migration that has shipped: append a new one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import apsw
+
+from ._chunks import write_sorted
 
 APPLICATION_ID = 0x41525447  # "ARTG"
 
@@ -481,6 +488,65 @@ WHERE run_key IS NULL
 UPDATE runs SET run_key = CAST(id AS TEXT) || '-' || lower(hex(randomblob(4))) WHERE run_key IS NULL;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11]
+# Manifests as shared chunks (SPEC §22, _chunks.py). chunks: a run of entries consecutive in
+# path order, stored once (key = sha256 of its rows) with its part of the version digest's
+# text; manifests: a version's chunks in path order, keyed by each chunk's first path;
+# chunk_cache: a walked tree's run of files, by their paths and stats -> the chunk logged for
+# them. The entries table becomes a view of the same rows for simple readers.
+_V12_TABLES = """
+CREATE TABLE chunks (
+    id         INTEGER PRIMARY KEY,
+    key        BLOB NOT NULL UNIQUE CHECK (length(key) = 32),
+    count      INTEGER NOT NULL CHECK (count > 0),
+    size       INTEGER NOT NULL CHECK (size >= 0),
+    first_path TEXT NOT NULL,
+    last_path  TEXT NOT NULL CHECK (last_path >= first_path),
+    text       BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE chunk_entries (
+    chunk_id INTEGER NOT NULL REFERENCES chunks(id),
+    path     TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    size     INTEGER NOT NULL CHECK (size >= 0),
+    ref      TEXT,
+    extra    TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+    PRIMARY KEY (chunk_id, path)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE manifests (
+    version_id INTEGER NOT NULL REFERENCES versions(id),
+    first_path TEXT NOT NULL,
+    chunk_id   INTEGER NOT NULL REFERENCES chunks(id),
+    PRIMARY KEY (version_id, first_path)
+) STRICT, WITHOUT ROWID;
+-- gc deletes chunks no manifest names; the foreign key check looks them up here.
+CREATE INDEX manifests_by_chunk ON manifests(chunk_id);
+
+CREATE TABLE chunk_cache (
+    fingerprint BLOB PRIMARY KEY CHECK (length(fingerprint) = 32),
+    chunk_key   BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+"""
+_V12_VIEW = """
+DROP TABLE entries;
+CREATE VIEW entries(version_id, path, digest, size, ref, extra) AS
+SELECT m.version_id, e.path, e.digest, e.size, e.ref, e.extra FROM manifests AS m JOIN chunk_entries AS e ON e.chunk_id = m.chunk_id;
+"""
+WITH_ENTRIES = "SELECT v.id FROM versions AS v WHERE EXISTS (SELECT 1 FROM entries AS e WHERE e.version_id = v.id) ORDER BY v.id"
+OLD_ENTRIES = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? ORDER BY path"
+
+
+def _v12(con: apsw.Connection) -> None:
+    """Every version's entries rows become chunks, in one pass (identical runs stored once)."""
+    con.execute(_V12_TABLES)
+    reader = con.cursor()
+    versions: list[Any] = con.execute(WITH_ENTRIES).fetchall()
+    for (version_id,) in versions:
+        write_sorted(con, version_id, reader.execute(OLD_ENTRIES, (version_id,)))
+    con.execute(_V12_VIEW)
+
+
+MIGRATIONS: list[str | Callable[[apsw.Connection], None]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _v12]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
+from . import _chunks as chunks
 from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
 from ._audit import Actor, AliasChange, record
+from ._based import Base, Based
 from ._clock import format_time, parse_time
 from ._diff import VersionDiff, diff_versions
 from ._download import download, verify
-from ._draft import Artifact, BlobSource, DraftEntry, RefSource, _check_description
+from ._draft import Artifact, _check_description
 from ._errors import FileNotFound, InvalidName, NotFound, PermissionDenied
 from ._handle import Handle
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
@@ -74,16 +76,6 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
     FROM collections AS c2 JOIN projects AS p2 ON p2.id = c2.project_id
     WHERE p2.name = :project AND c2.name = :name AND c2.deleted_at IS NULL
 )"""
-# files() reads entries a page at a time, by path: each page one indexed range of the primary
-# key ("dir/" <= path < "dir0" for a folder; the whole manifest has no upper bound).
-FILES_PAGE = 1000
-_COLUMNS = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ?"
-SELECT_PAGE = f"{_COLUMNS} ORDER BY path LIMIT ? OFFSET ?"
-SELECT_PAGE_AFTER = f"{_COLUMNS} AND path > ? ORDER BY path LIMIT ?"
-SELECT_FOLDER_PAGE = f"{_COLUMNS} AND path >= ? AND path < ? ORDER BY path LIMIT ? OFFSET ?"
-SELECT_FOLDER_PAGE_AFTER = f"{_COLUMNS} AND path > ? AND path < ? ORDER BY path LIMIT ?"
-COUNT_ENTRIES = "SELECT count(*) FROM entries WHERE version_id = ? AND path >= ? AND path < ?"
-SELECT_ENTRY = "SELECT path, digest, size, ref, extra FROM entries WHERE version_id = ? AND path = ?"
 SELECT_LIVE_PAGE = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed' ORDER BY idx DESC LIMIT ? OFFSET ?"
 COUNT_LIVE = "SELECT count(*) FROM versions WHERE collection_id = ? AND state = 'committed'"
 LIVE_LINKS = "SELECT count(*) FROM versions WHERE source_id = ? AND state = 'committed'"
@@ -418,39 +410,28 @@ class ArtifactVersion(Handle):
 
         ``prefix`` keeps the entries under one folder (``"images"`` or ``"images/"``);
         ``offset`` and ``limit`` page through them (``count_files(prefix)`` says how many).
-        Bad arguments raise InvalidName here, not when the iterator is first used.
-
-        Read a page at a time, each page in a short read transaction of its own (a version's
-        entries never change): no snapshot is held while the caller's loop runs, so a write
-        made inside the loop waits for the lock like any other instead of failing with Busy
-        because another process committed since the loop began.
+        Read a chunk of the manifest at a time (at most a few thousand entries), each in a
+        short read transaction of its own: memory stays constant, and a write made inside
+        the caller's loop waits for the lock like any other. Bad arguments raise InvalidName
+        here, not when the iterator is first used.
         """
         low, high = folder_range(prefix)
         offset, limit = check_page(offset, limit)
-        return self._pages(low, high, offset, limit)
+        return self._stream(low, high, offset, None if limit < 0 else limit)
 
-    def _pages(self, low: str, high: str | None, offset: int, limit: int) -> Iterator[ManifestEntry]:
-        db = self._reg._db
-        left = limit  # -1: no limit
-        after: str | None = None
-        while left != 0:
-            page = FILES_PAGE if left < 0 else min(left, FILES_PAGE)
-            args: tuple[Any, ...]
-            if after is None:
-                sql, args = (SELECT_PAGE, (self._content_id, page, offset)) if high is None else \
-                    (SELECT_FOLDER_PAGE, (self._content_id, low, high, page, offset))
-            else:
-                sql, args = (SELECT_PAGE_AFTER, (self._content_id, after, page)) if high is None else \
-                    (SELECT_FOLDER_PAGE_AFTER, (self._content_id, after, high, page))
-            with db.read() as con:
-                rows: list[Any] = con.execute(sql, args).fetchall()
-            for path, digest, size, ref, extra in rows:
-                yield ManifestEntry(path, digest, size, ref, json.loads(extra))
-            if len(rows) < page:
-                return
-            after = str(rows[-1][0])
-            if left > 0:
-                left -= len(rows)
+    def _stream(self, low: str, high: str | None, offset: int, limit: int | None) -> Iterator[ManifestEntry]:
+        empty = True
+        for path, digest, size, ref, extra in chunks.stream(self._reg._db, self._content_id, low, high, offset=offset, limit=limit):
+            empty = False
+            yield ManifestEntry(path, digest, size, ref, json.loads(extra))
+        if empty and self.file_count:
+            self._check_manifest()
+
+    def _check_manifest(self) -> None:
+        """Raise NotFound when this version's manifest is gone: it was deleted and ``gc`` collected it."""
+        with self._reg._db.read() as con:
+            if not chunks.has_manifest(con, self._content_id):
+                raise NotFound(f"{self.qualified_name} was deleted and gc has collected its manifest")
 
     def count_files(self, prefix: str | None = None) -> int:
         """How many entries the manifest holds under the folder ``prefix`` (all of them: ``file_count``)."""
@@ -458,13 +439,13 @@ class ArtifactVersion(Handle):
         if high is None:
             return int(self.file_count)
         with self._reg._db.read() as con:
-            return int(con.execute(COUNT_ENTRIES, (self._content_id, low, high)).fetchone()[0])  # type: ignore[index]
+            return chunks.count(con, self._content_id, low, high)
 
     def get_entry(self, path: str) -> ManifestEntry:
         """The entry at a logical path; raises FileNotFound (a NotFound and a FileNotFoundError)."""
         logical = normalize_path(path)
         with self._reg._db.read() as con:
-            row = con.execute(SELECT_ENTRY, (self._content_id, logical)).fetchone()
+            row = chunks.entry(con, self._content_id, logical)
         if row is None:
             raise FileNotFound(f"{self.qualified_name} has no entry {logical!r}")
         return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
@@ -524,17 +505,18 @@ class ArtifactVersion(Handle):
     def new_draft(self) -> Artifact:
         """A draft with this version's entries, description and metadata, for the next version.
 
+        The entries are not copied: the draft reads this version's manifest where it is and
+        keeps only what is added, replaced or removed, so logging it writes only the parts of
+        the manifest those edits touch (SPEC §22). Keep the registry open until the draft is
+        logged. Raises NotFound for a deleted version whose manifest gc has collected.
         The draft holds the version's bytes, so a link's needs the right to download them.
         """
         self._require_download()
         name = self.collection_name if self._source_id is None else self.source_version.collection_name  # type: ignore[union-attr]
+        if self.file_count:
+            self._check_manifest()
         draft = Artifact(name, self.type, self._saved["description"], self._saved["metadata"])
-        store = self._reg._store
-        draft._put(
-            [DraftEntry(e.path, e.size, BlobSource(store, e.digest, e.size) if e.ref is None else RefSource(e.ref, e.extra), e.digest)
-             for e in self.files()],
-            overwrite=False,
-        )
+        draft._based = Based(Base(self._reg._db, self._reg._store, self._content_id, self.qualified_name, self.file_count))
         return draft
 
 

@@ -31,6 +31,22 @@ def peak():
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 """
 
+# Pasted into child scripts too: the bytes of the database in use (pages minus free pages),
+# as one connection sees them (its own commits included, WAL or not).
+DB_BYTES = """
+def db_bytes(reg):
+    con = reg._db.connection()
+    pages, free, size = (con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+    return (pages - free) * size
+"""
+
+
+def db_bytes(reg: Any) -> int:
+    """The bytes of a registry's database in use (as ``DB_BYTES`` defines it for children)."""
+    con = reg._db.connection()
+    pages, free, size = (con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+    return int((pages - free) * size)
+
 
 def child_env() -> dict[str, str]:
     """The environment for a child process, importing artreg from this checkout."""

@@ -28,6 +28,7 @@ import urllib.request
 import _bench
 
 import artreg
+from artreg import _chunks as chunks
 
 STAMP = "2026-01-01T00:00:00.000000Z"
 VERSIONS = 10_000
@@ -51,9 +52,9 @@ def build(folder: str) -> str:
             con.executemany("INSERT INTO aliases(collection_id, alias, version_id) VALUES (?, ?, ?)",
                             ((first._collection_id, f"milestone-{n}", i) for n, i in enumerate(ids[::100])))
             con.execute("UPDATE collections SET next_index = ? WHERE id = ?", (VERSIONS, first._collection_id))
-            con.executemany("INSERT INTO entries(version_id, path, digest, size) VALUES (?, ?, ?, ?)",
-                            ((big.id, f"d{i // 1000:03d}/f{i:06d}", f"{i:064x}", i) for i in range(FILES)))
-            con.execute("UPDATE versions SET file_count = ? WHERE id = ?", (FILES, big.id))
+            digest, files, size = chunks.write_sorted(con, big.id, ((f"d{i // 1000:03d}/f{i:06d}", f"{i:064x}", i, None, "{}")
+                                                                     for i in range(FILES)))
+            con.execute("UPDATE versions SET digest = ?, file_count = ?, size = ? WHERE id = ?", (digest, files, size, big.id))
     return path
 
 

@@ -31,6 +31,21 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
+# Manifest rows back in an entries table of their own, as schema versions 1-10 kept them: run on a
+# current registry, it undoes the last migration, for tests that turn a registry back into an older one.
+UNDO_CHUNKS = """
+CREATE TABLE entries_old (
+    version_id INTEGER NOT NULL REFERENCES versions(id), path TEXT NOT NULL, digest TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0), ref TEXT, extra TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+    PRIMARY KEY (version_id, path)
+) STRICT, WITHOUT ROWID;
+INSERT INTO entries_old SELECT * FROM entries;
+DROP VIEW entries;
+DROP TABLE chunk_cache; DROP TABLE manifests; DROP TABLE chunk_entries; DROP TABLE chunks;
+ALTER TABLE entries_old RENAME TO entries;
+"""
+
+
 def readline(proc: subprocess.Popen[str], deadline: float) -> str:
     """One line of a child's stdout, failing the test when it does not come by ``deadline`` (monotonic).
 

@@ -114,6 +114,39 @@ def assert_consistent(reg: artreg.Registry) -> int:
     return checked
 
 
+def assert_chunks_consistent(reg: artreg.Registry) -> None:
+    """Every manifest is whole (SPEC §22): each chunk's count, size, first and last path and
+    text agree with its entry rows; each version's chunks are in path order without overlap
+    and add up to its file_count and size; no manifest row names a missing chunk."""
+    chunks = {cid: (count, size, first, last, text) for cid, count, size, first, last, text in rows(
+        reg, "SELECT id, count, size, first_path, last_path, text FROM chunks")}
+    held: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows(reg, "SELECT chunk_id, path, digest, size FROM chunk_entries ORDER BY chunk_id, path"):
+        held[row[0]].append(row[1:])
+    assert set(held) <= set(chunks), "entry rows of a chunk that does not exist"
+    for cid, (count, size, first, last, text) in chunks.items():
+        entries = held.get(cid, [])
+        assert count == len(entries) > 0, f"chunk {cid}: count {count}, {len(entries)} rows"
+        assert size == sum(e[2] for e in entries), f"chunk {cid}: size"
+        assert (first, last) == (entries[0][0], entries[-1][0]), f"chunk {cid}: first and last path"
+        assert text == "".join(f"{p}:{d}\n" for p, d, _ in entries).encode("utf-8", "surrogatepass"), f"chunk {cid}: text"
+    listed: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for version_id, first, chunk_id in rows(reg, "SELECT version_id, first_path, chunk_id FROM manifests ORDER BY version_id, first_path"):
+        assert chunk_id in chunks, f"version {version_id} lists a missing chunk {chunk_id}"
+        assert chunks[chunk_id][2] == first, f"version {version_id}: chunk {chunk_id} is listed under another first path"
+        listed[version_id].append(chunks[chunk_id])
+    for version_id, file_count, size, state, source_id in rows(reg, "SELECT id, file_count, size, state, source_id FROM versions"):
+        parts = listed.get(version_id, [])
+        if source_id is not None:
+            assert not parts, f"link {version_id} has a manifest of its own"
+            continue
+        if state == "deleted" and not parts:
+            continue  # collected by gc
+        assert sum(p[0] for p in parts) == file_count and sum(p[1] for p in parts) == size, f"version {version_id}: half a manifest"
+        for before, after in zip(parts, parts[1:], strict=False):
+            assert before[3] < after[2], f"version {version_id}: chunks overlap or are out of order"
+
+
 def snapshot(reg: artreg.Registry) -> dict[str, Any]:
     """Everything a change could touch: every row of every table, the audit head, the blob files
     (temporary ones in ``objects/tmp`` included)."""

@@ -7,7 +7,9 @@ Each role is seeded by its arguments and talks to its parent over stdin/stdout:
   random operations (log, move aliases, link, delete, gc) and prints one JSON report.
 - ``crash PATH SEED VARIANT``: logs large and small versions until it is killed, printing
   ``committed <collection> <index> <digest>`` after each commit; VARIANT ``gc`` also runs gc
-  on a second thread, ``fresh`` opens a new registry (to be killed while creating it).
+  on a second thread, ``fresh`` opens a new registry (to be killed while creating it),
+  ``edits`` logs drafts from ``new_draft()`` of a 3,000-file version with a few edits each
+  (their manifests share chunks) while gc runs on a second thread.
 - ``full-disk PATH LIMIT KIND``: caps file sizes at LIMIT bytes (RLIMIT_FSIZE, SIGXFSZ
   ignored), then logs a bigger blob file (``blob``, ``blob-tail``) or more inline bytes than
   the WAL may hold (``wal``), or downloads ``p/big`` (``download``); prints the outcome as JSON.
@@ -144,8 +146,43 @@ def _gc_loop(path: str, stop: threading.Event) -> None:
             reg.gc()
 
 
+def _edited(rng: random.Random, reg: artreg.Registry) -> artreg.Artifact:
+    """The next version of the collection ``edits``: 3,000 files at first, then a draft of the
+    latest with a few files changed, added and removed, and now and then a folder removed."""
+    try:
+        latest = reg.artifact(f"{PROJECT}/edits")
+    except artreg.NotFound:
+        art = artreg.Artifact("edits", type="dataset", metadata={"files": 3000})
+        for i in range(3000):
+            with art.new_file(f"d{i // 300}/f{i:05d}", mode="wb") as f:
+                f.write(rng.randbytes(rng.randint(1, 40)))
+        return art
+    paths = [e.path for e in latest.files()]
+    draft = latest.new_draft()
+    for path in rng.sample(paths, min(len(paths), rng.randint(1, 5))):
+        with draft.new_file(path, mode="wb", overwrite=True) as f:
+            f.write(rng.randbytes(rng.randint(41, 80)))
+    for i in range(rng.randint(0, 3)):
+        with draft.new_file(f"d{rng.randint(0, 12)}/new{rng.randrange(10**6):06d}-{i}", mode="wb", overwrite=True) as f:
+            f.write(rng.randbytes(8))
+    draft.remove(rng.choice(paths))
+    if rng.random() < 0.1:
+        draft.remove(rng.choice(sorted({p.split("/")[0] for p in paths})))
+    draft.metadata = {"files": len(draft.entries)}
+    return draft
+
+
 def crash(path: str, seed: int, variant: str) -> None:
     rng = random.Random(seed)
+    if variant == "edits":
+        with artreg.open(path, inline_limit=1024) as reg:
+            threading.Thread(target=_gc_loop, args=(path, threading.Event()), daemon=True).start()
+            print("ready", flush=True)
+            while True:
+                version = reg.log_artifact(_edited(rng, reg), project=PROJECT)
+                print(f"committed {version.collection_name} {version.index} {version.digest}", flush=True)
+                for old in reg.artifacts(PROJECT, version.collection_name)[2:]:
+                    old.delete(delete_aliases=True)
     if variant == "fresh":
         print("ready", flush=True)  # killed while creating the registry, or just after
     with artreg.open(path, inline_limit=1024) as reg:

@@ -296,7 +296,8 @@ def test_a_corrupted_inline_blob_is_detected_and_never_served(world: World) -> N
 
 def test_a_tampered_manifest_path_is_refused_before_anything_is_written(world: World) -> None:
     with world.reg._db.write() as con:
-        con.execute("UPDATE entries SET path = '../escape' WHERE path = 'small' AND version_id = ?", (world.data.id,))
+        con.execute("UPDATE chunk_entries SET path = '../escape' WHERE path = 'small' "
+                    "AND chunk_id IN (SELECT chunk_id FROM manifests WHERE version_id = ?)", (world.data.id,))
     with pytest.raises(artreg.InvalidName, match="escape"):
         world.data.download(str(world.tmp / "out" / "root"))
     assert not (world.tmp / "out").exists() and not (world.tmp / "escape").exists()
@@ -413,7 +414,8 @@ def test_a_database_artreg_did_not_write_is_refused_untouched(tmp_path: Path, ki
     assert sorted((tmp_path / "reg" / "objects").rglob("*")) == objects
 
 
-@pytest.mark.parametrize("drop", ["TABLE aliases", "TABLE entries", "INDEX aliases_by_version", "TRIGGER search_alias_insert"])
+@pytest.mark.parametrize("drop", ["TABLE aliases", "TABLE chunk_entries", "VIEW entries", "INDEX aliases_by_version",
+                                  "TRIGGER search_alias_insert"])
 def test_an_artreg_database_missing_a_table_index_or_trigger_raises_schema_error(tmp_path: Path, drop: str) -> None:
     """SPEC §23: a dropped table surfaced as a plain ArtregError ("no such table") at first
     use; a dropped trigger not at all. Refused at open, naming what is missing, untouched."""

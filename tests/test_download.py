@@ -100,7 +100,7 @@ def test_corrupt_blob_is_not_served_by_a_copy(reg: artreg.Registry, v: artreg.Ar
 def test_escaping_manifest_paths_are_refused_before_writing(reg: artreg.Registry, tmp_path: Path) -> None:
     v = reg.log_artifact(make(a=b"alpha", z=b"zulu"), project="p")
     # A manifest cannot be built with such a path; forge one in the database.
-    reg._db.connection().execute("UPDATE entries SET path = '../evil' WHERE path = 'z'")
+    reg._db.connection().execute("UPDATE chunk_entries SET path = '../evil' WHERE path = 'z'")
     with pytest.raises(artreg.InvalidName, match=r"'\.\.'"):
         v.download(tmp_path / "x")
     assert not (tmp_path / "evil").exists()

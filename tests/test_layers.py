@@ -19,16 +19,19 @@ PACKAGE = Path(artreg.__file__).parent
 LAYERS: dict[str, set[str]] = {
     "base": {"_errors", "_names", "_clock", "_progress", "_hashing", "_version"},
     "storage": {
-        "_db", "_schema", "_location", "_blobs", "_blob_cache", "_s3", "_s3_store", "_s3_gc", "_storage", "_root",
+        "_db", "_schema", "_location", "_manifest", "_chunks", "_blobs", "_blob_cache", "_s3", "_s3_store", "_s3_gc",
+        "_storage", "_root",
     },
-    "content": {"_manifest", "_references", "_localfiles"},
+    "content": {"_references", "_localfiles"},
     "domain": {
-        "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_draft", "_ingest", "_log_artifact",
+        "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_draft", "_based", "_chunkcache", "_ingest",
+        "_log_artifact",
         "_download", "_cache", "_paths", "_gc", "_diff", "_lineage", "_svg", "_search", "_filters", "_suggest",
         "_webhooks", "_tar", "_bundle", "_bundle_read", "_export", "_import", "_copy",
     },
     "handles": {
-        "_registry", "_handle", "_versions", "_collection_edit", "_catalog", "_runs", "_run_data", "_run_exit", "_distributed", "_automations",
+        "_registry", "_handle", "_versions", "_collection_edit", "_catalog", "_runs", "_run_data", "_run_exit",
+        "_distributed", "_automations",
     },
     "frontends": {"cli", "_web", "_render", "_demo", "filesystem", "wandb"},
     "package": {"__init__", "__main__"},

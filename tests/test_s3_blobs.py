@@ -446,3 +446,27 @@ def test_path_and_snapshot_fetch_a_bucket_blob_into_the_cache_checked(moto_bucke
         with pytest.raises(artreg.IntegrityError):
             v.path("data/big_bin")  # the bucket's object was replaced: refused, nothing cached
         assert not reg._store.object_path(sha(data)).exists()
+
+
+def test_a_distributed_version_over_a_bucket_is_uploaded_before_it_is_committed(moto_bucket: Bucket, tmp_path: Path) -> None:
+    """SPEC §15.1 with §17: upsert_artifact() waits for its parts' uploads before the commit
+    that names them (it used to reach the commit with the uploads under way)."""
+    import artreg.wandb as wandb
+
+    parts = {"parts/a.bin": os.urandom(5000), "parts/b.bin": os.urandom(7000)}
+    with artreg.open(tmp_path / "reg", inline_limit=1024, blobs=moto_bucket.url("team")) as reg:
+        wandb.use_registry(reg)
+        with wandb.init(project="p") as run:
+            for path, data in parts.items():
+                artifact = wandb.Artifact("parallel", type="dataset")
+                with artifact.new_file(path, mode="wb") as f:
+                    f.write(data)
+                run.upsert_artifact(artifact, distributed_id="d")
+            run.finish_artifact(wandb.Artifact("parallel", type="dataset"), distributed_id="d")
+        version = reg.artifact("p/parallel:latest")
+        assert sorted(e.path for e in version.files()) == sorted(parts)
+        for path, data in parts.items():
+            assert moto_bucket.client.get_object(Bucket=moto_bucket.name, Key=blob_key("team", data))["Body"].read() == data
+            with version.open(path) as f:
+                assert f.read() == data
+        assert reg.check().ok

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import artreg
-from conftest import child_env, past_racy_window
+from conftest import UNDO_CHUNKS, child_env, past_racy_window
 
 SIZES = [pytest.param(100, id="inline"), pytest.param(5000, id="blob-file")]
 
@@ -279,7 +279,7 @@ def test_a_registry_cached_by_older_code_forgets_what_it_cannot_trust(tmp_path: 
 
     from artreg._schema import MIGRATIONS
 
-    before = next(i for i, migration in enumerate(MIGRATIONS) if "ctime_ns" in migration)
+    before = next(i for i, migration in enumerate(MIGRATIONS) if isinstance(migration, str) and "ctime_ns" in migration)
     path = tmp_path / "weights.bin"
     path.write_bytes(b"a" * 3000)
     past_racy_window()
@@ -294,6 +294,7 @@ def test_a_registry_cached_by_older_code_forgets_what_it_cannot_trust(tmp_path: 
                     "mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (dev, ino)) STRICT, WITHOUT ROWID")
         con.execute("INSERT INTO stat_cache VALUES (?, ?, ?, ?, ?)",
                     (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, old_digest))
+        con.execute(UNDO_CHUNKS)  # and the migrations after it: manifests as chunks
         con.execute(f"PRAGMA user_version = {before}")
     con.close()
     past_racy_window()

@@ -227,7 +227,7 @@ def _age(root: Path, seconds: int = 10) -> None:
 def test_an_unchanged_tree_is_one_lookup_and_any_change_is_seen(
     reg: artreg.Registry, src: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from artreg import _log_artifact
+    from artreg import _ingest
 
     _age(src)
     first = artreg.Artifact("tree", type="dataset")
@@ -235,9 +235,9 @@ def test_an_unchanged_tree_is_one_lookup_and_any_change_is_seen(
     v0 = reg.log_artifact(first, project="p")
     assert reg._db.connection().execute("SELECT digest FROM tree_cache").fetchall() == [(v0.digest,)]
 
-    real = _log_artifact.known_digests
-    lookups: list[int] = []
-    monkeypatch.setattr(_log_artifact, "known_digests", lambda store, content: lookups.append(1) or real(store, content))
+    real = _ingest._stat_cache
+    lookups: list[int] = []  # queries of the stat cache
+    monkeypatch.setattr(_ingest, "_stat_cache", lambda *args: lookups.append(1) or real(*args))
 
     def relog(**kwargs: str) -> artreg.ArtifactVersion:
         art = artreg.Artifact("tree", type="dataset")
