@@ -21,6 +21,7 @@ The rule (README, "Where things live"):
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,10 @@ class Location:
     objects: str | None
 
 
+# "scheme://...": never a path anyone means (it would become a folder named "scheme:").
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
 def locate(path: str | os.PathLike[str], *, create: bool) -> Location:
     """Resolve an ``open()`` path to its database file, creating folders only when ``create``.
 
@@ -52,6 +57,9 @@ def locate(path: str | os.PathLike[str], *, create: bool) -> Location:
         return Location(MEMORY, None)
     if not text or "\x00" in text:
         raise InvalidName(f"a registry path must be a non-empty path without NUL characters, not {text!r}")
+    url = _URL.match(text)
+    if url is not None:
+        raise InvalidName(_url_refusal(text, url.group(1).lower()))
     target = Path(os.path.abspath(os.path.expanduser(text)))
     try:
         found = os.stat(target)
@@ -78,6 +86,19 @@ def locate(path: str | os.PathLike[str], *, create: bool) -> Location:
         return Location(str(target), f"{target.name}.objects")
     _make_folder(target, target)
     return Location(str(target / DB_NAME), "objects")
+
+
+def _url_refusal(text: str, scheme: str) -> str:
+    """Why ``open()`` refuses a URL, instead of making a folder named after it."""
+    if scheme.startswith("postgres"):
+        why = "a catalog in PostgreSQL is not available in this version of artreg; the catalog is a registry file"
+    elif scheme in ("s3", "gs", "gcs", "az", "abfs"):
+        why = "a bucket holds a registry's blobs, not its catalog: open a local registry with blobs='s3://bucket/prefix'"
+    elif scheme == "file":
+        why = "give the path itself, without file://"
+    else:
+        why = "a registry is a folder or a .db file"
+    return f"cannot open registry {text!r}: {why}"
 
 
 def _check_database(database: Path) -> bool:

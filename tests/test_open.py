@@ -100,6 +100,25 @@ def test_the_default_registry_is_not_created_without_create(tmp_path: Path) -> N
     artreg.open(create=False).close()
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgresql://team@db.example/registry", "PostgreSQL is not available"),
+    ("postgres://db/registry", "PostgreSQL is not available"),
+    ("s3://bucket/prefix", "blobs='s3://bucket/prefix'"),
+    ("file:///srv/registry", "without file://"),
+    ("https://example.com/registry", "a folder or a .db file"),
+])
+def test_a_url_is_refused_and_no_folder_is_made_of_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, says: str) -> None:
+    """``open("postgresql://…")`` once made a folder named "postgresql:" and an empty registry in it."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(artreg.InvalidName, match=says):
+        artreg.open(url)
+    result = subprocess.run([sys.executable, "-m", "artreg", "--registry", url, "ls"],
+                            capture_output=True, text=True, env=child_env(), cwd=tmp_path, timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert says in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_memory_is_always_new(tmp_path: Path) -> None:
     with artreg.open(":memory:", create=False) as reg:
         assert reg.log_artifact(make(a="x")).name == "ds:v0"
