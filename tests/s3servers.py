@@ -13,6 +13,7 @@ Loaded as a plugin by conftest.py (``pytest_plugins``), so the session fixtures 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -43,6 +44,12 @@ class Server:
     endpoint: str
     proc: subprocess.Popen[bytes]
     verifies_checksums: bool
+
+
+def blob_key(prefix: str, data: bytes) -> str:
+    """The bucket key of a blob holding ``data`` under ``prefix`` (the layout of SPEC §17)."""
+    digest = hashlib.sha256(data).hexdigest()
+    return f"{prefix}/blobs/sha256/{digest[:2]}/{digest[2:]}"
 
 
 def free_ports(count: int) -> list[int]:

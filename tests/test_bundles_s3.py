@@ -29,7 +29,7 @@ import pytest
 import artreg
 from artreg import _s3_store, cli
 from conftest import child_env, make, readline
-from s3servers import Bucket, FaultProxy
+from s3servers import Bucket, FaultProxy, blob_key
 
 BIG = 200_000  # above the 1 KiB inline limit of these tests
 DAY = timedelta(hours=25)  # past the default grace period of 24 h
@@ -38,12 +38,6 @@ CHILD_TIMEOUT = 120
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def key(data: bytes, prefix: str = "team") -> str:
-    digest = sha(data)
-    return f"{prefix}/blobs/sha256/{digest[:2]}/{digest[2:]}"
-
 
 def catalog(reg: artreg.Registry) -> dict[str, Any]:
     """Every row of every table and the audit head: what an import that changes nothing leaves as it was."""
@@ -126,7 +120,7 @@ def test_copy_between_registries_on_one_prefix_sends_no_blob_bytes(
         for version in a.artifacts("wandb-registry-model", "zoo") + a.artifacts("p", "ds") + a.artifacts("p", "model"):
             version.delete(delete_aliases=True)
         assert a.gc(grace=timedelta(0)).remote_objects == 0
-        assert sorted(bucket.blob_keys()) == sorted(key(d) for d in (one, two, weights))
+        assert sorted(bucket.blob_keys()) == sorted(blob_key("team", d) for d in (one, two, weights))
         b.prune_cache(0)
         assert b.check().ok
 
@@ -146,7 +140,7 @@ def test_a_shared_blob_missing_from_the_bucket_fails_the_copy_and_changes_nothin
     with artreg.open(tmp_path / "a", inline_limit=1024, blobs=moto_bucket.url()) as a, \
             artreg.open(tmp_path / "b", inline_limit=1024, blobs=moto_bucket.url()) as b:
         a.log_artifact(make(gone=gone, kept=kept), project="p")
-        moto_bucket.client.delete_object(Bucket=moto_bucket.name, Key=key(gone))
+        moto_bucket.client.delete_object(Bucket=moto_bucket.name, Key=blob_key("team", gone))
         before = catalog(b)
         with pytest.raises(artreg.IntegrityError, match=f"{sha(gone)} is not in {moto_bucket.url()}"):
             a.copy_to(b)
@@ -172,7 +166,7 @@ def test_registries_on_different_prefixes_copy_the_bytes(moto_bucket: Bucket, tm
         a.log_artifact(make(data=data), project="p")
         report = a.copy_to(b)
         assert (report.blobs_sent, report.bytes_sent, report.blobs_shared) == (1, len(data), 0)
-    assert moto_bucket.blob_keys("two") == [key(data, "two")]
+    assert moto_bucket.blob_keys("two") == [blob_key("two", data)]
 
 
 # -- a bundle through a bucket registry ---------------------------------------------------------------
@@ -190,7 +184,7 @@ def test_a_bundle_round_trips_local_to_bucket_to_local_byte_for_byte(bucket: Buc
         report = team.import_bundle(tmp_path / "one.tar")
         assert (report.versions_created, report.links_created, report.runs_created, report.blobs_sent) == (1, 1, 1, 4)
         large_blobs = [contents[k] for k in ("medium", "large", "dir/other")]
-        assert sorted(bucket.blob_keys()) == sorted(key(d) for d in large_blobs)
+        assert sorted(bucket.blob_keys()) == sorted(blob_key("team", d) for d in large_blobs)
         assert bucket.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", []) == []
         team.prune_cache(0)  # what follows reads the bucket, not the copies the import left in the cache
         assert team.check().ok
@@ -211,10 +205,10 @@ def test_an_export_checks_what_the_bucket_gives_and_leaves_no_bundle_when_it_is_
     with artreg.open(tmp_path / "team", inline_limit=1024, blobs=moto_bucket.url()) as team:
         team.log_artifact(make(data=data), project="p")
         team.prune_cache(0)
-        moto_bucket.client.put_object(Bucket=moto_bucket.name, Key=key(data), Body=b"x" * len(data))
+        moto_bucket.client.put_object(Bucket=moto_bucket.name, Key=blob_key("team", data), Body=b"x" * len(data))
         with pytest.raises(artreg.IntegrityError, match=f"p/ds:v0 'data'.*{sha(data)} is corrupt in {moto_bucket.url()}"):
             team.export_bundle(tmp_path / "out.tar")
-        moto_bucket.client.delete_object(Bucket=moto_bucket.name, Key=key(data))
+        moto_bucket.client.delete_object(Bucket=moto_bucket.name, Key=blob_key("team", data))
         with pytest.raises(artreg.IntegrityError, match=f"p/ds:v0 'data'.*missing from {moto_bucket.url()}"):
             team.export_bundle(tmp_path / "out.tar")
     assert [p.name for p in tmp_path.iterdir() if "out" in p.name] == []
@@ -237,7 +231,7 @@ def test_a_bucket_failing_during_an_import_commits_nothing(fault_proxy: tuple[Fa
         assert team.import_bundle(tmp_path / "all.tar").versions_created == 1
         team.prune_cache(0)
         assert team.check().ok
-    assert sorted(bucket.blob_keys()) == sorted(key(d) for d in contents)
+    assert sorted(bucket.blob_keys()) == sorted(blob_key("team", d) for d in contents)
 
 
 def test_an_upload_cut_off_during_an_import_leaves_nothing_half_written(fault_proxy: tuple[FaultProxy, Bucket], tmp_path: Path) -> None:
@@ -267,7 +261,7 @@ def test_an_upload_cut_off_during_an_import_leaves_nothing_half_written(fault_pr
         assert (checked.integrity, checked.missing, checked.corrupt) == ([], [], [])
         assert sorted(Path(p).parent.name + Path(p).name for p in checked.orphans) == sorted(map(sha, [small, *large]))
         # what went up whole is an object nobody names (swept once unclaimed); no large one is there, not even in part
-        assert sorted(bucket.blob_keys()) == sorted([*kept_keys, key(small)])
+        assert sorted(bucket.blob_keys()) == sorted([*kept_keys, blob_key("team", small)])
         assert bucket.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", []) == []
         proxy.cuts = 0
         report = team.import_bundle(tmp_path / "all.tar")
@@ -276,7 +270,7 @@ def test_an_upload_cut_off_during_an_import_leaves_nothing_half_written(fault_pr
         assert team.check().ok
         assert files_of(team, "p/ds:best", tmp_path / "out") == {"small": small, "large0": large[0], "large1": large[1]}
         assert team.artifact("p/ds:v0").logged_by()[0].history() == [{"loss": 0.5, "_step": 0}]
-    assert sorted(bucket.blob_keys()) == sorted([*kept_keys, key(small), *(key(d) for d in large)])
+    assert sorted(bucket.blob_keys()) == sorted([*kept_keys, blob_key("team", small), *(blob_key("team", d) for d in large)])
 
 
 def flip_in_blob(bundle: Path, data: bytes, out: Path) -> None:
@@ -303,7 +297,7 @@ def test_a_damaged_bundle_changes_nothing_in_a_bucket_registry_and_its_uploads_a
                 importer.import_bundle(tmp_path / "bad.tar")
             assert catalog(importer) == before
         # the blobs before the damaged one went up (an import has no rename); the damaged bytes did not
-        assert sorted(moto_bucket.blob_keys()) == sorted(key(d) for d in blobs[:-1])
+        assert sorted(moto_bucket.blob_keys()) == sorted(blob_key("team", d) for d in blobs[:-1])
         assert owner.gc().remote_objects == 0  # within the grace period
         clock.ahead = DAY
         assert owner.gc().remote_objects == 0  # the sharer's claims hold them until its own gc lets go
@@ -379,7 +373,7 @@ def test_the_owners_gc_never_sweeps_what_a_running_import_has_uploaded(
         deleted += report.remote_objects
         kept = report.remote_kept
     assert deleted == 1 and kept == len(contents)  # the junk went; every blob of the import stayed, claimed
-    assert sorted(moto_bucket.blob_keys()) == sorted(key(d) for d in contents)
+    assert sorted(moto_bucket.blob_keys()) == sorted(blob_key("team", d) for d in contents)
     assert child.stdin is not None
     child.stdin.write("go\n")
     child.stdin.flush()

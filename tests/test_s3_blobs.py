@@ -19,19 +19,13 @@ import pytest
 import artreg
 from artreg import _s3_store
 from conftest import child_env, make
-from s3servers import Bucket
+from s3servers import Bucket, blob_key
 
 BIG = 200_000  # above the 1 KiB inline limit of these tests, below the multipart threshold
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def blob_key(prefix: str, data: bytes) -> str:
-    digest = sha(data)
-    return f"{prefix}/blobs/sha256/{digest[:2]}/{digest[2:]}"
-
 
 @pytest.fixture
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> int:

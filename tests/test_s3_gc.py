@@ -24,7 +24,7 @@ import pytest
 import artreg
 from artreg import _s3_store
 from conftest import Clock, child_env, make, readline
-from s3servers import Bucket
+from s3servers import Bucket, blob_key
 
 DAY = timedelta(hours=25)  # past the default grace period of 24 h
 CHILD_TIMEOUT = 120
@@ -34,12 +34,6 @@ def sha(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
-
-
-def key(data: bytes, prefix: str = "team") -> str:
-    digest = sha(data)
-    return f"{prefix}/blobs/sha256/{digest[:2]}/{digest[2:]}"
-
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
@@ -75,7 +69,7 @@ def test_two_registries_share_one_prefix_and_only_the_first_owns_it(
         vb.delete(delete_aliases=True)
         report = b.gc(grace=timedelta(0))
         assert report.blobs == 1 and report.remote_objects == 0  # its row goes; the object is not b's to delete
-    assert sorted(bucket.blob_keys()) == sorted([key(one), key(two)])
+    assert sorted(bucket.blob_keys()) == sorted([blob_key("team", one), blob_key("team", two)])
 
 
 def test_the_owner_sweeps_only_what_is_older_than_the_grace_period(moto_bucket: Bucket, tmp_path: Path) -> None:
@@ -87,14 +81,14 @@ def test_the_owner_sweeps_only_what_is_older_than_the_grace_period(moto_bucket: 
         v.delete(delete_aliases=True)
         report = a.gc()
         assert (report.blobs, report.remote_objects, report.remote_kept) == (1, 0, 1)  # younger than 24 h
-        assert key(data) in moto_bucket.blob_keys()
+        assert blob_key("team", data) in moto_bucket.blob_keys()
         clock.now += DAY
         preview = a.gc(dry_run=True)
         assert (preview.remote_objects, preview.remote_bytes) == (1, 6000)
-        assert key(data) in moto_bucket.blob_keys()
+        assert blob_key("team", data) in moto_bucket.blob_keys()
         report = a.gc()
         assert (report.remote_objects, report.remote_bytes, report.remote_kept) == (1, 6000, 0)
-        assert moto_bucket.blob_keys() == [key(kept)]
+        assert moto_bucket.blob_keys() == [blob_key("team", kept)]
         assert moto_bucket.keys("team/claims/") == []  # the owner's claims, past the grace period, went too
         assert a.check().ok
 
@@ -108,7 +102,7 @@ def test_a_sharers_claims_keep_its_blobs_from_the_owners_gc_until_it_lets_go(mot
         clock.now += DAY
         report = a.gc()  # a does not name the blob, but b's claim does
         assert (report.remote_objects, report.remote_kept) == (0, 1)
-        assert key(data) in moto_bucket.blob_keys()
+        assert blob_key("team", data) in moto_bucket.blob_keys()
         b.gc()  # compacting b's claims keeps what b names
         assert a.gc().remote_objects == 0
         vb.delete(delete_aliases=True)
@@ -169,7 +163,7 @@ def test_sigkill_between_upload_and_commit_leaves_an_orphan_object_swept_after_t
             child.kill()
             child.communicate()
     assert child.returncode == -signal.SIGKILL
-    assert key(data) in moto_bucket.blob_keys()  # an orphan object...
+    assert blob_key("team", data) in moto_bucket.blob_keys()  # an orphan object...
     with artreg.open(owner_path, inline_limit=1024, clock=clock) as a, artreg.open(sharer_path, inline_limit=1024, clock=clock) as b:
         assert a.collections() == []  # ...never a version naming a blob that is not there
         report = a.check()
@@ -178,10 +172,10 @@ def test_sigkill_between_upload_and_commit_leaves_an_orphan_object_swept_after_t
         clock.now += DAY
         report = b.gc()  # not the owner: nothing goes, and it says so
         assert report.remote_objects == 0 and "owned by catalog" in report.notes[0]
-        assert key(data) in moto_bucket.blob_keys()
+        assert blob_key("team", data) in moto_bucket.blob_keys()
         clock.now -= DAY
         assert a.gc().remote_objects == 0  # the owner, within the grace period
-        assert key(data) in moto_bucket.blob_keys()
+        assert blob_key("team", data) in moto_bucket.blob_keys()
         clock.now += DAY
         assert a.gc().remote_objects == 1  # the owner, after it
     assert moto_bucket.blob_keys() == []
@@ -288,8 +282,8 @@ def test_check_verifies_the_buckets_objects_and_the_cached_copies(moto_bucket: B
     with artreg.open(tmp_path / "a", inline_limit=1024, blobs=moto_bucket.url()) as a:
         a.log_artifact(make(gone=gone, bad=bad, cached=cached, small=b"s"), project="p")
         assert a.check().ok
-        moto_bucket.client.delete_object(Bucket=moto_bucket.name, Key=key(gone))
-        moto_bucket.client.put_object(Bucket=moto_bucket.name, Key=key(bad), Body=b"y" * 6000)
+        moto_bucket.client.delete_object(Bucket=moto_bucket.name, Key=blob_key("team", gone))
+        moto_bucket.client.put_object(Bucket=moto_bucket.name, Key=blob_key("team", bad), Body=b"y" * 6000)
         copy = a._store.object_path(sha(cached))
         os.chmod(copy, 0o644)
         copy.write_bytes(b"z" * 6000)

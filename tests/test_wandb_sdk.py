@@ -10,37 +10,21 @@ fail here the same way, and their corrected form runs.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_wandb_docs import Docs
+from test_wandb_docs import Docs, docs  # noqa: F401 (a fixture)
 
 import artreg
 import artreg.wandb
-from artreg.wandb import _state, errors
+from artreg.wandb import errors
 
 
 @pytest.fixture
-def sdk(tmp_path: Path) -> Iterator[Docs]:
-    import sys
-
-    saved = {k: v for k, v in sys.modules.items() if k == "wandb" or k.startswith("wandb.")}
-    meta = list(sys.meta_path)
-    artreg.wandb.install()
-    reg = artreg.wandb.use_registry(artreg.open(tmp_path / "reg", inline_limit=1024))
-    try:
-        yield Docs(reg, tmp_path)
-    finally:
-        current = _state.get_current()
-        if current is not None:
-            current.finish()
-        reg.close()
-        for key in [k for k in sys.modules if k == "wandb" or k.startswith("wandb.")]:
-            del sys.modules[key]
-        sys.modules.update(saved)
-        sys.meta_path[:] = meta
+def sdk(docs: Docs) -> Docs:  # noqa: F811 (pytest hands the imported fixture in by name)
+    """W&B installed over a fresh registry, as the documentation examples run (``test_wandb_docs.docs``)."""
+    return docs
 
 
 def series(sdk: Docs, name: str = "artifact_name", n: int = 25, project: str = "project", type: str = "type") -> None:
