@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -272,6 +273,10 @@ def test_a_tree_with_a_racy_file_is_not_remembered(reg: artreg.Registry, src: Pa
 def test_recently_modified_files_are_not_trusted_from_the_cache(reg: artreg.Registry, tmp_path: Path) -> None:
     path = tmp_path / "fresh.txt"
     path.write_text("one")
+    # Modified "now" as the log sees it, however slowly a loaded machine gets there: the
+    # racy window is 50 ms, which a busy test worker can spend between the write and the log.
+    future = time.time_ns() + 60 * 1_000_000_000
+    os.utime(path, ns=(future, future))
     art = artreg.Artifact("f", type="dataset")
     art.add_file(path)
     reg.log_artifact(art, project="p")
