@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_chunks import chunk_ids, draft_of, small_chunks
+from test_chunks import check_version, chunk_ids, draft_of, small_chunks
 
 import artreg
+from artreg import _chunks
 from invariants import assert_chunks_consistent
 
 # Path segments chosen to sort differently under every plausible wrong order: prefixes of
@@ -203,3 +204,101 @@ def test_a_damaged_chunk_text_is_never_hashed_into_a_new_version(reg: artreg.Reg
     with pytest.raises(artreg.IntegrityError, match="damaged"):
         reg.log_artifact(draft, project="p")
     assert [v.index for v in reg.artifacts("p", "ds")] == [0]
+
+
+# -- chunk boundaries ----------------------------------------------------------------------------
+
+
+def test_edits_at_the_edges_of_chunks_and_of_whole_chunks(reg: artreg.Registry) -> None:
+    """The first and last entry of every chunk changed, removed, or with a neighbour inserted
+    beside it, and runs of whole chunks removed: each reads and is cut as the content afresh."""
+    with small_chunks(mean=4, most=6):
+        files = {f"d{i // 25}/{i:03d}": b"%d" % i for i in range(100)}
+        v0 = reg.log_artifact(draft_of("ds", files), project="p")
+        with reg._db.read() as con:
+            refs = _chunks.chunk_refs(con, v0.id)
+        assert len(refs) > 10
+        for ref in refs[::3]:
+            for path in {ref.first_path, ref.last_path}:
+                for edit in ("overwrite", "remove", "before", "after"):
+                    draft, want = v0.new_draft(), dict(files)
+                    if edit == "remove":
+                        draft.remove(path)
+                        del want[path]
+                    else:
+                        # Just before it (its predecessor, or in the chunk before), just after it.
+                        target = {"overwrite": path, "before": path[:-1] + chr(ord(path[-1]) - 1) + "~", "after": path + "~"}[edit]
+                        with draft.new_file(target, mode="wb", overwrite=True) as f:
+                            f.write(b"edited")
+                        want[target] = b"edited"
+                    check_version(reg, reg.log_artifact(draft, project="p"), want)
+        # A folder spanning several whole chunks, and everything but one file.
+        draft = v0.new_draft()
+        draft.remove("d1")
+        draft.remove("d2")
+        check_version(reg, reg.log_artifact(draft, project="p"), {p: d for p, d in files.items() if p[:2] not in ("d1", "d2")})
+        draft = v0.new_draft()
+        for folder in ("d0", "d1", "d2"):
+            draft.remove(folder)
+        for path in [p for p in files if p.startswith("d3/")][1:]:
+            draft.remove(path)
+        check_version(reg, reg.log_artifact(draft, project="p"), {"d3/075": b"75"})
+        assert_chunks_consistent(reg)
+        assert reg.check().ok
+
+
+def test_a_version_of_no_entries_and_back(reg: artreg.Registry, tmp_path: Path) -> None:
+    empty_digest = hashlib.sha256(b"artreg-manifest-v1\n").hexdigest()
+    v0 = reg.log_artifact(draft_of("ds", {"a": b"1", "b/c": b"2"}), project="p")
+    draft = v0.new_draft()
+    draft.remove("a")
+    draft.remove("b")
+    v1 = reg.log_artifact(draft, project="p")
+    assert (v1.index, v1.digest, v1.file_count, v1.size, list(v1.files())) == (1, empty_digest, 0, 0, [])
+    assert v1.count_files("b") == 0 and chunk_ids(reg, v1) == []
+    assert list(Path(v1.download(str(tmp_path / "out"))).iterdir()) == []
+    assert reg.log_artifact(artreg.Artifact("ds", type="dataset"), project="p") == v1  # the same (no) content
+    draft = v1.new_draft()
+    with draft.new_file("a", mode="wb") as f:
+        f.write(b"1")
+    v2 = reg.log_artifact(draft, project="p")
+    check_version(reg, v2, {"a": b"1"})
+    gone = v0.diff(v1)
+    assert ([e.path for e in gone.removed], gone.added, gone.changed, gone.unchanged_count) == (["a", "b/c"], (), (), 0)
+    assert reg.check().ok
+
+
+def test_a_huge_entry_keeps_its_size_through_edits(reg: artreg.Registry, tmp_path: Path) -> None:
+    """Sizes are summed per chunk and per version in 64-bit integers, never truncated."""
+    huge = tmp_path / "huge"
+    with open(huge, "wb") as f:
+        f.truncate(1 << 42)  # 4 TiB, sparse
+    art = draft_of("ds", {"small": b"abc"})
+    art.add_reference(huge.as_uri(), name="huge", checksum=False)
+    v0 = reg.log_artifact(art, project="p")
+    assert v0.size == (1 << 42) + 3 and v0.get_entry("huge").size == 1 << 42
+    draft = v0.new_draft()
+    with draft.new_file("more", mode="wb") as f:
+        f.write(b"12345")
+    v1 = reg.log_artifact(draft, project="p")
+    assert v1.size == (1 << 42) + 8 and [e.size for e in v1.files()] == [1 << 42, 5, 3]
+    assert_chunks_consistent(reg)
+
+
+def test_a_chunk_unrelated_versions_share_survives_the_deletion_of_one(reg: artreg.Registry, tmp_path: Path) -> None:
+    """The same files logged in two collections of two projects are stored once; deleting one
+    and collecting leaves the other whole, byte for byte."""
+    with small_chunks(mean=4, most=8):
+        files = {f"x/{i:03d}": bytes([i]) * (i * 40) for i in range(60)}
+        mine = reg.log_artifact(draft_of("mine", files), project="p")
+        theirs = reg.log_artifact(draft_of("theirs", files), project="q")
+        assert chunk_ids(reg, mine) == chunk_ids(reg, theirs)
+        before = list(theirs.files())
+        mine.delete(delete_aliases=True)
+        reg.gc()
+        assert list(theirs.files()) == before and theirs.digest == mine.digest
+        root = Path(theirs.download(str(tmp_path / "out")))
+        assert {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()} == files
+        theirs.verify()
+        assert reg.check().ok
+        assert_chunks_consistent(reg)
