@@ -10,10 +10,15 @@ never passed on to the versions made from it.
 from __future__ import annotations
 
 import hashlib
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +26,8 @@ from test_chunks import check_version, chunk_ids, draft_of, small_chunks
 
 import artreg
 from artreg import _chunks
+from artreg._schema import MIGRATIONS, _v12
+from conftest import UNDO_CHUNKS, child_env, readline
 from invariants import assert_chunks_consistent
 
 # Path segments chosen to sort differently under every plausible wrong order: prefixes of
@@ -300,5 +307,112 @@ def test_a_chunk_unrelated_versions_share_survives_the_deletion_of_one(reg: artr
         root = Path(theirs.download(str(tmp_path / "out")))
         assert {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()} == files
         theirs.verify()
+        assert reg.check().ok
+        assert_chunks_consistent(reg)
+
+
+# -- the migration to chunks -------------------------------------------------------------------
+
+
+def registry_before_chunks(path: Path) -> dict[str, Any]:
+    """A registry with versions made by edits, aliases, a link and lineage, turned back into the
+    schema before manifests were chunks; returns everything a user can see of it."""
+    with artreg.open(path) as reg:
+        with reg.init(project="p", job_type="prep") as run:
+            version = run.log_artifact(draft_of("ds", {f"d{i % 7}/{i:05d}": b"%d" % i for i in range(1500)}), aliases=["first"])
+            for step in range(6):
+                draft = version.new_draft()
+                with draft.new_file(f"d{step}/{step:05d}", mode="wb", overwrite=True) as f:
+                    f.write(b"step %d" % step)
+                if step == 3:
+                    draft.remove("d6")
+                version = run.log_artifact(draft, aliases=["best"] if step == 2 else None)
+        with reg.init(project="p", job_type="train") as run:
+            run.use_artifact("p/ds:best")
+            weights = artreg.Artifact("m", type="model")
+            with weights.new_file("w.bin", mode="wb") as f:
+                f.write(b"w" * 5000)
+            model = run.log_artifact(weights)
+        model.link("wandb-registry-model/zoo", aliases=["production"])
+        seen = observe(reg)
+    con = apsw.Connection(str(path / "registry.db"))
+    with con:
+        con.execute(UNDO_CHUNKS)
+        con.execute(f"PRAGMA user_version = {MIGRATIONS.index(_v12)}")
+    con.close()
+    return seen
+
+
+def observe(reg: artreg.Registry) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for project, name in (("p", "ds"), ("p", "m"), ("wandb-registry-model", "zoo")):
+        for v in reg.artifacts(project, name):
+            source = v.source_version
+            seen[v.qualified_name] = (v.digest, v.size, v.file_count, v.aliases, list(v.files()), list(v.files("d3", offset=5, limit=9)),
+                                      None if source is None else source.qualified_name,
+                                      sorted(r.id for r in v.logged_by()), sorted(r.id for r in v.used_by()))
+    return seen
+
+
+def old_schema(path: Path) -> bool:
+    con = apsw.Connection(str(path / "registry.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        kinds = dict(con.execute("SELECT name, type FROM sqlite_schema WHERE name IN ('entries', 'chunks')").fetchall())
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        con.close()
+    return kinds == {"entries": "table"} and version == MIGRATIONS.index(_v12)
+
+
+# A child that opens the registry (so migrates it) and is slowed down once the migration has
+# written the chunks of one version, to be killed there.
+SLOW_MIGRATION = """
+import sys, time
+import artreg._schema as schema
+real = schema.write_sorted
+def slow(con, version_id, rows):
+    out = real(con, version_id, rows)
+    print("migrating", flush=True)
+    time.sleep(60)
+    return out
+schema.write_sorted = slow
+import artreg
+artreg.open(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_a_migration_killed_midway_leaves_the_old_schema_and_the_next_open_migrates(tmp_path: Path) -> None:
+    path = tmp_path / "reg"
+    seen = registry_before_chunks(path)
+    assert old_schema(path)
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_MIGRATION, str(path)], stdout=subprocess.PIPE, text=True, env=child_env())
+    try:
+        assert readline(proc, time.monotonic() + 60) == "migrating\n"
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert old_schema(path), "a killed migration must leave the schema it started from"
+    with artreg.open(path) as reg:
+        assert observe(reg) == seen
+        assert reg.check().ok
+        assert_chunks_consistent(reg)
+        # Versions logged after the migration share the migrated chunks.
+        latest = reg.artifact("p/ds:latest")
+        draft = latest.new_draft()
+        draft.remove("d0/00000")
+        after = reg.log_artifact(draft, project="p")
+        assert len(set(chunk_ids(reg, after)) - set(chunk_ids(reg, latest))) == 1
+
+
+def test_a_registry_from_before_chunks_opens_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "reg"
+    seen = registry_before_chunks(path)
+    with artreg.open(path) as reg:
+        assert observe(reg) == seen
         assert reg.check().ok
         assert_chunks_consistent(reg)
