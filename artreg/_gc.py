@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ._blobs import storage_error
+from ._chunkcheck import damaged_manifests
 from ._s3_gc import DEFAULT_GRACE, RemoteSweep, sweep
 
 if TYPE_CHECKING:
@@ -184,6 +185,7 @@ def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
     with store.lock(exclusive=False):  # gc waits: no blob named in this snapshot goes away meanwhile
         integrity = store.db.integrity_check()
         with store.db.read() as con:
+            integrity += damaged_manifests(con)  # values SQLite cannot judge: chunks against their rows, manifests against digests
             referenced: list[Any] = con.execute(REFERENCED).fetchall()
         missing: list[str] = []
         corrupt: list[str] = []
