@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
 
-from ._errors import IntegrityError, NotFound
+from ._errors import NotFound
 from ._manifest import DIGEST_HEADER, EntryRow, folder_range
 
 if TYPE_CHECKING:
@@ -275,37 +275,7 @@ def from_base(
         pieces += [new_chunk(piece) for piece in pieces_of(pending)]
     elif pending:
         pieces.append(new_chunk(pending))
-    return Manifest(tuple(pieces), _digest_checked(con, base_id, refs, pieces), sum(p.count for p in pieces),
-                    sum(p.size for p in pieces))
-
-
-def _digest_checked(con: apsw.Connection, base_id: int, refs: list[ChunkRef], pieces: list[Piece]) -> str:
-    """``digest_of(pieces)``, having checked in the same pass that the base's stored texts still hash to its digest.
-
-    The new digest is hashed from the texts the base's chunks store: a text damaged in the
-    database would give the new version a wrong identity, silently, and every version based
-    on it after. The pieces kept from the base are read once and fed to both hashes.
-    """
-    new, old = hashlib.sha256(DIGEST_HEADER), hashlib.sha256(DIGEST_HEADER)
-    at = 0
-    for piece in pieces:
-        if isinstance(piece, NewChunk):
-            new.update(piece.text)
-            continue
-        while refs[at] is not piece:  # base chunks the edits replaced
-            old.update(_text(con, refs[at]))
-            at += 1
-        text = _text(con, piece)
-        new.update(text)
-        old.update(text)
-        at += 1
-    for ref in refs[at:]:
-        old.update(_text(con, ref))
-    (digest,) = con.execute(SELECT_DIGEST, (base_id,)).fetchone()  # type: ignore[misc]
-    if old.hexdigest() != digest:
-        raise IntegrityError(f"the stored manifest of version {base_id} no longer hashes to its digest: "
-                             "the database is damaged (reg.check() reports where)")
-    return new.hexdigest()
+    return Manifest(tuple(pieces), digest_of(con, pieces), sum(p.count for p in pieces), sum(p.size for p in pieces))
 
 
 def _apply(base: list[EntryRow], changes: list[tuple[str, EntryRow | None]], ranges: list[tuple[str, str]]) -> list[EntryRow]:
