@@ -17,7 +17,7 @@ PACKAGE = Path(artreg.__file__).parent
 
 # Lowest first. A module may import its own layer and any layer below it.
 LAYERS: dict[str, set[str]] = {
-    "base": {"_errors", "_names", "_clock", "_progress", "_hashing", "_version"},
+    "base": {"_errors", "_names", "_clock", "_progress", "_hashing", "_version", "_rows"},
     "storage": {
         "_db", "_schema", "_location", "_manifest", "_chunks", "_blobs", "_blob_cache", "_s3", "_s3_store", "_s3_gc",
         "_storage", "_root",
