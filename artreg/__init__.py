@@ -16,7 +16,7 @@ from ._bundle import BundleSummary, Copied, CopyReport
 from ._catalog import Catalog
 from ._copy import verify_bundle
 from ._diff import EntryChange, MetadataChange, VersionDiff
-from ._draft import Artifact, DraftEntry
+from ._draft import Artifact
 from ._errors import (
     AlreadyExists,
     ArtregError,
@@ -46,6 +46,7 @@ from ._progress import Progress
 from ._registry import Registry, open
 from ._runs import Run
 from ._search import SearchHit
+from ._sources import DraftEntry
 from ._storage import MoveReport
 from ._version import __version__
 from ._versions import ArtifactVersion, Collection

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import _chunks as chunks
-from ._draft import BlobSource, DraftEntry, RefSource, Source
+from ._sources import BlobSource, DraftEntry, RefSource, Source
 
 if TYPE_CHECKING:
     from ._blobs import BlobStore

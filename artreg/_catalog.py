@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import apsw
 
@@ -22,15 +22,32 @@ from ._events import VersionLinked, emit
 from ._handle import Handle
 from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, check_user, given_aliases, parse_ref
 from ._projects import ensure_project, next_index
+from ._rows import select_list
 from ._suggest import no_registry
 from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
 
 if TYPE_CHECKING:
     from ._registry import Registry
 
-SELECT_REGISTRY = """
-SELECT id, name, description, all_types, visibility, default_role, created_at, created_by FROM registries WHERE {where}
-"""
+
+
+class RegistryRow(NamedTuple):
+    """What a registry object shows (``SELECT_REGISTRY``), besides its accepted types."""
+
+    id: int
+    name: str
+    description: str | None
+    all_types: int
+    visibility: str
+    default_role: str
+    created_at: str
+    created_by: str
+
+
+SELECT_REGISTRY = "SELECT " + select_list(RegistryRow, {
+    "id": "id", "name": "name", "description": "description", "all_types": "all_types", "visibility": "visibility",
+    "default_role": "default_role", "created_at": "created_at", "created_by": "created_by",
+}) + " FROM registries WHERE id = ?"
 INSERT_LINK = """
 INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, created_by, ttl_policy, source_id)
 SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
@@ -118,18 +135,19 @@ class Catalog(Handle):
     def refresh(self) -> None:
         """Reload from the database."""
         with self._reg._db.read() as con:
-            row = con.execute(SELECT_REGISTRY.format(where="id = ?"), (self.id,)).fetchone()
-            if row is None:
+            found = con.execute(SELECT_REGISTRY, (self.id,)).fetchone()
+            if found is None:
                 raise NotFound(f"registry {self.id} no longer exists")
-            require(con, self.id, self._reg.user, "restricted_viewer", f"reading registry {row[1]!r}")
+            row = RegistryRow._make(found)
+            require(con, self.id, self._reg.user, "restricted_viewer", f"reading registry {row.name!r}")
             types = [r[0] for r in con.execute("SELECT type FROM registry_types WHERE registry_id = ? ORDER BY type", (self.id,))]
-        self.name: str = row[1]
-        self.description: str | None = row[2]
-        self.artifact_types: list[str] | None = None if row[3] else types
-        self.visibility: str = row[4]
-        self.default_role: str = row[5]
-        self.created_at: datetime = parse_time(row[6])
-        self.created_by: str = row[7]
+        self.name: str = row.name
+        self.description: str | None = row.description
+        self.artifact_types: list[str] | None = None if row.all_types else types
+        self.visibility: str = row.visibility
+        self.default_role: str = row.default_role
+        self.created_at: datetime = parse_time(row.created_at)
+        self.created_by: str = row.created_by
 
     _kind = "registry"
 

@@ -29,10 +29,10 @@ import apsw
 
 from . import _chunks as chunks
 from ._blobs import BlobStore
-from ._draft import FileRow, FileRows
 from ._ingest import Ingested, ingest, known_digests
 from ._localfiles import RACY_NS, SECOND_NS, settled
 from ._progress import ProgressCallback
+from ._walk import FileRow, FileRows
 
 FINGERPRINT_HEADER = b"artreg-chunk-files-v1\n"
 LOOKUP = """

@@ -13,7 +13,6 @@ as filters do: ``1``, ``1.0``, ``true`` and ``"1"`` all differ.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -141,13 +140,13 @@ def diff_versions(old: ArtifactVersion, new: ArtifactVersion, *, unchanged: bool
                 raise NotFound(f"{version.qualified_name} was deleted and gc has collected its manifest")
         for before, after in chunks.differing(con, old._content_id, new._content_id):
             if before is None:
-                added.append(_entry(after))  # type: ignore[arg-type]
+                added.append(ManifestEntry.of_row(after))  # type: ignore[arg-type]
             elif after is None:
-                removed.append(_entry(before))
+                removed.append(ManifestEntry.of_row(before))
             else:
-                changed.append(EntryChange(before[0], _entry(before), _entry(after)))
+                changed.append(EntryChange(before[0], ManifestEntry.of_row(before), ManifestEntry.of_row(after)))
         if unchanged:
-            kept = tuple(_entry(r) for r in chunks.alike(con, old._content_id, new._content_id))
+            kept = tuple(ManifestEntry.of_row(r) for r in chunks.alike(con, old._content_id, new._content_id))
     m_added, m_removed, m_changed = diff_metadata(was.metadata, now.metadata)
     return VersionDiff(
         old=was.qualified_name,
@@ -167,10 +166,6 @@ def diff_versions(old: ArtifactVersion, new: ArtifactVersion, *, unchanged: bool
         tags_added=tuple(sorted(set(now.tags) - set(was.tags))),
         tags_removed=tuple(sorted(set(was.tags) - set(now.tags))),
     )
-
-
-def _entry(row: tuple[Any, ...]) -> ManifestEntry:
-    return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
 
 def diff_metadata(

@@ -177,7 +177,7 @@ def _add_entries(con: apsw.Connection, pending_id: int, rows: list[EntryRow], wh
     """Insert entries, refusing a path held with other content, a file under a file, or a file over a folder."""
     fresh: list[EntryRow] = []
     for row in rows:
-        path, digest, size, ref = row[0], row[1], row[2], row[3]
+        path, digest, size, ref, _extra = row
         held = con.execute(SELECT_PENDING_ENTRY, (pending_id, path)).fetchone()
         if held is not None:
             if tuple(held) != (digest, size, ref):

@@ -1,10 +1,11 @@
 """Drafts: an ``Artifact`` being assembled before it is logged.
 
-A draft records *where* each entry's bytes are (a local file, or a blob already in a
-registry, or an external object for a reference) and the file's stat at the time it was
-added. Hashing waits until the draft is logged, where the registry's stat cache can skip it
-and the bytes are hashed while they are stored, in one pass; nothing is copied to a staging
-area. A ``file://`` reference with a checksum is hashed the same lazy way, but not stored.
+A draft records *where* each entry's bytes are (``_sources``: a local file, or a blob
+already in a registry, or an external object for a reference) and the file's stat at the
+time it was added. Hashing waits until the draft is logged, where the registry's stat cache
+can skip it and the bytes are hashed while they are stored, in one pass; nothing is copied
+to a staging area. A ``file://`` reference with a checksum is hashed the same lazy way, but
+not stored. ``add_dir`` keeps its walk (``_walk``) as rows until entries are asked for.
 
 A draft from ``ArtifactVersion.new_draft()`` holds no copy of its version's entries
 (``_based``): it keeps what was added or replaced in its own entries, and the version and
@@ -14,259 +15,29 @@ them.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import re
 import stat
-import tempfile
-import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple, overload
+from typing import IO, TYPE_CHECKING, Any
 
-from ._errors import AlreadyExists, Conflict, IntegrityError, InvalidName, NotFound
-from ._hashing import CHUNK
+from ._errors import AlreadyExists, Conflict, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
-from ._localfiles import hash_file
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
 from ._references import default_name, list_objects
+from ._sources import DraftEntry, FileSource, RefSource, Scratch, Spool
+from ._walk import FileRows, walk
 
 if TYPE_CHECKING:
     from ._based import Based, Edits
-    from ._blobs import BlobStore
     from ._versions import ArtifactVersion
 
 # ``new_file`` keeps up to this many bytes in memory, then spills to an unnamed temporary file.
 SPOOL_BYTES = 1 << 20
 # new_file's modes, as W&B takes them: x refuses a path already there, w replaces it.
 _NEW_FILE_MODES = ("x", "w", "xb", "wb", "xt", "wt")
-# What a directory entry's name may not contain (scandir never yields "", "." or ".."); lone
-# surrogates are the bytes of a name that is not UTF-8, as os.fsdecode hands them over.
-_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
-
-
-class FileSource(NamedTuple):
-    """A local file and its stat when it was added (a tuple: drafts hold millions of them).
-
-    ``ctime_ns`` is part of what the stat cache compares (see ``_localfiles``); a file whose
-    other four fields changed after it was added is refused when the draft is logged.
-    """
-
-    path: str
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-
-    @classmethod
-    def of(cls, path: str, st: os.stat_result) -> FileSource:
-        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-    @property
-    def identity(self) -> tuple[int, int, int, int]:
-        """(dev, ino, size, mtime_ns): what must not change between adding and logging."""
-        return (self.dev, self.ino, self.size, self.mtime_ns)
-
-
-@dataclass(frozen=True)
-class BlobSource:
-    """Bytes already stored in a registry's blob store (from ``new_draft``)."""
-
-    store: BlobStore
-    digest: str
-    size: int
-
-
-@dataclass(frozen=True)
-class RefSource:
-    """External data (SPEC §10): the object's URI and what was recorded about it (``extra``).
-
-    ``file`` is set for a ``file://`` object whose sha256 is computed when the draft is
-    logged, as for ``add_file``; other references carry their digest from the start.
-    """
-
-    uri: str
-    extra: dict[str, Any]
-    file: FileSource | None = None
-
-
-class _Scratch:
-    """One unnamed temporary file per draft holding the bytes of all its spilled ``new_file`` entries.
-
-    Unnamed (``tempfile.TemporaryFile``), so the kernel frees it when the process ends
-    however it ends: a draft killed with SIGKILL leaves nothing behind in the temp folder.
-    One file for the whole draft, not one per entry: a draft of thousands of large entries
-    would otherwise hold thousands of descriptors and fail with "Too many open files".
-    """
-
-    __slots__ = ("file", "end", "_lock", "__weakref__")
-
-    def __init__(self) -> None:
-        self.file: BinaryIO | None = None
-        self.end = 0
-        self._lock = threading.Lock()
-
-    def append(self, data: memoryview) -> int:
-        """Write ``data`` at the file's end; returns where it starts."""
-        with self._lock:
-            if self.file is None:
-                self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the finalizer
-                weakref.finalize(self, self.file.close)
-            offset, self.end = self.end, self.end + len(data)
-        fd = self.file.fileno()
-        done = 0
-        while done < len(data):
-            done += os.pwrite(fd, data[done:], offset + done)
-        return offset
-
-
-class DataSource:
-    """Bytes written with ``new_file``: in memory, or extents of the draft's scratch file when large."""
-
-    __slots__ = ("data", "scratch", "extents")
-
-    def __init__(self, data: bytes | None, scratch: _Scratch | None = None, extents: Sequence[tuple[int, int]] = ()) -> None:
-        self.data = data
-        self.scratch = scratch
-        self.extents = list(extents)  # (offset, length) in ``scratch``, in order
-
-    def reader(self) -> BinaryIO:
-        """The bytes from the start."""
-        if self.scratch is None or self.scratch.file is None:
-            return io.BytesIO(self.data or b"")
-        return io.BufferedReader(_ExtentReader(self.scratch.file.fileno(), self.extents), CHUNK)
-
-
-class _ExtentReader(io.RawIOBase):
-    """Reads extents of a file by offset (``pread``): no shared file position to disturb."""
-
-    def __init__(self, fd: int, extents: list[tuple[int, int]]) -> None:
-        self._fd = fd
-        self._extents = extents
-        self._at = 0  # index of the current extent
-        self._done = 0  # bytes of it already read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        while self._at < len(self._extents):
-            offset, length = self._extents[self._at]
-            if self._done < length:
-                n = os.preadv(self._fd, [view[: length - self._done]], offset + self._done)
-                if not n:
-                    raise IntegrityError("the scratch file of a new_file entry was cut short")
-                self._done += n
-                return n
-            self._at, self._done = self._at + 1, 0
-        return 0
-
-
-Source = FileSource | BlobSource | RefSource | DataSource
-
-# One file found by ``add_dir``: (logical path, dev, ino, size, mtime_ns, ctime_ns).
-FileRow = tuple[str, int, int, int, int, int]
-
-
-class DraftEntry:
-    """One logical path of a draft. ``digest`` is computed on first access."""
-
-    __slots__ = ("path", "size", "source", "_digest")
-
-    def __init__(self, path: str, size: int, source: Source, digest: str | None = None) -> None:
-        self.path = path
-        self.size = size
-        self.source = source
-        self._digest = digest if digest is not None else (source.digest if isinstance(source, BlobSource) else None)
-
-    @property
-    def digest(self) -> str:
-        """sha256 hex of the entry's bytes (hashes the local file the first time)."""
-        if self._digest is None:
-            source = self.source.file if isinstance(self.source, RefSource) else self.source
-            assert isinstance(source, FileSource)
-            self._digest = _hash_file(source)[0]
-        return self._digest
-
-    @property
-    def ref(self) -> str | None:
-        """The external URI of a reference entry, else None."""
-        return self.source.uri if isinstance(self.source, RefSource) else None
-
-    @property
-    def known_digest(self) -> str | None:
-        return self._digest
-
-    def hashed(self, digest: str) -> None:
-        """Record the digest of a local file hashed elsewhere (while logging)."""
-        self._digest = digest
-
-    def __repr__(self) -> str:
-        return f"DraftEntry(path={self.path!r}, size={self.size})"
-
-
-class FileRows(Sequence[DraftEntry]):
-    """The files of one ``add_dir`` walk as plain tuples; DraftEntry objects are made on first use.
-
-    A tree of 1,000,000 files would otherwise cost 1,000,000 entry and source objects, and
-    re-logging an unchanged tree needs none of them. A row's local file is ``base`` followed
-    by its logical path after the first ``cut`` characters (the ``name`` prefix).
-    """
-
-    __slots__ = ("base", "cut", "rows", "_made")
-
-    def __init__(self, root: str, prefix: str, rows: list[FileRow]) -> None:
-        self.base = root if root.endswith(os.sep) else root + os.sep
-        self.cut = len(prefix)
-        self.rows = rows
-        self._made: list[DraftEntry] | None = None
-
-    def local(self, logical: str) -> str:
-        """The local path of the file at ``logical``."""
-        return self.base + logical[self.cut:]
-
-    def made(self) -> list[DraftEntry]:
-        """The rows as draft entries, made once."""
-        if self._made is None:
-            base, cut = self.base, self.cut
-            self._made = [
-                DraftEntry(path, size, FileSource(base + path[cut:], dev, ino, size, mtime, ctime))
-                for path, dev, ino, size, mtime, ctime in self.rows
-            ]
-        return self._made
-
-    def subset(self, rows: list[FileRow]) -> FileRows:
-        """The same tree's files limited to ``rows``."""
-        part = FileRows.__new__(FileRows)
-        part.base, part.cut, part.rows, part._made = self.base, self.cut, rows, None
-        return part
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @overload
-    def __getitem__(self, index: int) -> DraftEntry: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[DraftEntry]: ...
-
-    def __getitem__(self, index: int | slice) -> DraftEntry | list[DraftEntry]:
-        return self.made()[index]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, FileRows):
-            return self.made() == other.made()
-        return self.made() == other if isinstance(other, list) else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self.made())
 
 
 class Artifact:
@@ -296,7 +67,7 @@ class Artifact:
         self._tree: FileRows | None = None  # an add_dir into the empty draft, before its entries are made
         self._dirs: dict[str, int] | None = {}  # folder -> entries under it; None = rebuild
         self._logged: ArtifactVersion | None = None
-        self._scratch: _Scratch | None = None  # where large new_file entries wait
+        self._scratch: Scratch | None = None  # where large new_file entries wait
         # A draft from new_draft(): its version's entries (unless ``_entries`` replaces them or
         # they were removed), read where they are.
         self._based: Based | None = None
@@ -354,7 +125,7 @@ class Artifact:
         if not os.path.isdir(root):
             raise NotFound(f"no such directory: {os.fspath(local_path)!r}")
         prefix = "" if name is None else normalize_path(name) + "/"
-        tree = FileRows(root, prefix, _walk(root, prefix))
+        tree = FileRows(root, prefix, walk(root, prefix))
         if not self._entries and self._tree is None and self._based is None:
             # A walk yields each path once and never a file where it yields a folder, so an
             # empty draft takes the rows as they are, without the per-path conflict checks.
@@ -416,8 +187,8 @@ class Artifact:
             raise InvalidName(f"new_file mode must be one of {', '.join(_NEW_FILE_MODES)}, not {mode!r}")
         replace = "w" in mode if overwrite is None else overwrite
         if self._scratch is None:
-            self._scratch = _Scratch()
-        spool = _Spool(SPOOL_BYTES, self._scratch)
+            self._scratch = Scratch()
+        spool = Spool(SPOOL_BYTES, self._scratch)
         writer = io.BufferedWriter(spool)
         handle: IO[Any] = writer if "b" in mode else io.TextIOWrapper(writer, encoding=encoding or "utf-8")
         try:
@@ -561,58 +332,6 @@ class Artifact:
         self._logged = version
 
 
-class _Spool(io.RawIOBase):
-    """Where ``new_file`` writes: memory up to ``limit`` bytes, then the draft's scratch file.
-
-    Closing it (the caller may close the handle inside the ``with``) keeps what was written.
-    """
-
-    def __init__(self, limit: int, scratch: _Scratch) -> None:
-        self._limit = limit
-        self._memory = bytearray()
-        self._scratch = scratch
-        self._extents: list[tuple[int, int]] | None = None
-        self._hasher = hashlib.sha256()
-        self._size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        if self._extents is None and self._size + len(view) > self._limit:
-            self._extents = []
-            self._spill(memoryview(self._memory))
-            self._memory = bytearray()
-        if self._extents is None:
-            self._memory += view
-        else:
-            self._spill(view)
-        self._hasher.update(view)
-        self._size += len(view)
-        return len(view)
-
-    def _spill(self, view: memoryview) -> None:
-        assert self._extents is not None
-        if not view:
-            return
-        offset = self._scratch.append(view)
-        if self._extents and sum(self._extents[-1]) == offset:
-            self._extents[-1] = (self._extents[-1][0], self._extents[-1][1] + len(view))
-        else:
-            self._extents.append((offset, len(view)))
-
-    def finish(self) -> tuple[DataSource, int, str]:
-        """The bytes written as a draft source, their size and their sha256."""
-        extents = self._extents
-        source = DataSource(bytes(self._memory)) if extents is None else DataSource(None, self._scratch, extents)
-        return source, self._size, self._hasher.hexdigest()
-
-    def discard(self) -> None:
-        """Forget what was written (spilled bytes stay in the scratch file until the draft is gone)."""
-        self._memory = bytearray()
-
-
 def _check_description(description: object) -> str | None:
     if description is None:
         return None
@@ -634,73 +353,3 @@ def _same_content(a: DraftEntry, b: DraftEntry) -> bool:
     if a.ref != b.ref:
         return False  # stored bytes and a reference (or two references) are different entries
     return a.size == b.size and a.digest == b.digest
-
-
-def _hash_file(source: FileSource) -> tuple[str, os.stat_result]:
-    """The sha256 of a draft's local file, and its stat just before it was read."""
-    try:
-        return hash_file(source.path, source.identity, repr(source.path))
-    except NotFound as exc:
-        raise NotFound(f"{source.path!r} was removed after it was added to the draft") from exc
-
-
-def _walk(root: str, prefix: str) -> list[FileRow]:
-    """A row for each file under ``root`` at ``prefix + relative path``, in directory order.
-
-    Symlinks are followed only to targets inside ``root``; symlinked folders are walked
-    once per path (a cycle is refused). This loop runs once per file of a tree, so it
-    avoids per-file work that a whole folder can share: one stat and one tuple per file.
-    """
-    real_root = os.path.realpath(root)
-    seen_dirs: set[tuple[int, int]] = set()
-    out: list[FileRow] = []
-    append = out.append
-    is_dir, is_reg, stat_at = stat.S_ISDIR, stat.S_ISREG, os.stat
-
-    def visit(folder: str, rel: str) -> None:
-        # Stats relative to the folder's descriptor spare the kernel a walk of the full path per file.
-        # The descriptor is closed before descending, so a deep tree does not hold one per level.
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            st = os.fstat(fd)
-            key = (st.st_dev, st.st_ino)
-            if key in seen_dirs:
-                raise InvalidName(f"symlink cycle at {os.path.join(root, rel)!r}")
-            with os.scandir(fd) as it:
-                items = list(it)
-            if _BAD_NAME.search("/".join(item.name for item in items)):
-                for item in items:
-                    normalize_path(rel + item.name)  # raises InvalidName with the standard message
-            here = folder if folder.endswith(os.sep) else folder + os.sep
-            children = []
-            for item in items:
-                name = item.name
-                if item.is_symlink():
-                    _check_link(here + name, rel + name, root, real_root)
-                try:
-                    children.append((name, stat_at(name, dir_fd=fd)))
-                except FileNotFoundError as exc:
-                    raise NotFound(f"{here + name!r} vanished while walking {root!r}") from exc
-        finally:
-            os.close(fd)
-        seen_dirs.add(key)
-        base = prefix + rel
-        for name, child in children:
-            if is_reg(child.st_mode):
-                append((base + name, child.st_dev, child.st_ino, child.st_size, child.st_mtime_ns, child.st_ctime_ns))
-            elif is_dir(child.st_mode):
-                visit(here + name, f"{rel}{name}/")
-            else:
-                raise InvalidName(f"{rel + name!r} in {root!r} is not a regular file or folder")
-        seen_dirs.discard(key)
-
-    visit(root, "")
-    return out
-
-
-def _check_link(path: str, rel: str, root: str, real_root: str) -> None:
-    target = os.path.realpath(path)
-    if target != real_root and not target.startswith(real_root + os.sep):
-        raise InvalidName(f"symlink {rel!r} points outside {root!r}")
-    if not os.path.exists(target):
-        raise NotFound(f"symlink {rel!r} in {root!r} dangles")

@@ -27,12 +27,13 @@ from typing import Any
 import apsw
 
 from ._blobs import BlobStore, Stored, wait_all
-from ._draft import BlobSource, DataSource, DraftEntry, FileRow, FileRows, FileSource, RefSource, Source, _hash_file
 from ._errors import IntegrityError, NotFound
 from ._localfiles import RACY_NS, SECOND_NS, open_regular, settled, short_read_error
 from ._manifest import EntryRow
 from ._names import dump_json
 from ._progress import ProgressCallback, Tracker
+from ._sources import BlobSource, DataSource, DraftEntry, FileSource, RefSource, Source, hash_source
+from ._walk import FileRow, FileRows
 
 # Inline blobs waiting for the version's transaction are written early above this many
 # bytes or rows, so a log's memory stays bounded however many files it stores.
@@ -274,7 +275,7 @@ def _reference_row(entry: DraftEntry, source: RefSource, digest: str | None, out
             digest = entry.digest
         else:
             started = time.time_ns()
-            digest, st = _hash_file(local)
+            digest, st = hash_source(local)
             entry.hashed(digest)
             if settled(st.st_mtime_ns, st.st_ctime_ns, started):
                 out.stat_rows.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest))

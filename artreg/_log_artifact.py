@@ -22,7 +22,7 @@ from ._chunkcache import TreePlan, plan_tree
 from ._chunks import Manifest, from_base, from_rows, has_manifest
 from ._chunks import write as write_manifest
 from ._clock import format_time
-from ._draft import Artifact, DraftEntry, FileRows, _check_description
+from ._draft import Artifact, _check_description
 from ._errors import InvalidName, NotFound, TypeMismatch
 from ._events import VersionCreated, emit
 from ._ingest import Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint, tree_settled
@@ -42,7 +42,9 @@ from ._names import (
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
 from ._runs import INSERT_OUTPUT
+from ._sources import DraftEntry
 from ._versions import ArtifactVersion
+from ._walk import FileRows
 
 if TYPE_CHECKING:
     from ._registry import Registry

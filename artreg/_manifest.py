@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,12 @@ class ManifestEntry:
     size: int
     ref: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_row(cls, row: EntryRow) -> ManifestEntry:
+        """The entry of a stored row (its ``extra`` parsed)."""
+        path, digest, size, ref, extra = row
+        return cls(path, digest, size, ref, json.loads(extra))
 
 
 def version_digest(pairs: Iterable[tuple[str, str]]) -> str:

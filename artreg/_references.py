@@ -40,15 +40,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from ._errors import ArtregError, IntegrityError, InvalidName, MissingExtra, NotFound, SourceError
 from ._hashing import CHUNK
 from ._localfiles import open_regular
 from ._manifest import ManifestEntry
-
-if TYPE_CHECKING:
-    from ._draft import FileSource
+from ._sources import FileSource
+from ._walk import walk
 
 DEFAULT_MAX_OBJECTS = 10_000_000
 DEFAULT_TIMEOUT = 60.0
@@ -360,15 +359,14 @@ class _File(_Scheme):
         return os.path.basename(self.path(uri).rstrip("/"))
 
     def list(self, uri: str, *, checksum: bool, max_objects: int) -> list[RefObject]:
-        from ._draft import FileRows, FileSource, _walk  # a lazy import: _draft imports this module
-
         path = self.path(uri)
         try:
             st = os.stat(path)
         except FileNotFoundError as exc:
             raise NotFound(f"no such file or folder: {uri!r}") from exc
         if os.path.isdir(path):
-            found = [(e.path, e.source) for e in FileRows(path, "", _walk(path, "")).made()]
+            base = path if path.endswith(os.sep) else path + os.sep
+            found = [(rel, FileSource(base + rel, dev, ino, size, mtime, ctime)) for rel, dev, ino, size, mtime, ctime in walk(path, "")]
         elif os.path.isfile(path):
             found = [("", FileSource.of(path, st))]
         else:
@@ -377,7 +375,6 @@ class _File(_Scheme):
             raise too_many(uri, max_objects)
         objects = []
         for rel, source in found:
-            assert isinstance(source, FileSource)
             location = self.uri(source.path)
             if checksum:
                 objects.append(RefObject(location, rel, source.size, None, {"checksum": SHA256}, source))

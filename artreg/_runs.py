@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import apsw
 
@@ -25,6 +25,7 @@ from ._handle import Handle
 from ._names import DEFAULT_PROJECT, check_project, check_run_key, check_text, dump_json, dump_metrics
 from ._progress import ProgressCallback
 from ._projects import ensure_project
+from ._rows import select_list
 from ._run_data import (
     INSERT_HISTORY,
     SELECT_HISTORY,
@@ -46,11 +47,31 @@ INSERT_RUN = """
 INSERT INTO runs(project_id, name, job_type, config, created_by, started_at, run_key, entity, run_group)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
 """
-SELECT_RUN = """
-SELECT r.name, r.job_type, r.config, r.state, r.error, r.created_by, r.started_at, r.finished_at, p.name,
-       r.run_key, r.entity, r.run_group, r.summary
-FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE r.id = ?
-"""
+
+
+class RunRow(NamedTuple):
+    """What a run object shows (``SELECT_RUN``); config and summary still as JSON text."""
+
+    name: str
+    job_type: str | None
+    config: str
+    state: str
+    error: str | None
+    created_by: str
+    started_at: str
+    finished_at: str | None
+    project: str
+    run_key: str
+    entity: str | None
+    run_group: str | None
+    summary: str
+
+
+SELECT_RUN = "SELECT " + select_list(RunRow, {
+    "name": "r.name", "job_type": "r.job_type", "config": "r.config", "state": "r.state", "error": "r.error",
+    "created_by": "r.created_by", "started_at": "r.started_at", "finished_at": "r.finished_at", "project": "p.name",
+    "run_key": "r.run_key", "entity": "r.entity", "run_group": "r.run_group", "summary": "r.summary",
+}) + " FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE r.id = ?"
 SELECT_BY_KEY = "SELECT r.id, r.state FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE p.name = ? AND r.run_key = ?"
 RESUME = "UPDATE runs SET state = 'running', error = NULL, finished_at = NULL WHERE id = ?"
 INSERT_OUTPUT = "INSERT INTO run_outputs(run_id, version_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
@@ -167,22 +188,23 @@ class Run(Handle):
     def refresh(self) -> None:
         """Reload the run's fields from the database."""
         with self._reg._db.read() as con:
-            row = con.execute(SELECT_RUN, (self._row,)).fetchone()
-        if row is None:
+            found = con.execute(SELECT_RUN, (self._row,)).fetchone()
+        if found is None:
             raise NotFound(f"no run with id {self._row}")
-        self.name: str = row[0]
-        self.job_type: str | None = row[1]
-        self.config: RunConfig = RunConfig(self, json.loads(row[2]))
-        self.state: str = row[3]
-        self.error: str | None = row[4]
-        self.created_by: str = row[5]
-        self.started_at: datetime = parse_time(row[6])
-        self.finished_at: datetime | None = None if row[7] is None else parse_time(row[7])
-        self.project: str = row[8]
-        self.id: str = row[9]
-        self.entity: str | None = row[10]
-        self.group: str | None = row[11]
-        self.summary: RunSummary = RunSummary(self, load_json(row[12]))
+        row = RunRow._make(found)
+        self.name: str = row.name
+        self.job_type: str | None = row.job_type
+        self.config: RunConfig = RunConfig(self, json.loads(row.config))
+        self.state: str = row.state
+        self.error: str | None = row.error
+        self.created_by: str = row.created_by
+        self.started_at: datetime = parse_time(row.started_at)
+        self.finished_at: datetime | None = None if row.finished_at is None else parse_time(row.finished_at)
+        self.project: str = row.project
+        self.id: str = row.run_key
+        self.entity: str | None = row.entity
+        self.group: str | None = row.run_group
+        self.summary: RunSummary = RunSummary(self, load_json(row.summary))
 
     @property
     def path(self) -> str:

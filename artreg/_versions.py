@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import apsw
 
@@ -49,6 +49,7 @@ from ._paths import entry_path
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, SELECT_COLLECTION, canonical_project
 from ._references import open_reference
+from ._rows import select_list
 from ._runs import Run, runs_of
 from ._suggest import no_artifact, no_collection, no_registry
 
@@ -56,19 +57,73 @@ if TYPE_CHECKING:
     from ._registry import Registry
 
 DELETE_TAG = "DELETE FROM version_tags WHERE version_id = ? AND tag = ?"
+
+
+class VersionRow(NamedTuple):
+    """Everything a version object shows (``VERSION_COLUMNS``); JSON columns still as text."""
+
+    id: int
+    idx: int
+    digest: str
+    size: int
+    file_count: int
+    description: str | None
+    metadata: str
+    created_at: str
+    created_by: str
+    state: str
+    collection_id: int
+    collection_name: str
+    type: str
+    project: str
+    ttl_policy: str
+    ttl_seconds: int | None
+    default_ttl_seconds: int | None
+    source_id: int | None
+    registry_id: int | None
+    aliases: str
+    tags: str
+
+
 # Everything a version object shows, in one statement (resolve is a hot path). A link shows
 # its source's description, metadata and tags (a link's own columns stay empty).
-VERSION_COLUMNS = """
-SELECT v.id, v.idx, v.digest, v.size, v.file_count,
-       iif(s.id IS NULL, v.description, s.description), iif(s.id IS NULL, v.metadata, s.metadata),
-       v.created_at, v.created_by, v.state, c.id, c.name, c.type, p.name,
-       v.ttl_policy, v.ttl_seconds, p.default_ttl_seconds, v.source_id, r.id,
-       (SELECT json_group_array(alias) FROM (SELECT alias FROM aliases WHERE version_id = v.id ORDER BY alias)),
-       (SELECT json_group_array(tag) FROM (SELECT tag FROM version_tags WHERE version_id = coalesce(v.source_id, v.id) ORDER BY tag))
+VERSION_COLUMNS = "SELECT " + select_list(VersionRow, {
+    "id": "v.id", "idx": "v.idx", "digest": "v.digest", "size": "v.size", "file_count": "v.file_count",
+    "description": "iif(s.id IS NULL, v.description, s.description)",
+    "metadata": "iif(s.id IS NULL, v.metadata, s.metadata)",
+    "created_at": "v.created_at", "created_by": "v.created_by", "state": "v.state",
+    "collection_id": "c.id", "collection_name": "c.name", "type": "c.type", "project": "p.name",
+    "ttl_policy": "v.ttl_policy", "ttl_seconds": "v.ttl_seconds", "default_ttl_seconds": "p.default_ttl_seconds",
+    "source_id": "v.source_id", "registry_id": "r.id",
+    "aliases": "(SELECT json_group_array(alias) FROM (SELECT alias FROM aliases WHERE version_id = v.id ORDER BY alias))",
+    "tags": "(SELECT json_group_array(tag) FROM "
+            "(SELECT tag FROM version_tags WHERE version_id = coalesce(v.source_id, v.id) ORDER BY tag))",
+}) + """
 FROM versions AS v JOIN collections AS c ON c.id = v.collection_id JOIN projects AS p ON p.id = c.project_id
 LEFT JOIN versions AS s ON s.id = v.source_id LEFT JOIN registries AS r ON r.project_id = p.id
 """
 SELECT_VERSION = VERSION_COLUMNS + "WHERE v.id = ?"
+
+
+class CollectionRow(NamedTuple):
+    """What a collection object shows (``SELECT_COLLECTION_ROW``), besides its tags and aliases."""
+
+    name: str
+    type: str
+    description: str | None
+    created_at: str
+    project: str
+    registry_id: int | None
+    registry: str | None
+
+
+SELECT_COLLECTION_ROW = "SELECT " + select_list(CollectionRow, {
+    "name": "c.name", "type": "c.type", "description": "c.description", "created_at": "c.created_at",
+    "project": "p.name", "registry_id": "r.id", "registry": "r.name",
+}) + """
+FROM collections AS c JOIN projects AS p ON p.id = c.project_id LEFT JOIN registries AS r ON r.project_id = p.id
+WHERE c.id = ?
+"""
 RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
     SELECT iif(:index IS NULL,
                (SELECT version_id FROM aliases WHERE collection_id = c2.id AND alias = :selector),
@@ -100,7 +155,7 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
     key = ("resolve", ref, project)
     row = None if memo is None else memo.get(key)
     if row is not None:
-        return ArtifactVersion(reg, row[0], con=reg._db.connection(), row=row)
+        return ArtifactVersion(reg, row.id, con=reg._db.connection(), row=row)
     parsed = parse_ref(ref)
     project_name = parsed.project or check_project(project or DEFAULT_PROJECT)
     selector = parsed.selector
@@ -109,10 +164,11 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
         # One statement is its own consistent snapshot: no BEGIN/COMMIT on this hot path.
         con = reg._db.connection()
         with reg._db.guard():
-            row = con.execute(RESOLVE, args).fetchone()
-        if row is not None:
-            version = ArtifactVersion(reg, row[0], con=con, row=row)
-            if memo is not None and row[18] is None:  # a registry's rows are read with its access check
+            found = con.execute(RESOLVE, args).fetchone()
+        if found is not None:
+            row = VersionRow._make(found)
+            version = ArtifactVersion(reg, row.id, con=con, row=row)
+            if memo is not None and row.registry_id is None:  # a registry's rows are read with its access check
                 memo[key] = row
             return version
     with reg._db.read() as con:
@@ -125,10 +181,10 @@ def resolve(reg: Registry, ref: str, *, project: str | None = None) -> ArtifactV
                 raise no_registry(con, reg.user, parsed.registry)
             project_name = args["project"] = found_registry[1]
             require(con, found_registry[0], reg.user, "restricted_viewer", f"reading {project_name}/{parsed.name}")
-        row = con.execute(RESOLVE, args).fetchone()
-        if row is None:
+        found = con.execute(RESOLVE, args).fetchone()
+        if found is None:
             raise no_artifact(con, reg.user, ref, parsed, project_name)
-        return ArtifactVersion(reg, row[0], con=con, row=row)
+        return ArtifactVersion(reg, found[0], con=con, row=VersionRow._make(found))
 
 
 class ArtifactVersion(Handle):
@@ -138,7 +194,7 @@ class ArtifactVersion(Handle):
     """
 
     def __init__(
-        self, reg: Registry, version_id: int, *, con: apsw.Connection | None = None, row: tuple[Any, ...] | None = None
+        self, reg: Registry, version_id: int, *, con: apsw.Connection | None = None, row: VersionRow | None = None
     ) -> None:
         self._reg = reg
         self.id = version_id
@@ -148,22 +204,34 @@ class ArtifactVersion(Handle):
         else:
             self._load(con, row)
 
-    def _load(self, con: apsw.Connection, row: tuple[Any, ...] | None = None) -> None:
+    def _load(self, con: apsw.Connection, row: VersionRow | None = None) -> None:
         if row is None:
-            row = con.execute(SELECT_VERSION, (self.id,)).fetchone()
-            if row is None:
+            found = con.execute(SELECT_VERSION, (self.id,)).fetchone()
+            if found is None:
                 raise NotFound(f"no version with id {self.id}")
-        (_, self.index, self.digest, self.size, self.file_count, description, metadata, created_at,
-         self.created_by, self.state, self._collection_id, self.collection_name, self.type, self.project,
-         ttl_policy, ttl_seconds, default_ttl, self._source_id, self._registry_id, aliases_json, tags_json) = row
+            row = VersionRow._make(found)
+        self.index: int = row.idx
+        self.digest: str = row.digest
+        self.size: int = row.size
+        self.file_count: int = row.file_count
+        self.created_by: str = row.created_by
+        self.state: str = row.state
+        self._collection_id: int = row.collection_id
+        self.collection_name: str = row.collection_name
+        self.type: str = row.type
+        self.project: str = row.project
+        self._source_id: int | None = row.source_id
+        self._registry_id: int | None = row.registry_id
         if self._registry_id is not None:
             require(con, self._registry_id, self._reg.user, "restricted_viewer", f"reading {self.project}/{self.collection_name}")
         self._content_id: int = self._source_id or self.id
+        default_ttl = row.default_ttl_seconds
         self._default_ttl = None if default_ttl is None else timedelta(seconds=default_ttl)
-        self.created_at = parse_time(created_at)
-        aliases: list[str] = json.loads(aliases_json)
-        tags: list[str] = json.loads(tags_json)
-        ttl = ttl_value(ttl_policy, ttl_seconds)
+        self.created_at = parse_time(row.created_at)
+        description, metadata = row.description, row.metadata
+        aliases: list[str] = json.loads(row.aliases)
+        tags: list[str] = json.loads(row.tags)
+        ttl = ttl_value(row.ttl_policy, row.ttl_seconds)
         self._saved: dict[str, Any] = {
             "description": description, "metadata": json.loads(metadata), "aliases": aliases, "tags": tags, "ttl": ttl,
         }
@@ -448,7 +516,7 @@ class ArtifactVersion(Handle):
             row = chunks.entry(con, self._content_id, logical)
         if row is None:
             raise FileNotFound(f"{self.qualified_name} has no entry {logical!r}")
-        return ManifestEntry(row[0], row[1], row[2], row[3], json.loads(row[4]))
+        return ManifestEntry.of_row(row)
 
     def open(self, path: str) -> Any:
         """A binary reader of one entry, streamed from the store (a reference: from its source); checks the digest at EOF."""
@@ -531,22 +599,24 @@ class Collection(Handle):
     def refresh(self) -> None:
         """Reload from the database, dropping unsaved edits."""
         with self._reg._db.read() as con:
-            row = con.execute(
-                "SELECT c.name, c.type, c.description, c.created_at, p.name, r.id, r.name FROM collections AS c "
-                "JOIN projects AS p ON p.id = c.project_id LEFT JOIN registries AS r ON r.project_id = p.id WHERE c.id = ?",
-                (self.id,),
-            ).fetchone()
-            if row is None:
+            found = con.execute(SELECT_COLLECTION_ROW, (self.id,)).fetchone()
+            if found is None:
                 raise NotFound(f"no collection with id {self.id}")
-            self.name, self.type, description, created_at, self.project, self._registry_id, self.registry = row
+            row = CollectionRow._make(found)
+            self.name: str = row.name
+            self.type: str = row.type
+            self.project: str = row.project
+            self._registry_id: int | None = row.registry_id
+            self.registry: str | None = row.registry
+            description = row.description
             if self._registry_id is not None:
                 require(con, self._registry_id, self._reg.user, "restricted_viewer", f"reading {self.project}/{self.name}")
-            self.created_at = parse_time(created_at)
+            self.created_at = parse_time(row.created_at)
             tags = [r[0] for r in con.execute("SELECT tag FROM collection_tags WHERE collection_id = ? ORDER BY tag", (self.id,))]
             self.aliases: list[str] = [
                 r[0] for r in con.execute("SELECT alias FROM aliases WHERE collection_id = ? ORDER BY alias", (self.id,))
             ]
-        self._saved = {"description": description, "tags": tags}
+        self._saved: dict[str, Any] = {"description": description, "tags": tags}
         self.description: str | None = description
         self.tags: list[str] = list(tags)
 

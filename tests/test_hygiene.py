@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 import artreg
+from artreg._rows import select_list
 from conftest import make
 
 ARTREG = Path(artreg.__file__).parent
@@ -47,6 +49,38 @@ def test_sql_handed_to_execute_is_built_from_constants() -> None:
                 if not all(isinstance(n, ast.Name) and n.id.isupper() for n in names):
                     found.add((path.name, owner.get(node, "<module>")))
     assert found == DYNAMIC_SQL
+
+
+class _Pair(NamedTuple):
+    a: int
+    b: str
+
+
+def test_a_typed_row_and_its_select_list_cannot_drift() -> None:
+    assert select_list(_Pair, {"a": "t.a", "b": "upper(t.b)"}) == "t.a, upper(t.b)"
+    for wrong in ({"b": "t.b", "a": "t.a"}, {"a": "t.a"}, {"a": "t.a", "b": "t.b", "c": "t.c"}):
+        with pytest.raises(TypeError, match="_Pair"):
+            select_list(_Pair, wrong)
+
+
+def test_typed_rows_read_every_column_of_their_statement(tmp_path: Path) -> None:
+    """Each handle's row has a field per column its statement returns, by name."""
+    from artreg._catalog import SELECT_REGISTRY, RegistryRow
+    from artreg._runs import SELECT_RUN, RunRow
+    from artreg._versions import SELECT_COLLECTION_ROW, SELECT_VERSION, CollectionRow, VersionRow
+
+    with artreg.open(tmp_path / "reg", user="alice") as reg:
+        with reg.init(project="p", job_type="train") as run:
+            version = run.log_artifact(make(**{"a.txt": "a"}), aliases=["best"])
+        reg.create_registry("models")
+        con = reg._db.connection()
+        for sql, row_type, key in (
+            (SELECT_VERSION, VersionRow, version.id), (SELECT_COLLECTION_ROW, CollectionRow, version.collection.id),
+            (SELECT_RUN, RunRow, run._row_id()), (SELECT_REGISTRY, RegistryRow, reg.registry("models").id),
+        ):
+            assert len(con.execute(sql, (key,)).fetchone()) == len(row_type._fields)
+        row = VersionRow._make(con.execute(SELECT_VERSION, (version.id,)).fetchone())
+        assert (row.idx, row.collection_name, row.project, row.aliases) == (0, "ds", "p", '["best","latest"]')
 
 
 def test_one_chunk_size_and_one_sha256_helper() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .. import _draft
+from .. import _draft, _sources
 from .._clock import format_time
 from .._errors import IntegrityError, InvalidName, NotFound
 from .._lifecycle import INHERIT
@@ -486,8 +486,8 @@ class Artifact:
         if entry.ref is not None:
             return self.add_reference(entry.ref, name or entry.path, checksum=entry.extra.get("checksum") != "none")[0]
         logical = name or entry.path
-        added = draft._put([_draft.DraftEntry(logical, entry.size, _draft.BlobSource(reg._store, entry.digest, entry.size), entry.digest)],
-                           overwrite=False)[0]
+        stored = _sources.BlobSource(reg._store, entry.digest, entry.size)
+        added = draft._put([_sources.DraftEntry(logical, entry.size, stored, entry.digest)], overwrite=False)[0]
         return ArtifactManifestEntry(added.path, added.digest, added.size, None, {}, None, self)
 
     def add(self, obj: Any, name: str, overwrite: bool = False) -> NoReturn:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .. import _draft
+from .. import _sources
 from .._errors import IntegrityError, InvalidName, NotFound
 
 _NAME = re.compile(r"^[a-zA-Z0-9_\-.]+$")
@@ -69,9 +69,9 @@ def _check_policy(policy: object) -> None:
         raise InvalidName(f"Invalid policy {policy!r}. Policy may only be `mutable` or `immutable`.")
 
 
-def _extra(entry: _draft.DraftEntry) -> dict[str, Any]:
-    return dict(entry.source.extra) if isinstance(entry.source, _draft.RefSource) else {}
+def _extra(entry: _sources.DraftEntry) -> dict[str, Any]:
+    return dict(entry.source.extra) if isinstance(entry.source, _sources.RefSource) else {}
 
 
-def _local(entry: _draft.DraftEntry) -> str | None:
-    return entry.source.path if isinstance(entry.source, _draft.FileSource) else None
+def _local(entry: _sources.DraftEntry) -> str | None:
+    return entry.source.path if isinstance(entry.source, _sources.FileSource) else None
