@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import string
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-
-import apsw
 
 from ._clock import format_time, parse_time
 from ._draft import Artifact
@@ -37,6 +33,7 @@ from ._run_data import (
     merge_summary,
 )
 from ._run_exit import forget, remember
+from ._run_rows import INSERT_INPUT, SELECT_BY_KEY, new_run_key
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -51,10 +48,7 @@ SELECT r.name, r.job_type, r.config, r.state, r.error, r.created_by, r.started_a
        r.run_key, r.entity, r.run_group, r.summary
 FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE r.id = ?
 """
-SELECT_BY_KEY = "SELECT r.id, r.state FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE p.name = ? AND r.run_key = ?"
 RESUME = "UPDATE runs SET state = 'running', error = NULL, finished_at = NULL WHERE id = ?"
-INSERT_OUTPUT = "INSERT INTO run_outputs(run_id, version_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
-INSERT_INPUT = "INSERT INTO run_inputs(run_id, version_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
 SELECT_OUTPUTS = """
 SELECT o.version_id FROM run_outputs AS o JOIN versions AS v ON v.id = o.version_id
 WHERE o.run_id = ? AND v.state = 'committed' ORDER BY o.version_id
@@ -70,7 +64,6 @@ SELECT_CONSUMERS = """
 SELECT r.id FROM run_inputs AS i JOIN runs AS r ON r.id = i.run_id WHERE i.version_id = ? ORDER BY r.started_at, r.id
 """
 # W&B's run ids: 8 characters of lower-case letters and digits.
-_ID_ALPHABET = string.ascii_lowercase + string.digits
 RESUME_MODES = ("allow", "must", "auto", True)
 
 
@@ -127,14 +120,6 @@ def _started(reg: Registry, row: int) -> Run:
     run = Run(reg, row)
     remember(run)
     return run
-
-
-def new_run_key(con: apsw.Connection, project: str) -> str:
-    """A random W&B-style run id (8 lower-case letters and digits) not taken in ``project``."""
-    while True:
-        key = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
-        if con.execute(SELECT_BY_KEY, (project, key)).fetchone() is None:
-            return key
 
 
 def _check_label(kind: str, value: object) -> None:

@@ -18,9 +18,9 @@ import apsw
 from . import _chunks as chunks
 from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
-from ._audit import Actor, AliasChange, record
+from ._audit import AliasChange, record
 from ._based import Base, Based
-from ._clock import format_time, parse_time
+from ._clock import parse_time
 from ._diff import VersionDiff, diff_versions
 from ._download import download, verify
 from ._draft import Artifact, _check_description
@@ -79,11 +79,6 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
 SELECT_LIVE_PAGE = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed' ORDER BY idx DESC LIMIT ? OFFSET ?"
 COUNT_LIVE = "SELECT count(*) FROM versions WHERE collection_id = ? AND state = 'committed'"
 LIVE_LINKS = "SELECT count(*) FROM versions WHERE source_id = ? AND state = 'committed'"
-
-
-def actor(reg: Registry) -> Actor:
-    """The acting user and the current time, for the rows of one change."""
-    return Actor(reg.user, format_time(reg._now()))
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -282,8 +277,8 @@ class ArtifactVersion(Handle):
                 raise InvalidName(f"alias {alias!r} is reserved: artreg assigns 'latest' and 'v<N>' itself")
         add_aliases = [a for a in wanted if a not in saved["aliases"]]
         drop_aliases = [a for a in saved["aliases"] if a not in wanted and a != LATEST]
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             self._check_live(con)
             if self._registry_id is not None:
                 role = require(con, self._registry_id, who.user, "member", f"editing {self.qualified_name}")
@@ -293,7 +288,7 @@ class ArtifactVersion(Handle):
                 if ttl_policy != "never" and linked:
                     raise PermissionDenied(f"{self.qualified_name} is linked into a registry and cannot have a TTL")
                 con.execute("UPDATE versions SET ttl_policy = ?, ttl_seconds = ? WHERE id = ?", (ttl_policy, ttl_seconds, self.id))
-                record(con, who, "ttl_changed", version_id=self.id, before=repr(saved["ttl"]), after=repr(self._ttl))
+                record(tx, "ttl_changed", version_id=self.id, before=repr(saved["ttl"]), after=repr(self._ttl))
             edited = []
             if description != saved["description"]:
                 con.execute("UPDATE versions SET description = ? WHERE id = ?", (description, self._content_id))
@@ -302,15 +297,15 @@ class ArtifactVersion(Handle):
                 con.execute("UPDATE versions SET metadata = ? WHERE id = ?", (dump_json(metadata), self._content_id))
                 edited.append("metadata")
             if edited:
-                record(con, who, "version_edited", version_id=self._content_id, fields=edited)
+                record(tx, "version_edited", version_id=self._content_id, fields=edited)
             if tags != saved["tags"]:
                 con.executemany(INSERT_TAG, ((self._content_id, t) for t in tags if t not in saved["tags"]))
                 con.executemany(DELETE_TAG, ((self._content_id, t) for t in saved["tags"] if t not in tags))
-                record(con, who, "tags_changed", version_id=self._content_id, before=saved["tags"], after=sorted(tags))
+                record(tx, "tags_changed", version_id=self._content_id, before=saved["tags"], after=sorted(tags))
             for alias in add_aliases:
-                set_alias(con, who, self._collection_id, alias, self.id)
+                set_alias(tx, self._collection_id, alias, self.id)
             for alias in drop_aliases:
-                drop_alias(con, who, self._collection_id, alias, self.id)
+                drop_alias(tx, self._collection_id, alias, self.id)
             self._load(con)
 
     def _check_live(self, con: apsw.Connection) -> None:
@@ -342,10 +337,10 @@ class ArtifactVersion(Handle):
         if self._source_id is not None:
             self.unlink()
             return
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._check_live(con)
-            delete_version(con, who, self._collection_id, self.id, self.qualified_name, delete_aliases=delete_aliases)
+            delete_version(tx, self._collection_id, self.id, self.qualified_name, delete_aliases=delete_aliases)
             self._load(con)
 
     def link(self, target_path: str, aliases: Sequence[str] | None = None) -> ArtifactVersion:
@@ -362,14 +357,14 @@ class ArtifactVersion(Handle):
         """Remove this link from its registry; the source version stays."""
         if self._source_id is None:
             raise InvalidName(f"{self.qualified_name} is not a link; use delete() to delete a version")
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             self._check_live(con)
             assert self._registry_id is not None
             role = require(con, self._registry_id, who.user, "member", f"unlinking {self.qualified_name}")
             held = [r[0] for r in con.execute("SELECT alias FROM aliases WHERE version_id = ?", (self.id,))]
             self._check_protected(con, role, held, "unlink a version holding")
-            soft_delete(con, who, self._collection_id, [self.id], "version_unlinked")
+            soft_delete(tx, self._collection_id, [self.id], "version_unlinked")
             self._load(con)
 
     def _require_download(self) -> None:
@@ -583,8 +578,8 @@ class Collection(Handle):
         cannot delete one holding a protected alias; nobody can delete a collection whose
         versions a registry links under a protected alias.
         """
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             live = [r[0] for r in con.execute("SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'", (self.id,))]
             if self._registry_id is not None:
                 role = require(con, self._registry_id, who.user, "member", f"deleting {self.project}/{self.name}")
@@ -599,9 +594,9 @@ class Collection(Handle):
                     if protected:
                         names = ", ".join(f"{r[0]}:{r[1]}" for r in protected)
                         raise PermissionDenied(f"{self.project}/{self.name} has versions linked under protected aliases ({names})")
-            soft_delete(con, who, self.id, live, "version_deleted")
+            soft_delete(tx, self.id, live, "version_deleted")
             con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (who.at, self.id))
-            record(con, who, "collection_deleted", registry_id=self._registry_id, collection_id=self.id)
+            record(tx, "collection_deleted", registry_id=self._registry_id, collection_id=self.id)
         self.refresh()
 
     def edit(self, *, name: str | None = None, type: str | None = None) -> None:
@@ -615,8 +610,8 @@ class Collection(Handle):
         description = _check_description(self.description)
         tags = check_tags(self.tags)
         saved = self._saved
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             if self._registry_id is not None:
                 require(con, self._registry_id, who.user, "member", f"editing {self.project}/{self.name}")
             if description != saved["description"]:
@@ -630,7 +625,7 @@ class Collection(Handle):
                 ((self.id, t) for t in saved["tags"] if t not in tags),
             )
             if description != saved["description"] or tags != saved["tags"]:
-                record(con, who, "collection_edited", registry_id=self._registry_id, collection_id=self.id)
+                record(tx, "collection_edited", registry_id=self._registry_id, collection_id=self.id)
         self.refresh()
 
 
