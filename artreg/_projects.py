@@ -13,6 +13,8 @@ WHERE p.name = ? AND c.name = ?
 NEXT_INDEX = "UPDATE collections SET next_index = next_index + 1 WHERE id = ? RETURNING next_index - 1"
 INSERT_TAG = "INSERT INTO version_tags(version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
 REGISTRY_PREFIX = "wandb-registry-"
+# A WHERE term (over projects AS p) that leaves registries' projects out.
+NOT_A_REGISTRY = f"substr(p.name, 1, {len(REGISTRY_PREFIX)}) != '{REGISTRY_PREFIX}'"
 # Registry names match case-insensitively (W&B's documentation writes wandb-registry-Model).
 SELECT_REGISTRY_PROJECT = """
 SELECT p.name FROM registries AS r JOIN projects AS p ON p.id = r.project_id WHERE r.name = ? COLLATE NOCASE

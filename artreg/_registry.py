@@ -26,7 +26,7 @@ from ._db import Database
 from ._draft import Artifact
 from ._errors import FileNotFound, InvalidName, NotFound, TypeMismatch
 from ._export import Chosen
-from ._filters import find_versions
+from ._filters import version_ids
 from ._gc import CheckReport, GcReport, check, gc
 from ._import import import_stream
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
@@ -35,13 +35,14 @@ from ._log_artifact import log_draft
 from ._names import as_list, at_most_int64, check_project, check_user
 from ._paths import snapshot
 from ._progress import ProgressCallback
+from ._projects import NOT_A_REGISTRY
 from ._references import default_name, is_uri
 from ._runs import Run, start_run
 from ._s3 import parse_location
 from ._s3_gc import DEFAULT_GRACE
 from ._search import DEFAULT_LIMIT, SearchHit, search
 from ._storage import MoveReport, cache_usage, move_blobs, open_store, prune_cache
-from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, find_collection, list_collections, resolve
+from ._versions import ArtifactVersion, Collection, find_collection, list_collections, resolve
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
@@ -496,7 +497,9 @@ class Registry:
         for descending; ``index`` and ``metadata.<key>`` work too), default newest first.
         Unknown fields or operators and ill-typed operands raise InvalidName.
         """
-        return find_versions(self, filter, registry=registry, project=project, order=order, limit=limit)
+        with self._db.read() as con:
+            ids = version_ids(self._ctx, con, filter, registry=registry, project=project, order=order, limit=limit)
+            return [ArtifactVersion(self, i, con=con) for i in ids]
 
     def collection(self, ref: str) -> Collection:
         """The collection ``project/name``."""
@@ -525,7 +528,7 @@ class Registry:
         ``collection`` and/or ``version``. Registries the user has no role in, and their
         contents, are left out. Unbalanced quotes or operators raise InvalidName.
         """
-        return search(self, text, kinds=kinds, limit=limit)
+        return search(self._ctx, text, kinds=kinds, limit=limit)
 
     # -- automations -------------------------------------------------------------------
 

@@ -32,7 +32,6 @@ from ._manifest import ManifestEntry, folder_range
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
-    REGISTRY_PROJECT_PREFIX,
     check_aliases,
     check_artifact_name,
     check_metadata,
@@ -47,7 +46,7 @@ from ._names import (
 )
 from ._paths import entry_path
 from ._progress import ProgressCallback
-from ._projects import INSERT_TAG, SELECT_COLLECTION, canonical_project
+from ._projects import INSERT_TAG, NOT_A_REGISTRY, SELECT_COLLECTION, canonical_project
 from ._references import open_reference
 from ._runs import Run, runs_of
 from ._suggest import no_artifact, no_collection, no_registry
@@ -384,7 +383,7 @@ class ArtifactVersion(Handle):
 
     def lineage(self, direction: str = "both", depth: int | None = None) -> LineageGraph:
         """The runs and versions upstream and/or downstream of this one, ``depth`` hops at most."""
-        return lineage(self._reg, self._content_id, direction=direction, depth=depth)
+        return lineage(self._reg._ctx, self._content_id, direction=direction, depth=depth)
 
     # -- contents ----------------------------------------------------------------------
 
@@ -634,9 +633,6 @@ SELECT a.alias FROM aliases AS a JOIN protected_aliases AS pa ON pa.alias = a.al
 WHERE a.collection_id = ? AND pa.registry_id = ?
 """
 # Registry-backing projects are reached through their registry, not listed as projects.
-NOT_A_REGISTRY = f"substr(p.name, 1, {len(REGISTRY_PROJECT_PREFIX)}) != '{REGISTRY_PROJECT_PREFIX}'"
-
-
 def find_collection(reg: Registry, project: str, name: str) -> Collection:
     with reg._db.read() as con:
         row = con.execute(SELECT_COLLECTION, (canonical_project(con, check_project(project)), check_artifact_name(name))).fetchone()

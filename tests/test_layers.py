@@ -42,13 +42,10 @@ RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module 
 # Today's upward imports: (importer, imported). Each is a debt, not a design; the refactor
 # pays them off and nothing may be added.
 UPWARD: set[tuple[str, str]] = {
-    # Domain code handed the Registry façade (its database, store, user, clock), where the
-    # refactor passes a context and a transaction object instead (issue 18, item 1).
-    ("_filters", "_registry"), ("_lineage", "_registry"), ("_search", "_registry"),
     # Domain code that builds or reads handles (ArtifactVersion, Run) to return them or to
     # take their rows; with typed rows and the context these take rows, not handles.
     ("_diff", "_versions"), ("_download", "_versions"), ("_draft", "_versions"),
-    ("_filters", "_versions"), ("_paths", "_versions"),
+    ("_paths", "_versions"),
     # The _references <-> _draft cycle (a folder walk shared by add_dir and add_reference):
     # the split of _draft into sources, the walk and the builder removes it (item 4).
     ("_references", "_draft"),
