@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, BinaryIO
 
+from . import _blob_rows as blob_rows
 from ._bundle import (
     HEADER_MEMBER,
     RECORDS_LIMIT,
@@ -27,7 +28,6 @@ from ._bundle import (
 from ._bundle_read import BundleReader, VerifySink, bundle_input
 from ._errors import IntegrityError, InvalidName
 from ._export import Inventory
-from ._ingest import SELECT_PRESENT
 from ._progress import ProgressCallback
 from ._tar import TarReader
 
@@ -68,11 +68,11 @@ class RegistryInventory:
     def held_blobs(self, digests: Sequence[str]) -> set[str]:
         store = self._ctx.store
         with self._ctx.read() as con:
-            rows = list(con.execute(SELECT_PRESENT, (json.dumps(list(digests)),)))
+            rows = blob_rows.present(con, digests)
         held = {d for d, size, is_file in rows if not is_file or store.file_present(d, size)}
         if self._sharing is not None:
             with self._sharing.read() as con:
-                rows = list(con.execute(SELECT_PRESENT, (json.dumps([d for d in digests if d not in held]),)))
+                rows = blob_rows.present(con, [d for d in digests if d not in held])
             held.update(d for d, size, is_file in rows if is_file and not store.is_inline(size))
         return held
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import apsw
 
+from . import _blob_rows as blob_rows
 from . import _chunks as chunks
 from ._access import role_of
 from ._blobs import BlobStore, copy_hashing
@@ -96,7 +97,6 @@ SELECT r.id, p.name, {", ".join(f"r.{f}" for f in RUN_FIELDS)},
 FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE r.id IN (SELECT value FROM json_each(?)) ORDER BY r.id
 """
 HISTORY = "SELECT step, data, at FROM run_history WHERE run_id = ? ORDER BY step"
-BLOB_ROWS = "SELECT digest, size, data FROM blobs WHERE digest IN (SELECT value FROM json_each(?))"
 
 NEED_SCHEMA = """
 CREATE TABLE need (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL,
@@ -396,7 +396,7 @@ class _Writer:
         cursor = self.staging.execute("SELECT digest, size, version, path FROM need WHERE held = 0 ORDER BY digest")
         while batch := list(islice(cursor, BATCH)):
             with self.ctx.read() as con:
-                rows = {d: (s, data) for d, s, data in con.execute(BLOB_ROWS, (json.dumps([b[0] for b in batch]),))}
+                rows = {d: (s, data) for d, s, data in con.execute(blob_rows.SELECT_SIZED, (json.dumps([b[0] for b in batch]),))}
             for digest, size, bid, path in batch:
                 found = rows.get(digest)
                 if found is None or found[0] != size:

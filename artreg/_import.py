@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import apsw
 
+from . import _blob_rows as blob_rows
 from ._access import is_protected, require
 from ._aliases import HOLDER, set_alias
 from ._audit import record
@@ -34,7 +35,6 @@ from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
 from ._chunks import write_sorted
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
 from ._events import VersionCreated, VersionLinked, emit
-from ._ingest import INSERT_BLOB, SELECT_PRESENT
 from ._lifecycle import apply_retention
 from ._log_artifact import INSERT_VERSION
 from ._names import LATEST, dump_json
@@ -120,7 +120,7 @@ class ImportSink:
         staging = reader.staging
         for batch in digest_batches(staging):
             with self._store.db.read() as con:
-                rows = list(con.execute(SELECT_PRESENT, (json.dumps(batch),)))
+                rows = blob_rows.present(con, batch)
             held = [d for d, size, is_file in rows if not is_file or self._store.file_present(d, size)]
             staging.executemany("UPDATE need SET held = 1 WHERE digest = ?", ((d,) for d in held))
         adopted = self._shared_blobs(staging) if self._shared else []
@@ -547,7 +547,7 @@ class _Replay:
 
     def _blobs(self, con: apsw.Connection) -> None:
         """Blob rows for what the created versions name and the registry lacked; files to place at the end."""
-        con.executemany(INSERT_BLOB, self._blob_rows())  # a generator: rows are streamed, never all in a list
+        blob_rows.insert(con, self._blob_rows())  # a generator: rows are streamed, never all in a list
 
     def _blob_rows(self) -> Iterator[tuple[str, int, bytes | None]]:
         held = self.sink.inline

@@ -19,7 +19,7 @@ PACKAGE = Path(artreg.__file__).parent
 LAYERS: dict[str, set[str]] = {
     "base": {"_errors", "_names", "_clock", "_progress", "_hashing", "_version"},
     "storage": {
-        "_db", "_schema", "_location", "_manifest", "_chunks", "_blobs", "_blob_cache", "_s3", "_s3_store", "_s3_gc",
+        "_db", "_schema", "_location", "_manifest", "_chunks", "_blob_rows", "_blobs", "_blob_cache", "_s3", "_s3_store", "_s3_gc",
         "_storage", "_root",
     },
     "content": {"_references", "_localfiles"},
