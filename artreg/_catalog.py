@@ -17,11 +17,11 @@ from ._access import check_role, check_visibility, is_protected, require, role_o
 from ._aliases import set_alias
 from ._audit import record
 from ._clock import parse_time
-from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
-from ._events import VersionLinked, emit
+from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied
 from ._handle import Handle
-from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, check_user, given_aliases, parse_ref
-from ._projects import ensure_project, next_index
+from ._links import add_link, check_accepts, keep_source, live_link
+from ._names import REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, check_user, given_aliases, parse_ref
+from ._projects import ensure_collection, ensure_project
 from ._suggest import no_registry
 from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, find_collection
 
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 
 SELECT_REGISTRY = """
 SELECT id, name, description, all_types, visibility, default_role, created_at, created_by FROM registries WHERE {where}
-"""
-INSERT_LINK = """
-INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, created_by, ttl_policy, source_id)
-SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
 """
 LIVE_VERSIONS = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'"
 # The columns a registry's admin edits: (read the old value, write the new one).
@@ -319,49 +315,19 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
         source = con.execute("SELECT state FROM versions WHERE id = ?", (source_id,)).fetchone()
         if source is None or source[0] != "committed":
             raise NotFound(f"{version.qualified_name} has been deleted")
-        if not all_types and not con.execute(
-            "SELECT 1 FROM registry_types WHERE registry_id = ? AND type = ?", (registry_id, version.type)
-        ).fetchone():
-            raise TypeMismatch(f"registry {parsed.registry!r} does not accept artifacts of type {version.type!r}")
+        check_accepts(con, registry_id, parsed.registry, bool(all_types), version.type)
         protected = [a for a in alias_list if is_protected(con, registry_id, a)]
         if protected and role != "admin":
             raise PermissionDenied(f"only registry admins may add protected aliases ({', '.join(protected)})")
-        collection_id = _portfolio(con, project_id, parsed.name, version.type, who.at, parsed.registry)
-        existing = con.execute(
-            "SELECT id FROM versions WHERE collection_id = ? AND source_id = ? AND state = 'committed'", (collection_id, source_id)
-        ).fetchone()
-        if existing is not None:
-            link_id = existing[0]
-        else:
-            index = next_index(con, collection_id)
-            link_id = con.execute(INSERT_LINK, (collection_id, index, who.at, who.user, source_id)).fetchone()[0]  # type: ignore[index]
-            record(tx, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
-                   source_id=source_id, index=index)
-            emit(tx, VersionLinked(collection_id, link_id))
-            set_alias(tx, collection_id, LATEST, link_id)
+        collection_id = ensure_collection(con, project_id, parsed.name, version.type, who.at,
+                                          f"registry collection {parsed.registry}/{parsed.name}")
+        link_id = live_link(con, collection_id, source_id)
+        if link_id is None:
+            link_id = add_link(tx, registry_id, collection_id, source_id, created_at=who.at, created_by=who.user)
         for alias in alias_list:
             set_alias(tx, collection_id, alias, link_id)
-        cleared = con.execute(
-            "UPDATE versions SET ttl_policy = 'never', ttl_seconds = NULL WHERE id = ? AND ttl_policy != 'never' RETURNING 1",
-            (source_id,),
-        ).fetchone()
-        if cleared:
-            record(tx, "ttl_changed", version_id=source_id, before="cleared by link", after="None")
+        keep_source(tx, source_id)
     return ArtifactVersion(reg, link_id)
-
-
-def _portfolio(con: apsw.Connection, project_id: int, name: str, type_: str, now: str, registry: str) -> int:
-    """The registry collection ``name``, created on first link with the linked version's type."""
-    row = con.execute("SELECT id, type, deleted_at FROM collections WHERE project_id = ? AND name = ?", (project_id, name)).fetchone()
-    if row is None:
-        return int(con.execute(
-            "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id", (project_id, name, type_, now)
-        ).fetchone()[0])  # type: ignore[index]
-    if row[1] != type_:
-        raise TypeMismatch(f"registry collection {registry}/{name} holds type {row[1]!r}, not {type_!r}")
-    if row[2] is not None:
-        con.execute("UPDATE collections SET deleted_at = NULL WHERE id = ?", (row[0],))
-    return int(row[0])
 
 
 __all__ = ["Catalog", "create_registry", "find_registry", "link_version", "list_registries"]

@@ -30,7 +30,7 @@ from ._draft import Artifact, _check_description
 from ._errors import AlreadyExists, InvalidName, TypeMismatch
 from ._ingest import ingest, known_digests
 from ._lifecycle import apply_retention, ttl_columns
-from ._log_artifact import _add_tags, _collection_for, _insert_version
+from ._log_artifact import _add_tags, _insert_version
 from ._manifest import EntryRow
 from ._names import (
     LATEST,
@@ -42,7 +42,7 @@ from ._names import (
     dump_json,
     given_aliases,
 )
-from ._projects import SELECT_COLLECTION, ensure_project
+from ._projects import collection_row, ensure_collection, ensure_project
 from ._run_rows import INSERT_OUTPUT
 from ._versions import ArtifactVersion
 
@@ -129,7 +129,7 @@ def _commit(
         with reg._ctx.write() as tx:
             con, now = tx.con, tx.at
             project_id = ensure_project(con, project_name, now)
-            existing = con.execute(SELECT_COLLECTION, (project_name, name)).fetchone()
+            existing = collection_row(con, project_name, name)
             if existing is not None and existing[1] != type_:
                 raise TypeMismatch(f"collection {project_name}/{name} holds type {existing[1]!r}, not {type_!r}")
             pending = _pending(con, project_id, name, type_, dist, now, reg.user, project_name)
@@ -212,7 +212,7 @@ def _finish(
     contributors = [r[0] for r in con.execute(SELECT_CONTRIBUTORS, (pending_id,))]
     manifest = from_rows(entries)
     digest = manifest.digest
-    collection_id = _collection_for(con, project_id, project, name, type_, actor.at)
+    collection_id = ensure_collection(con, project_id, name, type_, actor.at, f"collection {project}/{name}")
     latest = con.execute(SELECT_LATEST, (collection_id, LATEST)).fetchone()
     if latest is not None and latest[1] == digest:
         version_id = int(latest[0])

@@ -34,12 +34,13 @@ from ._bundle import JSON_RUN_FIELDS, RUN_FIELDS, Copied, CopyReport, digest_bat
 from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
 from ._chunks import write_sorted
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
-from ._events import VersionCreated, VersionLinked, emit
+from ._events import VersionCreated, emit
 from ._lifecycle import apply_retention
+from ._links import add_link, check_accepts, keep_source, live_link
 from ._log_artifact import INSERT_VERSION
 from ._names import LATEST, dump_json
 from ._progress import ProgressCallback
-from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
+from ._projects import INSERT_TAG, collection_row, ensure_project, next_index
 from ._run_rows import INSERT_INPUT, INSERT_OUTPUT, new_run_key
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ SELECT v.id, v.collection_id, v.digest, v.source_id FROM versions AS v WHERE v.s
 SAME_CONTENT = """
 SELECT id FROM versions WHERE collection_id = ? AND digest = ? AND state = 'committed' AND source_id IS NULL ORDER BY idx DESC
 """
-SAME_LINK = "SELECT id FROM versions WHERE collection_id = ? AND source_id = ? AND state = 'committed'"
 RUN_BY_ORIGIN = "SELECT run_id FROM run_origins WHERE origin IN (SELECT value FROM json_each(?)) ORDER BY run_id"
 OWN_RUNS = "SELECT id, started_at FROM runs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
 INSERT_VERSION_ORIGIN = """
@@ -71,10 +71,6 @@ INSERT_STEP = "INSERT INTO run_history(run_id, step, data, at) VALUES (?, ?, ?, 
 INSERT_NEW_STEP = f"{INSERT_STEP} ON CONFLICT(run_id, step) DO NOTHING"
 CATCH_UP_RUN = "UPDATE runs SET summary = ?2, config = ?3 WHERE id = ?1 AND (summary != ?2 OR config != ?3)"
 INSERT_RUN = f"INSERT INTO runs(project_id, {', '.join(RUN_FIELDS)}) VALUES (?, {', '.join('?' for _ in RUN_FIELDS)}) RETURNING id"
-INSERT_LINK = """
-INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, created_by, ttl_policy, source_id)
-SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
-"""
 INSERT_COLLECTION = """
 INSERT INTO collections(project_id, name, type, description, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id
 """
@@ -329,7 +325,7 @@ class _Replay:
     def _collection(self, con: apsw.Connection, body: dict[str, Any]) -> None:
         project, name, type_ = body["project"], body["name"], body["type"]
         registry_id = None if body["registry"] is None else self.registries[body["registry"]]
-        row = con.execute(SELECT_COLLECTION, (project, name)).fetchone()
+        row = collection_row(con, project, name)
         if row is None:
             project_id = ensure_project(con, project, self.actor.at)
             collection_id = int(con.execute(
@@ -410,8 +406,7 @@ class _Replay:
         local = self._by_origin(con, body["origins"], collection_id, None, source)
         outcome = "reused"
         if local is None:
-            found = con.execute(SAME_LINK, (collection_id, source)).fetchone()
-            local = None if found is None else int(found[0])
+            local = live_link(con, collection_id, source)
             if local is None:
                 local = self._create_link(con, collection_id, registry_id, type_, source, body)
                 outcome = "created"
@@ -427,22 +422,11 @@ class _Replay:
         registry = con.execute("SELECT name, all_types FROM registries WHERE id = ?", (registry_id,)).fetchone()
         assert registry is not None
         require(con, registry_id, who.user, "member", f"linking into registry {registry[0]!r}")
-        if not registry[1] and not con.execute(
-            "SELECT 1 FROM registry_types WHERE registry_id = ? AND type = ?", (registry_id, type_)
-        ).fetchone():
-            raise TypeMismatch(f"registry {registry[0]!r} does not accept artifacts of type {type_!r}")
+        check_accepts(con, registry_id, registry[0], bool(registry[1]), type_)
         _revive(con, collection_id)
-        index = next_index(con, collection_id)
-        link_id = int(con.execute(INSERT_LINK, (collection_id, index, body["created_at"], body["created_by"], source)).fetchone()[0])  # type: ignore[index]
-        record(self.tx, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
-               source_id=source, index=index, origin=body["origins"][0])
-        emit(self.tx, VersionLinked(collection_id, link_id))
-        set_alias(self.tx, collection_id, LATEST, link_id)
-        cleared = con.execute(
-            "UPDATE versions SET ttl_policy = 'never', ttl_seconds = NULL WHERE id = ? AND ttl_policy != 'never' RETURNING 1", (source,)
-        ).fetchall()
-        if cleared:
-            record(self.tx, "ttl_changed", version_id=source, before="cleared by link", after="None")
+        link_id = add_link(self.tx, registry_id, collection_id, source, created_at=body["created_at"], created_by=body["created_by"],
+                           origin=body["origins"][0])
+        keep_source(self.tx, source)
         return link_id
 
     def _by_origin(self, con: apsw.Connection, origins: Sequence[str], collection_id: int, digest: str | None,

@@ -22,7 +22,7 @@ from ._chunkcache import TreePlan, plan_tree
 from ._chunks import Manifest, from_base, from_rows, has_manifest
 from ._chunks import write as write_manifest
 from ._draft import Artifact, DraftEntry, FileRows, _check_description
-from ._errors import InvalidName, NotFound, TypeMismatch
+from ._errors import InvalidName, NotFound
 from ._events import VersionCreated, emit
 from ._ingest import Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint, tree_settled
 from ._lifecycle import apply_retention, ttl_columns
@@ -39,13 +39,12 @@ from ._names import (
     given_aliases,
 )
 from ._progress import ProgressCallback
-from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
+from ._projects import INSERT_TAG, ensure_collection, ensure_project, next_index
 from ._run_rows import INSERT_OUTPUT
 
 if TYPE_CHECKING:
     from ._context import Context, Transaction
 
-INSERT_COLLECTION = "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id"
 SELECT_ALIAS = """
 SELECT v.id, v.digest FROM aliases AS a JOIN versions AS v ON v.id = a.version_id
 WHERE a.collection_id = ? AND a.alias = ?
@@ -100,7 +99,7 @@ def log_draft(
                 with ctx.write() as tx:
                     con, now = tx.con, tx.at
                     project_id = ensure_project(con, project_name, now)
-                    collection_id = _collection_for(con, project_id, project_name, name, type_, now)
+                    collection_id = ensure_collection(con, project_id, name, type_, now, f"collection {project_name}/{name}")
                     latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
                     if latest is not None and latest[1] == plan.digest:
                         version_id = latest[0]
@@ -244,14 +243,3 @@ def _insert_version(tx: Transaction, row: tuple[Any, ...], manifest: Manifest) -
     set_alias(tx, collection_id, LATEST, version_id)
     return version_id
 
-
-def _collection_for(con: apsw.Connection, project_id: int, project: str, name: str, type_: str, now: str) -> int:
-    row = con.execute(SELECT_COLLECTION, (project, name)).fetchone()
-    if row is None:
-        return int(con.execute(INSERT_COLLECTION, (project_id, name, type_, now)).fetchone()[0])  # type: ignore[index]
-    if row[1] != type_:
-        raise TypeMismatch(f"collection {project}/{name} holds type {row[1]!r}, not {type_!r}")
-    if row[2] is not None:
-        # Logging into a deleted collection revives it; indices continue, never reused.
-        con.execute("UPDATE collections SET deleted_at = NULL WHERE id = ?", (row[0],))
-    return int(row[0])

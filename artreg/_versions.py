@@ -46,7 +46,7 @@ from ._names import (
 )
 from ._paths import entry_path
 from ._progress import ProgressCallback
-from ._projects import INSERT_TAG, NOT_A_REGISTRY, SELECT_COLLECTION, canonical_project
+from ._projects import INSERT_TAG, NOT_A_REGISTRY, canonical_project, collection_row
 from ._references import open_reference
 from ._runs import Run, runs_of
 from ._suggest import no_artifact, no_collection, no_registry
@@ -632,10 +632,9 @@ PROTECTED_HELD = """
 SELECT a.alias FROM aliases AS a JOIN protected_aliases AS pa ON pa.alias = a.alias
 WHERE a.collection_id = ? AND pa.registry_id = ?
 """
-# Registry-backing projects are reached through their registry, not listed as projects.
 def find_collection(reg: Registry, project: str, name: str) -> Collection:
     with reg._db.read() as con:
-        row = con.execute(SELECT_COLLECTION, (canonical_project(con, check_project(project)), check_artifact_name(name))).fetchone()
+        row = collection_row(con, canonical_project(con, check_project(project)), check_artifact_name(name))
         if row is None or row[2] is not None:
             raise no_collection(con, reg.user, project, name)
     return Collection(reg, row[0])

@@ -24,8 +24,8 @@ LAYERS: dict[str, set[str]] = {
     },
     "content": {"_references", "_localfiles"},
     "domain": {
-        "_context", "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_draft", "_based", "_chunkcache", "_ingest",
-        "_log_artifact",
+        "_context", "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_links", "_draft", "_based",
+        "_chunkcache", "_ingest", "_log_artifact",
         "_download", "_cache", "_paths", "_gc", "_diff", "_lineage", "_svg", "_search", "_filters", "_suggest",
         "_webhooks", "_tar", "_bundle", "_bundle_read", "_export", "_import", "_copy",
         "_run_rows",
