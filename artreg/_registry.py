@@ -471,7 +471,7 @@ class Registry:
                 raise
             raise FileNotFound(str(exc)) from exc
         version._require_download()
-        return snapshot(version, root)
+        return snapshot(self._ctx, version.digest, version.files(), root)
 
     def artifacts(self, project: str, name: str) -> list[ArtifactVersion]:
         """The live versions of ``project/name``, newest first."""

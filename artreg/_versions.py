@@ -44,7 +44,7 @@ from ._names import (
     parse_ref,
     version_index,
 )
-from ._paths import entry_path
+from ._paths import local_files
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, NOT_A_REGISTRY, canonical_project, collection_row
 from ._references import open_reference
@@ -464,7 +464,9 @@ class ArtifactVersion(Handle):
         for a missing entry, IntegrityError when stored bytes are missing or damaged.
         """
         self._require_download()
-        return entry_path(self, name)
+        entry = self.get_entry(name)
+        ctx = self._reg._ctx
+        return next(local_files(ctx.store, ctx.cache, [entry]))[1]
 
     def download(
         self,
@@ -483,18 +485,19 @@ class ArtifactVersion(Handle):
         """
         self._require_download()
         return download(
-            self, root, link=link, path_prefix=path_prefix, prune=False, allow_missing=allow_missing_references, progress=progress
+            self._reg._store, self, root, link=link, path_prefix=path_prefix, prune=False, allow_missing=allow_missing_references,
+            progress=progress,
         )
 
     def checkout(self, root: str | None = None, *, link: str = "copy", allow_missing_references: bool = False) -> str:
         """Like download, and also remove files under ``root`` that are not in the manifest."""
         self._require_download()
-        return download(self, root, link=link, path_prefix=None, prune=True, allow_missing=allow_missing_references)
+        return download(self._reg._store, self, root, link=link, path_prefix=None, prune=True, allow_missing=allow_missing_references)
 
     def verify(self, root: str | None = None) -> None:
         """Rehash a downloaded tree (or the stored blobs, and the sources of references); raises IntegrityError listing what differs."""
         self._require_download()
-        verify(self, root)
+        verify(self._reg._store, self, root)
 
     def new_draft(self) -> Artifact:
         """A draft with this version's entries, description and metadata, for the next version.

@@ -44,8 +44,7 @@ RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module 
 UPWARD: set[tuple[str, str]] = {
     # Domain code that builds or reads handles (ArtifactVersion, Run) to return them or to
     # take their rows; with typed rows and the context these take rows, not handles.
-    ("_diff", "_versions"), ("_download", "_versions"), ("_draft", "_versions"),
-    ("_paths", "_versions"),
+    ("_diff", "_versions"), ("_draft", "_versions"),
     # The _references <-> _draft cycle (a folder walk shared by add_dir and add_reference):
     # the split of _draft into sources, the walk and the builder removes it (item 4).
     ("_references", "_draft"),
