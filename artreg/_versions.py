@@ -397,7 +397,11 @@ class ArtifactVersion(Handle):
         """
         if not isinstance(other, ArtifactVersion) or other._reg._db is not self._reg._db:
             raise InvalidName(f"diff needs another version of the same registry, not {other!r}")
-        return diff_versions(self, other, unchanged=unchanged)
+        # One read transaction: both rows and both merges see the same snapshot, and what is
+        # compared is what is saved (not unsaved edits of either object).
+        with self._reg._db.read() as con:
+            was, now = type(self)(self._reg, self.id, con=con), type(other)(other._reg, other.id, con=con)
+            return diff_versions(con, was, now, was._content_id, now._content_id, unchanged=unchanged)
 
     def files(self, prefix: str | None = None, *, offset: int = 0, limit: int | None = None) -> Iterator[ManifestEntry]:
         """The manifest entries in path order, streamed from the database.
