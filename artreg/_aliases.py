@@ -9,11 +9,16 @@ is written to the audit log in the same transaction, which is what
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apsw
 
-from ._audit import Actor, record
+from ._audit import record
 from ._events import AliasAdded, emit
 from ._names import LATEST
+
+if TYPE_CHECKING:
+    from ._context import Transaction
 
 SET_ALIAS = """
 INSERT INTO aliases(collection_id, alias, version_id) VALUES (?, ?, ?)
@@ -30,49 +35,52 @@ def _label(con: apsw.Connection, version_id: int | None) -> str | None:
     return None if row is None else f"v{row[0]}"
 
 
-def set_alias(con: apsw.Connection, actor: Actor, collection_id: int, alias: str, version_id: int) -> None:
+def set_alias(tx: Transaction, collection_id: int, alias: str, version_id: int) -> None:
     """Point ``alias`` at a version, moving it from whichever version held it (an ``AliasAdded`` event)."""
+    con = tx.con
     held = con.execute(HOLDER, (collection_id, alias)).fetchone()
     before = None if held is None else held[0]
     if before == version_id:
         return
     con.execute(SET_ALIAS, (collection_id, alias, version_id))
     record(
-        con, actor, "alias_added" if before is None else "alias_moved",
+        tx, "alias_added" if before is None else "alias_moved",
         collection_id=collection_id, version_id=version_id, alias=alias,
         before=_label(con, before), after=_label(con, version_id),
     )
-    emit(con, actor, AliasAdded(collection_id, version_id, alias))
+    emit(tx, AliasAdded(collection_id, version_id, alias))
 
 
-def drop_alias(con: apsw.Connection, actor: Actor, collection_id: int, alias: str, version_id: int) -> None:
+def drop_alias(tx: Transaction, collection_id: int, alias: str, version_id: int) -> None:
     """Remove ``alias`` if (and only if) this version still holds it."""
+    con = tx.con
     held = con.execute(HOLDER, (collection_id, alias)).fetchone()
     if held is None or held[0] != version_id:
         return
     con.execute("DELETE FROM aliases WHERE collection_id = ? AND alias = ?", (collection_id, alias))
     record(
-        con, actor, "alias_removed",
+        tx, "alias_removed",
         collection_id=collection_id, version_id=version_id, alias=alias, before=_label(con, version_id), after=None,
     )
 
 
-def drop_all(con: apsw.Connection, actor: Actor, collection_id: int, version_id: int) -> None:
+def drop_all(tx: Transaction, collection_id: int, version_id: int) -> None:
     """Remove every alias a version holds."""
-    for alias in aliases_of(con, version_id):
-        drop_alias(con, actor, collection_id, alias, version_id)
+    for alias in aliases_of(tx.con, version_id):
+        drop_alias(tx, collection_id, alias, version_id)
 
 
 def aliases_of(con: apsw.Connection, version_id: int) -> list[str]:
     return [r[0] for r in con.execute("SELECT alias FROM aliases WHERE version_id = ? ORDER BY alias", (version_id,))]
 
 
-def reset_latest(con: apsw.Connection, actor: Actor, collection_id: int) -> None:
+def reset_latest(tx: Transaction, collection_id: int) -> None:
     """Give ``latest`` to the newest live version of the collection (or to none)."""
+    con = tx.con
     row = con.execute(NEWEST_LIVE, (collection_id,)).fetchone()
     if row is not None:
-        set_alias(con, actor, collection_id, LATEST, row[0])
+        set_alias(tx, collection_id, LATEST, row[0])
         return
     held = con.execute(HOLDER, (collection_id, LATEST)).fetchone()
     if held is not None:
-        drop_alias(con, actor, collection_id, LATEST, held[0])
+        drop_alias(tx, collection_id, LATEST, held[0])

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import apsw
-
 from ._clock import parse_time
 from ._errors import IntegrityError, InvalidName
 from ._names import at_most_int64, dump_json
 
 if TYPE_CHECKING:
+    from ._context import Transaction
     from ._db import Database
 
 GENESIS = "0" * 64
@@ -85,8 +84,7 @@ def _row_hash(prev: str, row: tuple[Any, ...]) -> str:
 
 
 def record(
-    con: apsw.Connection,
-    actor: Actor,
+    tx: Transaction,
     action: str,
     *,
     registry_id: int | None = None,
@@ -95,7 +93,8 @@ def record(
     alias: str | None = None,
     **detail: Any,
 ) -> None:
-    """Append one entry (inside the caller's transaction)."""
+    """Append one entry (inside the transaction of the change), with its actor and timestamp."""
+    con, actor = tx.con, tx.actor
     head = con.execute(SELECT_HEAD).fetchone()
     last_id, prev = (0, GENESIS) if head is None else json.loads(head[0])
     row = (last_id + 1, actor.at, actor.user, action, registry_id, collection_id, version_id, alias, dump_json(detail))

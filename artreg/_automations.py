@@ -31,7 +31,6 @@ import re
 import string
 import threading
 import urllib.parse
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -40,9 +39,8 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._access import require, role_of
-from ._audit import Actor, record
+from ._audit import record
 from ._clock import format_time, parse_time
-from ._db import Database, owner
 from ._errors import AlreadyExists, InvalidName, NotFound
 from ._events import AliasAdded, Event, VersionCreated, VersionLinked, subscribe
 from ._names import REGISTRY_PROJECT_PREFIX, check_artifact_name, check_project, dump_json
@@ -50,6 +48,7 @@ from ._projects import ensure_project
 from ._webhooks import Delivery, RetryPolicy, deliveries
 
 if TYPE_CHECKING:
+    from ._context import Transaction
     from ._registry import Registry
 
 log = logging.getLogger("artreg")
@@ -335,10 +334,6 @@ def _fires(automation_filter: Mapping[str, str | None], alias: str | None, colle
     return re.fullmatch(alias_re, alias) is not None
 
 
-# Each Database's in-process automations (reached from a connection inside ``_on_event``).
-_IN_PROCESS: weakref.WeakKeyDictionary[Database, Automations] = weakref.WeakKeyDictionary()
-
-
 class Automations:
     """``reg.automations``: create, list, enable, disable and delete automations; read deliveries.
 
@@ -351,10 +346,7 @@ class Automations:
         self._callbacks: dict[str, _InProcess] = {}
         self.retry = RetryPolicy()
         self.wake: Callable[[], None] | None = None  # set while a background deliverer runs
-        _IN_PROCESS[reg._db] = self
-
-    def _actor(self) -> Actor:
-        return Actor(self._reg.user, format_time(self._reg._now()))
+        reg._ctx.automations = self  # what ``_on_event`` finds on this registry's transactions
 
     def create(
         self,
@@ -376,8 +368,8 @@ class Automations:
         patterns = _check_filter(filter, event)
         if not isinstance(action, (Webhook, Callback)):
             raise InvalidName(f"action must be artreg.webhook(...) or artreg.callback(...), not {action!r}")
-        who = self._actor()
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             found = _resolve_scope(con, scope, event, who.at)
             if found.registry_id is not None:
                 require(con, found.registry_id, who.user, "admin", f"managing automations of {found.label}")
@@ -393,7 +385,7 @@ class Automations:
                 name, event, found.kind, found.id, patterns.get("alias"), patterns.get("collection"),
                 action.url, action.secret_env, action.payload_template, who.at, who.user,
             ))
-            record(con, who, "automation_created", registry_id=found.registry_id, name=name, event=event, scope=found.label,
+            record(tx, "automation_created", registry_id=found.registry_id, name=name, event=event, scope=found.label,
                    filter=patterns, url=action.url)
         return automation
 
@@ -433,8 +425,8 @@ class Automations:
         self._set(name, "deleted")
 
     def _set(self, name: str, change: str) -> None:
-        who = self._actor()
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             with self._lock:
                 entry = self._callbacks.get(name)
             if entry is not None:
@@ -460,7 +452,7 @@ class Automations:
                 con.execute("DELETE FROM automations WHERE id = ?", (automation_id,))
             else:
                 con.execute("UPDATE automations SET enabled = ? WHERE id = ?", (int(change == "enabled"), automation_id))
-            record(con, who, f"automation_{change}", registry_id=registry_id, name=name)
+            record(tx, f"automation_{change}", registry_id=registry_id, name=name)
 
     def deliveries(self, name: str | None = None, *, state: str | None = None) -> builtins.list[Delivery]:
         """Webhook events in the outbox, oldest first, each with its attempts; ``state`` is
@@ -480,11 +472,11 @@ class Automations:
 # -- emission (inside the transaction of the change) ------------------------------------------
 
 
-def _on_event(con: apsw.Connection, who: Actor, happening: Event) -> None:
+def _on_event(tx: Transaction, happening: Event) -> None:
     """Queue the webhooks (outbox rows, this transaction) and callbacks (after commit) an event fires."""
     event, collection_id, version_id, alias = happening.name, happening.collection_id, happening.version_id, happening.alias
-    database = owner(con)
-    sink = None if database is None else _IN_PROCESS.get(database)
+    con, who = tx.con, tx.actor
+    sink = tx.ctx.automations if isinstance(tx.ctx.automations, Automations) else None
     hooks: list[Any] = []
     if con.execute(ANY_WATCHING, (event,)).fetchone() is not None:
         hooks = con.execute(MATCHING, {"event": event, "collection": collection_id}).fetchall()
@@ -506,7 +498,7 @@ def _on_event(con: apsw.Connection, who: Actor, happening: Event) -> None:
                 automation_id, name, event, url, secret_env, dump_json(payload), render(template, payload), who.at, who.at,
             ))
             queued += 1
-    if sink is None or database is None:
+    if sink is None:
         return
     for automation in sink._matching_callbacks(event, collection_id, project_id, registry_id):
         if _fires(automation.filter, alias, collection):
@@ -514,9 +506,9 @@ def _on_event(con: apsw.Connection, who: Actor, happening: Event) -> None:
                 event, automation.name, registry, project, f"{project}/{collection}", f"{project}/{collection}:v{index}",
                 alias, source, who.user, parse_time(who.at),
             )
-            database.after_commit(functools.partial(_call, automation, happened))
+            tx.after_commit(functools.partial(_call, automation, happened))
     if queued and sink.wake is not None:
-        database.after_commit(sink.wake)
+        tx.after_commit(sink.wake)
 
 
 def _call(automation: Automation, event: AutomationEvent) -> None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from . import _blob_rows as blob_rows
 from ._db import Database
 from ._errors import ArtregError, Conflict, DiskError, IntegrityError
 from ._hashing import CHUNK, sha256_stream
@@ -47,7 +48,6 @@ PIPELINE = 3
 WRITEBACK = 64 << 20
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
-SELECT_ROWS = "SELECT digest, data FROM blobs WHERE digest IN (SELECT value FROM json_each(?))"
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ class BlobStore:
     def open(self, digest: str, size: int) -> BinaryIO:
         """A binary reader of the blob that raises IntegrityError at EOF if the bytes are wrong."""
         with self.db.read() as con:
-            row = con.execute("SELECT size, data FROM blobs WHERE digest = ?", (digest,)).fetchone()
+            row = con.execute(blob_rows.SELECT_ONE, (digest,)).fetchone()
         if row is None:
             raise IntegrityError(f"blob {digest} is missing from the registry", missing=[digest])
         return self.reader(digest, size, row[1])
@@ -298,7 +298,7 @@ class BlobStore:
     def rows(self, digests: Iterable[str]) -> dict[str, bytes | None]:
         """digest -> inline bytes, or None for a file blob, in one query; stored digests only."""
         with self.db.read() as con:
-            return dict(con.execute(SELECT_ROWS, (json.dumps(sorted(set(digests))),)))
+            return dict(con.execute(blob_rows.SELECT_DATA, (json.dumps(sorted(set(digests))),)))
 
     def reader(self, digest: str, size: int, data: bytes | None) -> BinaryIO:
         """``open`` for a blob whose row is already read: its inline ``data``, or None for its file."""

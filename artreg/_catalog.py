@@ -17,14 +17,14 @@ from ._access import check_role, check_visibility, is_protected, require, role_o
 from ._aliases import set_alias
 from ._audit import record
 from ._clock import parse_time
-from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied, TypeMismatch
-from ._events import VersionLinked, emit
+from ._errors import AlreadyExists, InvalidName, NotFound, PermissionDenied
 from ._handle import Handle
-from ._names import LATEST, REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, check_user, given_aliases, parse_ref
-from ._projects import ensure_project, next_index
+from ._links import add_link, check_accepts, keep_source, live_link
+from ._names import REGISTRY_PROJECT_PREFIX, as_list, check_alias, check_project, check_type, check_user, given_aliases, parse_ref
+from ._projects import ensure_collection, ensure_project
 from ._rows import select_list
 from ._suggest import no_registry
-from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, actor, find_collection
+from ._versions import PROTECTED_HELD, ArtifactVersion, Collection, find_collection
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -48,10 +48,6 @@ SELECT_REGISTRY = "SELECT " + select_list(RegistryRow, {
     "id": "id", "name": "name", "description": "description", "all_types": "all_types", "visibility": "visibility",
     "default_role": "default_role", "created_at": "created_at", "created_by": "created_by",
 }) + " FROM registries WHERE id = ?"
-INSERT_LINK = """
-INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, created_by, ttl_policy, source_id)
-SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
-"""
 LIVE_VERSIONS = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'"
 # The columns a registry's admin edits: (read the old value, write the new one).
 UPDATE_REGISTRY = {
@@ -78,8 +74,8 @@ def create_registry(
     name = check_registry_name(name)
     types = None if artifact_types is None else [check_type(t) for t in as_list("artifact_types", artifact_types)]
     visibility = check_visibility(visibility)
-    who = actor(reg)
-    with reg._db.write() as con:
+    with reg._ctx.write() as tx:
+        con, who = tx.con, tx.actor
         if con.execute("SELECT 1 FROM registries WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
             raise AlreadyExists(f"a registry named {name!r} already exists (registry names ignore case)")
         project_id = ensure_project(con, REGISTRY_PROJECT_PREFIX + name, who.at)
@@ -90,7 +86,7 @@ def create_registry(
         ).fetchone()[0]  # type: ignore[index]
         con.executemany("INSERT INTO registry_types(registry_id, type) VALUES (?, ?)", ((registry_id, t) for t in types or ()))
         con.execute("INSERT INTO registry_members(registry_id, user, role) VALUES (?, ?, 'admin')", (registry_id, who.user))
-        record(con, who, "registry_created", registry_id=registry_id, name=name, types=types, visibility=visibility)
+        record(tx, "registry_created", registry_id=registry_id, name=name, types=types, visibility=visibility)
     return Catalog(reg, registry_id)
 
 
@@ -182,13 +178,13 @@ class Catalog(Handle):
     def add_artifact_types(self, *types: str) -> None:
         """Accept more types (accepted types are add-only)."""
         checked = [check_type(t) for t in types]
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._admin(con, "changing accepted types")
             con.executemany(
                 "INSERT INTO registry_types(registry_id, type) VALUES (?, ?) ON CONFLICT DO NOTHING", ((self.id, t) for t in checked)
             )
-            record(con, who, "registry_types_added", registry_id=self.id, types=checked)
+            record(tx, "registry_types_added", registry_id=self.id, types=checked)
         self.refresh()
 
     def set_visibility(self, visibility: str) -> None:
@@ -203,13 +199,13 @@ class Catalog(Handle):
         self._update("description", description, "changing the description")
 
     def _update(self, column: Literal["description", "visibility", "default_role"], value: str | None, action: str) -> None:
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._admin(con, action)
             read, write = UPDATE_REGISTRY[column]
             before = con.execute(read, (self.id,)).fetchone()[0]  # type: ignore[index]
             con.execute(write, (value, self.id))
-            record(con, who, f"registry_{column}_changed", registry_id=self.id, before=before, after=value)
+            record(tx, f"registry_{column}_changed", registry_id=self.id, before=before, after=value)
         self.refresh()
 
     def members(self) -> dict[str, str]:
@@ -228,20 +224,20 @@ class Catalog(Handle):
         self._set_member(user, check_role(role), "member_updated")
 
     def remove_member(self, user: str) -> None:
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._admin(con, "removing members")
             gone = con.execute(
                 "DELETE FROM registry_members WHERE registry_id = ? AND user = ? RETURNING role", (self.id, user)
             ).fetchone()
             if gone is None:
                 raise NotFound(f"{user!r} is not a member of registry {self.name!r}")
-            record(con, who, "member_removed", registry_id=self.id, member=user, before=gone[0], after=None)
+            record(tx, "member_removed", registry_id=self.id, member=user, before=gone[0], after=None)
 
     def _set_member(self, user: str, role: str, action: str) -> None:
         check_user(user)
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._admin(con, "managing members")
             before = con.execute("SELECT role FROM registry_members WHERE registry_id = ? AND user = ?", (self.id, user)).fetchone()
             con.execute(
@@ -249,7 +245,7 @@ class Catalog(Handle):
                 "ON CONFLICT(registry_id, user) DO UPDATE SET role = excluded.role",
                 (self.id, user, role),
             )
-            record(con, who, action, registry_id=self.id, member=user, before=before and before[0], after=role)
+            record(tx, action, registry_id=self.id, member=user, before=before and before[0], after=role)
 
     def protected_aliases(self) -> list[str]:
         with self._reg._db.read() as con:
@@ -258,28 +254,28 @@ class Catalog(Handle):
     def protect_alias(self, alias: str) -> None:
         """Only admins may then add or remove ``alias`` here; versions holding it resist unlink and delete."""
         name = check_alias(alias)
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._admin(con, "protecting aliases")
             con.execute("INSERT INTO protected_aliases(registry_id, alias) VALUES (?, ?) ON CONFLICT DO NOTHING", (self.id, name))
-            record(con, who, "alias_protected", registry_id=self.id, alias=name)
+            record(tx, "alias_protected", registry_id=self.id, alias=name)
 
     def unprotect_alias(self, alias: str) -> None:
         name = check_alias(alias)
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._admin(con, "unprotecting aliases")
             # fetchall: a RETURNING cursor left open would block the COMMIT ("statements in progress").
             gone = con.execute("DELETE FROM protected_aliases WHERE registry_id = ? AND alias = ? RETURNING 1", (self.id, name)).fetchall()
             if not gone:
                 raise NotFound(f"alias {name!r} is not protected in registry {self.name!r}")
-            record(con, who, "alias_unprotected", registry_id=self.id, alias=name)
+            record(tx, "alias_unprotected", registry_id=self.id, alias=name)
 
     def rename(self, new_name: str) -> None:
         """Rename the registry (references use the new name from then on)."""
         name = check_registry_name(new_name)
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._admin(con, "renaming the registry")
             if con.execute("SELECT 1 FROM registries WHERE name = ? COLLATE NOCASE AND id != ?", (name, self.id)).fetchone():
                 raise AlreadyExists(f"a registry named {name!r} already exists (registry names ignore case)")
@@ -290,15 +286,15 @@ class Catalog(Handle):
                 "UPDATE projects SET name = ? WHERE id = (SELECT project_id FROM registries WHERE id = ?)",
                 (REGISTRY_PROJECT_PREFIX + name, self.id),
             )
-            record(con, who, "registry_renamed", registry_id=self.id, before=self.name, after=name)
+            record(tx, "registry_renamed", registry_id=self.id, before=self.name, after=name)
         self.refresh()
 
     def delete(self) -> None:
         """Delete the registry and unlink everything in it; refused while a protected alias is held."""
         from ._lifecycle import soft_delete
 
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             self._admin(con, "deleting the registry")
             collections = [r[0] for r in con.execute(
                 "SELECT c.id FROM collections AS c JOIN registries AS r ON r.project_id = c.project_id WHERE r.id = ?", (self.id,)
@@ -309,12 +305,12 @@ class Catalog(Handle):
                     raise PermissionDenied(f"registry {self.name!r} still holds protected aliases ({', '.join(held)})")
             for collection_id in collections:
                 live = [r[0] for r in con.execute(LIVE_VERSIONS, (collection_id,))]
-                soft_delete(con, who, collection_id, live, "version_unlinked")
+                soft_delete(tx, collection_id, live, "version_unlinked")
                 con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (who.at, collection_id))
             for statement in DELETE_REGISTRY_ROWS:
                 con.execute(statement, (self.id,))
             con.execute("DELETE FROM registries WHERE id = ?", (self.id,))
-            record(con, who, "registry_deleted", registry_id=self.id, name=self.name)
+            record(tx, "registry_deleted", registry_id=self.id, name=self.name)
 
 
 def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] | None) -> ArtifactVersion:
@@ -325,8 +321,8 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
         raise InvalidName(f"link target must be [org/]wandb-registry-<registry>/<collection>, not {target!r}")
     alias_list = given_aliases(aliases)
     source_id = version._content_id  # linking a link links its source
-    who = actor(reg)
-    with reg._db.write() as con:
+    with reg._ctx.write() as tx:
+        con, who = tx.con, tx.actor
         row = con.execute(
             "SELECT id, project_id, all_types FROM registries WHERE name = ? COLLATE NOCASE", (parsed.registry,)
         ).fetchone()
@@ -337,49 +333,19 @@ def link_version(version: ArtifactVersion, target: str, aliases: Sequence[str] |
         source = con.execute("SELECT state FROM versions WHERE id = ?", (source_id,)).fetchone()
         if source is None or source[0] != "committed":
             raise NotFound(f"{version.qualified_name} has been deleted")
-        if not all_types and not con.execute(
-            "SELECT 1 FROM registry_types WHERE registry_id = ? AND type = ?", (registry_id, version.type)
-        ).fetchone():
-            raise TypeMismatch(f"registry {parsed.registry!r} does not accept artifacts of type {version.type!r}")
+        check_accepts(con, registry_id, parsed.registry, bool(all_types), version.type)
         protected = [a for a in alias_list if is_protected(con, registry_id, a)]
         if protected and role != "admin":
             raise PermissionDenied(f"only registry admins may add protected aliases ({', '.join(protected)})")
-        collection_id = _portfolio(con, project_id, parsed.name, version.type, who.at, parsed.registry)
-        existing = con.execute(
-            "SELECT id FROM versions WHERE collection_id = ? AND source_id = ? AND state = 'committed'", (collection_id, source_id)
-        ).fetchone()
-        if existing is not None:
-            link_id = existing[0]
-        else:
-            index = next_index(con, collection_id)
-            link_id = con.execute(INSERT_LINK, (collection_id, index, who.at, who.user, source_id)).fetchone()[0]  # type: ignore[index]
-            record(con, who, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
-                   source_id=source_id, index=index)
-            emit(con, who, VersionLinked(collection_id, link_id))
-            set_alias(con, who, collection_id, LATEST, link_id)
+        collection_id = ensure_collection(con, project_id, parsed.name, version.type, who.at,
+                                          f"registry collection {parsed.registry}/{parsed.name}")
+        link_id = live_link(con, collection_id, source_id)
+        if link_id is None:
+            link_id = add_link(tx, registry_id, collection_id, source_id, created_at=who.at, created_by=who.user)
         for alias in alias_list:
-            set_alias(con, who, collection_id, alias, link_id)
-        cleared = con.execute(
-            "UPDATE versions SET ttl_policy = 'never', ttl_seconds = NULL WHERE id = ? AND ttl_policy != 'never' RETURNING 1",
-            (source_id,),
-        ).fetchone()
-        if cleared:
-            record(con, who, "ttl_changed", version_id=source_id, before="cleared by link", after="None")
+            set_alias(tx, collection_id, alias, link_id)
+        keep_source(tx, source_id)
     return ArtifactVersion(reg, link_id)
-
-
-def _portfolio(con: apsw.Connection, project_id: int, name: str, type_: str, now: str, registry: str) -> int:
-    """The registry collection ``name``, created on first link with the linked version's type."""
-    row = con.execute("SELECT id, type, deleted_at FROM collections WHERE project_id = ? AND name = ?", (project_id, name)).fetchone()
-    if row is None:
-        return int(con.execute(
-            "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id", (project_id, name, type_, now)
-        ).fetchone()[0])  # type: ignore[index]
-    if row[1] != type_:
-        raise TypeMismatch(f"registry collection {registry}/{name} holds type {row[1]!r}, not {type_!r}")
-    if row[2] is not None:
-        con.execute("UPDATE collections SET deleted_at = NULL WHERE id = ?", (row[0],))
-    return int(row[0])
 
 
 __all__ = ["Catalog", "create_registry", "find_registry", "link_version", "list_registries"]

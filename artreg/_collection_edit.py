@@ -15,7 +15,6 @@ from ._access import require
 from ._audit import record
 from ._errors import AlreadyExists, TypeMismatch
 from ._names import check_artifact_name, check_type
-from ._versions import actor
 
 if TYPE_CHECKING:
     from ._versions import Collection
@@ -40,8 +39,8 @@ def edit_collection(collection: Collection, *, name: str | None = None, type: st
     if new_type != collection.type and collection._registry_id is not None:
         raise TypeMismatch(f"{collection.project}/{collection.name} is a registry collection: its type is that of what it "
                            "links and cannot be changed (only a project's collection of logged versions can be retyped)")
-    who = actor(collection._reg)
-    with collection._reg._db.write() as con:
+    with collection._reg._ctx.write() as tx:
+        con, who = tx.con, tx.actor
         if collection._registry_id is not None:
             require(con, collection._registry_id, who.user, "member", f"editing {collection.project}/{collection.name}")
         if new_name != collection.name:
@@ -50,7 +49,7 @@ def edit_collection(collection: Collection, *, name: str | None = None, type: st
                 held = "was used by a deleted collection (its indices stay reserved)" if taken[0] else "is taken"
                 raise AlreadyExists(f"{collection.project}/{new_name} {held}; {collection.name} keeps its name")
             con.execute(RENAME, (new_name, collection.id))
-            record(con, who, "collection_renamed", registry_id=collection._registry_id, collection_id=collection.id,
+            record(tx, "collection_renamed", registry_id=collection._registry_id, collection_id=collection.id,
                    before=collection.name, after=new_name)
         if new_type != collection.type:
             linked = [r[0] for r in con.execute(LINKED_ELSEWHERE, (collection.id,))]
@@ -58,7 +57,7 @@ def edit_collection(collection: Collection, *, name: str | None = None, type: st
                 raise TypeMismatch(f"{collection.project}/{collection.name} has versions linked in {', '.join(linked)} as "
                                    f"{collection.type!r}; unlink them before changing its type")
             con.execute(RETYPE, (new_type, collection.id))
-            record(con, who, "collection_retyped", collection_id=collection.id, before=collection.type, after=new_type)
+            record(tx, "collection_retyped", collection_id=collection.id, before=collection.type, after=new_type)
     collection.refresh()
 
 

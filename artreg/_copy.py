@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, BinaryIO
 
+from . import _blob_rows as blob_rows
 from ._bundle import (
     HEADER_MEMBER,
     RECORDS_LIMIT,
@@ -26,15 +26,14 @@ from ._bundle import (
     staging_db,
 )
 from ._bundle_read import BundleReader, VerifySink, bundle_input
-from ._errors import IntegrityError, InvalidName, NotFound
+from ._errors import IntegrityError, InvalidName
 from ._export import Inventory
-from ._ingest import SELECT_PRESENT
 from ._progress import ProgressCallback
 from ._tar import TarReader
 
 if TYPE_CHECKING:
-    from ._registry import Registry
-    from ._versions import ArtifactVersion
+    from ._context import Context
+    from ._export import Chosen
 
 BundleSource = str | os.PathLike[str] | BinaryIO
 HELD_VERSIONS = """
@@ -53,27 +52,27 @@ class RegistryInventory:
     adopts it there (``ImportSink``) instead of getting its bytes.
     """
 
-    def __init__(self, reg: Registry, sharing: Registry | None = None) -> None:
-        self._reg = reg
-        self._uuid = reg.uuid
+    def __init__(self, ctx: Context, sharing: Context | None = None) -> None:
+        self._ctx = ctx
+        self._uuid = ctx.uuid
         self._sharing = sharing
 
     def held_versions(self, candidates: Sequence[tuple[Sequence[str], str]]) -> list[bool]:
         origins = [o for found, _ in candidates for o in found]
         own = [int(o.rpartition(":")[2]) for o in origins if o.rpartition(":")[0] == self._uuid]
-        with self._reg._db.read() as con:
+        with self._ctx.read() as con:
             digests = {o: d for o, d in con.execute(HELD_VERSIONS, (json.dumps(origins),))}
             digests.update((f"{self._uuid}:{i}", d) for i, d in con.execute(OWN_VERSIONS, (json.dumps(own),)))
         return [any(digests.get(o) == digest for o in found) for found, digest in candidates]
 
     def held_blobs(self, digests: Sequence[str]) -> set[str]:
-        store = self._reg._store
-        with self._reg._db.read() as con:
-            rows = list(con.execute(SELECT_PRESENT, (json.dumps(list(digests)),)))
+        store = self._ctx.store
+        with self._ctx.read() as con:
+            rows = blob_rows.present(con, digests)
         held = {d for d, size, is_file in rows if not is_file or store.file_present(d, size)}
         if self._sharing is not None:
-            with self._sharing._db.read() as con:
-                rows = list(con.execute(SELECT_PRESENT, (json.dumps([d for d in digests if d not in held]),)))
+            with self._sharing.read() as con:
+                rows = blob_rows.present(con, [d for d in digests if d not in held])
             held.update(d for d, size, is_file in rows if is_file and not store.is_inline(size))
         return held
 
@@ -138,21 +137,21 @@ class BasisInventory:
 
 
 def export_to(
-    reg: Registry,
+    ctx: Context,
     target: str | os.PathLike[str] | BinaryIO,
-    refs: Sequence[str | ArtifactVersion] | None,
-    basis: Registry | BundleSource | Sequence[BundleSource] | None,
+    chosen: Sequence[Chosen] | None,
+    basis: Context | BundleSource | Sequence[BundleSource] | None,
     progress: ProgressCallback | None,
 ) -> CopyReport:
-    """``Registry.export_bundle``: the inventory its basis gives, then the bundle."""
+    """``Registry.export_bundle``: the inventory its basis (a registry's context, or bundles) gives, then the bundle."""
+    from ._context import Context
     from ._export import Nothing, bundle_output, write_bundle
-    from ._registry import Registry
 
     inventory: Inventory
     with ExitStack() as stack:
         if basis is None:
             inventory = Nothing()
-        elif isinstance(basis, Registry):
+        elif isinstance(basis, Context):
             inventory = RegistryInventory(basis)
         else:
             sources = [basis] if isinstance(basis, (str, os.PathLike)) or hasattr(basis, "read") else list(basis)
@@ -160,7 +159,7 @@ def export_to(
             stack.callback(held.close)
             inventory = held
         with bundle_output(target) as out:
-            return write_bundle(reg, out, refs, inventory, basis=basis is not None, progress=progress)
+            return write_bundle(ctx, out, chosen, inventory, basis=basis is not None, progress=progress)
     raise AssertionError("unreachable")
 
 
@@ -178,9 +177,9 @@ def verify_bundle(source: BundleSource) -> BundleSummary:
 
 
 def copy_between(
-    src: Registry,
-    dst: Registry,
-    refs: Sequence[str | ArtifactVersion] | None,
+    src: Context,
+    dst: Context,
+    chosen: Sequence[Chosen] | None,
     *,
     keep_destination_aliases: bool,
     progress: ProgressCallback | None,
@@ -189,10 +188,10 @@ def copy_between(
     from ._export import write_bundle
     from ._import import import_stream
 
-    if dst is src or (not dst._db.memory and not src._db.memory and os.path.samefile(dst.path, src.path)):
-        raise InvalidName(f"cannot copy registry {src.path!r} into itself")
+    if dst is src or (not dst.db.memory and not src.db.memory and os.path.samefile(dst.db.path, src.db.path)):
+        raise InvalidName(f"cannot copy registry {src.db.path!r} into itself")
     # One physical store (a bucket prefix both keep their blobs in): its blobs are adopted, not sent.
-    shared = src._store.identity is not None and src._store.identity == dst._store.identity
+    shared = src.store.identity is not None and src.store.identity == dst.store.identity
     inventory = RegistryInventory(dst, src if shared else None)
     read_fd, write_fd = os.pipe()
     failed: list[BaseException] = []
@@ -200,7 +199,7 @@ def copy_between(
     def produce() -> None:
         with open(write_fd, "wb", buffering=0) as out:
             try:
-                write_bundle(src, out, refs, inventory, basis=True)
+                write_bundle(src, out, chosen, inventory, basis=True)
             except BaseException as exc:
                 if not isinstance(exc.__cause__, BrokenPipeError):  # else the import stopped reading: its error explains
                     failed.append(exc)
@@ -218,83 +217,3 @@ def copy_between(
         raise
     thread.join()  # the import read the stream to its verified end: the export is done
     return report
-
-
-def _url_refusal(place: str) -> str:
-    """What ``copy`` says of a URL given where a registry or a bundle goes."""
-    scheme = place.partition("://")[0].lower()
-    if scheme.startswith("postgres"):
-        why = "this version of artreg keeps a catalog in a registry file only, not in PostgreSQL"
-    elif scheme == "s3":
-        why = ("a bucket holds a registry's blobs, not a registry: open the registry with blobs= (or run "
-               "'artreg blobs move URL'), or write the bundle to a file or to - and upload that")
-    else:
-        why = "this version of artreg opens no catalog by URL"
-    return f"copy cannot use {place!r}: {why}; it copies between registry folders or .db files, .tar bundles and - (a pipe)"
-
-
-def is_bundle(place: str) -> bool:
-    """True when a ``copy`` argument names a bundle (``-`` or a ``.tar`` path) rather than a registry."""
-    return place == "-" or place.endswith(".tar")
-
-
-def _require_registry(path: str) -> None:
-    """Refuse a copy source that is not a registry, rather than create an empty one there."""
-    database = path if path.endswith((".db", ".sqlite")) else os.path.join(path, "registry.db")
-    if not os.path.isfile(database):
-        raise NotFound(f"no registry at {path!r}")
-
-
-@contextmanager
-def _stdio(place: str, mode: str) -> Iterator[BinaryIO | str]:
-    """``-`` as the process's stdin or stdout (bytes, 1 MiB buffer); anything else as given."""
-    if place != "-":
-        yield place
-        return
-    stream = sys.stdin if mode == "r" else sys.stdout
-    if stream.isatty():
-        raise InvalidName(f"a bundle cannot be {'read from' if mode == 'r' else 'written to'} a terminal: use a pipe or a file")
-    if mode == "w":
-        stream.flush()
-    with open(stream.fileno(), f"{mode}b", buffering=1 << 20, closefd=False) as handle:
-        yield handle  # type: ignore[misc]  # open() in a computed mode is typed IO[Any]
-
-
-def copy(
-    src: str,
-    dst: str,
-    refs: Sequence[str] | None,
-    *,
-    user: str | None,
-    basis: Sequence[str] = (),
-    keep_destination_aliases: bool = False,
-    progress: ProgressCallback | None = None,
-) -> CopyReport:
-    """``artreg copy SRC DST [REF...]``: each side a registry path, a ``.tar`` bundle, or ``-``."""
-    from ._registry import Registry
-
-    if is_bundle(src) and is_bundle(dst):
-        raise InvalidName("copy needs a registry on at least one side: use 'artreg bundle verify' to check a bundle")
-    for place in (src, dst):
-        if "://" in place:  # not a folder to create
-            raise InvalidName(_url_refusal(place))
-    if basis and not is_bundle(dst):
-        raise InvalidName("--basis applies when the destination is a bundle")
-    if keep_destination_aliases and is_bundle(dst):
-        raise InvalidName("--keep-destination-aliases applies when the destination is a registry")
-    with ExitStack() as stack:
-        if is_bundle(src):
-            if refs:
-                raise InvalidName("a bundle is imported whole: choose the versions when it is made")
-            source = stack.enter_context(_stdio(src, "r"))
-            reg = stack.enter_context(Registry(dst, user=user))
-            return reg.import_bundle(source, keep_destination_aliases=keep_destination_aliases, progress=progress)
-        _require_registry(src)
-        origin = stack.enter_context(Registry(src, user=user))
-        if is_bundle(dst):
-            target = stack.enter_context(_stdio(dst, "w"))
-            return origin.export_bundle(target, refs or None, basis=list(basis) or None, progress=progress)
-        destination = stack.enter_context(Registry(dst, user=user))
-        return origin.copy_to(destination, refs or None, keep_destination_aliases=keep_destination_aliases, progress=progress)
-    raise AssertionError("unreachable")
-

@@ -14,7 +14,6 @@ import random
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,14 +30,6 @@ CHECKPOINT_PAGES = 1000
 # ... and at most this many seconds after a commit, which bounds what a power cut can take
 # back under synchronous=NORMAL (README, Guarantees).
 SYNC_WITHIN = 1.0
-# id(connection) -> the Database that opened it (see ``owner``).
-_OWNERS: weakref.WeakValueDictionary[int, Database] = weakref.WeakValueDictionary()
-
-
-def owner(con: apsw.Connection) -> Database | None:
-    """The Database that opened ``con`` (code handed only a connection reaches its registry this way)."""
-    database = _OWNERS.get(id(con))
-    return database if database is not None and database._owns(con) else None
 
 
 def translate(exc: apsw.Error, path: str) -> ArtregError:
@@ -284,7 +275,6 @@ class Database:
             raise
         with self._lock:
             self._connections.append(con)
-            _OWNERS[id(con)] = self
             self._create = False
         return con
 
@@ -330,10 +320,6 @@ class Database:
         """
         if not self.memory and not self._same_file():
             raise _gone(self.path)
-
-    def _owns(self, con: apsw.Connection) -> bool:
-        with self._lock:
-            return any(mine is con for mine in self._connections)
 
     def _migrate(self, con: apsw.Connection) -> None:
         if _user_version(con) != SCHEMA_VERSION:

@@ -14,14 +14,35 @@ as filters do: ``1``, ``1.0``, ``true`` and ``"1"`` all differ.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import apsw
 
 from . import _chunks as chunks
 from ._errors import NotFound
 from ._manifest import ManifestEntry
 
-if TYPE_CHECKING:
-    from ._versions import ArtifactVersion
+
+class Side(Protocol):
+    """What a diff reads of each version besides its manifest (``ArtifactVersion`` is one)."""
+
+    @property
+    def qualified_name(self) -> str: ...
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def file_count(self) -> int: ...
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+    @property
+    def aliases(self) -> list[str]: ...
+
+    @property
+    def tags(self) -> list[str]: ...
 
 @dataclass(frozen=True)
 class EntryChange:
@@ -124,29 +145,30 @@ def _metadata_dict(change: MetadataChange) -> dict[str, Any]:
     return {"key": change.key, "path": list(change.path), "old": change.old, "new": change.new}
 
 
-def diff_versions(old: ArtifactVersion, new: ArtifactVersion, *, unchanged: bool = False) -> VersionDiff:
-    """Compare two versions (see ``ArtifactVersion.diff``)."""
-    db = old._reg._db
+def diff_versions(
+    con: apsw.Connection, was: Side, now: Side, was_id: int, now_id: int, *, unchanged: bool = False
+) -> VersionDiff:
+    """Compare two versions, each read in ``con``'s snapshot, whose manifests are those of ``was_id`` and ``now_id``.
+
+    See ``ArtifactVersion.diff``, which loads both sides in one read transaction so that the
+    rows and both merges see the same snapshot.
+    """
     added: list[ManifestEntry] = []
     removed: list[ManifestEntry] = []
     changed: list[EntryChange] = []
     kept: tuple[ManifestEntry, ...] = ()
-    # One read transaction: the versions' rows and both merges see the same snapshot, and
-    # what is compared is what is saved (not unsaved edits of either object).
-    with db.read() as con:
-        was, now = type(old)(old._reg, old.id, con=con), type(new)(new._reg, new.id, con=con)
-        for version in (was, now):
-            if version.file_count and not chunks.has_manifest(con, version._content_id):
-                raise NotFound(f"{version.qualified_name} was deleted and gc has collected its manifest")
-        for before, after in chunks.differing(con, old._content_id, new._content_id):
-            if before is None:
-                added.append(ManifestEntry.of_row(after))  # type: ignore[arg-type]
-            elif after is None:
-                removed.append(ManifestEntry.of_row(before))
-            else:
-                changed.append(EntryChange(before[0], ManifestEntry.of_row(before), ManifestEntry.of_row(after)))
-        if unchanged:
-            kept = tuple(ManifestEntry.of_row(r) for r in chunks.alike(con, old._content_id, new._content_id))
+    for version, content_id in ((was, was_id), (now, now_id)):
+        if version.file_count and not chunks.has_manifest(con, content_id):
+            raise NotFound(f"{version.qualified_name} was deleted and gc has collected its manifest")
+    for before, after in chunks.differing(con, was_id, now_id):
+        if before is None:
+            added.append(ManifestEntry.of_row(after))  # type: ignore[arg-type]
+        elif after is None:
+            removed.append(ManifestEntry.of_row(before))
+        else:
+            changed.append(EntryChange(before[0], ManifestEntry.of_row(before), ManifestEntry.of_row(after)))
+    if unchanged:
+        kept = tuple(ManifestEntry.of_row(r) for r in chunks.alike(con, was_id, now_id))
     m_added, m_removed, m_changed = diff_metadata(was.metadata, now.metadata)
     return VersionDiff(
         old=was.qualified_name,

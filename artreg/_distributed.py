@@ -24,15 +24,13 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._aliases import set_alias
-from ._audit import Actor
 from ._based import Edits
 from ._chunks import from_rows
-from ._clock import format_time
 from ._draft import Artifact, _check_description
 from ._errors import AlreadyExists, InvalidName, TypeMismatch
 from ._ingest import ingest, known_digests
 from ._lifecycle import apply_retention, ttl_columns
-from ._log_artifact import _add_tags, _collection_for, _insert_version
+from ._log_artifact import _add_tags, _insert_version
 from ._manifest import EntryRow
 from ._names import (
     LATEST,
@@ -44,11 +42,12 @@ from ._names import (
     dump_json,
     given_aliases,
 )
-from ._projects import SELECT_COLLECTION, ensure_project
-from ._runs import INSERT_OUTPUT
+from ._projects import collection_row, ensure_collection, ensure_project
+from ._run_rows import INSERT_OUTPUT
 from ._versions import ArtifactVersion
 
 if TYPE_CHECKING:
+    from ._context import Transaction
     from ._registry import Registry
 
 SELECT_PENDING = """
@@ -127,11 +126,10 @@ def _commit(
     with reg._store.lock(exclusive=False):
         stored = ingest(reg._store, content, known_digests(reg._store, content))
         stored.wait()  # a remote store's uploads: in the bucket before the commit that names them
-        now = format_time(reg._now())
-        actor = Actor(reg.user, now)
-        with reg._db.write() as con:
+        with reg._ctx.write() as tx:
+            con, now = tx.con, tx.at
             project_id = ensure_project(con, project_name, now)
-            existing = con.execute(SELECT_COLLECTION, (project_name, name)).fetchone()
+            existing = collection_row(con, project_name, name)
             if existing is not None and existing[1] != type_:
                 raise TypeMismatch(f"collection {project_name}/{name} holds type {existing[1]!r}, not {type_!r}")
             pending = _pending(con, project_id, name, type_, dist, now, reg.user, project_name)
@@ -142,7 +140,7 @@ def _commit(
                 con.execute(INSERT_CONTRIBUTOR, (pending[0], run_id))
             if not finish:
                 return None
-            return _finish(con, actor, project_id, project_name, name, type_, pending[0], ttl)
+            return _finish(tx, project_id, project_name, name, type_, pending[0], ttl)
 
 
 def _pending(
@@ -198,8 +196,7 @@ def _parents(path: str) -> list[str]:
 
 
 def _finish(
-    con: apsw.Connection,
-    actor: Actor,
+    tx: Transaction,
     project_id: int,
     project: str,
     name: str,
@@ -207,6 +204,7 @@ def _finish(
     pending_id: int,
     ttl: tuple[str, float | None],
 ) -> int:
+    con, actor = tx.con, tx.actor
     row = con.execute("SELECT description, metadata, aliases, tags FROM pending_versions WHERE id = ?", (pending_id,)).fetchone()
     assert row is not None
     description, metadata, aliases_json, tags_json = row
@@ -214,18 +212,18 @@ def _finish(
     contributors = [r[0] for r in con.execute(SELECT_CONTRIBUTORS, (pending_id,))]
     manifest = from_rows(entries)
     digest = manifest.digest
-    collection_id = _collection_for(con, project_id, project, name, type_, actor.at)
+    collection_id = ensure_collection(con, project_id, name, type_, actor.at, f"collection {project}/{name}")
     latest = con.execute(SELECT_LATEST, (collection_id, LATEST)).fetchone()
     if latest is not None and latest[1] == digest:
         version_id = int(latest[0])
     else:
         values = (collection_id, digest, description, metadata, actor.at, actor.user, *ttl)
-        version_id = _insert_version(con, actor, values, manifest)
+        version_id = _insert_version(tx, values, manifest)
     for alias in json.loads(aliases_json):
-        set_alias(con, actor, collection_id, alias, version_id)
-    _add_tags(con, actor, version_id, json.loads(tags_json))
+        set_alias(tx, collection_id, alias, version_id)
+    _add_tags(tx, version_id, json.loads(tags_json))
     con.executemany(INSERT_OUTPUT, ((run_id, version_id) for run_id in contributors))
-    apply_retention(con, actor, collection_id)
+    apply_retention(tx, collection_id)
     for statement in DROP_PENDING:
         con.execute(statement, (pending_id,))
     return version_id

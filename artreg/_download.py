@@ -19,7 +19,7 @@ import os
 import stat
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
 from ._errors import ArtregError, DiskError, FileNotFound, IntegrityError, InvalidName, NotFound
@@ -30,9 +30,6 @@ from ._progress import ProgressCallback, Tracker
 from ._references import NONE, SHA256, check_reference, checksum_kind, open_reference
 from ._root import Root
 
-if TYPE_CHECKING:
-    from ._versions import ArtifactVersion
-
 LINK_MODES = ("copy", "hardlink", "symlink", "reflink", "auto")
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 # Entries whose blob rows are read by one query, and the most bytes such a batch may hold.
@@ -40,14 +37,32 @@ BATCH = 512
 BATCH_BYTES = 32 << 20
 
 
-def default_root(version: ArtifactVersion) -> str:
+class Version(Protocol):
+    """What downloading and verifying read of a version: its names and its entries (``ArtifactVersion`` is one)."""
+
+    @property
+    def qualified_name(self) -> str: ...
+
+    @property
+    def collection_name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def files(self, prefix: str | None = None) -> Iterator[ManifestEntry]: ...
+
+    def get_entry(self, path: str) -> ManifestEntry: ...
+
+
+def default_root(version: Version) -> str:
     """``$ARTREG_ARTIFACT_DIR/<name>:<version>``, else ``./artifacts/<name>:<version>``."""
     base = os.environ.get("ARTREG_ARTIFACT_DIR") or os.path.join(".", "artifacts")
     return os.path.join(base, f"{version.collection_name}:{version.version}")
 
 
 def download(
-    version: ArtifactVersion,
+    store: BlobStore,
+    version: Version,
     root: str | None,
     *,
     link: str,
@@ -71,7 +86,6 @@ def download(
         with contextlib.suppress(FileNotFound):
             entries.insert(0, version.get_entry(prefix))  # a file at the prefix itself
     targets = _targets(root, entries, allow_links=prune)
-    store = version._reg._store
     tracker = Tracker(progress, len(targets), sum(entry.size for entry in entries))
     try:
         os.makedirs(root, exist_ok=True)
@@ -274,14 +288,13 @@ def _reflink(source: str, out_fd: int) -> bool:
         os.close(src)
 
 
-def verify(version: ArtifactVersion, root: str | None) -> None:
+def verify(store: BlobStore, version: Version, root: str | None) -> None:
     """Rehash every entry (stored blobs, or files under ``root``); raise listing what differs."""
     entries = list(version.files())
     missing: list[str] = []
     mismatched: list[str] = []
     extra: list[str] = []
     if root is None:
-        store = version._reg._store
         for entry in entries:
             try:
                 if entry.ref is not None:

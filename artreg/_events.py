@@ -1,20 +1,20 @@
 """The events a write emits (a version created, linked, or given an alias), and who hears them.
 
 Alias, link and version code announces what happened here and knows nothing of who listens;
-the automation engine subscribes (when it is imported, as ``Registry`` does). A subscriber
-runs inside the emitting transaction, on its connection: what it writes commits or rolls
-back with the change, and work meant for after the commit it queues itself.
+the automation engine subscribes (when it is imported, as ``Registry`` does). An event is
+appended to its transaction's ``events`` and every subscriber hears it inside that
+transaction: what it writes commits or rolls back with the change, and work meant for after
+the commit it queues on the transaction (``Transaction.after_commit``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import apsw
-
-from ._audit import Actor
+if TYPE_CHECKING:
+    from ._context import Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class AliasAdded:
 
 
 Event = VersionCreated | VersionLinked | AliasAdded
-Subscriber = Callable[[apsw.Connection, Actor, Event], None]
+Subscriber = Callable[["Transaction", Event], None]
 
 # Filled once, at import, by the modules that listen; read by every write.
 _subscribers: list[Subscriber] = []
@@ -60,10 +60,11 @@ def subscribe(subscriber: Subscriber) -> None:
         _subscribers.append(subscriber)
 
 
-def emit(con: apsw.Connection, actor: Actor, event: Event) -> None:
-    """Tell every subscriber, in this transaction, that ``event`` happened."""
+def emit(tx: Transaction, event: Event) -> None:
+    """Record ``event`` in its transaction and tell every subscriber, in that transaction."""
+    tx.events.append(event)
     for subscriber in _subscribers:
-        subscriber(con, actor, event)
+        subscriber(tx, event)
 
 
 __all__ = ["AliasAdded", "Event", "Subscriber", "VersionCreated", "VersionLinked", "emit", "subscribe"]

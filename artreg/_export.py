@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import apsw
 
+from . import _blob_rows as blob_rows
 from . import _chunks as chunks
 from ._access import role_of
 from ._blobs import BlobStore, copy_hashing
@@ -49,13 +50,11 @@ from ._bundle import (
 )
 from ._clock import format_time
 from ._errors import Conflict, DiskError, IntegrityError, InvalidName
-from ._names import as_list
 from ._progress import ProgressCallback, Tracker
 from ._tar import TarWriter
 
 if TYPE_CHECKING:
-    from ._registry import Registry
-    from ._versions import ArtifactVersion
+    from ._context import Context
 
 # Versions asked of an Inventory at once, and blob rows read from the registry at once.
 BATCH = 500
@@ -68,6 +67,8 @@ SELECT v.id, v.collection_id, v.idx, v.digest, v.size, v.file_count, v.descripti
        (SELECT json_group_array(origin) FROM (SELECT origin FROM version_origins WHERE version_id = v.id ORDER BY origin))
 FROM versions AS v WHERE v.id IN (SELECT value FROM json_each(?)) AND v.state = 'committed' ORDER BY v.collection_id, v.idx
 """
+# A version chosen for a bundle: (its id, the id of the version it links to, or None).
+Chosen = tuple[int, int | None]
 ALL_VERSIONS = "SELECT id FROM versions WHERE state = 'committed' AND source_id IS NULL ORDER BY id"
 ALL_LINKS = """
 SELECT v.id, r.id FROM versions AS v JOIN collections AS c ON c.id = v.collection_id JOIN registries AS r ON r.project_id = c.project_id
@@ -96,7 +97,6 @@ SELECT r.id, p.name, {", ".join(f"r.{f}" for f in RUN_FIELDS)},
 FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE r.id IN (SELECT value FROM json_each(?)) ORDER BY r.id
 """
 HISTORY = "SELECT step, data, at FROM run_history WHERE run_id = ? ORDER BY step"
-BLOB_ROWS = "SELECT digest, size, data FROM blobs WHERE digest IN (SELECT value FROM json_each(?))"
 
 NEED_SCHEMA = """
 CREATE TABLE need (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL,
@@ -161,29 +161,29 @@ def bundle_output(target: str | os.PathLike[str] | BinaryIO) -> Iterator[BinaryI
 
 
 def write_bundle(
-    reg: Registry,
+    ctx: Context,
     out: BinaryIO,
-    refs: Sequence[str | ArtifactVersion] | None,
+    chosen: Sequence[Chosen] | None,
     inventory: Inventory,
     *,
     basis: bool,
     progress: ProgressCallback | None = None,
 ) -> CopyReport:
-    """Write the bundle of ``refs`` (None: every live version and link) to ``out``; see ``Registry.export_bundle``."""
+    """Write the bundle of the ``chosen`` versions (None: every live version and link) to ``out``; see ``Registry.export_bundle``."""
     from ._version import __version__
 
-    now = reg._now()
-    with reg._store.lock(exclusive=False):
+    now = ctx.now()
+    with ctx.store.lock(exclusive=False):
         tar = TarWriter(out, int(now.timestamp()))
         header = {
-            "format": FORMAT, "version": FORMAT_VERSION, "source": reg.uuid, "created_at": format_time(now),
-            "created_by": reg.user, "artreg": __version__, "basis": basis,
+            "format": FORMAT, "version": FORMAT_VERSION, "source": ctx.uuid, "created_at": format_time(now),
+            "created_by": ctx.user, "artreg": __version__, "basis": basis,
         }
         tar.add(HEADER_MEMBER, encode(header))
-        writer = _Writer(reg, tar, inventory)
+        writer = _Writer(ctx, tar, inventory)
         try:
-            with reg._db.read() as con:  # one snapshot: the selection and every record agree
-                versions, links, registries = _select(reg, refs)
+            with ctx.read() as con:  # one snapshot: the selection and every record agree
+                versions, links, registries = _select(ctx, chosen)
                 writer.records(con, versions, links, registries)
             writer.receiver_blobs()
             writer.out.flush()
@@ -199,37 +199,30 @@ def write_bundle(
     return CopyReport(blobs_sent=writer.blobs_sent, bytes_sent=writer.bytes_sent, copied=tuple(writer.copied))
 
 
-def _select(reg: Registry, refs: Sequence[str | ArtifactVersion] | None) -> tuple[list[int], list[int], list[int]]:
+def _select(ctx: Context, chosen_versions: Sequence[Chosen] | None) -> tuple[list[int], list[int], list[int]]:
     """(version ids, link ids, registry ids) to export; links only from registries the user can see."""
-    from ._versions import ArtifactVersion
-
-    with reg._db.read() as con:
+    with ctx.read() as con:
         visible: dict[int, bool] = {}
 
         def can_see(registry_id: int) -> bool:
             if registry_id not in visible:
-                visible[registry_id] = role_of(con, registry_id, reg.user) is not None
+                visible[registry_id] = role_of(con, registry_id, ctx.user) is not None
             return visible[registry_id]
 
-        if refs is None:
+        if chosen_versions is None:
             versions = [r[0] for r in con.execute(ALL_VERSIONS)]
             links = [link for link, registry in con.execute(ALL_LINKS) if can_see(registry)]
             registries = [r[0] for r in con.execute("SELECT id FROM registries ORDER BY name") if can_see(r[0])]
             return versions, links, registries
         chosen: dict[int, None] = {}
         linked: dict[int, None] = {}
-        for ref in as_list("refs", refs):
-            version = ref if isinstance(ref, ArtifactVersion) else reg.artifact(ref) if isinstance(ref, str) else None
-            if version is None:
-                raise InvalidName(f"refs must be references or ArtifactVersion objects, not {ref!r}")
-            if version._reg is not reg:
-                raise InvalidName(f"{version.qualified_name} belongs to another registry")
-            if version.is_link:
-                linked[version.id] = None
-                chosen[version._content_id] = None
+        for version_id, source_id in chosen_versions:
+            if source_id is not None:
+                linked[version_id] = None
+                chosen[source_id] = None
             else:
-                chosen[version.id] = None
-                for link, registry in con.execute(LINKS_OF, (version.id,)):
+                chosen[version_id] = None
+                for link, registry in con.execute(LINKS_OF, (version_id,)):
                     if can_see(registry):
                         linked[link] = None
         registry_ids = sorted({
@@ -245,12 +238,12 @@ def _select(reg: Registry, refs: Sequence[str | ArtifactVersion] | None) -> tupl
 class _Writer:
     """The state of one export: bundle ids given so far, the blobs to send, the report."""
 
-    def __init__(self, reg: Registry, tar: TarWriter, inventory: Inventory) -> None:
-        self.reg = reg
+    def __init__(self, ctx: Context, tar: TarWriter, inventory: Inventory) -> None:
+        self.ctx = ctx
         self.tar = tar
         self.out = RecordWriter(tar)
         self.inventory = inventory
-        self.uuid = reg.uuid
+        self.uuid = ctx.uuid
         self.staging = staging_db()
         self.staging.execute(NEED_SCHEMA)
         self.collections: dict[int, int] = {}  # local collection id -> bundle id
@@ -397,13 +390,13 @@ class _Writer:
     def blobs(self, progress: ProgressCallback | None) -> None:
         (count, total), = self.staging.execute("SELECT count(*), coalesce(sum(size), 0) FROM need WHERE held = 0")
         tracker = Tracker(progress, count, total)
-        store = self.reg._store
+        store = self.ctx.store
         add, sha256 = self.tar.add, hashlib.sha256  # this loop runs once per blob: 10,000 times for 10,000 small files
         advance = tracker.advance if progress is not None else None
         cursor = self.staging.execute("SELECT digest, size, version, path FROM need WHERE held = 0 ORDER BY digest")
         while batch := list(islice(cursor, BATCH)):
-            with self.reg._db.read() as con:
-                rows = {d: (s, data) for d, s, data in con.execute(BLOB_ROWS, (json.dumps([b[0] for b in batch]),))}
+            with self.ctx.read() as con:
+                rows = {d: (s, data) for d, s, data in con.execute(blob_rows.SELECT_SIZED, (json.dumps([b[0] for b in batch]),))}
             for digest, size, bid, path in batch:
                 found = rows.get(digest)
                 if found is None or found[0] != size:

@@ -37,10 +37,10 @@ from ._access import require
 from ._clock import format_time
 from ._errors import InvalidName, NotFound
 from ._names import INT64_MAX, MAX_DEPTH, REGISTRY_PROJECT_PREFIX, at_most_int64, check_project
-from ._versions import NOT_A_REGISTRY, ArtifactVersion
+from ._projects import NOT_A_REGISTRY
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from ._context import Context
 
 COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 OPERATORS = ("$eq", "$ne", *COMPARISONS, "$in", "$nin", "$regex", "$options", "$exists")
@@ -332,23 +332,8 @@ def _json_text(field: str, value: object) -> str:
         raise InvalidName(f"filter field {field!r} compares with JSON values, not {value!r}") from exc
 
 
-def find_versions(
-    reg: Registry,
-    spec: object,
-    *,
-    registry: str | None,
-    project: str | None,
-    order: object,
-    limit: object,
-) -> list[ArtifactVersion]:
-    """The live versions matching a filter, in one query (see ``Registry.versions``)."""
-    with reg._db.read() as con:
-        ids = version_ids(reg, con, spec, registry=registry, project=project, order=order, limit=limit)
-        return [ArtifactVersion(reg, i, con=con) for i in ids]
-
-
 def version_ids(
-    reg: Registry,
+    ctx: Context,
     con: apsw.Connection,
     spec: object,
     *,
@@ -357,7 +342,7 @@ def version_ids(
     order: object,
     limit: object,
 ) -> list[int]:
-    """The ids ``find_versions`` loads, from one SELECT (inside the caller's read)."""
+    """The ids of the live versions matching a filter, from one SELECT (inside the caller's read; see ``Registry.versions``)."""
     if registry is not None and project is not None:
         raise InvalidName(f"pass a registry or a project, not both (registry={registry!r}, project={project!r})")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
@@ -374,7 +359,7 @@ def version_ids(
         row = con.execute("SELECT id, project_id FROM registries WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(f"no registry named {name!r}")
-        require(con, row[0], reg.user, "restricted_viewer", f"reading registry {name!r}")
+        require(con, row[0], ctx.user, "restricted_viewer", f"reading registry {name!r}")
         scope = f"c.project_id = {query.bind(row[1])}"
     elif project is not None:
         scope = f"p.name = {query.bind(project)}"

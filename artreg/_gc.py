@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from . import _blob_rows as blob_rows
 from ._blobs import storage_error
 from ._chunkcheck import damaged_manifests
 from ._s3_gc import DEFAULT_GRACE, RemoteSweep, sweep
@@ -55,7 +56,6 @@ DROP_DELETED_MANIFESTS = "DELETE FROM manifests WHERE version_id IN (SELECT id F
 UNLISTED_CHUNKS = "SELECT id FROM chunks WHERE id NOT IN (SELECT chunk_id FROM manifests)"
 DROP_CHUNK = ["DELETE FROM chunk_entries WHERE chunk_id = ?", "DELETE FROM chunks WHERE id = ?"]
 DROP_STALE_CHUNK_CACHE = "DELETE FROM chunk_cache WHERE chunk_key NOT IN (SELECT key FROM chunks)"
-FILE_BLOBS = "SELECT digest, size FROM blobs WHERE typeof(data) = 'null'"
 # The names artreg gives blob files: objects/<2 hex>/<62 hex>.
 _FOLDER = re.compile(r"[0-9a-f]{2}")
 _BLOB_NAME = re.compile(r"[0-9a-f]{62}")
@@ -118,7 +118,7 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False, now: datetime |
                 # Rows go only if their files can go too: else a read-only folder would leave
                 # the files behind after the commit, and gc would fail every time after.
                 _check_removable(store, [store.object_path(d) for d, _, is_file in doomed if is_file])
-                con.executemany("DELETE FROM blobs WHERE digest = ?", ((d,) for d, _, _ in doomed))
+                blob_rows.delete(con, (d for d, _, _ in doomed))
                 con.execute(DROP_DELETED_MANIFESTS)
                 unlisted = cast(list[Any], con.execute(UNLISTED_CHUNKS).fetchall())
                 for statement in DROP_CHUNK:
@@ -143,7 +143,7 @@ def gc(store: BlobStore, cache: Cache, *, dry_run: bool = False, now: datetime |
         remote = RemoteSweep()
         if store.files is not None and store.files.remote:
             with store.db.read() as con:
-                known = {str(r[0]) for r in con.execute(FILE_BLOBS)}
+                known = {d for d, _ in blob_rows.file_blobs(con)}
             known -= set(freed_files)  # a dry run has not deleted their rows
             remote = sweep(store.files, known, now=now or datetime.now().astimezone(), grace=grace, dry_run=dry_run)  # type: ignore[arg-type]
     return GcReport(
@@ -202,7 +202,7 @@ def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
         cache_corrupt: list[str] = []
         if store.files is not None:
             with store.db.read() as con:
-                known = {str(d): int(s) for d, s in con.execute(FILE_BLOBS)}
+                known = dict(blob_rows.file_blobs(con))
             cache_corrupt = [str(store.object_path(d)) for d in store.files.check_cache(known, fix=fix)]
         cache_corrupt += cache.corrupt(fix=fix)
         orphans = _orphans(store)
@@ -224,7 +224,7 @@ def check(store: BlobStore, cache: Cache, *, fix: bool = False) -> CheckReport:
 
 def _blob_state(store: BlobStore, digest: str, size: int) -> str:
     with store.db.read() as con:
-        row = con.execute("SELECT data, typeof(data) = 'null' FROM blobs WHERE digest = ?", (digest,)).fetchone()
+        row = con.execute(blob_rows.SELECT_STATE, (digest,)).fetchone()
     if row is None:
         return "missing"
     if row[1]:
@@ -246,7 +246,7 @@ def _orphans(store: BlobStore) -> list[Path]:
     if store.objects is None:
         return []
     with store.db.read() as con:
-        known = {r[0] for r in con.execute("SELECT digest FROM blobs WHERE typeof(data) = 'null'")}
+        known = {d for d, _ in blob_rows.file_blobs(con)}
     found: list[Path] = []
     with os.scandir(store.objects) as top:
         for folder in top:

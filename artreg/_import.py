@@ -25,26 +25,26 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import apsw
 
+from . import _blob_rows as blob_rows
 from ._access import is_protected, require
 from ._aliases import HOLDER, set_alias
-from ._audit import Actor, record
+from ._audit import record
 from ._blobs import Staged, copy_hashing, wait_all
 from ._bundle import JSON_RUN_FIELDS, RUN_FIELDS, Copied, CopyReport, digest_batches, origin
 from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
 from ._chunks import write_sorted
-from ._clock import format_time
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
-from ._events import VersionCreated, VersionLinked, emit
-from ._ingest import INSERT_BLOB, SELECT_PRESENT
+from ._events import VersionCreated, emit
 from ._lifecycle import apply_retention
+from ._links import add_link, check_accepts, keep_source, live_link
 from ._log_artifact import INSERT_VERSION
 from ._names import LATEST, dump_json
 from ._progress import ProgressCallback
-from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
-from ._runs import INSERT_INPUT, INSERT_OUTPUT, new_run_key
+from ._projects import INSERT_TAG, collection_row, ensure_project, next_index
+from ._run_rows import INSERT_INPUT, INSERT_OUTPUT, new_run_key
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from ._context import Context, Transaction
 
 BATCH = 500
 REHEARSE_BYTES = 64 << 20  # blob bytes still to come above which the replay is rehearsed first
@@ -57,7 +57,6 @@ SELECT v.id, v.collection_id, v.digest, v.source_id FROM versions AS v WHERE v.s
 SAME_CONTENT = """
 SELECT id FROM versions WHERE collection_id = ? AND digest = ? AND state = 'committed' AND source_id IS NULL ORDER BY idx DESC
 """
-SAME_LINK = "SELECT id FROM versions WHERE collection_id = ? AND source_id = ? AND state = 'committed'"
 RUN_BY_ORIGIN = "SELECT run_id FROM run_origins WHERE origin IN (SELECT value FROM json_each(?)) ORDER BY run_id"
 OWN_RUNS = "SELECT id, started_at FROM runs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
 INSERT_VERSION_ORIGIN = """
@@ -72,10 +71,6 @@ INSERT_STEP = "INSERT INTO run_history(run_id, step, data, at) VALUES (?, ?, ?, 
 INSERT_NEW_STEP = f"{INSERT_STEP} ON CONFLICT(run_id, step) DO NOTHING"
 CATCH_UP_RUN = "UPDATE runs SET summary = ?2, config = ?3 WHERE id = ?1 AND (summary != ?2 OR config != ?3)"
 INSERT_RUN = f"INSERT INTO runs(project_id, {', '.join(RUN_FIELDS)}) VALUES (?, {', '.join('?' for _ in RUN_FIELDS)}) RETURNING id"
-INSERT_LINK = """
-INSERT INTO versions(collection_id, idx, digest, size, file_count, created_at, created_by, ttl_policy, source_id)
-SELECT ?, ?, digest, size, file_count, ?, ?, 'never', id FROM versions WHERE id = ? RETURNING id
-"""
 INSERT_COLLECTION = """
 INSERT INTO collections(project_id, name, type, description, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id
 """
@@ -101,11 +96,11 @@ class ImportSink:
     receiver's but this catalog lacks are adopted there (claimed, checked present) instead.
     """
 
-    def __init__(self, reg: Registry, keep_destination_aliases: bool, *, shared: bool = False) -> None:
-        self._reg = reg
+    def __init__(self, ctx: Context, keep_destination_aliases: bool, *, shared: bool = False) -> None:
+        self._ctx = ctx
         self._keep = keep_destination_aliases
-        self._store = reg._store
-        self._uuid = reg.uuid
+        self._store = ctx.store
+        self._uuid = ctx.uuid
         self._shared = shared
         self._reader: BundleReader | None = None
         # Small blobs stay in memory up to INLINE_MEMORY bytes (most bundles), beyond that in the
@@ -121,7 +116,7 @@ class ImportSink:
         staging = reader.staging
         for batch in digest_batches(staging):
             with self._store.db.read() as con:
-                rows = list(con.execute(SELECT_PRESENT, (json.dumps(batch),)))
+                rows = blob_rows.present(con, batch)
             held = [d for d, size, is_file in rows if not is_file or self._store.file_present(d, size)]
             staging.executemany("UPDATE need SET held = 1 WHERE digest = ?", ((d,) for d in held))
         adopted = self._shared_blobs(staging) if self._shared else []
@@ -142,7 +137,7 @@ class ImportSink:
         if coming > REHEARSE_BYTES:
             # A refusal (a missing right, a collection of another type) should come before a
             # long stream of bytes, not after it: replay the records now and roll them back.
-            _Replay(self._reg, reader, self, self._keep).run(rehearse=True)
+            _Replay(self._ctx, reader, self, self._keep).run(rehearse=True)
         for digest, size in adopted:  # claimed and checked present, no byte moved (after every refusal above)
             self._track(self._store.adopt(digest, size).pending)
 
@@ -220,7 +215,7 @@ class ImportSink:
 
 
 def import_stream(
-    reg: Registry, src: BinaryIO, *, keep_destination_aliases: bool, progress: ProgressCallback | None = None,
+    ctx: Context, src: BinaryIO, *, keep_destination_aliases: bool, progress: ProgressCallback | None = None,
     shared: bool = False,
 ) -> CopyReport:
     """Read, check and stage a bundle from ``src``, then replay it (see ``Registry.import_bundle``).
@@ -229,13 +224,13 @@ def import_stream(
     claims in force (``ObjectStore.writing``) from its first upload to its commit: no gc on
     any machine deletes a blob it sent or found there meanwhile.
     """
-    with reg._store.lock(exclusive=False):
-        sink = ImportSink(reg, keep_destination_aliases, shared=shared)
+    with ctx.store.lock(exclusive=False):
+        sink = ImportSink(ctx, keep_destination_aliases, shared=shared)
         reader = BundleReader(src, sink, progress)
         try:
             summary = reader.read()
             sink.wait_uploads()
-            replay = _Replay(reg, reader, sink, keep_destination_aliases)
+            replay = _Replay(ctx, reader, sink, keep_destination_aliases)
             replay.run()
             return replay.report(summary.blobs, summary.bytes)
         finally:
@@ -246,15 +241,16 @@ def import_stream(
 class _Replay:
     """One import's transaction: the records of a checked bundle applied through the write path."""
 
-    def __init__(self, reg: Registry, reader: BundleReader, sink: ImportSink, keep: bool) -> None:
-        self.reg = reg
+    def __init__(self, ctx: Context, reader: BundleReader, sink: ImportSink, keep: bool) -> None:
+        self.ctx = ctx
         self.sink = sink
         self.staging = reader.staging
         self.labels = reader.labels
         self.source = reader.header["source"]
         self.keep = keep
-        self.uuid = reg.uuid
-        self.actor = Actor(reg.user, format_time(reg._now()))
+        self.uuid = ctx.uuid
+        self.actor = ctx.actor()  # one timestamp for the rehearsal and the replay
+        self.tx: Transaction  # the replay's, while it runs
         self.registries: dict[str, int] = {}  # name -> id
         self.collections: dict[int, tuple[int, str, int | None, str]] = {}  # bundle id -> (id, "project/name", registry id, type)
         self.versions: dict[int, int] = {}  # bundle version id -> local version id
@@ -277,8 +273,9 @@ class _Replay:
         yet), in a transaction rolled back at the end, to raise what the replay would raise."""
         self.staging.execute("CREATE TABLE IF NOT EXISTS created (version INTEGER PRIMARY KEY); DELETE FROM created")
         try:
-            with self.reg._db.write() as con:
-                self._replay(con, rehearse)
+            with self.ctx.write(actor=self.actor) as tx:
+                self.tx = tx
+                self._replay(tx.con, rehearse)
         except _Rehearsed:
             return
         self.staging.execute("DELETE FROM staged WHERE digest IN (SELECT value FROM json_each(?))",
@@ -289,16 +286,16 @@ class _Replay:
         for kind, body in records(self.staging):
             getattr(self, f"_{kind}")(con, body)
         for collection_id in sorted(self.touched):
-            apply_retention(con, self.actor, collection_id)
+            apply_retention(self.tx, collection_id)
         if rehearse:
             raise _Rehearsed
         self._blobs(con)
         if con.total_changes() != before:
-            record(con, self.actor, "bundle_imported", source=self.source, counts={
+            record(self.tx, "bundle_imported", source=self.source, counts={
                 k: v for k, v in self.counts.items() if k.endswith("created") or k == "aliases_moved"
             })
         for staged in self.placed:  # last: a refusal above leaves the store untouched
-            self.reg._store.place(staged)
+            self.ctx.store.place(staged)
 
     # -- registries and collections ----------------------------------------------------
 
@@ -318,17 +315,17 @@ class _Replay:
         ).fetchone()[0]  # type: ignore[index]
         con.executemany("INSERT INTO registry_types(registry_id, type) VALUES (?, ?)", ((registry_id, t) for t in types or ()))
         con.execute("INSERT INTO registry_members(registry_id, user, role) VALUES (?, ?, 'admin')", (registry_id, who.user))
-        record(con, who, "registry_created", registry_id=registry_id, name=name, types=types, visibility=body["visibility"],
+        record(self.tx, "registry_created", registry_id=registry_id, name=name, types=types, visibility=body["visibility"],
                source=self.source)
         for alias in body["protected_aliases"]:
             con.execute("INSERT INTO protected_aliases(registry_id, alias) VALUES (?, ?)", (registry_id, alias))
-            record(con, who, "alias_protected", registry_id=registry_id, alias=alias)
+            record(self.tx, "alias_protected", registry_id=registry_id, alias=alias)
         self.registries[name] = registry_id
 
     def _collection(self, con: apsw.Connection, body: dict[str, Any]) -> None:
         project, name, type_ = body["project"], body["name"], body["type"]
         registry_id = None if body["registry"] is None else self.registries[body["registry"]]
-        row = con.execute(SELECT_COLLECTION, (project, name)).fetchone()
+        row = collection_row(con, project, name)
         if row is None:
             project_id = ensure_project(con, project, self.actor.at)
             collection_id = int(con.execute(
@@ -355,7 +352,7 @@ class _Replay:
         if fill:
             con.execute("UPDATE collections SET description = ? WHERE id = ?", (body["description"], collection_id))
         con.executemany(INSERT_COLLECTION_TAG, ((collection_id, t) for t in new_tags))
-        record(con, self.actor, "collection_edited", registry_id=registry_id, collection_id=collection_id, source=self.source)
+        record(self.tx, "collection_edited", registry_id=registry_id, collection_id=collection_id, source=self.source)
 
     # -- versions and links ------------------------------------------------------------
 
@@ -394,10 +391,10 @@ class _Replay:
             raise IntegrityError(f"{self.labels[body['id']]} does not add up to the digest, file count and size its record gives")
         self.staging.execute("INSERT INTO created(version) VALUES (?)", (body["id"],))
         self.created.add(body["id"])
-        record(con, self.actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=body["digest"],
+        record(self.tx, "version_logged", collection_id=collection_id, version_id=version_id, digest=body["digest"],
                index=index, origin=body["origins"][0])
-        emit(con, self.actor, VersionCreated(collection_id, version_id))
-        set_alias(con, self.actor, collection_id, LATEST, version_id)
+        emit(self.tx, VersionCreated(collection_id, version_id))
+        set_alias(self.tx, collection_id, LATEST, version_id)
         self.touched.add(collection_id)
         return version_id
 
@@ -409,8 +406,7 @@ class _Replay:
         local = self._by_origin(con, body["origins"], collection_id, None, source)
         outcome = "reused"
         if local is None:
-            found = con.execute(SAME_LINK, (collection_id, source)).fetchone()
-            local = None if found is None else int(found[0])
+            local = live_link(con, collection_id, source)
             if local is None:
                 local = self._create_link(con, collection_id, registry_id, type_, source, body)
                 outcome = "created"
@@ -426,22 +422,11 @@ class _Replay:
         registry = con.execute("SELECT name, all_types FROM registries WHERE id = ?", (registry_id,)).fetchone()
         assert registry is not None
         require(con, registry_id, who.user, "member", f"linking into registry {registry[0]!r}")
-        if not registry[1] and not con.execute(
-            "SELECT 1 FROM registry_types WHERE registry_id = ? AND type = ?", (registry_id, type_)
-        ).fetchone():
-            raise TypeMismatch(f"registry {registry[0]!r} does not accept artifacts of type {type_!r}")
+        check_accepts(con, registry_id, registry[0], bool(registry[1]), type_)
         _revive(con, collection_id)
-        index = next_index(con, collection_id)
-        link_id = int(con.execute(INSERT_LINK, (collection_id, index, body["created_at"], body["created_by"], source)).fetchone()[0])  # type: ignore[index]
-        record(con, who, "version_linked", registry_id=registry_id, collection_id=collection_id, version_id=link_id,
-               source_id=source, index=index, origin=body["origins"][0])
-        emit(con, who, VersionLinked(collection_id, link_id))
-        set_alias(con, who, collection_id, LATEST, link_id)
-        cleared = con.execute(
-            "UPDATE versions SET ttl_policy = 'never', ttl_seconds = NULL WHERE id = ? AND ttl_policy != 'never' RETURNING 1", (source,)
-        ).fetchall()
-        if cleared:
-            record(con, who, "ttl_changed", version_id=source, before="cleared by link", after="None")
+        link_id = add_link(self.tx, registry_id, collection_id, source, created_at=body["created_at"], created_by=body["created_by"],
+                           origin=body["origins"][0])
+        keep_source(self.tx, source)
         return link_id
 
     def _by_origin(self, con: apsw.Connection, origins: Sequence[str], collection_id: int, digest: str | None,
@@ -477,7 +462,7 @@ class _Replay:
                 role = require(con, registry_id, self.actor.user, "member", f"moving alias {alias!r} in {name}")
                 if role != "admin" and is_protected(con, registry_id, alias):
                     raise PermissionDenied(f"only registry admins may add protected aliases ({alias}) in {name}")
-            set_alias(con, self.actor, collection_id, alias, local)
+            set_alias(self.tx, collection_id, alias, local)
             self.counts["aliases_moved"] += 1
 
     def _tags(self, con: apsw.Connection, version_id: int, tags: Sequence[str]) -> None:
@@ -485,7 +470,7 @@ class _Replay:
         added = [t for t in tags if t not in held]
         if added:
             con.executemany(INSERT_TAG, ((version_id, t) for t in added))
-            record(con, self.actor, "tags_changed", version_id=version_id, before=held, after=sorted({*held, *added}))
+            record(self.tx, "tags_changed", version_id=version_id, before=held, after=sorted({*held, *added}))
 
     def _name(self, con: apsw.Connection, version_id: int) -> str:
         row: Any = con.execute(
@@ -546,7 +531,7 @@ class _Replay:
 
     def _blobs(self, con: apsw.Connection) -> None:
         """Blob rows for what the created versions name and the registry lacked; files to place at the end."""
-        con.executemany(INSERT_BLOB, self._blob_rows())  # a generator: rows are streamed, never all in a list
+        blob_rows.insert(con, self._blob_rows())  # a generator: rows are streamed, never all in a list
 
     def _blob_rows(self) -> Iterator[tuple[str, int, bytes | None]]:
         held = self.sink.inline

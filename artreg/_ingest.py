@@ -26,6 +26,7 @@ from typing import Any
 
 import apsw
 
+from . import _blob_rows as blob_rows
 from ._blobs import BlobStore, Stored, wait_all
 from ._errors import IntegrityError, NotFound
 from ._localfiles import RACY_NS, SECOND_NS, open_regular, settled, short_read_error
@@ -46,16 +47,8 @@ SELECT s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns, s.digest
 FROM json_each(?) AS j JOIN stat_cache AS s ON s.dev = j.value ->> 0 AND s.ino = j.value ->> 1
 """
 SELECT_STAT_RANGE = "SELECT dev, ino, size, mtime_ns, ctime_ns, digest FROM stat_cache WHERE dev = ? AND ino BETWEEN ? AND ?"
-# typeof() reads only the record header; "data IS NULL" would load every blob's bytes.
-SELECT_PRESENT = """
-SELECT digest, size, typeof(data) = 'null' FROM blobs WHERE digest IN (SELECT value FROM json_each(?))
-"""
 SELECT_TREE = "SELECT digest FROM tree_cache WHERE fingerprint = ?"
 UPSERT_TREE = "INSERT INTO tree_cache(fingerprint, digest) VALUES (?, ?) ON CONFLICT(fingerprint) DO UPDATE SET digest = excluded.digest"
-INSERT_BLOB = """
-INSERT INTO blobs(digest, size, data) VALUES (?, ?, ?)
-ON CONFLICT(digest) DO UPDATE SET data = excluded.data WHERE blobs.data IS NULL AND excluded.data IS NOT NULL
-"""
 UPSERT_STAT = """
 INSERT INTO stat_cache(dev, ino, size, mtime_ns, ctime_ns, digest) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT(dev, ino) DO UPDATE
@@ -91,7 +84,7 @@ class Ingested:
     def write(self, con: apsw.Connection) -> None:
         """Insert the blob rows and stat-cache rows (inside the caller's transaction, after ``wait``)."""
         assert not self.uploads, "blob rows are written only once their uploads are done"
-        con.executemany(INSERT_BLOB, ((d, size, data) for d, (size, data) in self.blobs.items()))
+        blob_rows.insert(con, ((d, size, data) for d, (size, data) in self.blobs.items()))
         con.executemany(UPSERT_STAT, self.stat_rows)
 
 
@@ -336,5 +329,5 @@ def _present(store: BlobStore, digests: list[str]) -> set[str]:
     if not digests:
         return set()
     with store.db.read() as con:
-        rows = list(con.execute(SELECT_PRESENT, (json.dumps(sorted(set(digests))),)))
+        rows = blob_rows.present(con, sorted(set(digests)))
     return {digest for digest, size, is_file in rows if not is_file or store.file_present(digest, size)}

@@ -9,13 +9,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Literal
-
-import apsw
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._aliases import aliases_of, drop_all, reset_latest
-from ._audit import Actor, record
+from ._audit import record
 from ._errors import Conflict, InvalidName, PermissionDenied
+
+if TYPE_CHECKING:
+    from ._context import Transaction
 
 
 class TTL(enum.Enum):
@@ -86,25 +87,27 @@ def ttl_value(policy: str, seconds: float | None) -> TtlValue:
     return timedelta(seconds=seconds)
 
 
-def soft_delete(con: apsw.Connection, actor: Actor, collection_id: int, version_ids: Iterable[int], reason: str) -> list[int]:
+def soft_delete(tx: Transaction, collection_id: int, version_ids: Iterable[int], reason: str) -> list[int]:
     """Mark versions deleted, drop their aliases, move ``latest`` back; returns the ids.
 
     Live links to a deleted version are unlinked with it (the caller checked protection).
     """
+    con = tx.con
     ids = list(version_ids)
     for version_id in ids:
         links: list[Any] = con.execute(LIVE_LINKS, (version_id,)).fetchall()
         for link_id, link_collection in links:
-            soft_delete(con, actor, link_collection, [link_id], "version_unlinked")
-        drop_all(con, actor, collection_id, version_id)
-        con.execute("UPDATE versions SET state = 'deleted', deleted_at = ? WHERE id = ?", (actor.at, version_id))
-        record(con, actor, reason, collection_id=collection_id, version_id=version_id)
-    reset_latest(con, actor, collection_id)
+            soft_delete(tx, link_collection, [link_id], "version_unlinked")
+        drop_all(tx, collection_id, version_id)
+        con.execute("UPDATE versions SET state = 'deleted', deleted_at = ? WHERE id = ?", (tx.at, version_id))
+        record(tx, reason, collection_id=collection_id, version_id=version_id)
+    reset_latest(tx, collection_id)
     return ids
 
 
-def delete_version(con: apsw.Connection, actor: Actor, collection_id: int, version_id: int, name: str, *, delete_aliases: bool) -> None:
+def delete_version(tx: Transaction, collection_id: int, version_id: int, name: str, *, delete_aliases: bool) -> None:
     """Soft-delete one version; refused while it holds aliases unless ``delete_aliases``."""
+    con = tx.con
     held = aliases_of(con, version_id)
     if held and not delete_aliases:
         raise Conflict(f"{name} holds aliases {', '.join(held)}; pass delete_aliases=True to delete it anyway")
@@ -112,31 +115,33 @@ def delete_version(con: apsw.Connection, actor: Actor, collection_id: int, versi
     if protected:
         names = ", ".join(f"{r[0]}:{r[1]}" for r in protected)
         raise PermissionDenied(f"{name} is linked under protected aliases ({names}); remove them before deleting it")
-    soft_delete(con, actor, collection_id, [version_id], "version_deleted")
+    soft_delete(tx, collection_id, [version_id], "version_deleted")
 
 
-def apply_retention(con: apsw.Connection, actor: Actor, collection_id: int) -> list[int]:
+def apply_retention(tx: Transaction, collection_id: int) -> list[int]:
     """Delete the alias-free versions beyond the newest N that the collection's policy keeps."""
+    con = tx.con
     row = con.execute(KEEP_FOR, (collection_id,)).fetchone()
     if row is None or row[0] is None:
         return []
     victims = [r[0] for r in con.execute(RETENTION_VICTIMS, (collection_id, row[0]))]
-    return soft_delete(con, actor, collection_id, victims, "version_retired") if victims else []
+    return soft_delete(tx, collection_id, victims, "version_retired") if victims else []
 
 
-def expire(con: apsw.Connection, actor: Actor, now: datetime) -> list[int]:
+def expire(tx: Transaction, now: datetime) -> list[int]:
     """Soft-delete every version whose TTL has run out at ``now``, then apply retention everywhere."""
+    con = tx.con
     by_collection: dict[int, list[int]] = {}
     expired: list[Any] = con.execute(EXPIRED, (now.timestamp(),)).fetchall()
     for version_id, collection_id in expired:
         by_collection.setdefault(collection_id, []).append(version_id)
     deleted: list[int] = []
     for collection_id, ids in by_collection.items():
-        deleted += soft_delete(con, actor, collection_id, ids, "version_expired")
+        deleted += soft_delete(tx, collection_id, ids, "version_expired")
     policies: list[Any] = con.execute(
         "SELECT c.id FROM collections AS c JOIN projects AS p ON p.id = c.project_id "
         "WHERE iif(c.keep_own, c.keep_versions, p.keep_versions) IS NOT NULL"
     ).fetchall()
     for (collection_id,) in policies:
-        deleted += apply_retention(con, actor, collection_id)
+        deleted += apply_retention(tx, collection_id)
     return deleted

@@ -19,7 +19,7 @@ from ._names import at_most_int64
 from ._svg import to_svg
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from ._context import Context
 
 DIRECTIONS = ("both", "upstream", "downstream")
 
@@ -176,7 +176,7 @@ def _mermaid_text(text: str) -> str:
     return '"' + text.replace('"', "#quot;") + '"'
 
 
-def lineage(reg: Registry, version_id: int, *, direction: str, depth: int | None) -> LineageGraph:
+def lineage(ctx: Context, version_id: int, *, direction: str, depth: int | None) -> LineageGraph:
     """The lineage graph of one version (see ``ArtifactVersion.lineage``)."""
     if direction not in DIRECTIONS:
         raise InvalidName(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
@@ -187,7 +187,7 @@ def lineage(reg: Registry, version_id: int, *, direction: str, depth: int | None
     steps = [s for d, s in (("upstream", _UP_STEPS), ("downstream", _DOWN_STEPS)) if direction in (d, "both")]
     runs: set[int] = set()
     versions: set[int] = {version_id}
-    with reg._db.read() as con:
+    with ctx.read() as con:
         for step in steps:
             for kind, node in con.execute(_walk_sql(step, depth is not None), {"root": version_id, "depth": depth}):
                 (runs if kind == "run" else versions).add(node)

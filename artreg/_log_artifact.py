@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._aliases import set_alias
-from ._audit import Actor, record
+from ._audit import record
 from ._based import Base, Edits
 from ._chunkcache import TreePlan, plan_tree
 from ._chunks import Manifest, from_base, from_rows, has_manifest
 from ._chunks import write as write_manifest
-from ._clock import format_time
 from ._draft import Artifact, _check_description
-from ._errors import InvalidName, NotFound, TypeMismatch
+from ._errors import InvalidName, NotFound
 from ._events import VersionCreated, emit
 from ._ingest import Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint, tree_settled
 from ._lifecycle import apply_retention, ttl_columns
@@ -40,16 +39,14 @@ from ._names import (
     given_aliases,
 )
 from ._progress import ProgressCallback
-from ._projects import INSERT_TAG, SELECT_COLLECTION, ensure_project, next_index
-from ._runs import INSERT_OUTPUT
+from ._projects import INSERT_TAG, ensure_collection, ensure_project, next_index
+from ._run_rows import INSERT_OUTPUT
 from ._sources import DraftEntry
-from ._versions import ArtifactVersion
 from ._walk import FileRows
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from ._context import Context, Transaction
 
-INSERT_COLLECTION = "INSERT INTO collections(project_id, name, type, created_at) VALUES (?, ?, ?, ?) RETURNING id"
 SELECT_ALIAS = """
 SELECT v.id, v.digest FROM aliases AS a JOIN versions AS v ON v.id = a.version_id
 WHERE a.collection_id = ? AND a.alias = ?
@@ -69,7 +66,7 @@ Content = FileRows | list[DraftEntry] | Edits
 
 
 def log_draft(
-    reg: Registry,
+    ctx: Context,
     draft: Artifact,
     *,
     project: str | None,
@@ -77,8 +74,11 @@ def log_draft(
     tags: Sequence[str] | None,
     run_id: int | None = None,
     progress: ProgressCallback | None = None,
-) -> ArtifactVersion:
-    """Store a draft's bytes, then create its version in one transaction (or dedup to ``latest``)."""
+) -> int:
+    """Store a draft's bytes, then create its version in one transaction (or dedup to ``latest``); its id.
+
+    The caller makes the handle and freezes the draft with it.
+    """
     project_name = check_project(project or DEFAULT_PROJECT)
     if project_name.startswith(REGISTRY_PROJECT_PREFIX):
         raise InvalidName(f"project {project_name!r} names a registry: log into a project, then link the version there")
@@ -89,20 +89,19 @@ def log_draft(
     name, type_ = check_artifact_name(draft.name), draft.type
     ttl = ttl_columns(draft.ttl)
     content = draft._content()
-    if isinstance(content, Edits) and not _same_registry(content.base, reg):
+    if isinstance(content, Edits) and not _same_registry(content.base, ctx):
         content = list(draft._all().values())  # another registry: its blobs are copied, its manifest written afresh
     started = time.time_ns()
-    with reg._store.lock(exclusive=False):
-        quick, tree = _quick_plan(reg, content, started, project_name, name)
-        plan = quick if quick is not None else _plan(reg, content, started, progress)
+    with ctx.store.lock(exclusive=False):
+        quick, tree = _quick_plan(ctx, content, started, project_name, name)
+        plan = quick if quick is not None else _plan(ctx, content, started, progress)
         while True:
             plan.wait()  # a remote store's uploads: in the bucket before the commit that names them
-            now = format_time(reg._now())
-            actor = Actor(reg.user, now)
             try:
-                with reg._db.write() as con:
+                with ctx.write() as tx:
+                    con, now = tx.con, tx.at
                     project_id = ensure_project(con, project_name, now)
-                    collection_id = _collection_for(con, project_id, project_name, name, type_, now)
+                    collection_id = ensure_collection(con, project_id, name, type_, now, f"collection {project_name}/{name}")
                     latest = con.execute(SELECT_ALIAS, (collection_id, LATEST)).fetchone()
                     if latest is not None and latest[1] == plan.digest:
                         version_id = latest[0]
@@ -115,23 +114,21 @@ def log_draft(
                         raise _Replan
                     else:
                         plan.write(con)
-                        row = (collection_id, plan.digest, description, metadata, now, reg.user, *ttl)
-                        version_id = _insert_version(con, actor, row, plan.manifest)
+                        row = (collection_id, plan.digest, description, metadata, now, tx.user, *ttl)
+                        version_id = _insert_version(tx, row, plan.manifest)
                     if tree is not None:
                         remember_tree(con, tree, plan.digest)
                     for alias in alias_list:
-                        set_alias(con, actor, collection_id, alias, version_id)
-                    _add_tags(con, actor, version_id, tag_list)
+                        set_alias(tx, collection_id, alias, version_id)
+                    _add_tags(tx, version_id, tag_list)
                     if run_id is not None:
                         con.execute(INSERT_OUTPUT, (run_id, version_id))
-                    apply_retention(con, actor, collection_id)
+                    apply_retention(tx, collection_id)
             except _Replan:
-                plan = _plan(reg, content, started, progress)
+                plan = _plan(ctx, content, started, progress)
                 continue
             break
-    version = ArtifactVersion(reg, version_id)
-    draft._freeze(version)
-    return version
+    return int(version_id)
 
 
 @dataclass
@@ -162,31 +159,31 @@ class _Plan:
             self.stored.write(con)
 
 
-def _quick_plan(reg: Registry, content: Content, started: int, project: str, name: str) -> tuple[_Plan | None, str | None]:
+def _quick_plan(ctx: Context, content: Content, started: int, project: str, name: str) -> tuple[_Plan | None, str | None]:
     """(a plan that stores nothing, when a cache gives the digest and it is ``latest``'s, else None;
     the fingerprint of a walked tree to remember with its digest, if it should be)."""
     digest: str | None = None
     tree: str | None = None
     if isinstance(content, FileRows):
         tree = tree_fingerprint(content)
-        digest = cached_tree(reg._store, tree)
+        digest = cached_tree(ctx.store, tree)
         if digest is not None or not tree_settled(content, started):
             # Known already; or a file changed so recently that it might change again unseen
             # (_localfiles), and such a tree is never remembered.
             tree = None
     elif isinstance(content, list):
-        known = known_digests(reg._store, content)
+        known = known_digests(ctx.store, content)
         if None not in known:
             digest = version_digest((e.path, d) for e, d in zip(content, known, strict=True) if d is not None)
-    if digest is not None and digest == _latest_digest(reg, project, name):
+    if digest is not None and digest == _latest_digest(ctx, project, name):
         return _Plan(digest), tree
     return None, tree
 
 
-def _plan(reg: Registry, content: Content, started: int, progress: ProgressCallback | None) -> _Plan:
+def _plan(ctx: Context, content: Content, started: int, progress: ProgressCallback | None) -> _Plan:
     """Store what the content needs and build its manifest: a walked tree by its chunks
     (``_chunkcache``), a draft from ``new_draft()`` as edits of its base, else afresh."""
-    store = reg._store
+    store = ctx.store
     if isinstance(content, FileRows):
         tree_plan = plan_tree(store, content, started, progress)
         return _Plan(tree_plan.manifest.digest, tree_plan.manifest, tree_plan=tree_plan)
@@ -194,7 +191,7 @@ def _plan(reg: Registry, content: Content, started: int, progress: ProgressCallb
         stored = ingest(store, content.entries, known_digests(store, content.entries), progress)
         changes: dict[str, EntryRow | None] = dict.fromkeys(content.removed)
         changes.update((row[0], row) for row in stored.entries)
-        with reg._db.read() as con:
+        with ctx.read() as con:
             if not has_manifest(con, content.base.version_id) and content.base.file_count:
                 raise NotFound(f"{content.base.name}, which this draft was made from, was deleted and gc has collected its manifest")
             manifest = from_base(con, content.base.version_id, sorted(changes.items()), content.removed_dirs)
@@ -204,15 +201,15 @@ def _plan(reg: Registry, content: Content, started: int, progress: ProgressCallb
     return _Plan(manifest.digest, manifest, stored)
 
 
-def _same_registry(base: Base, reg: Registry) -> bool:
+def _same_registry(base: Base, ctx: Context) -> bool:
     """Whether a draft's base version lives in this registry's database (its chunks can be shared)."""
-    return base.db is reg._db or (not base.db.memory and os.path.realpath(base.db.path) == os.path.realpath(reg._db.path))
+    return base.db is ctx.db or (not base.db.memory and os.path.realpath(base.db.path) == os.path.realpath(ctx.db.path))
 
 
-def _latest_digest(reg: Registry, project: str, name: str) -> str | None:
+def _latest_digest(ctx: Context, project: str, name: str) -> str | None:
     """The digest of the collection's ``latest`` version, if there is one (one read, no write lock)."""
-    con = reg._db.connection()
-    with reg._db.guard():
+    con = ctx.db.connection()
+    with ctx.db.guard():
         row = con.execute(SELECT_LATEST_DIGEST, (project, name, LATEST)).fetchone()
     return None if row is None else str(row[0])
 
@@ -221,40 +218,30 @@ class _Replan(Exception):
     """Raised inside the version transaction to roll it back: the content must be stored and planned whole."""
 
 
-def _add_tags(con: apsw.Connection, actor: Actor, version_id: int, tags: Sequence[str]) -> None:
+def _add_tags(tx: Transaction, version_id: int, tags: Sequence[str]) -> None:
+    con = tx.con
     held = set(_tags_of(con, version_id))
     added = [t for t in tags if t not in held]
     if added:
         con.executemany(INSERT_TAG, ((version_id, tag) for tag in added))
-        record(con, actor, "tags_changed", version_id=version_id, before=sorted(held), after=sorted(held | set(added)))
+        record(tx, "tags_changed", version_id=version_id, before=sorted(held), after=sorted(held | set(added)))
 
 
 def _tags_of(con: apsw.Connection, version_id: int) -> list[str]:
     return [r[0] for r in con.execute("SELECT tag FROM version_tags WHERE version_id = ? ORDER BY tag", (version_id,))]
 
 
-def _insert_version(con: apsw.Connection, actor: Actor, row: tuple[Any, ...], manifest: Manifest) -> int:
+def _insert_version(tx: Transaction, row: tuple[Any, ...], manifest: Manifest) -> int:
     """A new version row at the collection's next index, with its manifest; it becomes ``latest``.
 
     ``row`` is (collection_id, digest, description, metadata, created_at, created_by, ttl_policy, ttl_seconds).
     """
-    collection_id = row[0]
+    con, collection_id = tx.con, row[0]
     index = next_index(con, collection_id)
     version_id = int(con.execute(INSERT_VERSION, (collection_id, index, row[1], manifest.size, manifest.count, *row[2:])).fetchone()[0])  # type: ignore[index]
     write_manifest(con, version_id, manifest)
-    record(con, actor, "version_logged", collection_id=collection_id, version_id=version_id, digest=row[1], index=index)
-    emit(con, actor, VersionCreated(collection_id, version_id))
-    set_alias(con, actor, collection_id, LATEST, version_id)
+    record(tx, "version_logged", collection_id=collection_id, version_id=version_id, digest=row[1], index=index)
+    emit(tx, VersionCreated(collection_id, version_id))
+    set_alias(tx, collection_id, LATEST, version_id)
     return version_id
 
-
-def _collection_for(con: apsw.Connection, project_id: int, project: str, name: str, type_: str, now: str) -> int:
-    row = con.execute(SELECT_COLLECTION, (project, name)).fetchone()
-    if row is None:
-        return int(con.execute(INSERT_COLLECTION, (project_id, name, type_, now)).fetchone()[0])  # type: ignore[index]
-    if row[1] != type_:
-        raise TypeMismatch(f"collection {project}/{name} holds type {row[1]!r}, not {type_!r}")
-    if row[2] is not None:
-        # Logging into a deleted collection revives it; indices continue, never reused.
-        con.execute("UPDATE collections SET deleted_at = NULL WHERE id = ?", (row[0],))
-    return int(row[0])

@@ -32,19 +32,12 @@ from ._references import NONE, checksum_kind
 if TYPE_CHECKING:
     from ._blobs import BlobStore
     from ._cache import Cache
-    from ._versions import ArtifactVersion
+    from ._context import Context
 
 BATCH = 256  # entries whose blob rows are read by one query (inline rows are at most the inline limit each)
 
 
 # -- local paths -------------------------------------------------------------------------
-
-
-def entry_path(version: ArtifactVersion, name: str) -> str:
-    """A read-only local path holding the bytes of one entry (see ``ArtifactVersion.path``)."""
-    entry = version.get_entry(name)
-    reg = version._reg
-    return next(local_files(reg._store, reg._cache, [entry]))[1]
 
 
 def local_files(store: BlobStore, cache: Cache, entries: Iterable[ManifestEntry]) -> Iterator[tuple[ManifestEntry, str]]:
@@ -114,13 +107,12 @@ def _make(store: BlobStore, cache: Cache, entries: list[ManifestEntry]) -> list[
 # -- snapshots ---------------------------------------------------------------------------
 
 
-def snapshot(version: ArtifactVersion, root: str | os.PathLike[str] | None) -> str:
-    """A folder of symbolic links laid out as the version's manifest (see ``Registry.snapshot``)."""
-    reg = version._reg
-    cache = reg._cache
-    where = os.path.abspath(os.fspath(root)) if root is not None else cache.snapshot_path(version.digest)
+def snapshot(ctx: Context, digest: str, entries: Iterable[ManifestEntry], root: str | os.PathLike[str] | None) -> str:
+    """A folder of symbolic links laid out as a version's manifest (its digest, its entries); see ``Registry.snapshot``."""
+    cache = ctx.cache
+    where = os.path.abspath(os.fspath(root)) if root is not None else cache.snapshot_path(digest)
     with cache.lock():  # gc waits: the cache files the links name stay while the folder is checked or made
-        links = {entry.path: target for entry, target in local_files(reg._store, cache, version.files())}
+        links = {entry.path: target for entry, target in local_files(ctx.store, cache, entries)}
         if _intact(where, links):
             return where
         with cache.build_lock():
@@ -280,7 +272,7 @@ def _upper(prefix: str) -> str | None:
     return None if not prefix else prefix[:-1] + "0"  # '0' is the character after '/'
 
 
-def children(version: ArtifactVersion, folder: str) -> list[ManifestEntry | str]:
+def children(ctx: Context, content_id: int, folder: str) -> list[ManifestEntry | str]:
     """The entries directly in ``folder`` ("" for the top), and its subfolders as their paths, in path order.
 
     One range scan of the folder's own files; each subfolder costs one seek past it.
@@ -289,10 +281,10 @@ def children(version: ArtifactVersion, folder: str) -> list[ManifestEntry | str]
     upper = _upper(prefix)
     out: list[ManifestEntry | str] = []
     start = prefix
-    with version._reg._db.read() as con:
+    with ctx.read() as con:
         while True:
             restart = None
-            for path, digest, size, ref, extra in chunks.scan(con, version._content_id, start, upper):
+            for path, digest, size, ref, extra in chunks.scan(con, content_id, start, upper):
                 rest = path[len(prefix):]
                 head, slash, _ = rest.partition("/")
                 if not slash:
@@ -306,20 +298,20 @@ def children(version: ArtifactVersion, folder: str) -> list[ManifestEntry | str]
             start = restart
 
 
-def descendants(version: ArtifactVersion, folder: str) -> list[ManifestEntry]:
+def descendants(ctx: Context, content_id: int, folder: str) -> list[ManifestEntry]:
     """Every entry under ``folder`` ("" for all), in path order, in one range scan."""
     prefix = folder + "/" if folder else ""
-    with version._reg._db.read() as con:
-        rows = chunks.scan(con, version._content_id, prefix, _upper(prefix))
+    with ctx.read() as con:
+        rows = chunks.scan(con, content_id, prefix, _upper(prefix))
         return [ManifestEntry(p, d, s, r, _extra(e)) for p, d, s, r, e in rows]
 
 
-def is_folder(version: ArtifactVersion, folder: str) -> bool:
+def is_folder(ctx: Context, content_id: int, folder: str) -> bool:
     """Whether some entry lies under ``folder`` (the top is always a folder)."""
     if not folder:
         return True
-    with version._reg._db.read() as con:
-        first = chunks.first_from(con, version._content_id, folder + "/")
+    with ctx.read() as con:
+        first = chunks.first_from(con, content_id, folder + "/")
     return first is not None and first < folder + "0"
 
 

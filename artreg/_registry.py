@@ -20,26 +20,29 @@ from ._bundle_read import bundle_input
 from ._cache import CACHE_DIR, Cache
 from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
+from ._context import Context
 from ._copy import BundleSource, copy_between, export_to
 from ._db import Database
 from ._draft import Artifact
 from ._errors import FileNotFound, InvalidName, NotFound, TypeMismatch
-from ._filters import find_versions
+from ._export import Chosen
+from ._filters import version_ids
 from ._gc import CheckReport, GcReport, check, gc
 from ._import import import_stream
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
 from ._location import locate
 from ._log_artifact import log_draft
-from ._names import at_most_int64, check_project, check_user
+from ._names import as_list, at_most_int64, check_project, check_user
 from ._paths import snapshot
 from ._progress import ProgressCallback
+from ._projects import NOT_A_REGISTRY
 from ._references import default_name, is_uri
 from ._runs import Run, start_run
 from ._s3 import parse_location
 from ._s3_gc import DEFAULT_GRACE
 from ._search import DEFAULT_LIMIT, SearchHit, search
 from ._storage import MoveReport, cache_usage, move_blobs, open_store, prune_cache
-from ._versions import NOT_A_REGISTRY, ArtifactVersion, Collection, actor, find_collection, list_collections, resolve
+from ._versions import ArtifactVersion, Collection, find_collection, list_collections, resolve
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
@@ -155,6 +158,8 @@ class Registry:
             self._db.close()
             raise
         self._cache = Cache(None if self.objects is None else self.objects / CACHE_DIR, self._store.lock)
+        # What the code below the handles is handed instead of this object.
+        self._ctx = Context(self._db, self._store, self._cache, self.user, self._clock)
         self.audit = AuditLog(self._db)
         self.automations = Automations(self)
         self._deliverer: Deliverer | None = None
@@ -181,7 +186,7 @@ class Registry:
         self._cache.close()
 
     def _now(self) -> datetime:
-        return self._clock()
+        return self._ctx.now()
 
     @property
     def created_by(self) -> str | None:
@@ -236,7 +241,10 @@ class Registry:
         progress: ProgressCallback | None = None,
     ) -> ArtifactVersion:
         draft = artifact if isinstance(artifact, Artifact) else _draft_from_path(artifact, name, type)
-        return log_draft(self, draft, project=project, aliases=aliases, tags=tags, run_id=run_id, progress=progress)
+        version_id = log_draft(self._ctx, draft, project=project, aliases=aliases, tags=tags, run_id=run_id, progress=progress)
+        version = ArtifactVersion(self, version_id)
+        draft._freeze(version)
+        return version
 
     def init(
         self,
@@ -305,10 +313,9 @@ class Registry:
         transaction it rolls back, so the answer is exactly what a real run would delete.
         """
         moment = now or self._now()
-        who = actor(self)
         try:
-            with self._db.write() as con:
-                ids = expire(con, who, moment)
+            with self._ctx.write() as tx:
+                ids = expire(tx, moment)
                 if dry_run:
                     raise _RollBack(ids)
         except _RollBack as preview:
@@ -378,7 +385,7 @@ class Registry:
         aliases and tags, blobs it holds are not sent) and replays the rest there as
         ``import_bundle`` does, as ``other``'s user. Returns ``other``'s report.
         """
-        return copy_between(self, other, refs, keep_destination_aliases=keep_destination_aliases, progress=progress)
+        return copy_between(self._ctx, other._ctx, self._chosen(refs), keep_destination_aliases=keep_destination_aliases, progress=progress)
 
     def export_bundle(
         self,
@@ -398,7 +405,8 @@ class Registry:
         registry (the receiver's, or a copy of it); that is left out, and the receiver refuses
         this bundle until it holds it.
         """
-        return export_to(self, path_or_binary_file, refs, basis, progress)
+        chosen = self._chosen(refs)
+        return export_to(self._ctx, path_or_binary_file, chosen, basis._ctx if isinstance(basis, Registry) else basis, progress)
 
     def import_bundle(
         self,
@@ -417,7 +425,21 @@ class Registry:
         admin role. A bad bundle raises IntegrityError and changes nothing; so does a refusal.
         """
         with bundle_input(path_or_binary_file) as src:
-            return import_stream(self, src, keep_destination_aliases=keep_destination_aliases, progress=progress)
+            return import_stream(self._ctx, src, keep_destination_aliases=keep_destination_aliases, progress=progress)
+
+    def _chosen(self, refs: Sequence[str | ArtifactVersion] | None) -> list[Chosen] | None:
+        """The versions ``refs`` name here, as (id, linked version's id) pairs for a bundle."""
+        if refs is None:
+            return None
+        chosen: list[Chosen] = []
+        for ref in as_list("refs", refs):
+            version = ref if isinstance(ref, ArtifactVersion) else self.artifact(ref) if isinstance(ref, str) else None
+            if version is None:
+                raise InvalidName(f"refs must be references or ArtifactVersion objects, not {ref!r}")
+            if version._reg is not self:
+                raise InvalidName(f"{version.qualified_name} belongs to another registry")
+            chosen.append((version.id, version._source_id))
+        return chosen
 
     # -- reading -----------------------------------------------------------------------
 
@@ -449,7 +471,7 @@ class Registry:
                 raise
             raise FileNotFound(str(exc)) from exc
         version._require_download()
-        return snapshot(version, root)
+        return snapshot(self._ctx, version.digest, version.files(), root)
 
     def artifacts(self, project: str, name: str) -> list[ArtifactVersion]:
         """The live versions of ``project/name``, newest first."""
@@ -475,7 +497,9 @@ class Registry:
         for descending; ``index`` and ``metadata.<key>`` work too), default newest first.
         Unknown fields or operators and ill-typed operands raise InvalidName.
         """
-        return find_versions(self, filter, registry=registry, project=project, order=order, limit=limit)
+        with self._db.read() as con:
+            ids = version_ids(self._ctx, con, filter, registry=registry, project=project, order=order, limit=limit)
+            return [ArtifactVersion(self, i, con=con) for i in ids]
 
     def collection(self, ref: str) -> Collection:
         """The collection ``project/name``."""
@@ -504,7 +528,7 @@ class Registry:
         ``collection`` and/or ``version``. Registries the user has no role in, and their
         contents, are left out. Unbalanced quotes or operators raise InvalidName.
         """
-        return search(self, text, kinds=kinds, limit=limit)
+        return search(self._ctx, text, kinds=kinds, limit=limit)
 
     # -- automations -------------------------------------------------------------------
 

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import string
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
-
-import apsw
 
 from ._clock import format_time, parse_time
 from ._draft import Artifact
@@ -38,6 +34,7 @@ from ._run_data import (
     merge_summary,
 )
 from ._run_exit import forget, remember
+from ._run_rows import INSERT_INPUT, SELECT_BY_KEY, new_run_key
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -72,10 +69,7 @@ SELECT_RUN = "SELECT " + select_list(RunRow, {
     "created_by": "r.created_by", "started_at": "r.started_at", "finished_at": "r.finished_at", "project": "p.name",
     "run_key": "r.run_key", "entity": "r.entity", "run_group": "r.run_group", "summary": "r.summary",
 }) + " FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE r.id = ?"
-SELECT_BY_KEY = "SELECT r.id, r.state FROM runs AS r JOIN projects AS p ON p.id = r.project_id WHERE p.name = ? AND r.run_key = ?"
 RESUME = "UPDATE runs SET state = 'running', error = NULL, finished_at = NULL WHERE id = ?"
-INSERT_OUTPUT = "INSERT INTO run_outputs(run_id, version_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
-INSERT_INPUT = "INSERT INTO run_inputs(run_id, version_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
 SELECT_OUTPUTS = """
 SELECT o.version_id FROM run_outputs AS o JOIN versions AS v ON v.id = o.version_id
 WHERE o.run_id = ? AND v.state = 'committed' ORDER BY o.version_id
@@ -91,7 +85,6 @@ SELECT_CONSUMERS = """
 SELECT r.id FROM run_inputs AS i JOIN runs AS r ON r.id = i.run_id WHERE i.version_id = ? ORDER BY r.started_at, r.id
 """
 # W&B's run ids: 8 characters of lower-case letters and digits.
-_ID_ALPHABET = string.ascii_lowercase + string.digits
 RESUME_MODES = ("allow", "must", "auto", True)
 
 
@@ -148,14 +141,6 @@ def _started(reg: Registry, row: int) -> Run:
     run = Run(reg, row)
     remember(run)
     return run
-
-
-def new_run_key(con: apsw.Connection, project: str) -> str:
-    """A random W&B-style run id (8 lower-case letters and digits) not taken in ``project``."""
-    while True:
-        key = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
-        if con.execute(SELECT_BY_KEY, (project, key)).fetchone() is None:
-            return key
 
 
 def _check_label(kind: str, value: object) -> None:

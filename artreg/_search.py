@@ -22,7 +22,7 @@ from ._errors import InvalidName
 from ._names import at_most_int64
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from ._context import Context
 
 KINDS = ("registry", "collection", "version")
 DEFAULT_LIMIT = 50
@@ -134,16 +134,16 @@ def _kinds(kinds: Iterable[str] | None) -> list[str]:
     return chosen
 
 
-def search(reg: Registry, text: str, *, kinds: Iterable[str] | None, limit: int) -> list[SearchHit]:
+def search(ctx: Context, text: str, *, kinds: Iterable[str] | None, limit: int) -> list[SearchHit]:
     """Rank registries, collections and versions matching ``text`` (see ``Registry.search``)."""
     query = fts_query(text)
     chosen = _kinds(kinds)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise InvalidName(f"limit must be a positive number of hits, not {limit!r}")
     limit = at_most_int64(limit)
-    with reg._db.read() as con:
+    with ctx.read() as con:
         registry_ids = [r[0] for r in con.execute("SELECT id FROM registries")]
-        visible = [i for i in registry_ids if role_of(con, i, reg.user) is not None]
+        visible = [i for i in registry_ids if role_of(con, i, ctx.user) is not None]
         args = {"query": query, "kinds": json.dumps(chosen), "visible": json.dumps(visible), "limit": limit}
         try:
             rows: list[Any] = con.execute(SEARCH_SQL, args).fetchall()

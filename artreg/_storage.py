@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _blob_rows as blob_rows
 from ._blob_cache import BlobCache, CacheUsage
 from ._blobs import BlobStore, Stored
 from ._db import Database
@@ -28,7 +29,6 @@ from ._errors import AlreadyExists, InvalidName
 from ._s3 import S3Location, parse_location
 
 UPSERT_SETTING = "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-SELECT_FILE_BLOBS = "SELECT digest, size FROM blobs WHERE typeof(data) = 'null' ORDER BY digest"
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def move_blobs(store: BlobStore, url: str, user: str) -> MoveReport:
     uploaded = present = sent = 0
     with store.lock(exclusive=True):
         with store.db.read() as con:
-            rows = [(str(d), int(s)) for d, s in con.execute(SELECT_FILE_BLOBS)]
+            rows = blob_rows.file_blobs(con)
         remote.claims.begin()
         try:
             pending: list[Stored] = []

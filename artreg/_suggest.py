@@ -18,7 +18,7 @@ import apsw
 from ._access import role_of
 from ._errors import NotFound
 from ._names import LATEST, REGISTRY_PROJECT_PREFIX, Ref, is_reserved_alias, version_index
-from ._projects import SELECT_COLLECTION
+from ._projects import collection_row
 
 MAX_HINTS = 3
 MAX_NAMES = 10_000  # names compared for typos, at most (difflib is quadratic in name length only)
@@ -44,7 +44,7 @@ INDICES = "SELECT idx, state FROM versions WHERE collection_id = ? ORDER BY idx"
 
 def no_artifact(con: apsw.Connection, user: str, typed: str, ref: Ref, project: str) -> NotFound:
     """The NotFound for a reference that resolved to nothing (its registry, if any, exists and may be read)."""
-    found = con.execute(SELECT_COLLECTION, (project, ref.name)).fetchone()
+    found = collection_row(con, project, ref.name)
     swapped = _swapped(con, user, ref)
     if found is not None and found[2] is None:
         message, hints = _no_selector(con, found[0], f"{project}/{ref.name}", ref.selector)

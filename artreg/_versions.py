@@ -18,9 +18,9 @@ import apsw
 from . import _chunks as chunks
 from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
-from ._audit import Actor, AliasChange, record
+from ._audit import AliasChange, record
 from ._based import Base, Based
-from ._clock import format_time, parse_time
+from ._clock import parse_time
 from ._diff import VersionDiff, diff_versions
 from ._download import download, verify
 from ._draft import Artifact, _check_description
@@ -32,7 +32,6 @@ from ._manifest import ManifestEntry, folder_range
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
-    REGISTRY_PROJECT_PREFIX,
     check_aliases,
     check_artifact_name,
     check_metadata,
@@ -45,9 +44,9 @@ from ._names import (
     parse_ref,
     version_index,
 )
-from ._paths import entry_path
+from ._paths import local_files
 from ._progress import ProgressCallback
-from ._projects import INSERT_TAG, SELECT_COLLECTION, canonical_project
+from ._projects import INSERT_TAG, NOT_A_REGISTRY, canonical_project, collection_row
 from ._references import open_reference
 from ._rows import select_list
 from ._runs import Run, runs_of
@@ -134,11 +133,6 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
 SELECT_LIVE_PAGE = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed' ORDER BY idx DESC LIMIT ? OFFSET ?"
 COUNT_LIVE = "SELECT count(*) FROM versions WHERE collection_id = ? AND state = 'committed'"
 LIVE_LINKS = "SELECT count(*) FROM versions WHERE source_id = ? AND state = 'committed'"
-
-
-def actor(reg: Registry) -> Actor:
-    """The acting user and the current time, for the rows of one change."""
-    return Actor(reg.user, format_time(reg._now()))
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -350,8 +344,8 @@ class ArtifactVersion(Handle):
                 raise InvalidName(f"alias {alias!r} is reserved: artreg assigns 'latest' and 'v<N>' itself")
         add_aliases = [a for a in wanted if a not in saved["aliases"]]
         drop_aliases = [a for a in saved["aliases"] if a not in wanted and a != LATEST]
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             self._check_live(con)
             if self._registry_id is not None:
                 role = require(con, self._registry_id, who.user, "member", f"editing {self.qualified_name}")
@@ -361,7 +355,7 @@ class ArtifactVersion(Handle):
                 if ttl_policy != "never" and linked:
                     raise PermissionDenied(f"{self.qualified_name} is linked into a registry and cannot have a TTL")
                 con.execute("UPDATE versions SET ttl_policy = ?, ttl_seconds = ? WHERE id = ?", (ttl_policy, ttl_seconds, self.id))
-                record(con, who, "ttl_changed", version_id=self.id, before=repr(saved["ttl"]), after=repr(self._ttl))
+                record(tx, "ttl_changed", version_id=self.id, before=repr(saved["ttl"]), after=repr(self._ttl))
             edited = []
             if description != saved["description"]:
                 con.execute("UPDATE versions SET description = ? WHERE id = ?", (description, self._content_id))
@@ -370,15 +364,15 @@ class ArtifactVersion(Handle):
                 con.execute("UPDATE versions SET metadata = ? WHERE id = ?", (dump_json(metadata), self._content_id))
                 edited.append("metadata")
             if edited:
-                record(con, who, "version_edited", version_id=self._content_id, fields=edited)
+                record(tx, "version_edited", version_id=self._content_id, fields=edited)
             if tags != saved["tags"]:
                 con.executemany(INSERT_TAG, ((self._content_id, t) for t in tags if t not in saved["tags"]))
                 con.executemany(DELETE_TAG, ((self._content_id, t) for t in saved["tags"] if t not in tags))
-                record(con, who, "tags_changed", version_id=self._content_id, before=saved["tags"], after=sorted(tags))
+                record(tx, "tags_changed", version_id=self._content_id, before=saved["tags"], after=sorted(tags))
             for alias in add_aliases:
-                set_alias(con, who, self._collection_id, alias, self.id)
+                set_alias(tx, self._collection_id, alias, self.id)
             for alias in drop_aliases:
-                drop_alias(con, who, self._collection_id, alias, self.id)
+                drop_alias(tx, self._collection_id, alias, self.id)
             self._load(con)
 
     def _check_live(self, con: apsw.Connection) -> None:
@@ -410,10 +404,10 @@ class ArtifactVersion(Handle):
         if self._source_id is not None:
             self.unlink()
             return
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con = tx.con
             self._check_live(con)
-            delete_version(con, who, self._collection_id, self.id, self.qualified_name, delete_aliases=delete_aliases)
+            delete_version(tx, self._collection_id, self.id, self.qualified_name, delete_aliases=delete_aliases)
             self._load(con)
 
     def link(self, target_path: str, aliases: Sequence[str] | None = None) -> ArtifactVersion:
@@ -430,14 +424,14 @@ class ArtifactVersion(Handle):
         """Remove this link from its registry; the source version stays."""
         if self._source_id is None:
             raise InvalidName(f"{self.qualified_name} is not a link; use delete() to delete a version")
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             self._check_live(con)
             assert self._registry_id is not None
             role = require(con, self._registry_id, who.user, "member", f"unlinking {self.qualified_name}")
             held = [r[0] for r in con.execute("SELECT alias FROM aliases WHERE version_id = ?", (self.id,))]
             self._check_protected(con, role, held, "unlink a version holding")
-            soft_delete(con, who, self._collection_id, [self.id], "version_unlinked")
+            soft_delete(tx, self._collection_id, [self.id], "version_unlinked")
             self._load(con)
 
     def _require_download(self) -> None:
@@ -457,7 +451,7 @@ class ArtifactVersion(Handle):
 
     def lineage(self, direction: str = "both", depth: int | None = None) -> LineageGraph:
         """The runs and versions upstream and/or downstream of this one, ``depth`` hops at most."""
-        return lineage(self._reg, self._content_id, direction=direction, depth=depth)
+        return lineage(self._reg._ctx, self._content_id, direction=direction, depth=depth)
 
     # -- contents ----------------------------------------------------------------------
 
@@ -471,7 +465,11 @@ class ArtifactVersion(Handle):
         """
         if not isinstance(other, ArtifactVersion) or other._reg._db is not self._reg._db:
             raise InvalidName(f"diff needs another version of the same registry, not {other!r}")
-        return diff_versions(self, other, unchanged=unchanged)
+        # One read transaction: both rows and both merges see the same snapshot, and what is
+        # compared is what is saved (not unsaved edits of either object).
+        with self._reg._db.read() as con:
+            was, now = type(self)(self._reg, self.id, con=con), type(other)(other._reg, other.id, con=con)
+            return diff_versions(con, was, now, was._content_id, now._content_id, unchanged=unchanged)
 
     def files(self, prefix: str | None = None, *, offset: int = 0, limit: int | None = None) -> Iterator[ManifestEntry]:
         """The manifest entries in path order, streamed from the database.
@@ -538,7 +536,9 @@ class ArtifactVersion(Handle):
         for a missing entry, IntegrityError when stored bytes are missing or damaged.
         """
         self._require_download()
-        return entry_path(self, name)
+        entry = self.get_entry(name)
+        ctx = self._reg._ctx
+        return next(local_files(ctx.store, ctx.cache, [entry]))[1]
 
     def download(
         self,
@@ -557,18 +557,19 @@ class ArtifactVersion(Handle):
         """
         self._require_download()
         return download(
-            self, root, link=link, path_prefix=path_prefix, prune=False, allow_missing=allow_missing_references, progress=progress
+            self._reg._store, self, root, link=link, path_prefix=path_prefix, prune=False, allow_missing=allow_missing_references,
+            progress=progress,
         )
 
     def checkout(self, root: str | None = None, *, link: str = "copy", allow_missing_references: bool = False) -> str:
         """Like download, and also remove files under ``root`` that are not in the manifest."""
         self._require_download()
-        return download(self, root, link=link, path_prefix=None, prune=True, allow_missing=allow_missing_references)
+        return download(self._reg._store, self, root, link=link, path_prefix=None, prune=True, allow_missing=allow_missing_references)
 
     def verify(self, root: str | None = None) -> None:
         """Rehash a downloaded tree (or the stored blobs, and the sources of references); raises IntegrityError listing what differs."""
         self._require_download()
-        verify(self, root)
+        verify(self._reg._store, self, root)
 
     def new_draft(self) -> Artifact:
         """A draft with this version's entries, description and metadata, for the next version.
@@ -653,8 +654,8 @@ class Collection(Handle):
         cannot delete one holding a protected alias; nobody can delete a collection whose
         versions a registry links under a protected alias.
         """
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             live = [r[0] for r in con.execute("SELECT id FROM versions WHERE collection_id = ? AND state = 'committed'", (self.id,))]
             if self._registry_id is not None:
                 role = require(con, self._registry_id, who.user, "member", f"deleting {self.project}/{self.name}")
@@ -669,9 +670,9 @@ class Collection(Handle):
                     if protected:
                         names = ", ".join(f"{r[0]}:{r[1]}" for r in protected)
                         raise PermissionDenied(f"{self.project}/{self.name} has versions linked under protected aliases ({names})")
-            soft_delete(con, who, self.id, live, "version_deleted")
+            soft_delete(tx, self.id, live, "version_deleted")
             con.execute("UPDATE collections SET deleted_at = ? WHERE id = ?", (who.at, self.id))
-            record(con, who, "collection_deleted", registry_id=self._registry_id, collection_id=self.id)
+            record(tx, "collection_deleted", registry_id=self._registry_id, collection_id=self.id)
         self.refresh()
 
     def edit(self, *, name: str | None = None, type: str | None = None) -> None:
@@ -685,8 +686,8 @@ class Collection(Handle):
         description = _check_description(self.description)
         tags = check_tags(self.tags)
         saved = self._saved
-        who = actor(self._reg)
-        with self._reg._db.write() as con:
+        with self._reg._ctx.write() as tx:
+            con, who = tx.con, tx.actor
             if self._registry_id is not None:
                 require(con, self._registry_id, who.user, "member", f"editing {self.project}/{self.name}")
             if description != saved["description"]:
@@ -700,7 +701,7 @@ class Collection(Handle):
                 ((self.id, t) for t in saved["tags"] if t not in tags),
             )
             if description != saved["description"] or tags != saved["tags"]:
-                record(con, who, "collection_edited", registry_id=self._registry_id, collection_id=self.id)
+                record(tx, "collection_edited", registry_id=self._registry_id, collection_id=self.id)
         self.refresh()
 
 
@@ -708,13 +709,9 @@ PROTECTED_HELD = """
 SELECT a.alias FROM aliases AS a JOIN protected_aliases AS pa ON pa.alias = a.alias
 WHERE a.collection_id = ? AND pa.registry_id = ?
 """
-# Registry-backing projects are reached through their registry, not listed as projects.
-NOT_A_REGISTRY = f"substr(p.name, 1, {len(REGISTRY_PROJECT_PREFIX)}) != '{REGISTRY_PROJECT_PREFIX}'"
-
-
 def find_collection(reg: Registry, project: str, name: str) -> Collection:
     with reg._db.read() as con:
-        row = con.execute(SELECT_COLLECTION, (canonical_project(con, check_project(project)), check_artifact_name(name))).fetchone()
+        row = collection_row(con, canonical_project(con, check_project(project)), check_artifact_name(name))
         if row is None or row[2] is not None:
             raise no_collection(con, reg.user, project, name)
     return Collection(reg, row[0])

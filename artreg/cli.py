@@ -25,7 +25,8 @@ from typing import Any, NoReturn
 
 from . import _errors as errors
 from ._bundle import CopyReport
-from ._copy import copy, is_bundle, verify_bundle
+from ._copy import verify_bundle
+from ._copy_command import copy, is_bundle
 from ._demo import run_demo
 from ._draft import Artifact
 from ._location import DB_NAME

@@ -43,6 +43,7 @@ from fsspec.spec import AbstractFileSystem
 from fsspec.utils import stringify_path
 
 from ._blobs import VerifyingReader, check_bytes
+from ._context import Context
 from ._errors import ArtregError, FileNotFound, IntegrityError, InvalidName, NotFound, PermissionDenied
 from ._location import locate
 from ._manifest import ManifestEntry
@@ -162,7 +163,7 @@ class ArtregFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ship
             entry = _entry(version, inner)
             if entry is not None:
                 return _file_info(version, ref, entry)
-            if not is_folder(version, inner):
+            if not is_folder(*_tree(version), inner):
                 raise FileNotFound(f"{version.qualified_name} has no file or folder {inner!r}")
         return _folder_info(version, _join(ref, inner))
 
@@ -172,7 +173,7 @@ class ArtregFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ship
         if entry is not None:
             infos = [_file_info(version, ref, entry)]
         else:
-            items = children(version, inner)
+            items = children(*_tree(version), inner)
             if not items and inner:
                 raise FileNotFound(f"{version.qualified_name} has no file or folder {inner!r}")
             infos = [
@@ -195,11 +196,11 @@ class ArtregFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ship
         entry = _entry(version, inner) if inner else None
         if entry is not None:
             out[_join(ref, inner)] = _file_info(version, ref, entry)
-        elif not inner or is_folder(version, inner):
+        elif not inner or is_folder(*_tree(version), inner):
             if withdirs:
                 out[_join(ref, inner)] = _folder_info(version, _join(ref, inner))
             base = inner + "/" if inner else ""
-            for item in descendants(version, inner):
+            for item in descendants(*_tree(version), inner):
                 parts = item.path[len(base):].split("/")
                 if maxdepth is None or len(parts) <= maxdepth:
                     out[_join(ref, item.path)] = _file_info(version, ref, item)
@@ -256,7 +257,7 @@ class ArtregFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ship
         version, ref, inner = self._locate(path)
         entry = _entry(version, inner) if inner else None
         if entry is None:
-            what = "is a folder" if not inner or is_folder(version, inner) else "does not exist"
+            what = "is a folder" if not inner or is_folder(*_tree(version), inner) else "does not exist"
             raise FileNotFound(f"artreg://{_join(ref, inner)} {what} in {version.qualified_name}: not a file")
         version._require_download()
         return version, _join(ref, inner), entry
@@ -422,3 +423,8 @@ def _folder_info(version: ArtifactVersion, name: str) -> dict[str, Any]:
 
 def _read_only(what: str) -> PermissionDenied:
     return PermissionDenied(f"artreg:// is read-only: cannot {what}; log a new version instead (artreg.Artifact, log_artifact)")
+
+
+def _tree(version: ArtifactVersion) -> tuple[Context, int]:
+    """What ``_paths`` reads a version's folders with: its registry's context and the version whose manifest it has."""
+    return version._reg._ctx, version._content_id

@@ -419,14 +419,13 @@ def test_callbacks_run_after_commit_and_their_failures_are_logged(
 
 def test_callbacks_are_not_fired_by_a_rolled_back_change(boss: artreg.Registry) -> None:
     from artreg._aliases import set_alias
-    from artreg._versions import actor
 
     seen: list[artreg.AutomationEvent] = []
     boss.automations.create("seen", event="alias_added", scope="zoo", action=artreg.callback(seen.append))
     boss.automations.create("hook", event="alias_added", scope="zoo", action=artreg.webhook("http://127.0.0.1:9/x"))
     v = log_model(boss)
-    with pytest.raises(RuntimeError), boss._db.write() as con:
-        set_alias(con, actor(boss), v.collection.id, "doomed", v.id)
+    with pytest.raises(RuntimeError), boss._ctx.write() as tx:
+        set_alias(tx, v.collection.id, "doomed", v.id)
         raise RuntimeError("roll back")
     assert seen == [] and pending(boss) == []
 

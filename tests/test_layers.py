@@ -19,21 +19,23 @@ PACKAGE = Path(artreg.__file__).parent
 LAYERS: dict[str, set[str]] = {
     "base": {"_errors", "_names", "_clock", "_progress", "_hashing", "_version", "_rows"},
     "storage": {
-        "_db", "_schema", "_location", "_manifest", "_chunks", "_chunkcheck", "_blobs", "_blob_cache", "_s3", "_s3_store", "_s3_gc",
+        "_db", "_schema", "_location", "_manifest", "_chunks", "_chunkcheck", "_blob_rows", "_blobs", "_blob_cache", "_s3",
+        "_s3_store", "_s3_gc",
         "_storage", "_root",
     },
     "content": {"_references", "_localfiles", "_sources", "_walk"},
     "domain": {
-        "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_draft", "_based", "_chunkcache", "_ingest",
-        "_log_artifact",
+        "_context", "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_links", "_draft", "_based",
+        "_chunkcache", "_ingest", "_log_artifact",
         "_download", "_cache", "_paths", "_gc", "_diff", "_lineage", "_svg", "_search", "_filters", "_suggest",
         "_webhooks", "_tar", "_bundle", "_bundle_read", "_export", "_import", "_copy",
+        "_run_rows",
     },
     "handles": {
         "_registry", "_handle", "_versions", "_collection_edit", "_catalog", "_runs", "_run_data", "_run_exit",
         "_distributed", "_automations",
     },
-    "frontends": {"cli", "_web", "_render", "_demo", "filesystem", "wandb"},
+    "frontends": {"cli", "_copy_command", "_web", "_render", "_demo", "filesystem", "wandb"},
     "package": {"__init__", "__main__"},
 }
 RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}
@@ -41,15 +43,8 @@ RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module 
 # Today's upward imports: (importer, imported). Each is a debt, not a design; the refactor
 # pays them off and nothing may be added.
 UPWARD: set[tuple[str, str]] = {
-    # Domain code handed the Registry façade (its database, store, user, clock), where the
-    # refactor passes a context and a transaction object instead (issue 18, item 1).
-    ("_copy", "_registry"), ("_export", "_registry"), ("_filters", "_registry"), ("_import", "_registry"),
-    ("_lineage", "_registry"), ("_log_artifact", "_registry"), ("_search", "_registry"),
-    # Domain code that builds or reads handles (ArtifactVersion, Run) to return them or to
-    # take their rows; with typed rows and the context these take rows, not handles.
-    ("_copy", "_versions"), ("_diff", "_versions"), ("_download", "_versions"), ("_draft", "_versions"),
-    ("_export", "_versions"), ("_filters", "_versions"), ("_log_artifact", "_versions"), ("_paths", "_versions"),
-    ("_import", "_runs"), ("_log_artifact", "_runs"),
+    # A frozen draft names the version it became (ArtifactVersion, under TYPE_CHECKING).
+    ("_draft", "_versions"),
 }
 
 

@@ -16,6 +16,7 @@ from .._errors import InvalidName, NotFound
 from .._names import DEFAULT_PROJECT, REGISTRY_PROJECT_PREFIX
 from .._projects import canonical_project
 from .._registry import Registry as CoreRegistry
+from .._run_rows import SELECT_BY_KEY
 from . import _state
 from ._artifact import Artifact
 from ._match import check_filter, matches, stamp
@@ -175,7 +176,7 @@ class Api:
         """The run ``[entity/][project/]run_id``; CommError when it is not there."""
         project, key = self._split(path)
         with self._reg._db.read() as con:
-            row = con.execute(_runs.SELECT_BY_KEY, (canonical_project(con, project), key)).fetchone()
+            row = con.execute(SELECT_BY_KEY, (canonical_project(con, project), key)).fetchone()
         if row is None:
             raise ArtifactNotFoundError(f"Could not find run {path!r}")
         return PublicRun(_runs.Run(self._reg, row[0]))
