@@ -45,9 +45,9 @@ from typing import Any, BinaryIO
 from ._errors import ArtregError, IntegrityError, InvalidName, MissingExtra, NotFound, SourceError
 from ._hashing import CHUNK
 from ._localfiles import open_regular
-from ._manifest import ManifestEntry
 from ._sources import FileSource
 from ._walk import walk
+from .storage._manifest import ManifestEntry
 
 DEFAULT_MAX_OBJECTS = 10_000_000
 DEFAULT_TIMEOUT = 60.0

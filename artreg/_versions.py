@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import apsw
 
-from . import _chunks as chunks
 from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
 from ._audit import AliasChange, record
@@ -28,7 +27,6 @@ from ._errors import FileNotFound, InvalidName, NotFound, PermissionDenied
 from ._handle import Handle
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
-from ._manifest import ManifestEntry, folder_range
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
@@ -51,6 +49,8 @@ from ._references import open_reference
 from ._rows import select_list
 from ._runs import Run, runs_of
 from ._suggest import no_artifact, no_collection, no_registry
+from .storage import _chunks as chunks
+from .storage._manifest import ManifestEntry, folder_range
 
 if TYPE_CHECKING:
     from ._registry import Registry

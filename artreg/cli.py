@@ -29,7 +29,6 @@ from ._copy import verify_bundle
 from ._copy_command import copy, is_bundle
 from ._demo import run_demo
 from ._draft import Artifact
-from ._location import DB_NAME
 from ._names import DEFAULT_PROJECT, REGISTRY_PROJECT_PREFIX, check_metadata
 from ._references import is_uri
 from ._registry import Registry, default_home
@@ -46,6 +45,7 @@ from ._render import (
     version_dict,
 )
 from ._version import __version__
+from .storage._location import DB_NAME
 
 EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.NotFound: 3,
