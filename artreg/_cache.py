@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 from ._errors import ArtregError, IntegrityError
 from ._hashing import CHUNK, sha256_file
-from ._references import NONE, SHA256, checksum_kind, open_reference
+from .references import NONE, SHA256, checksum_kind, open_reference
 from .storage._blobs import READ_ONLY, check_bytes, storage_error, write_all
 from .storage._manifest import ManifestEntry
 

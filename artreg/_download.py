@@ -25,7 +25,7 @@ from ._errors import ArtregError, DiskError, FileNotFound, IntegrityError, Inval
 from ._hashing import CHUNK, sha256_stream
 from ._names import normalize_path
 from ._progress import ProgressCallback, Tracker
-from ._references import NONE, SHA256, check_reference, checksum_kind, open_reference
+from .references import NONE, SHA256, check_reference, checksum_kind, open_reference
 from .storage._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
 from .storage._manifest import ManifestEntry
 from .storage._root import Root

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._errors import AlreadyExists, ArtregError, IntegrityError, InvalidName
-from ._references import NONE, checksum_kind
+from .references import NONE, checksum_kind
 from .storage import _chunks as chunks
 from .storage._manifest import ManifestEntry
 

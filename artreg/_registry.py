@@ -33,11 +33,11 @@ from ._names import as_list, at_most_int64, check_project, check_user
 from ._paths import snapshot
 from ._progress import ProgressCallback
 from ._projects import NOT_A_REGISTRY
-from ._references import default_name, is_uri
 from ._runs import Run, start_run
 from ._search import DEFAULT_LIMIT, SearchHit, search
 from ._versions import ArtifactVersion, Collection, find_collection, list_collections, resolve
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
+from .references import default_name, is_uri
 from .storage._blob_cache import CacheUsage, parse_size
 from .storage._db import Database
 from .storage._location import locate

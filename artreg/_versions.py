@@ -45,10 +45,10 @@ from ._names import (
 from ._paths import local_files
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, NOT_A_REGISTRY, canonical_project, collection_row
-from ._references import open_reference
 from ._rows import select_list
 from ._runs import Run, runs_of
 from ._suggest import no_artifact, no_collection, no_registry
+from .references import open_reference
 from .storage import _chunks as chunks
 from .storage._manifest import ManifestEntry, folder_range
 

@@ -23,7 +23,10 @@ LAYERS: dict[str, set[str]] = {
         "storage._chunkcheck", "storage._blob_rows", "storage._blobs", "storage._blob_cache", "storage._s3",
         "storage._s3_store", "storage._s3_gc", "storage._storage", "storage._root",
     },
-    "content": {"_references", "_localfiles", "_sources", "_walk"},
+    "content": {
+        "references", "references._common", "references._file", "references._http", "references._s3",
+        "_localfiles", "_sources", "_walk",
+    },
     "domain": {
         "_context", "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_links", "_draft", "_based",
         "_chunkcache", "_ingest", "_log_artifact",

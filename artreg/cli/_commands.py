@@ -17,7 +17,6 @@ from .._copy_command import copy, is_bundle
 from .._demo import run_demo
 from .._draft import Artifact
 from .._names import DEFAULT_PROJECT, REGISTRY_PROJECT_PREFIX, check_metadata
-from .._references import is_uri
 from .._registry import Registry, default_home
 from .._render import (
     ProgressLine,
@@ -31,6 +30,7 @@ from .._render import (
     table,
     version_dict,
 )
+from ..references import is_uri
 from ..storage._location import DB_NAME
 from ._output import Result, Show
 
