@@ -11,7 +11,6 @@
 
 from ._audit import AliasChange, AuditEntry, AuditLog
 from ._automations import Automation, AutomationEvent, Automations, Callback, Webhook, callback, webhook
-from ._blob_cache import CacheUsage
 from ._bundle import BundleSummary, Copied, CopyReport
 from ._catalog import Catalog
 from ._copy import verify_bundle
@@ -40,17 +39,18 @@ from ._errors import (
 from ._gc import CheckReport, GcReport
 from ._lifecycle import INHERIT, TTL
 from ._lineage import LineageEdge, LineageGraph, LineageNode
-from ._manifest import ManifestEntry
 from ._names import Ref, parse_ref
 from ._progress import Progress
 from ._registry import Registry, open
 from ._runs import Run
 from ._search import SearchHit
 from ._sources import DraftEntry
-from ._storage import MoveReport
 from ._version import __version__
 from ._versions import ArtifactVersion, Collection
 from ._webhooks import Delivery, DeliveryAttempt, DeliveryReport, RetryPolicy
+from .storage._blob_cache import CacheUsage
+from .storage._manifest import ManifestEntry
+from .storage._storage import MoveReport
 
 __all__ = [
     "AliasChange",

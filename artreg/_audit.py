@@ -22,7 +22,7 @@ from ._names import at_most_int64, dump_json
 
 if TYPE_CHECKING:
     from ._context import Transaction
-    from ._db import Database
+    from .storage._db import Database
 
 GENESIS = "0" * 64
 INSERT_AUDIT = """

@@ -16,13 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import _chunks as chunks
 from ._sources import BlobSource, DraftEntry, RefSource, Source
+from .storage import _chunks as chunks
 
 if TYPE_CHECKING:
-    from ._blobs import BlobStore
-    from ._db import Database
-    from ._manifest import EntryRow
+    from .storage._blobs import BlobStore
+    from .storage._db import Database
+    from .storage._manifest import EntryRow
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ from typing import Any, BinaryIO, Protocol
 import apsw
 
 from ._access import check_role, check_visibility
-from ._blobs import copy_hashing
 from ._bundle import (
     END_MEMBER,
     ENTRIES_PER_RECORD,
@@ -52,7 +51,6 @@ from ._bundle import (
 )
 from ._draft import _check_description
 from ._errors import IntegrityError, InvalidName, NotFound
-from ._manifest import DIGEST_HEADER
 from ._names import (
     REGISTRY_PROJECT_PREFIX,
     check_alias,
@@ -66,6 +64,8 @@ from ._names import (
 )
 from ._progress import ProgressCallback, Tracker
 from ._tar import TarReader
+from .storage._blobs import copy_hashing
+from .storage._manifest import DIGEST_HEADER
 
 # A logical path that normalize_path would leave as it is, unless a segment starts with "."
 # (then "." and ".." segments are told apart the full way).

@@ -33,11 +33,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from ._blobs import READ_ONLY, check_bytes, storage_error, write_all
 from ._errors import ArtregError, IntegrityError
 from ._hashing import CHUNK, sha256_file
-from ._manifest import ManifestEntry
-from ._references import NONE, SHA256, checksum_kind, open_reference
+from .references import NONE, SHA256, checksum_kind, open_reference
+from .storage._blobs import READ_ONLY, check_bytes, storage_error, write_all
+from .storage._manifest import ManifestEntry
 
 CACHE_DIR = "cache"  # the folder's name inside objects/
 CONTENT, REFS, SNAPSHOTS, TMP = "sha256", "refs", "snapshots", "tmp"

@@ -27,12 +27,12 @@ from typing import Any
 
 import apsw
 
-from . import _chunks as chunks
-from ._blobs import BlobStore
 from ._ingest import Ingested, ingest, known_digests
 from ._localfiles import RACY_NS, SECOND_NS, settled
 from ._progress import ProgressCallback
 from ._walk import FileRow, FileRows
+from .storage import _chunks as chunks
+from .storage._blobs import BlobStore
 
 FINGERPRINT_HEADER = b"artreg-chunk-files-v1\n"
 LOOKUP = """

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 import apsw
 
 from ._audit import Actor
-from ._blobs import BlobStore
 from ._cache import Cache
 from ._clock import format_time
-from ._db import Database
+from .storage._blobs import BlobStore
+from .storage._db import Database
 
 if TYPE_CHECKING:
     from ._events import Event

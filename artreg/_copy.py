@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, BinaryIO
 
-from . import _blob_rows as blob_rows
 from ._bundle import (
     HEADER_MEMBER,
     RECORDS_LIMIT,
@@ -30,6 +29,7 @@ from ._errors import IntegrityError, InvalidName
 from ._export import Inventory
 from ._progress import ProgressCallback
 from ._tar import TarReader
+from .storage import _blob_rows as blob_rows
 
 if TYPE_CHECKING:
     from ._context import Context

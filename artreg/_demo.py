@@ -15,9 +15,9 @@ from typing import Any
 
 from ._draft import Artifact
 from ._errors import NotFound
-from ._manifest import version_digest
 from ._registry import Registry
 from ._versions import ArtifactVersion
+from .storage._manifest import version_digest
 
 PROJECT = "zoo"
 PREPARE = "prepare-zoo"

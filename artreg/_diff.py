@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import apsw
 
-from . import _chunks as chunks
 from ._errors import NotFound
-from ._manifest import ManifestEntry
+from .storage import _chunks as chunks
+from .storage._manifest import ManifestEntry
 
 
 class Side(Protocol):

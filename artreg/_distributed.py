@@ -25,13 +25,11 @@ import apsw
 
 from ._aliases import set_alias
 from ._based import Edits
-from ._chunks import from_rows
 from ._draft import Artifact, _check_description
 from ._errors import AlreadyExists, InvalidName, TypeMismatch
 from ._ingest import ingest, known_digests
 from ._lifecycle import apply_retention, ttl_columns
 from ._log_artifact import _add_tags, _insert_version
-from ._manifest import EntryRow
 from ._names import (
     LATEST,
     REGISTRY_PROJECT_PREFIX,
@@ -45,6 +43,8 @@ from ._names import (
 from ._projects import collection_row, ensure_collection, ensure_project
 from ._run_rows import INSERT_OUTPUT
 from ._versions import ArtifactVersion
+from .storage._chunks import from_rows
+from .storage._manifest import EntryRow
 
 if TYPE_CHECKING:
     from ._context import Transaction

@@ -21,14 +21,14 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from ._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
 from ._errors import ArtregError, DiskError, FileNotFound, IntegrityError, InvalidName, NotFound
 from ._hashing import CHUNK, sha256_stream
-from ._manifest import ManifestEntry
 from ._names import normalize_path
 from ._progress import ProgressCallback, Tracker
-from ._references import NONE, SHA256, check_reference, checksum_kind, open_reference
-from ._root import Root
+from .references import NONE, SHA256, check_reference, checksum_kind, open_reference
+from .storage._blobs import BlobStore, VerifyingReader, check_bytes, storage_error, write_all
+from .storage._manifest import ManifestEntry
+from .storage._root import Root
 
 LINK_MODES = ("copy", "hardlink", "symlink", "reflink", "auto")
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)

@@ -26,9 +26,9 @@ from typing import IO, TYPE_CHECKING, Any
 from ._errors import AlreadyExists, Conflict, InvalidName, NotFound
 from ._lifecycle import INHERIT, TtlValue, ttl_columns
 from ._names import check_artifact_name, check_metadata, check_tags, check_text, check_type, normalize_path
-from ._references import default_name, list_objects
 from ._sources import DraftEntry, FileSource, RefSource, Scratch, Spool
 from ._walk import FileRows, walk
+from .references import default_name, list_objects
 
 if TYPE_CHECKING:
     from ._based import Based, Edits

@@ -24,10 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import apsw
 
-from . import _blob_rows as blob_rows
-from . import _chunks as chunks
 from ._access import role_of
-from ._blobs import BlobStore, copy_hashing
 from ._bundle import (
     BLOB_PREFIX,
     END_MEMBER,
@@ -52,6 +49,9 @@ from ._clock import format_time
 from ._errors import Conflict, DiskError, IntegrityError, InvalidName
 from ._progress import ProgressCallback, Tracker
 from ._tar import TarWriter
+from .storage import _blob_rows as blob_rows
+from .storage import _chunks as chunks
+from .storage._blobs import BlobStore, copy_hashing
 
 if TYPE_CHECKING:
     from ._context import Context

@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from . import _blob_rows as blob_rows
-from ._blobs import storage_error
-from ._chunkcheck import damaged_manifests
-from ._s3_gc import DEFAULT_GRACE, RemoteSweep, sweep
+from .storage import _blob_rows as blob_rows
+from .storage._blobs import storage_error
+from .storage._chunkcheck import damaged_manifests
+from .storage._s3_gc import DEFAULT_GRACE, RemoteSweep, sweep
 
 if TYPE_CHECKING:
-    from ._blobs import BlobStore
     from ._cache import Cache
+    from .storage._blobs import BlobStore
 
 # The chunks live versions' manifests list; a chunk several versions share is marked once.
 LIVE_CHUNKS = "SELECT m.chunk_id FROM manifests AS m JOIN versions AS v ON v.id = m.version_id WHERE v.state = 'committed'"

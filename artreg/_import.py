@@ -25,14 +25,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import apsw
 
-from . import _blob_rows as blob_rows
 from ._access import is_protected, require
 from ._aliases import HOLDER, set_alias
 from ._audit import record
-from ._blobs import Staged, copy_hashing, wait_all
 from ._bundle import JSON_RUN_FIELDS, RUN_FIELDS, Copied, CopyReport, digest_batches, origin
 from ._bundle_read import BundleReader, damaged_blob, ignore_chunk, records
-from ._chunks import write_sorted
 from ._errors import IntegrityError, NotFound, PermissionDenied, TypeMismatch
 from ._events import VersionCreated, emit
 from ._lifecycle import apply_retention
@@ -42,6 +39,9 @@ from ._names import LATEST, dump_json
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, collection_row, ensure_project, next_index
 from ._run_rows import INSERT_INPUT, INSERT_OUTPUT, new_run_key
+from .storage import _blob_rows as blob_rows
+from .storage._blobs import Staged, copy_hashing, wait_all
+from .storage._chunks import write_sorted
 
 if TYPE_CHECKING:
     from ._context import Context, Transaction

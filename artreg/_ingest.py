@@ -26,15 +26,15 @@ from typing import Any
 
 import apsw
 
-from . import _blob_rows as blob_rows
-from ._blobs import BlobStore, Stored, wait_all
 from ._errors import IntegrityError, NotFound
 from ._localfiles import RACY_NS, SECOND_NS, open_regular, settled, short_read_error
-from ._manifest import EntryRow
 from ._names import dump_json
 from ._progress import ProgressCallback, Tracker
 from ._sources import BlobSource, DataSource, DraftEntry, FileSource, RefSource, Source, hash_source
 from ._walk import FileRow, FileRows
+from .storage import _blob_rows as blob_rows
+from .storage._blobs import BlobStore, Stored, wait_all
+from .storage._manifest import EntryRow
 
 # Inline blobs waiting for the version's transaction are written early above this many
 # bytes or rows, so a log's memory stays bounded however many files it stores.

@@ -19,14 +19,11 @@ from ._aliases import set_alias
 from ._audit import record
 from ._based import Base, Edits
 from ._chunkcache import TreePlan, plan_tree
-from ._chunks import Manifest, from_base, from_rows, has_manifest
-from ._chunks import write as write_manifest
 from ._draft import Artifact, _check_description
 from ._errors import InvalidName, NotFound
 from ._events import VersionCreated, emit
 from ._ingest import Ingested, cached_tree, ingest, known_digests, remember_tree, tree_fingerprint, tree_settled
 from ._lifecycle import apply_retention, ttl_columns
-from ._manifest import EntryRow, version_digest
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
@@ -43,6 +40,9 @@ from ._projects import INSERT_TAG, ensure_collection, ensure_project, next_index
 from ._run_rows import INSERT_OUTPUT
 from ._sources import DraftEntry
 from ._walk import FileRows
+from .storage._chunks import Manifest, from_base, from_rows, has_manifest
+from .storage._chunks import write as write_manifest
+from .storage._manifest import EntryRow, version_digest
 
 if TYPE_CHECKING:
     from ._context import Context, Transaction

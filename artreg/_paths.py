@@ -24,15 +24,15 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import _chunks as chunks
 from ._errors import AlreadyExists, ArtregError, IntegrityError, InvalidName
-from ._manifest import ManifestEntry
-from ._references import NONE, checksum_kind
+from .references import NONE, checksum_kind
+from .storage import _chunks as chunks
+from .storage._manifest import ManifestEntry
 
 if TYPE_CHECKING:
-    from ._blobs import BlobStore
     from ._cache import Cache
     from ._context import Context
+    from .storage._blobs import BlobStore
 
 BATCH = 256  # entries whose blob rows are read by one query (inline rows are at most the inline limit each)
 
@@ -259,7 +259,7 @@ def _umask() -> int:
 
 
 def _error(exc: OSError, folder: str) -> ArtregError:
-    from ._blobs import storage_error
+    from .storage._blobs import storage_error
 
     return storage_error(exc, folder)
 

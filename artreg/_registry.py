@@ -14,7 +14,6 @@ import platformdirs
 
 from ._audit import AuditLog
 from ._automations import Automations
-from ._blob_cache import CacheUsage, parse_size
 from ._bundle import CopyReport
 from ._bundle_read import bundle_input
 from ._cache import CACHE_DIR, Cache
@@ -22,7 +21,6 @@ from ._catalog import Catalog, create_registry, find_registry, list_registries
 from ._clock import format_time
 from ._context import Context
 from ._copy import BundleSource, copy_between, export_to
-from ._db import Database
 from ._draft import Artifact
 from ._errors import FileNotFound, InvalidName, NotFound, TypeMismatch
 from ._export import Chosen
@@ -30,20 +28,22 @@ from ._filters import version_ids
 from ._gc import CheckReport, GcReport, check, gc
 from ._import import import_stream
 from ._lifecycle import INHERIT, TTL, expire, ttl_columns
-from ._location import locate
 from ._log_artifact import log_draft
 from ._names import as_list, at_most_int64, check_project, check_user
 from ._paths import snapshot
 from ._progress import ProgressCallback
 from ._projects import NOT_A_REGISTRY
-from ._references import default_name, is_uri
 from ._runs import Run, start_run
-from ._s3 import parse_location
-from ._s3_gc import DEFAULT_GRACE
 from ._search import DEFAULT_LIMIT, SearchHit, search
-from ._storage import MoveReport, cache_usage, move_blobs, open_store, prune_cache
 from ._versions import ArtifactVersion, Collection, find_collection, list_collections, resolve
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
+from .references import default_name, is_uri
+from .storage._blob_cache import CacheUsage, parse_size
+from .storage._db import Database
+from .storage._location import locate
+from .storage._s3 import parse_location
+from .storage._s3_gc import DEFAULT_GRACE
+from .storage._storage import MoveReport, cache_usage, move_blobs, open_store, prune_cache
 
 DEFAULT_INLINE_LIMIT = 64 * 1024
 # A project's settings, made with the project when it is not there yet.

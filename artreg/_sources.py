@@ -25,7 +25,7 @@ from ._hashing import CHUNK
 from ._localfiles import hash_file
 
 if TYPE_CHECKING:
-    from ._blobs import BlobStore
+    from .storage._blobs import BlobStore
 
 class FileSource(NamedTuple):
     """A local file and its stat when it was added (a tuple: drafts hold millions of them).

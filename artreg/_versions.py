@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import apsw
 
-from . import _chunks as chunks
 from ._access import is_protected, require
 from ._aliases import drop_alias, set_alias
 from ._audit import AliasChange, record
@@ -28,7 +27,6 @@ from ._errors import FileNotFound, InvalidName, NotFound, PermissionDenied
 from ._handle import Handle
 from ._lifecycle import INHERIT, PROTECTED_LINKS, TtlValue, delete_version, soft_delete, ttl_columns, ttl_value
 from ._lineage import LineageGraph, lineage
-from ._manifest import ManifestEntry, folder_range
 from ._names import (
     DEFAULT_PROJECT,
     LATEST,
@@ -47,10 +45,12 @@ from ._names import (
 from ._paths import local_files
 from ._progress import ProgressCallback
 from ._projects import INSERT_TAG, NOT_A_REGISTRY, canonical_project, collection_row
-from ._references import open_reference
 from ._rows import select_list
 from ._runs import Run, runs_of
 from ._suggest import no_artifact, no_collection, no_registry
+from .references import open_reference
+from .storage import _chunks as chunks
+from .storage._manifest import ManifestEntry, folder_range
 
 if TYPE_CHECKING:
     from ._registry import Registry

@@ -33,7 +33,7 @@ from ._clock import format_time, parse_time
 from ._errors import InvalidName
 
 if TYPE_CHECKING:
-    from ._db import Database
+    from .storage._db import Database
 
 log = logging.getLogger("artreg")
 

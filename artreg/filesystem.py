@@ -42,15 +42,15 @@ from typing import Any
 from fsspec.spec import AbstractFileSystem
 from fsspec.utils import stringify_path
 
-from ._blobs import VerifyingReader, check_bytes
 from ._context import Context
 from ._errors import ArtregError, FileNotFound, IntegrityError, InvalidName, NotFound, PermissionDenied
-from ._location import locate
-from ._manifest import ManifestEntry
 from ._names import normalize_path, parse_ref
 from ._paths import children, descendants, is_folder, local_files
 from ._registry import Registry, default_home, default_user
 from ._versions import ArtifactVersion
+from .storage._blobs import VerifyingReader, check_bytes
+from .storage._location import locate
+from .storage._manifest import ManifestEntry
 
 PROTOCOL = "artreg"
 BUFFER = io.DEFAULT_BUFFER_SIZE  # an opened file's read buffer unless block_size says otherwise, as open() has

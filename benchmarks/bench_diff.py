@@ -28,8 +28,8 @@ from collections.abc import Iterator
 import _bench
 
 import artreg
-from artreg import _chunks as chunks
-from artreg._manifest import EntryRow
+from artreg.storage import _chunks as chunks
+from artreg.storage._manifest import EntryRow
 
 STAMP = "2026-01-01T00:00:00.000000Z"
 INSERT_VERSION = (

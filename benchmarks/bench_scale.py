@@ -139,8 +139,8 @@ def write_direct(registry: str, count: int) -> None:
     """The version ``log_artifact`` makes of ``create``'s files, written straight into the
     registry (blob rows and the manifest through the chunk store), without the files."""
     import artreg
-    from artreg import _chunks
     from artreg._log_artifact import INSERT_VERSION
+    from artreg.storage import _chunks
 
     def rows() -> Iterator[tuple[str, str, int, None, str]]:
         for k in range(count):

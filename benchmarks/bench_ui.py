@@ -28,7 +28,7 @@ import urllib.request
 import _bench
 
 import artreg
-from artreg import _chunks as chunks
+from artreg.storage import _chunks as chunks
 
 STAMP = "2026-01-01T00:00:00.000000Z"
 VERSIONS = 10_000

@@ -32,8 +32,8 @@ import apsw
 from _bench import MiB, db_bytes, describe, print_table, settle
 
 import artreg
-from artreg._manifest import version_digest
-from artreg._schema import APPLICATION_ID, MIGRATIONS
+from artreg.storage._manifest import version_digest
+from artreg.storage._schema import APPLICATION_ID, MIGRATIONS
 
 STAMP = "2024-01-01T00:00:00.000000Z"
 

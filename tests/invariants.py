@@ -12,8 +12,8 @@ from collections import defaultdict
 from typing import Any
 
 import artreg
-from artreg._manifest import version_digest
 from artreg._versions import ArtifactVersion
+from artreg.storage._manifest import version_digest
 
 ALIAS_ACTIONS = ("alias_added", "alias_moved", "alias_removed")
 

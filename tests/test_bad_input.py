@@ -26,7 +26,7 @@ import apsw
 import pytest
 
 import artreg
-from artreg._schema import SCHEMA_VERSION
+from artreg.storage._schema import SCHEMA_VERSION
 from conftest import child_env, make
 from invariants import snapshot
 

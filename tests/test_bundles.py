@@ -27,8 +27,8 @@ import pytest
 
 import artreg
 from artreg._bundle import END_MEMBER, RECORDS_MEMBER, decode, encode
-from artreg._schema import MIGRATIONS
 from artreg._tar import TarReader, TarWriter
+from artreg.storage._schema import MIGRATIONS
 from conftest import Clock, make
 from invariants import assert_consistent, rows, snapshot
 
@@ -644,7 +644,7 @@ def test_every_registry_has_a_uuid_existing_ones_get_theirs_when_migrated(tmp_pa
 
     import apsw
 
-    from artreg._schema import APPLICATION_ID
+    from artreg.storage._schema import APPLICATION_ID
 
     with fresh(tmp_path, "new") as new, fresh(tmp_path, "other") as other:
         assert uuid.UUID(new.uuid).version == 4 and new.uuid != other.uuid
@@ -813,7 +813,7 @@ def test_runs_an_earlier_import_left_without_an_id_get_one_when_migrated(tmp_pat
     """Imports before runs carried W&B's id created runs with none: the migration gives each a unique one."""
     import apsw
 
-    from artreg._schema import APPLICATION_ID
+    from artreg.storage._schema import APPLICATION_ID
 
     fills = next(i for i, m in enumerate(MIGRATIONS) if "run_key IS NULL\n  AND NOT EXISTS" in m)
     old = tmp_path / "old.db"

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 import artreg
-from artreg import _s3_store, cli
+from artreg import cli
+from artreg.storage import _s3_store
 from conftest import child_env, make, readline
 from s3servers import Bucket, FaultProxy, blob_key
 

@@ -25,9 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import artreg
-from artreg import _chunkcache, _chunks
-from artreg._manifest import version_digest
-from artreg._schema import APPLICATION_ID, MIGRATIONS
+from artreg import _chunkcache
+from artreg.storage import _chunks
+from artreg.storage._manifest import version_digest
+from artreg.storage._schema import APPLICATION_ID, MIGRATIONS
 from conftest import make
 from invariants import assert_chunks_consistent
 from strategies import manifest_paths

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from test_chunks import check_version, chunk_ids, draft_of, small_chunks
 
 import artreg
-from artreg import _chunks
-from artreg._schema import MIGRATIONS, _v12
+from artreg.storage import _chunks
+from artreg.storage._schema import MIGRATIONS, _v12
 from conftest import UNDO_CHUNKS, child_env, readline
 from invariants import assert_chunks_consistent
 
@@ -376,7 +376,7 @@ def old_schema(path: Path) -> bool:
 # written the chunks of one version, to be killed there.
 SLOW_MIGRATION = """
 import sys, time
-import artreg._schema as schema
+import artreg.storage._schema as schema
 real = schema.write_sorted
 def slow(con, version_id, rows):
     out = real(con, version_id, rows)

@@ -210,7 +210,7 @@ def test_gc_makes_its_commit_durable_before_it_deletes_a_blob_file(tmp_path: Pat
 
 def test_a_blob_file_and_the_folders_naming_it_are_synced_before_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The file, its entry in objects/ab/, and (when ab/ is new) ab/'s entry in objects/."""
-    import artreg._blobs as blobs
+    import artreg.storage._blobs as blobs
 
     synced: list[str] = []
     fsync_dir = blobs._fsync_dir

@@ -19,11 +19,14 @@ PACKAGE = Path(artreg.__file__).parent
 LAYERS: dict[str, set[str]] = {
     "base": {"_errors", "_names", "_clock", "_progress", "_hashing", "_version", "_rows"},
     "storage": {
-        "_db", "_schema", "_location", "_manifest", "_chunks", "_chunkcheck", "_blob_rows", "_blobs", "_blob_cache", "_s3",
-        "_s3_store", "_s3_gc",
-        "_storage", "_root",
+        "storage", "storage._db", "storage._schema", "storage._location", "storage._manifest", "storage._chunks",
+        "storage._chunkcheck", "storage._blob_rows", "storage._blobs", "storage._blob_cache", "storage._s3",
+        "storage._s3_store", "storage._s3_gc", "storage._storage", "storage._root",
     },
-    "content": {"_references", "_localfiles", "_sources", "_walk"},
+    "content": {
+        "references", "references._common", "references._file", "references._http", "references._s3",
+        "_localfiles", "_sources", "_walk",
+    },
     "domain": {
         "_context", "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_links", "_draft", "_based",
         "_chunkcache", "_ingest", "_log_artifact",
@@ -48,38 +51,53 @@ UPWARD: set[tuple[str, str]] = {
 }
 
 
+# Front ends kept as packages count as one module each, whatever their inner modules import.
+WHOLE = {"wandb", "cli"}
+
+
+def key(parts: list[str] | tuple[str, ...]) -> str:
+    """The name a module has in LAYERS: its dotted path under artreg (a package by its own name)."""
+    if not parts:
+        return "__init__"
+    if parts[0] in WHOLE:
+        return parts[0]
+    return ".".join(parts)
+
+
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE).with_suffix("").parts
-    if parts[0] == "wandb":
-        return "wandb"  # the W&B shim is one front end, whatever its inner modules import
-    return parts[-1] if parts[-1] != "__init__" or len(parts) == 1 else parts[0]
+    if parts == ("__init__",):
+        return "__init__"
+    return key(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_module(parts: list[str]) -> bool:
+    where = PACKAGE.joinpath(*parts)
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
 
 
 def imports_of(path: Path) -> set[str]:
     """The artreg modules a file imports, anywhere in it."""
-    package = path.relative_to(PACKAGE).parent.parts  # () for artreg itself, ("wandb",) for the shim
+    rel = path.relative_to(PACKAGE).with_suffix("").parts
+    package = rel[:-1]  # the package the file is in: () for artreg itself
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                base = list(package[: len(package) - (node.level - 1)])
-                names = [node.module] if node.module else [alias.name for alias in node.names]
-                targets = [[*base, *name.split(".")] for name in names]
+                base = [*package[: len(package) - (node.level - 1)], *(node.module.split(".") if node.module else [])]
             elif node.module and (node.module == "artreg" or node.module.startswith("artreg.")):
-                targets = [node.module.split(".")[1:]]
+                base = node.module.split(".")[1:]
             else:
                 continue
+            # `from .storage import _db` imports the module storage._db; `from ._db import X` imports _db.
+            submodules = [[*base, alias.name] for alias in node.names if is_module([*base, alias.name])]
+            targets = submodules or [base]
         elif isinstance(node, ast.Import):
             targets = [a.name.split(".")[1:] for a in node.names if a.name == "artreg" or a.name.startswith("artreg.")]
         else:
             continue
         for target in targets:
-            if not target:
-                found.add("__init__")
-            elif target[0] == "wandb":
-                found.add("wandb")
-            else:
-                found.add(target[0])
+            found.add(key(target))
     return found
 
 

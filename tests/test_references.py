@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 import artreg
-from artreg import _references
+from artreg import references
+from artreg.references import _s3 as s3_references
 from conftest import past_racy_window, serve
 
 
@@ -261,7 +262,7 @@ def test_http_etag_is_recorded_without_reading_the_body(reg: artreg.Registry, we
     web.routes["/data/zoo.csv"] = Route(b"a,b\n1,2\n", etag='"v1"')
     art = artreg.Artifact("zoo", type="dataset")
     (entry,) = art.add_reference(web.url("/data/zoo.csv"))
-    assert (entry.path, entry.size, entry.digest) == ("zoo.csv", 8, _references.etag_digest('"v1"'))
+    assert (entry.path, entry.size, entry.digest) == ("zoo.csv", 8, references.etag_digest('"v1"'))
     v = reg.log_artifact(art, project="p")
     assert v.get_entry("zoo.csv").extra == {"checksum": "etag", "etag": '"v1"'}
     assert tree(v.download(tmp_path / "x")) == {"zoo.csv": b"a,b\n1,2\n"}
@@ -336,7 +337,7 @@ def test_http_without_checksum_makes_no_request(reg: artreg.Registry, web: Web, 
 
 
 def test_s3_prefix_is_listed_page_by_page(reg: artreg.Registry, s3: S3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(_references, "S3_PAGE_SIZE", 2)
+    monkeypatch.setattr(s3_references, "S3_PAGE_SIZE", 2)
     bodies = {f"k{i}.txt": f"object {i}".encode() for i in range(7)}
     for key, body in bodies.items():
         s3.put(f"data/{key}", body)
@@ -433,7 +434,7 @@ def test_max_objects_refuses_whole_references_for_every_scheme(src: Path, web: W
         with pytest.raises(artreg.InvalidName, match="max_objects"):
             art.add_reference(web.url("/x"), max_objects=bad)  # type: ignore[arg-type]
     assert web.hits == 0
-    assert _references.DEFAULT_MAX_OBJECTS == 10_000_000
+    assert references.DEFAULT_MAX_OBJECTS == 10_000_000
 
 
 # -- 6. bad input ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import artreg
-from artreg import _s3_store
+from artreg.storage import _s3_store
 from conftest import child_env, make
 from s3servers import Bucket, blob_key
 
@@ -338,7 +338,7 @@ def test_a_process_that_opened_the_registry_before_the_move_refuses_to_log(moto_
 def test_a_cached_copy_written_before_a_reboot_is_checked_before_it_is_trusted(
     moto_bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from artreg import _blob_cache
+    from artreg.storage import _blob_cache
 
     data = os.urandom(BIG)
     with artreg.open(tmp_path / "reg", inline_limit=1024, blobs=moto_bucket.url()) as reg:

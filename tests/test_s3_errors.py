@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import artreg
-from artreg import _s3, _s3_store
+from artreg.storage import _s3, _s3_store
 from conftest import make
 from s3servers import Bucket, FaultProxy, Server, point_at
 

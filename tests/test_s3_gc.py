@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import artreg
-from artreg import _s3_store
+from artreg.storage import _s3_store
 from conftest import Clock, child_env, make, readline
 from s3servers import Bucket, blob_key
 

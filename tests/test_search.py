@@ -10,7 +10,7 @@ import apsw
 import pytest
 
 import artreg
-from artreg._schema import SCHEMA_VERSION
+from artreg.storage._schema import SCHEMA_VERSION
 from conftest import UNDO_CHUNKS, make
 
 # What the index must hold, recomputed from the data (the migration's backfill query).

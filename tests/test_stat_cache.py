@@ -277,7 +277,7 @@ def test_a_registry_cached_by_older_code_forgets_what_it_cannot_trust(tmp_path: 
     """Rows written before ctime was compared are dropped by the migration, not trusted."""
     import apsw
 
-    from artreg._schema import MIGRATIONS
+    from artreg.storage._schema import MIGRATIONS
 
     before = next(i for i, migration in enumerate(MIGRATIONS) if isinstance(migration, str) and "ctime_ns" in migration)
     path = tmp_path / "weights.bin"

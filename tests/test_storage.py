@@ -15,7 +15,7 @@ import apsw
 import pytest
 
 import artreg
-from artreg._schema import APPLICATION_ID, SCHEMA_VERSION
+from artreg.storage._schema import APPLICATION_ID, SCHEMA_VERSION
 from conftest import child_env, make, past_racy_window
 
 
@@ -296,8 +296,8 @@ def test_a_file_changed_between_add_and_log_is_refused(reg: artreg.Registry, tmp
 
 def test_a_blob_file_holds_exactly_the_bytes_it_is_named_by(reg: artreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Many small chunks through the read / write / hash pipeline, with writeback hints on the way."""
-    monkeypatch.setattr(artreg._blobs, "CHUNK", 4096)
-    monkeypatch.setattr(artreg._blobs, "WRITEBACK", 3 * 4096)
+    monkeypatch.setattr(artreg.storage._blobs, "CHUNK", 4096)
+    monkeypatch.setattr(artreg.storage._blobs, "WRITEBACK", 3 * 4096)
     data = os.urandom(100 * 4096 + 123)
     path = tmp_path / "many-chunks.bin"
     path.write_bytes(data)
@@ -319,7 +319,7 @@ def test_a_file_changed_while_being_logged_is_refused_and_leaves_nothing(
     path.write_bytes(os.urandom(64 * 1024))
     art = artreg.Artifact("f", type="dataset")
     art.add_file(path)
-    real_read_into = artreg._blobs._read_into
+    real_read_into = artreg.storage._blobs._read_into
 
     def read_into_while_changing(src: object, view: memoryview) -> int:
         # After the draft's stat check and the first read: another writer changes the file.
@@ -328,11 +328,11 @@ def test_a_file_changed_while_being_logged_is_refused_and_leaves_nothing(
                 f.write(b"more")
         else:
             os.truncate(path, 1000)
-        monkeypatch.setattr(artreg._blobs, "_read_into", real_read_into)
+        monkeypatch.setattr(artreg.storage._blobs, "_read_into", real_read_into)
         return real_read_into(src, view)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(artreg._blobs, "CHUNK", 4096)
-    monkeypatch.setattr(artreg._blobs, "_read_into", read_into_while_changing)
+    monkeypatch.setattr(artreg.storage._blobs, "CHUNK", 4096)
+    monkeypatch.setattr(artreg.storage._blobs, "_read_into", read_into_while_changing)
     with pytest.raises(artreg.IntegrityError, match="changed while it was being stored"):
         reg.log_artifact(art, project="p")
     assert reg.collections() == []

@@ -19,8 +19,8 @@ import apsw
 import pytest
 
 import artreg
-from artreg._manifest import version_digest
-from artreg._schema import SCHEMA_VERSION
+from artreg.storage._manifest import version_digest
+from artreg.storage._schema import SCHEMA_VERSION
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RECORD: dict[str, Any] = json.loads((FIXTURES / "registry-v6.json").read_text())

@@ -340,7 +340,7 @@ class Artifact:
     def digest(self) -> str:
         if self._version is not None:
             return str(self._version.digest)
-        from .._manifest import version_digest
+        from ..storage._manifest import version_digest
 
         return version_digest((path, entry.digest) for path, entry in self._draft.entries.items())  # type: ignore[union-attr]
 

@@ -12,8 +12,8 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidName, NotFound
-from .._manifest import ManifestEntry
 from .._names import normalize_path
+from ..storage._manifest import ManifestEntry
 from .errors import ArtifactNotLoggedError
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import DiskError, InvalidName, NotFound, SchemaError
+from .._errors import DiskError, InvalidName, NotFound, SchemaError
 
 MEMORY = ":memory:"
 DB_NAME = "registry.db"

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from ._errors import InvalidName
+from .._errors import InvalidName
 
 # Folders kept open at once; a download visits folders in path order, so few are needed.
 OPEN_FOLDERS = 64

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
 
-from ._errors import NotFound
+from .._errors import NotFound
 from ._manifest import DIGEST_HEADER, EntryRow, folder_range
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ._errors import ArtregError, IntegrityError, InvalidName, MissingExtra, StoreDenied, StoreError, StoreNotFound, StoreUnavailable
+from .._errors import ArtregError, IntegrityError, InvalidName, MissingExtra, StoreDenied, StoreError, StoreNotFound, StoreUnavailable
 
 S3_EXTRA = "artreg[s3]"
 CHECKSUM_DEFAULT = "when_required"

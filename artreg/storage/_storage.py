@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._errors import AlreadyExists, InvalidName
 from . import _blob_rows as blob_rows
 from ._blob_cache import BlobCache, CacheUsage
 from ._blobs import BlobStore, Stored
 from ._db import Database
-from ._errors import AlreadyExists, InvalidName
 from ._s3 import S3Location, parse_location
 
 UPSERT_SETTING = "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"

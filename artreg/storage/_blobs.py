@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from .._errors import ArtregError, Conflict, DiskError, IntegrityError
+from .._hashing import CHUNK, sha256_stream
 from . import _blob_rows as blob_rows
 from ._db import Database
-from ._errors import ArtregError, Conflict, DiskError, IntegrityError
-from ._hashing import CHUNK, sha256_stream
 
 # Buffers in flight while a blob file is written: one being hashed, one being written, one
 # being read into. A buffer is refilled only once its hash is done.

@@ -1,14 +1,4 @@
-"""The ``artreg`` command line: each subcommand is a few lines over one library call.
-
-Every command takes ``--json`` (one JSON document on stdout, stable keys). User errors print
-one line to stderr and exit with the code of their class (``EXIT_CODES``, documented in the
-README); under ``--json`` that line is a JSON object ``{"error", "message", "exit_code"}``.
-``--debug`` shows the traceback instead.
-
-Only commands registered with ``creates=`` make a new registry where none is; every other
-command opens with ``create=False``, so a mistyped ``--registry`` is reported as NotFound
-instead of answering from a new, empty registry.
-"""
+"""The subcommands, each a few lines over one library call, with how its result is shown."""
 
 from __future__ import annotations
 
@@ -17,23 +7,18 @@ import json
 import os
 import shlex
 import sys
-import threading
-from collections.abc import Callable, Collection, Sequence
-from contextlib import nullcontext, redirect_stdout
-from datetime import timedelta
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any
 
-from . import _errors as errors
-from ._bundle import CopyReport
-from ._copy import verify_bundle
-from ._copy_command import copy, is_bundle
-from ._demo import run_demo
-from ._draft import Artifact
-from ._location import DB_NAME
-from ._names import DEFAULT_PROJECT, REGISTRY_PROJECT_PREFIX, check_metadata
-from ._references import is_uri
-from ._registry import Registry, default_home
-from ._render import (
+from .. import _errors as errors
+from .._bundle import CopyReport
+from .._copy import verify_bundle
+from .._copy_command import copy, is_bundle
+from .._demo import run_demo
+from .._draft import Artifact
+from .._names import DEFAULT_PROJECT, REGISTRY_PROJECT_PREFIX, check_metadata
+from .._registry import Registry, default_home
+from .._render import (
     ProgressLine,
     alias_change_dict,
     audit_dict,
@@ -45,32 +30,11 @@ from ._render import (
     table,
     version_dict,
 )
-from ._version import __version__
+from ..references import is_uri
+from ..storage._location import DB_NAME
+from ._output import Result, Show
 
-EXIT_CODES: dict[type[errors.ArtregError], int] = {
-    errors.NotFound: 3,
-    errors.InvalidName: 4,
-    errors.TypeMismatch: 5,
-    errors.AlreadyExists: 6,
-    errors.PermissionDenied: 7,
-    errors.IntegrityError: 8,
-    errors.Busy: 9,
-    errors.SchemaError: 10,
-    errors.Conflict: 11,
-    errors.StoreError: 12,
-    errors.StoreNotFound: 13,
-    errors.StoreDenied: 14,
-    errors.StoreUnavailable: 15,
-    errors.DiskError: 16,
-    errors.SourceError: 17,
-    errors.MissingExtra: 18,
-    errors.ArtregError: 1,
-}
-USAGE_EXIT = 2
-
-Result = dict[str, Any]
 Command = Callable[[Registry, argparse.Namespace], Result]
-Show = Callable[[Result], None]
 Creates = Callable[[argparse.Namespace], bool]
 COMMANDS: dict[str, tuple[Command, Show, Creates]] = {}
 # Commands that only read, and so may back the web view's pages.
@@ -82,15 +46,6 @@ HISTORY = 50  # the last changes of each alias, and of a version, that ``show`` 
 Standalone = Callable[[argparse.Namespace], Result]
 STANDALONE: dict[str, tuple[Standalone, Show]] = {}
 
-
-def exit_code(exc: errors.ArtregError) -> int:
-    """The process exit code for an error: the most specific class's, else 1."""
-    return EXIT_CODES[_error_class(exc)]
-
-
-def _error_class(exc: errors.ArtregError) -> type[errors.ArtregError]:
-    """The most specific class of ``EXIT_CODES`` that ``exc`` is (its public name and code)."""
-    return next(cls for cls in type(exc).__mro__ if cls in EXIT_CODES)  # ArtregError is always there
 
 
 def command(name: str, show: Show, *, creates: bool | Creates = False) -> Callable[[Command], Command]:
@@ -353,7 +308,7 @@ def _lineage(reg: Registry, args: argparse.Namespace) -> Result:
 @command("ui", lambda r: print(f"stopped serving {r['url']}"))
 def _ui(reg: Registry, args: argparse.Namespace) -> Result:
     try:
-        from ._web import serve
+        from .._web import serve
     except ImportError as exc:
         raise errors.MissingExtra(f"artreg ui needs the ui extra: pip install 'artreg[ui]' ({exc})") from exc
     return {"url": serve(reg, host=args.host, port=args.port, open_browser=args.open)}
@@ -528,19 +483,6 @@ def _show_registry(result: Result) -> None:
           ["REGISTRY", "VISIBILITY", "TYPES", "PROTECTED", "MEMBERS"])
 
 
-def _duration(text: str) -> timedelta:
-    """A duration for --grace: a number with an optional unit s, m, h or d (hours when none)."""
-    unit = text[-1:].lower() if text[-1:].isalpha() else "h"
-    number = text[:-1] if text[-1:].isalpha() else text
-    try:
-        value = float(number)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 90m or 0)") from None
-    if unit not in "smhd" or value < 0:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 90m or 0)")
-    return timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
-
-
 @standalone("copy", lambda r: _show_copy(r))
 def _copy(args: argparse.Namespace) -> Result:
     progress = ProgressLine("copying")
@@ -607,259 +549,3 @@ def _json_arg(flag: str, text: str) -> Any:
     return check_metadata(value)
 
 
-# -- the parser ---------------------------------------------------------------------------
-
-
-class UsageError(Exception):
-    """A command line argparse cannot parse (exit 2), raised instead of exiting so ``--json`` can report it."""
-
-    def __init__(self, message: str, usage: str, prog: str) -> None:
-        super().__init__(message)
-        self.usage = usage
-        self.prog = prog
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message, self.format_usage(), self.prog)
-
-
-def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argparse.ArgumentParser:
-    common = parser_class(add_help=False)
-    common.add_argument("--registry", default=argparse.SUPPRESS, metavar="PATH",
-                        help=f"registry folder or database file (default: $ARTREG_HOME or {default_home()}); "
-                             "only commands that write create one")
-    common.add_argument("--user", default=argparse.SUPPRESS, help="act as this user (default: $ARTREG_USER or the login name)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print one JSON document on stdout (errors: a JSON object on stderr)")
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    parser = parser_class(prog="artreg", description="An embedded artifact registry.", parents=[common])
-    parser.add_argument("--version", action="version", version=f"artreg {__version__}", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=parser_class)
-
-    def add(name: str, help: str, group: Any = sub) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = group.add_parser(name, help=help, description=help, parents=[common])
-        return parser
-
-    ref_help = "[project/]name[:vN|alias] (default :latest); wandb-registry-<registry>/<collection> for a link"
-    add("demo", "log a small dataset and a model trained on it, through runs, with aliases (again: nothing new)")
-    p = add("put", "log a file, folder or URI as a new version (like wandb artifact put)")
-    p.add_argument("path", help="a local file or folder, or a URI (file://, http(s)://, s3://) to log as a reference")
-    p.add_argument("-n", "--name", help="[project/]name (default: the path's last part, in 'uncategorized')")
-    p.add_argument("-t", "--type", default="dataset", help="artifact type (default: dataset)")
-    p.add_argument("-a", "--alias", action="append", default=[], help="an alias for the new version (repeat -a for more)")
-    p.add_argument("--tag", action="append", default=[], help="a tag for the new version (repeat for more)")
-    p.add_argument("-d", "--description", help="a description of the version")
-    p.add_argument("--metadata", help="a JSON object")
-    p = add("get", "download a version (like wandb artifact get)")
-    p.add_argument("ref", help=ref_help)
-    p.add_argument("--root", help="where to put the files (default ./artifacts/<name>:<version>)")
-    p.add_argument("--link", default="copy", choices=["copy", "hardlink", "symlink", "reflink", "auto"],
-                   help="how files are placed: copies (default) or links into the store")
-    p = add("ls", "list collections with their latest version")
-    p.add_argument("project", nargs="?", help="only this project's (or wandb-registry-<name>'s) collections")
-    p.add_argument("--type", help="only collections of this type")
-    p = add("show", "a version in detail: aliases, tags, metadata, files, lineage, alias history, audit")
-    p.add_argument("ref", help=ref_help)
-    p.add_argument("--path", help="only the files under this folder")
-    p.add_argument("--offset", type=int, default=0, help="skip this many files")
-    p.add_argument("--limit", type=int, help="show at most this many files (default: all)")
-    p = add("versions", "list the versions of a collection, newest first")
-    p.add_argument("collection", help="project/name, or wandb-registry-<registry>/<collection>")
-    p.add_argument("--offset", type=int, default=0, help="skip this many versions")
-    p.add_argument("--limit", type=int, default=50, help="at most this many versions (default 50)")
-    p = add("diff", "what changes from one version to another: files, metadata, aliases, tags")
-    p.add_argument("old", help=f"the version compared from: {ref_help}")
-    p.add_argument("new", help="the version compared to")
-    p.add_argument("--unchanged", action="store_true", help="also list the files both hold alike")
-    for name, what in (("alias", "aliases"), ("tag", "tags")):
-        p = add(name, f"add or remove {what}")
-        p.add_argument("action", choices=["add", "rm"], help=f"add or rm (remove) the {what}")
-        p.add_argument("ref", help=ref_help)
-        p.add_argument(what, nargs="+", help=f"one or more {what}")
-    p = add("link", "link a version into a registry collection")
-    p.add_argument("ref", help=f"the version to link: {ref_help}")
-    p.add_argument("target", help="[org/]wandb-registry-<registry>/<collection>")
-    p.add_argument("-a", "--alias", action="append", default=[], help="an alias for the link (repeat -a for more)")
-    add("unlink", "remove a link from its registry").add_argument("ref", help="the link: wandb-registry-<registry>/<collection>[:vN|alias]")
-    p = add("delete", "delete a version (soft: its index stays reserved)")
-    p.add_argument("ref", help=ref_help)
-    p.add_argument("--delete-aliases", action="store_true", help="also drop the aliases it holds (latest included); without it, refused")
-    p = add("lineage", "runs and versions upstream and downstream of a version")
-    p.add_argument("ref", help=ref_help)
-    p.add_argument("--format", default="text", choices=["text", "json", "dot", "mermaid", "svg"],
-                   help="text (default), json, dot (Graphviz), mermaid or svg (a picture)")
-    p.add_argument("--depth", type=int, help="at most this many hops (default: all)")
-    p.add_argument("--direction", default="both", choices=["both", "upstream", "downstream"], help="default: both")
-    p = add("search", "find registries, collections and versions by name, description, alias or tag")
-    p.add_argument("text", help="words (all must match a field), zoo* for a prefix, \"a phrase\", AND/OR/NOT")
-    p.add_argument("--kind", action="append", choices=["registry", "collection", "version"], help="only these (repeatable)")
-    p.add_argument("--limit", type=int, default=50, help="at most this many hits (default: 50)")
-    p = add("verify", "rehash a version's stored blobs, or a downloaded tree")
-    p.add_argument("ref", help=ref_help)
-    p.add_argument("--root", help="a downloaded folder to check (default: the stored blobs)")
-    add("check", "integrity-check the database and every blob").add_argument(
-        "--fix", action="store_true", help="remove orphan blob files and damaged cached copies it finds")
-    p = add("gc", "remove blobs no live version references")
-    p.add_argument("--dry-run", action="store_true", help="say what would be freed, free nothing")
-    p.add_argument("--grace", type=_duration, default=timedelta(hours=24), metavar="DURATION",
-                   help="with blobs in a bucket: keep unreferenced objects younger than this (e.g. 24h, 90m, 0; default 24h)")
-    p = add("blobs", "where the registry keeps its larger blobs; move them to an S3 bucket prefix")
-    p.add_argument("action", nargs="?", choices=["show", "move"], default="show", help="show (default) or move")
-    p.add_argument("url", nargs="?", help="s3://bucket/prefix (for move)")
-    p = add("cache", "the local cache of a registry whose blobs are in a bucket: du, or prune it")
-    p.add_argument("action", choices=["du", "prune"], help="du (how much it holds) or prune (evict least recently used)")
-    p.add_argument("--size", help="prune down to this size (e.g. 10GB, 500MiB, 0; default: the cache's bound)")
-    add("expire", "delete versions whose TTL has run out").add_argument(
-        "--dry-run", action="store_true", help="say what would be deleted, delete nothing")
-    p = add("audit", "show or verify the audit log")
-    p.add_argument("--verify", action="store_true", help="check the hash chain instead of listing")
-    p.add_argument("--action", help="only entries of this action (version_logged, alias_added, ...)")
-    p.add_argument("--limit", type=int, default=50, help="the last N entries (default: 50; 0: all)")
-    p = add("registry", "registries: create, ls, protect, member")
-    rsub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=parser_class)
-    r = add("create", "create a registry (you become its admin)", rsub)
-    r.add_argument("name", help="the registry's name (reached as wandb-registry-<name>/<collection>)")
-    r.add_argument("--type", action="append", help="an accepted artifact type (repeatable; default: all types)")
-    r.add_argument("--description", help="what the registry holds")
-    r.add_argument("--visibility", default="organization", choices=["organization", "restricted"],
-                   help="organization (default: every user has the default role) or restricted (members only)")
-    add("ls", "list the registries you can see", rsub)
-    r = add("protect", "protect aliases in a registry: only its admins may add or remove them", rsub)
-    r.add_argument("name", help="the registry's name")
-    r.add_argument("aliases", nargs="+", help="one or more aliases")
-    r.add_argument("--remove", action="store_true", help="unprotect them instead")
-    r = add("member", "list a registry's members, or set or remove one's role", rsub)
-    r.add_argument("name", help="the registry's name")
-    r.add_argument("member", nargs="?", metavar="USER", help="the user (omit to list members)")  # not "user": that is --user
-    r.add_argument("role", nargs="?", choices=["restricted_viewer", "viewer", "member", "admin"],
-                   help="restricted_viewer, viewer, member or admin")
-    r.add_argument("--remove", action="store_true", help="remove USER from the registry")
-    p = add("ui", "a read-only web view of the registry, in a browser")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port; default 8765)")
-    p.add_argument("--open", action="store_true", help="open the web view in the default browser")
-    p = add("copy", "copy versions between registries and bundle files (.tar, or - for stdin/stdout)")
-    p.add_argument("src", help="a registry (folder or .db file), a bundle (.tar), or - for a bundle on stdin")
-    p.add_argument("dst", help="a registry (created when missing), a bundle (.tar), or - for a bundle on stdout")
-    p.add_argument("refs", nargs="*", metavar="REF", help="versions to copy from a registry, with their links and runs (default: all)")
-    p.add_argument("--basis", action="append", default=[], metavar="BUNDLE",
-                   help="a bundle the receiver has imported already: what it carried is left out (repeatable)")
-    p.add_argument("--keep-destination-aliases", action="store_true",
-                   help="leave an alias where it is when another version holds it at the destination")
-    p = add("bundle", "check a bundle file on its own")
-    bsub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=parser_class)
-    b = add("verify", "read the whole bundle and check every record and blob", bsub)
-    b.add_argument("file", help="a bundle (.tar), or - for stdin")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    as_json = "--json" in argv  # known before parsing, so that a usage error can be JSON too
-    try:
-        args = build_parser().parse_args(argv)
-    except UsageError as exc:
-        if as_json:
-            return _fail("UsageError", f"{exc.prog}: {exc}", USAGE_EXIT, as_json)
-        print(f"{exc.usage}{exc.prog}: error: {exc}", file=sys.stderr)  # as argparse itself says it
-        return USAGE_EXIT
-    except SystemExit as done:  # --help, --version
-        return done.code if isinstance(done.code, int) else 0
-    for option, default in (("registry", None), ("user", None), ("json", False), ("debug", False)):
-        if not hasattr(args, option):
-            setattr(args, option, default)
-    alone = STANDALONE.get(args.command)
-    show = alone[1] if alone else COMMANDS[args.command][1]
-    try:
-        if alone is not None:
-            result = alone[0](args)
-        else:
-            run, _, creates = COMMANDS[args.command]
-            with _open(args, creates(args)) as reg:
-                result = run(reg, args)
-    except Problems as problems:
-        _emit(problems.result, show, args.json)
-        return _fail("IntegrityError", str(problems), exit_code(problems), args.json)
-    except errors.ArtregError as exc:
-        if args.debug:
-            raise
-        return _fail(_error_class(exc).__name__, str(exc), exit_code(exc), args.json)
-    except OSError as exc:
-        if args.debug:
-            raise
-        return _fail(type(exc).__name__, str(exc), 1, args.json)
-    # A bundle written to stdout owns it: the report goes to stderr.
-    with redirect_stdout(sys.stderr) if args.command == "copy" and args.dst == "-" else nullcontext():
-        _emit(result, show, args.json)
-    return 0
-
-
-def _open(args: argparse.Namespace, create: bool) -> Registry:
-    """The registry of ``--registry``; says so on stderr when this command created it."""
-    try:
-        reg = Registry(args.registry, user=args.user, create=create, read_only=args.command in READ_ONLY)
-    except errors.NotFound as exc:
-        raise errors.NotFound(f"{exc} (check --registry and $ARTREG_HOME; put, demo and registry create make a new one)") from exc
-    if reg._db.created and not args.json:
-        print(f"artreg: created a new registry at {reg.path}", file=sys.stderr)
-    return reg
-
-
-def _fail(error: str, message: str, code: int, as_json: bool) -> int:
-    """Report an error on stderr, one line (a JSON object under ``--json``); returns ``code``."""
-    line = " ".join(message.split("\n"))
-    if as_json:
-        print(json.dumps({"error": error, "message": line, "exit_code": code}), file=sys.stderr)
-    else:
-        print(f"artreg: error: {line}", file=sys.stderr)
-    return code
-
-
-def _emit(result: Result, show: Show, as_json: bool) -> None:
-    if as_json:
-        print(json_document(result))
-    else:
-        show(result)
-
-
-def json_document(result: Result) -> str:
-    """What ``--json`` prints for a command's result (without the final newline)."""
-    return json.dumps({k: v for k, v in result.items() if k not in ("verb", "text")}, indent=2, sort_keys=True, default=str)
-
-
-_PARSERS = threading.local()
-
-
-class _Refusing(argparse.ArgumentParser):
-    """A parser that raises InvalidName instead of printing usage and exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        raise errors.InvalidName(message)
-
-
-def run_command(reg: Registry, argv: Sequence[str], allowed: Collection[str] = LOOKS) -> Result:
-    """The result of ``artreg <argv>`` run on an open registry (what ``--json`` prints, as a dict).
-
-    For the web view, whose pages are these commands: only commands in ``allowed`` run
-    (the read-only ones by default), and bad arguments raise InvalidName.
-    """
-    parser = getattr(_PARSERS, "parser", None)
-    if parser is None:  # building one costs more than a page (~10 ms): one per thread, kept
-        parser = _PARSERS.parser = build_parser(_Refusing)
-    args = parser.parse_args(list(argv))
-    if args.command not in allowed or (args.command == "registry" and args.action != "ls"):
-        raise errors.InvalidName(f"artreg {args.command} is not a read-only command")
-    return COMMANDS[args.command][0](reg, args)
-
-
-def main_entry() -> None:
-    """Console-script entry point."""
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-__all__ = ["EXIT_CODES", "exit_code", "json_document", "main", "main_entry", "run_command"]

@@ -41,8 +41,8 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from .._errors import Busy, StoreError
 from . import _s3
-from ._errors import Busy, StoreError
 
 if TYPE_CHECKING:
     from ._s3_store import S3Files

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import apsw
 
-from ._errors import DiskError, InvalidName
-from ._hashing import sha256_file
+from .._errors import DiskError, InvalidName
+from .._hashing import sha256_file
 
 SCHEMA = """
 -- boot: '' once the file is known to be on disk as verified (fsynced, or read back and

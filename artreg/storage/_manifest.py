@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._names import normalize_path
+from .._names import normalize_path
 
 DIGEST_HEADER = b"artreg-manifest-v1\n"
 # A manifest row as it is stored: (path, digest, size, ref, extra JSON).

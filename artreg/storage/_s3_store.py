@@ -49,11 +49,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .._errors import ArtregError, IntegrityError, StoreError, StoreNotFound, StoreUnavailable
+from .._hashing import CHUNK, sha256_stream
 from . import _s3
 from ._blob_cache import BlobCache
 from ._blobs import PartHasher, Stored, _copy_hashing, storage_error
-from ._errors import ArtregError, IntegrityError, StoreError, StoreNotFound, StoreUnavailable
-from ._hashing import CHUNK, sha256_stream
 from ._s3 import S3Location
 from ._s3_gc import Claims
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import apsw
 
-from ._errors import ArtregError, Busy, Conflict, DiskError, IntegrityError, PermissionDenied, SchemaError
+from .._errors import ArtregError, Busy, Conflict, DiskError, IntegrityError, PermissionDenied, SchemaError
 from ._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 60_000
