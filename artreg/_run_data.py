@@ -81,8 +81,8 @@ def load_json(text: str) -> Any:
     return json.loads(text)
 
 
-class RunConfig(MutableMapping[str, Any]):
-    """A run's config: a dict that saves every change (``config["lr"] = 0.1``, ``config.update(...)``)."""
+class _SavedMapping(MutableMapping[str, Any]):
+    """A run's dict that writes every change through to its row: reads from memory, ``_remove`` saves."""
 
     def __init__(self, run: Run, data: dict[str, Any]) -> None:
         self._run = run
@@ -103,6 +103,24 @@ class RunConfig(MutableMapping[str, Any]):
     def __delitem__(self, key: str) -> None:
         if key not in self._data:
             raise KeyError(key)
+        self._remove(key)
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self._data) == other if isinstance(other, Mapping) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def _remove(self, key: str) -> None:
+        raise NotImplementedError
+
+
+class RunConfig(_SavedMapping):
+    """A run's config: a dict that saves every change (``config["lr"] = 0.1``, ``config.update(...)``)."""
+
+    def _remove(self, key: str) -> None:
         self._write({}, [key])
 
     def __getattr__(self, name: str) -> Any:
@@ -113,14 +131,6 @@ class RunConfig(MutableMapping[str, Any]):
             return self._data[name]
         except KeyError:
             raise AttributeError(f"config has no key {name!r}") from None
-
-    def __eq__(self, other: object) -> bool:
-        return dict(self._data) == other if isinstance(other, Mapping) else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._data)
 
     def update(self, other: Any = (), /, allow_val_change: bool | None = None, **kwargs: Any) -> None:
         """Set several keys in one transaction (``allow_val_change`` is W&B's and changes nothing here)."""
@@ -149,41 +159,15 @@ class RunConfig(MutableMapping[str, Any]):
         self._data = stored
 
 
-class RunSummary(MutableMapping[str, Any]):
+class RunSummary(_SavedMapping):
     """A run's summary: the last value logged for each key, or what was set here directly."""
 
-    def __init__(self, run: Run, data: dict[str, Any]) -> None:
-        self._run = run
-        self._data = data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.update({key: value})
-
-    def __delitem__(self, key: str) -> None:
-        if key not in self._data:
-            raise KeyError(key)
+    def _remove(self, key: str) -> None:
         with self._run._reg._db.write() as con:
             stored = _stored_summary(con, self._run._row)
             stored.pop(key, None)
             con.execute(UPDATE_SUMMARY, (dump_metrics(stored), self._run._row))
         self._data = stored
-
-    def __eq__(self, other: object) -> bool:
-        return dict(self._data) == other if isinstance(other, Mapping) else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._data)
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         changes = dict(other, **kwargs)
