@@ -78,6 +78,11 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def median_time(fn: Callable[[], object], repeat: int = 5) -> float:
+    """The median of ``repeat`` timed calls of ``fn``."""
+    return statistics.median(timed(fn) for _ in range(repeat))
+
+
 def settle() -> None:
     """Let the kernel finish writing back earlier runs' data, so it does not slow the next one."""
     os.sync()

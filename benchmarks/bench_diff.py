@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 
 import _bench
@@ -73,14 +71,6 @@ def build(folder: str, count: int) -> tuple[artreg.ArtifactVersion, artreg.Artif
     return reg.artifact("p/big:v0"), reg.artifact("p/big:v1"), reg.artifact("p/big:v2")
 
 
-def median_time(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -106,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
                 for ref in chunks.chunk_refs(con, version):
                     con.execute(sqlite_floor, (ref.id,)).fetchall()
 
-        ours = median_time(lambda: old.diff(new))
-        shared = median_time(lambda: old.diff(near))
-        iterated = median_time(iterate)
-        scanned = median_time(scan)
+        ours = _bench.median_time(lambda: old.diff(new))
+        shared = _bench.median_time(lambda: old.diff(near))
+        iterated = _bench.median_time(iterate)
+        scanned = _bench.median_time(scan)
         changed = len(old.diff(near).changed)
         old._reg.close()
     rows = [

@@ -12,11 +12,9 @@ done from Python (what a naive walk would cost at the least); the target is unde
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
-import _bench  # noqa: F401  (puts this checkout's artreg first on sys.path)
+import _bench  # also puts this checkout's artreg first on sys.path
 
 import artreg
 
@@ -55,14 +53,6 @@ def naive_walk(reg: artreg.Registry, version_id: int) -> int:
         seen += 2
 
 
-def median_time(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -73,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         first = build(reg, runs)
         last = reg.artifact(f"p/chain:v{runs}")
         nodes = len(first.lineage("downstream").nodes)
-        down = median_time(lambda: first.lineage("downstream"))
-        up = median_time(lambda: last.lineage("upstream"))
-        floor = median_time(lambda: naive_walk(reg, first.id))
+        down = _bench.median_time(lambda: first.lineage("downstream"))
+        up = _bench.median_time(lambda: last.lineage("upstream"))
+        floor = _bench.median_time(lambda: naive_walk(reg, first.id))
     print(f"chain of {nodes:,} nodes (in-memory registry)\n")
     print(f"{'operation':<28} {'artreg':>9} {'floor':>9} {'ratio':>7} {'target':>8} met")
     for name, seconds in (("lineage downstream from v0", down), ("lineage upstream from last", up)):

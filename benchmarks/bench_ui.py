@@ -69,14 +69,6 @@ def http_median(url: str, repeat: int) -> float:
     return statistics.median(times)
 
 
-def call_median(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -105,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             server.communicate(timeout=30)
         with artreg.open(path, read_only=True) as reg:
             many, big = reg.collection("p/many"), reg.artifact("p/big:v0")
-            floors = [call_median(lambda: many.versions(limit=50), repeat)] * 3
-            floors += [call_median(lambda: list(big.files(limit=500)), repeat),
-                       call_median(lambda: list(big.files(offset=FILES - 500, limit=500)), repeat)]
+            floors = [_bench.median_time(lambda: many.versions(limit=50), repeat)] * 3
+            floors += [_bench.median_time(lambda: list(big.files(limit=500)), repeat),
+                       _bench.median_time(lambda: list(big.files(offset=FILES - 500, limit=500)), repeat)]
     print(f"{VERSIONS:,} versions in one collection; one version of {FILES:,} files; {repeat} GETs per page over HTTP\n")
     rows = [
         (name, f"{ours * 1000:.1f} ms", f"{floor * 1000:.1f} ms", f"{ours / floor:.2f}x", "< 200 ms", _bench.yes_no(ours < 0.2))
