@@ -24,6 +24,7 @@ import artreg
 from artreg import references
 from artreg.references import _s3 as s3_references
 from conftest import past_racy_window, serve
+from s3servers import point_at
 
 
 def sha(data: bytes | str) -> str:
@@ -131,14 +132,7 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S
     """A fresh unversioned bucket on the local moto server, with dummy credentials in the environment."""
     import boto3
 
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    point_at(monkeypatch, moto_endpoint, tmp_path)
     client = boto3.session.Session().client("s3")
     bucket = f"bucket-{next(_buckets)}"
     client.create_bucket(Bucket=bucket)

@@ -26,6 +26,7 @@ import pytest
 import artreg
 import artreg.wandb
 from artreg.wandb import _state
+from s3servers import point_at
 
 
 @dataclass
@@ -93,14 +94,7 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> A
     """A boto3 client of the moto server, with dummy credentials; buckets are made by each test."""
     import boto3
 
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    point_at(monkeypatch, moto_endpoint, tmp_path)
     client = boto3.session.Session().client("s3")
     # moto keeps one store per process, shared with other test modules' servers: remove only this test's buckets.
     before = {b["Name"] for b in client.list_buckets()["Buckets"]}
