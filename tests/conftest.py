@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,23 @@ def child_env(**extra: str) -> dict[str, str]:
 
 # Manifest rows back in an entries table of their own, as schema versions 1-10 kept them: run on a
 # current registry, it undoes the last migration, for tests that turn a registry back into an older one.
+
+def older_schema(con: Any, upto: int) -> None:
+    """Make ``con``'s empty file an artreg registry as a release of schema ``upto`` wrote it:
+    the first ``upto`` migrations, the application id, the version number and who created it."""
+    from artreg.storage._schema import APPLICATION_ID, MIGRATIONS
+
+    for number, step in enumerate(MIGRATIONS[:upto]):
+        if callable(step):
+            step(con)
+        else:
+            con.execute(step)
+        if number == 0:
+            con.execute("INSERT INTO settings(key, value) VALUES ('created_by', 'old')")
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    con.execute(f"PRAGMA user_version = {upto}")
+
+
 UNDO_CHUNKS = """
 CREATE TABLE entries_old (
     version_id INTEGER NOT NULL REFERENCES versions(id), path TEXT NOT NULL, digest TEXT NOT NULL,

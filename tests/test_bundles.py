@@ -29,7 +29,7 @@ import artreg
 from artreg._bundle import END_MEMBER, RECORDS_MEMBER, decode, encode
 from artreg._tar import TarReader, TarWriter
 from artreg.storage._schema import MIGRATIONS
-from conftest import Clock, make
+from conftest import Clock, make, older_schema
 from invariants import assert_consistent, rows, snapshot
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -644,8 +644,6 @@ def test_every_registry_has_a_uuid_existing_ones_get_theirs_when_migrated(tmp_pa
 
     import apsw
 
-    from artreg.storage._schema import APPLICATION_ID
-
     with fresh(tmp_path, "new") as new, fresh(tmp_path, "other") as other:
         assert uuid.UUID(new.uuid).version == 4 and new.uuid != other.uuid
     # a registry file written before copies existed: every migration up to the one that adds them
@@ -653,12 +651,7 @@ def test_every_registry_has_a_uuid_existing_ones_get_theirs_when_migrated(tmp_pa
     old = tmp_path / "old.db"
     con = apsw.Connection(str(old))
     with con:
-        for number in range(before):
-            con.execute(MIGRATIONS[number])
-            con.execute(f"PRAGMA user_version = {number + 1}")
-            if number == 0:
-                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                con.execute("INSERT INTO settings(key, value) VALUES ('created_by', 'old')")
+        older_schema(con, before)
         con.execute("INSERT INTO projects(name, created_at) VALUES ('kept', '2020-01-01T00:00:00.000000Z')")
     con.close()
     with artreg.open(old) as reg:
@@ -813,18 +806,11 @@ def test_runs_an_earlier_import_left_without_an_id_get_one_when_migrated(tmp_pat
     """Imports before runs carried W&B's id created runs with none: the migration gives each a unique one."""
     import apsw
 
-    from artreg.storage._schema import APPLICATION_ID
-
     fills = next(i for i, m in enumerate(MIGRATIONS) if "run_key IS NULL\n  AND NOT EXISTS" in m)
     old = tmp_path / "old.db"
     con = apsw.Connection(str(old))
     with con:
-        for number in range(fills):
-            con.execute(MIGRATIONS[number])
-            con.execute(f"PRAGMA user_version = {number + 1}")
-            if number == 0:
-                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                con.execute("INSERT INTO settings(key, value) VALUES ('created_by', 'old')")
+        older_schema(con, fills)
         con.execute("INSERT INTO projects(id, name, created_at) VALUES (100, 'p', '2020-01-01T00:00:00.000000Z')")
         insert = ("INSERT INTO runs(id, project_id, name, created_by, started_at, state, finished_at, run_key)"
                   " VALUES (?, 100, ?, 'old', '2020-01-01T00:00:00.000000Z', 'finished', '2020-01-01T00:00:01.000000Z', ?)")

@@ -28,8 +28,7 @@ import artreg
 from artreg import _chunkcache
 from artreg.storage import _chunks
 from artreg.storage._manifest import version_digest
-from artreg.storage._schema import APPLICATION_ID, MIGRATIONS
-from conftest import make
+from conftest import make, older_schema
 from invariants import assert_chunks_consistent
 from strategies import manifest_paths
 
@@ -432,12 +431,7 @@ def old_registry(path: Path, versions: dict[int, list[tuple[str, str, int]]]) ->
     """A registry as schema version 6 wrote it: manifest rows in an ``entries`` table."""
     con = apsw.Connection(str(path))
     with con:
-        for number, step in enumerate(MIGRATIONS[:6]):
-            con.execute(step)  # type: ignore[arg-type]
-            if number == 0:
-                con.execute("INSERT INTO settings(key, value) VALUES ('created_by', 'old')")
-        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        con.execute("PRAGMA user_version = 6")
+        older_schema(con, 6)
         con.execute("INSERT INTO projects(name, created_at) VALUES ('p', '2024-01-01T00:00:00.000000Z')")
         con.execute("INSERT INTO collections(project_id, name, type, created_at) "
                     "VALUES (3, 'ds', 'dataset', '2024-01-01T00:00:00.000000Z')")
