@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import artreg
+import pgserver
 
 # Real S3 servers for the tests of blobs in a bucket (SPEC §17), one of each per session.
 pytest_plugins = ["s3servers"]
@@ -200,3 +201,22 @@ def hostile() -> Iterator[Hostile]:
     finally:
         proc.kill()
         proc.communicate(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgserver.Cluster]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, one per test process (xdist worker), deleted at the end."""
+    with pgserver.cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: pgserver.Cluster) -> Iterator[str]:
+    """The URL of a fresh, empty database on ``pg_cluster`` (``postgresql://postgres@127.0.0.1:PORT/NAME``), dropped afterwards.
+
+    A test that stops the server gets it started again here, so the next test finds it running.
+    """
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.start()
+    pg_cluster.drop_database(url)
