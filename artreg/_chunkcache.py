@@ -33,16 +33,21 @@ from ._progress import ProgressCallback
 from ._walk import FileRow, FileRows
 from .storage import _chunks as chunks
 from .storage._blobs import BlobStore
+from .storage._pg_sql import override
 
 FINGERPRINT_HEADER = b"artreg-chunk-files-v1\n"
 LOOKUP = """
-SELECT j.value, c.id, c.first_path, c.last_path, c.count, c.size FROM json_each(?) AS j
+SELECT j.value, c.id, c.first_path, c.last_path, c.count, c.size FROM json_each(? /* text */) AS j
 JOIN chunk_cache AS cc ON cc.fingerprint = unhex(j.value) JOIN chunks AS c ON c.key = cc.chunk_key
 """
 REMEMBER = """
 INSERT INTO chunk_cache(fingerprint, chunk_key) VALUES (?, ?)
 ON CONFLICT(fingerprint) DO UPDATE SET chunk_key = excluded.chunk_key
 """
+# A catalog in PostgreSQL is shared by machines, and a fingerprint describes one machine's
+# files (device and inode numbers): each machine's are its own (see _pg.machine_salt).
+override(LOOKUP, LOOKUP.replace("cc.fingerprint = unhex(j.value)", "cc.fingerprint = sha256(unhex(j.value) || int8send(artreg_machine()))"))
+override(REMEMBER, REMEMBER.replace("VALUES (?, ?)", "VALUES (sha256(CAST(? AS bytea) || int8send(artreg_machine())), ?)"))
 _PATH = itemgetter(0)
 
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 BundleSource = str | os.PathLike[str] | BinaryIO
 HELD_VERSIONS = """
-SELECT o.origin, v.digest FROM json_each(?) AS j JOIN version_origins AS o ON o.origin = j.value
+SELECT o.origin, v.digest FROM json_each(? /* text */) AS j JOIN version_origins AS o ON o.origin = j.value
 JOIN versions AS v ON v.id = o.version_id WHERE v.state = 'committed'
 """
 OWN_VERSIONS = "SELECT id, digest FROM versions WHERE id IN (SELECT value FROM json_each(?)) AND state = 'committed'"
@@ -188,7 +188,7 @@ def copy_between(
     from ._export import write_bundle
     from ._import import import_stream
 
-    if dst is src or (not dst.db.memory and not src.db.memory and os.path.samefile(dst.db.path, src.db.path)):
+    if dst is src or dst.db.same(src.db):
         raise InvalidName(f"cannot copy registry {src.db.path!r} into itself")
     # One physical store (a bucket prefix both keep their blobs in): its blobs are adopted, not sent.
     shared = src.store.identity is not None and src.store.identity == dst.store.identity

@@ -16,19 +16,19 @@ from ._bundle import CopyReport
 from ._errors import InvalidName, NotFound
 from ._progress import ProgressCallback
 from ._registry import Registry
+from .storage._catalog_open import is_catalog_url
 
 
 def _url_refusal(place: str) -> str:
     """What ``copy`` says of a URL given where a registry or a bundle goes."""
     scheme = place.partition("://")[0].lower()
-    if scheme.startswith("postgres"):
-        why = "this version of artreg keeps a catalog in a registry file only, not in PostgreSQL"
-    elif scheme == "s3":
+    if scheme == "s3":
         why = ("a bucket holds a registry's blobs, not a registry: open the registry with blobs= (or run "
                "'artreg blobs move URL'), or write the bundle to a file or to - and upload that")
     else:
-        why = "this version of artreg opens no catalog by URL"
-    return f"copy cannot use {place!r}: {why}; it copies between registry folders or .db files, .tar bundles and - (a pipe)"
+        why = "the only catalog opened by URL is PostgreSQL's (postgresql://)"
+    return (f"copy cannot use {place!r}: {why}; it copies between registry folders or .db files, postgresql:// catalogs, "
+            ".tar bundles and - (a pipe)")
 
 
 def is_bundle(place: str) -> bool:
@@ -38,6 +38,8 @@ def is_bundle(place: str) -> bool:
 
 def _require_registry(path: str) -> None:
     """Refuse a copy source that is not a registry, rather than create an empty one there."""
+    if is_catalog_url(path):
+        return  # opened with create=False
     database = path if path.endswith((".db", ".sqlite")) else os.path.join(path, "registry.db")
     if not os.path.isfile(database):
         raise NotFound(f"no registry at {path!r}")
@@ -67,12 +69,17 @@ def copy(
     basis: Sequence[str] = (),
     keep_destination_aliases: bool = False,
     progress: ProgressCallback | None = None,
+    blobs: str | None = None,
 ) -> CopyReport:
-    """``artreg copy SRC DST [REF...]``: each side a registry path, a ``.tar`` bundle, or ``-``."""
+    """``artreg copy SRC DST [REF...]``: each side a registry path, a ``postgresql://`` catalog, a ``.tar`` bundle, or ``-``.
+
+    ``blobs`` is where a destination registry created here keeps its blobs (``open(blobs=)``):
+    a new catalog in PostgreSQL needs it, ``s3://bucket/prefix`` or a folder all its machines reach.
+    """
     if is_bundle(src) and is_bundle(dst):
         raise InvalidName("copy needs a registry on at least one side: use 'artreg bundle verify' to check a bundle")
     for place in (src, dst):
-        if "://" in place:  # not a folder to create
+        if "://" in place and not is_catalog_url(place):  # not a folder to create
             raise InvalidName(_url_refusal(place))
     if basis and not is_bundle(dst):
         raise InvalidName("--basis applies when the destination is a bundle")
@@ -83,14 +90,14 @@ def copy(
             if refs:
                 raise InvalidName("a bundle is imported whole: choose the versions when it is made")
             source = stack.enter_context(_stdio(src, "r"))
-            reg = stack.enter_context(Registry(dst, user=user))
+            reg = stack.enter_context(Registry(dst, user=user, blobs=blobs))
             return reg.import_bundle(source, keep_destination_aliases=keep_destination_aliases, progress=progress)
         _require_registry(src)
-        origin = stack.enter_context(Registry(src, user=user))
+        origin = stack.enter_context(Registry(src, user=user, create=False))
         if is_bundle(dst):
             target = stack.enter_context(_stdio(dst, "w"))
             return origin.export_bundle(target, refs or None, basis=list(basis) or None, progress=progress)
-        destination = stack.enter_context(Registry(dst, user=user))
+        destination = stack.enter_context(Registry(dst, user=user, blobs=blobs))
         return origin.copy_to(destination, refs or None, keep_destination_aliases=keep_destination_aliases, progress=progress)
     raise AssertionError("unreachable")
 

@@ -26,7 +26,12 @@ subclasses the builtin a caller would already catch::
     ├── DiskError(OSError)             a local file or folder could not be read or written: a full disk,
     │                                  a read-only folder, a failing device; nothing was committed
     ├── SourceError(OSError)           a reference's source (file://, http(s)://, s3://) could not be read
-    └── MissingExtra(ImportError)      the feature needs an optional extra that is not installed
+    ├── MissingExtra(ImportError)      the feature needs an optional extra that is not installed
+    ├── CatalogUnavailable(ConnectionError)
+    │                                  a catalog in PostgreSQL could not be reached, or the connection
+    │                                  was lost mid-transaction (rolled back: nothing half written)
+    └── CatalogDenied(PermissionDenied)
+                                       the PostgreSQL server refused the credentials
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ __all__ = [
     "AlreadyExists",
     "ArtregError",
     "Busy",
+    "CatalogDenied",
+    "CatalogUnavailable",
     "Conflict",
     "DiskError",
     "FileNotFound",
@@ -190,3 +197,15 @@ class SourceError(ArtregError, OSError):
 
 class MissingExtra(ArtregError, ImportError):
     """The feature needs an optional extra that is not installed; the message says which to install."""
+
+
+class CatalogUnavailable(ArtregError, ConnectionError):
+    """A catalog in PostgreSQL could not be reached, or the connection was lost mid-transaction.
+
+    The server rolls back a transaction whose connection is lost, so nothing was half
+    written; the next call on the registry connects again.
+    """
+
+
+class CatalogDenied(PermissionDenied):
+    """The PostgreSQL server refused the credentials in the catalog's URL (or the environment's)."""

@@ -89,8 +89,8 @@ SELECT r.name, r.description, r.all_types, r.visibility, r.default_role, r.creat
        (SELECT json_group_array(alias) FROM (SELECT alias FROM protected_aliases WHERE registry_id = r.id ORDER BY alias))
 FROM registries AS r WHERE r.id = ?
 """
-OUTPUTS = "SELECT o.run_id, o.version_id FROM json_each(?) AS j JOIN run_outputs AS o ON o.version_id = j.value"
-INPUTS = "SELECT i.run_id, i.version_id FROM json_each(?) AS j JOIN run_inputs AS i ON i.version_id = j.value"
+OUTPUTS = "SELECT o.run_id, o.version_id FROM json_each(? /* bigint */) AS j JOIN run_outputs AS o ON o.version_id = j.value"
+INPUTS = "SELECT i.run_id, i.version_id FROM json_each(? /* bigint */) AS j JOIN run_inputs AS i ON i.version_id = j.value"
 RUNS = f"""
 SELECT r.id, p.name, {", ".join(f"r.{f}" for f in RUN_FIELDS)},
        (SELECT json_group_array(origin) FROM (SELECT origin FROM run_origins WHERE run_id = r.id ORDER BY origin))

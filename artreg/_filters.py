@@ -55,6 +55,9 @@ SET_FIELDS = {
     "tag": "SELECT 1 FROM version_tags AS t WHERE t.version_id = coalesce(v.source_id, v.id) AND {}",
 }
 SET_COLUMNS = {"alias": "a.alias", "tag": "t.tag"}
+# Every value a field can have, for a catalog that matches patterns outside SQL (_filters_pg).
+SET_VALUES = {"alias": "SELECT DISTINCT a.alias FROM aliases AS a", "tag": "SELECT DISTINCT t.tag FROM version_tags AS t"}
+COLUMN_VALUES = "SELECT DISTINCT {} FROM versions AS v JOIN collections AS c ON c.id = v.collection_id"
 _REGEX_FLAGS = "imsx"
 SELECT_VERSIONS = """
 SELECT v.id FROM versions AS v
@@ -126,6 +129,9 @@ class Compiler:
     the query may meet links, whose metadata is their source's (``s``, see SOURCE_JOIN).
     """
 
+    TRUE, FALSE = "1", "0"  # SQL's truth values (PostgreSQL's compiler has booleans)
+    NO_LIMIT: object = -1
+
     def __init__(self, *, links: bool = True) -> None:
         self.args: list[Any] = []
         self.meta = LINK_META if links else "v.metadata"
@@ -157,7 +163,7 @@ class Compiler:
                 clauses.append((_cost(key), self.field(key, cond)))
         # SQLite tests AND terms in the order written: columns first, JSON parsing last.
         clauses.sort(key=lambda clause: clause[0])
-        return "(" + " AND ".join(sql for _, sql in clauses) + ")" if clauses else "1"
+        return "(" + " AND ".join(sql for _, sql in clauses) + ")" if clauses else self.TRUE
 
     def order(self, order: object) -> str:
         """The ORDER BY of ``order`` (``field`` or ``-field``; None: newest first)."""
@@ -168,7 +174,7 @@ class Compiler:
         direction = " DESC" if order.startswith("-") else ""
         field = order.lstrip("+-")
         if field.startswith(METADATA):
-            return f"json_extract({self.meta}, {self.bind(metadata_path(field))}){direction}, v.id{direction}"
+            return f"{self.order_metadata(metadata_path(field), direction)}, v.id{direction}"
         if field not in ORDER_COLUMNS:
             raise InvalidName(f"cannot order by {field!r}; order by {', '.join(ORDER_COLUMNS)} or metadata.<key>")
         return f"{ORDER_COLUMNS[field]}{direction}, v.id{direction}"
@@ -189,11 +195,11 @@ class Compiler:
 
     def column(self, field: str, column: _Column, op: str, value: object, ops: Mapping[str, object]) -> str:
         if op == "$exists":
-            return "1" if _flag(field, value) else "0"
+            return self.TRUE if _flag(field, value) else self.FALSE
         if op == "$regex":
             if not column.regex:
                 raise InvalidName(f"$regex does not apply to filter field {field!r}")
-            return f"regexp({self.bind(_pattern(field, value, ops))}, {column.sql})"
+            return self.regex(_pattern(field, value, ops), column.sql, COLUMN_VALUES.format(column.sql))
         if op in ("$in", "$nin"):
             values = [column.value(field, item) for item in _list(field, op, value)]
             sql = f"{column.sql} IN (SELECT value FROM json_each({self.bind(json.dumps(values))}))"
@@ -208,7 +214,7 @@ class Compiler:
         if op == "$exists":
             return f"{'' if _flag(field, value) else 'NOT '}EXISTS ({exists.format('1')})"
         if op == "$regex":
-            return f"EXISTS ({exists.format(f'regexp({self.bind(_pattern(field, value, ops))}, {column})')})"
+            return f"EXISTS ({exists.format(self.regex(_pattern(field, value, ops), column, SET_VALUES[field]))})"
         if op in ("$in", "$nin"):
             values = [_text(field, item) for item in _list(field, op, value)]
             some = f"EXISTS ({exists.format(f'{column} IN (SELECT value FROM json_each({self.bind(json.dumps(values))}))')})"
@@ -225,17 +231,21 @@ class Compiler:
         if op == "$exists":
             return f"{self.json_type(path)} IS {'NOT ' if _flag(field, value) else ''}NULL"
         if op == "$regex":
-            return f"(regexp({self.bind(_pattern(field, value, ops))}, {self.extract(path)}) AND {self.json_type(path)} IS 'text')"
+            return f"({self.metadata_regex(_pattern(field, value, ops), path)} AND {self.json_type(path)} IS 'text')"
         if op in ("$in", "$nin"):
             items = _list(field, op, value)
-            some = "(" + " OR ".join(self.equals(field, path, item) for item in items) + ")" if items else "0"
+            some = "(" + " OR ".join(self.equals(field, path, item) for item in items) + ")" if items else self.FALSE
             return some if op == "$in" else f"NOT {some}"
         if op in ("$eq", "$ne"):
             same = self.equals(field, path, value)
             return same if op == "$eq" else f"NOT {same}"
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise InvalidName(f"{op} on filter field {field!r} compares with a number or a string, not {value!r}")
-        compare = f"{self.extract(path)} {COMPARISONS[op]} {self.bind(_json_value(field, value))}"
+        return self.ordered(path, COMPARISONS[op], _json_value(field, value))
+
+    def ordered(self, path: str, symbol: str, value: int | float | str) -> str:
+        """The metadata value at ``path`` compares by ``symbol`` with ``value``, and is of a type it orders with."""
+        compare = f"{self.extract(path)} {symbol} {self.bind(value)}"
         return f"({compare} AND {self.json_type(path)} IN {_json_types(value)})"
 
     def equals(self, field: str, path: str, value: object) -> str:
@@ -251,6 +261,16 @@ class Compiler:
         else:
             raise InvalidName(f"filter field {field!r} compares with JSON values, not {value!r}")
         return f"coalesce({same} AND {self.json_type(path)} IN {_json_types(value)}, 0)"
+
+    def regex(self, pattern: str, sql: str, values: str) -> str:
+        """A test that ``sql`` (a text expression; ``values`` selects every value it can have) matches ``pattern``."""
+        return f"regexp({self.bind(pattern)}, {sql})"
+
+    def metadata_regex(self, pattern: str, path: str) -> str:
+        return self.regex(pattern, self.extract(path), "")
+
+    def order_metadata(self, path: str, direction: str) -> str:
+        return f"json_extract({self.meta}, {self.bind(path)}){direction}"
 
     def extract(self, path: str) -> str:
         return f"json_extract({self.meta}, {self.bind(path)})"
@@ -351,8 +371,13 @@ def version_ids(
         limit = at_most_int64(limit)
     if project is not None and check_project(project).startswith(REGISTRY_PROJECT_PREFIX):
         registry = project[len(REGISTRY_PROJECT_PREFIX):]
-    query = Compiler(links=registry is not None)
-    condition = query.condition(spec) if spec is not None else "1"
+    if ctx.db.dialect == "postgresql":
+        from ._filters_pg import PgCompiler
+
+        query: Compiler = PgCompiler(con, links=registry is not None)
+    else:
+        query = Compiler(links=registry is not None)
+    condition = query.condition(spec) if spec is not None else query.TRUE
     ordering = query.order(order)
     if registry is not None:
         name = check_project(registry, kind="registry name")
@@ -365,7 +390,7 @@ def version_ids(
         scope = f"p.name = {query.bind(project)}"
     else:
         scope = NOT_A_REGISTRY
-    limit_sql = query.bind(-1 if limit is None else limit)
+    limit_sql = query.bind(query.NO_LIMIT if limit is None else limit)
     joins = SOURCE_JOIN if registry is not None else ""
     sql = SELECT_VERSIONS.format(source_join=joins, scope=scope, condition=condition, order=ordering, limit=limit_sql)
     return [r[0] for r in con.execute(sql, query.args)]

@@ -44,11 +44,11 @@ WHERE b.digest NOT IN (
 """
 # Of the digests given, those the cache must keep: a blob's, or a live reference entry's.
 KEPT_IN_CACHE = f"""
-SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM blobs) OR value IN (
+SELECT value FROM json_each(? /* text */) WHERE value IN (SELECT digest FROM blobs) OR value IN (
     SELECT e.digest FROM chunk_entries AS e WHERE e.chunk_id IN ({LIVE_CHUNKS}) AND e.ref IS NOT NULL
 )
 """
-LIVE_VERSION_DIGESTS = "SELECT value FROM json_each(?) WHERE value IN (SELECT digest FROM versions WHERE state = 'committed')"
+LIVE_VERSION_DIGESTS = "SELECT value FROM json_each(? /* text */) WHERE value IN (SELECT digest FROM versions WHERE state = 'committed')"
 REFERENCED = f"SELECT DISTINCT e.digest, e.size FROM chunk_entries AS e WHERE e.chunk_id IN ({LIVE_CHUNKS}) AND e.ref IS NULL"
 # The manifests of deleted versions go with their blobs, and the chunks no manifest lists
 # any more with them (a deleted version's entries can no longer be read afterwards).

@@ -61,7 +61,7 @@ RUN_BY_ORIGIN = "SELECT run_id FROM run_origins WHERE origin IN (SELECT value FR
 OWN_RUNS = "SELECT id, started_at FROM runs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
 INSERT_VERSION_ORIGIN = """
 INSERT INTO version_origins(origin, version_id) VALUES (?, ?)
-ON CONFLICT(origin) DO UPDATE SET version_id = excluded.version_id WHERE version_id != excluded.version_id
+ON CONFLICT(origin) DO UPDATE SET version_id = excluded.version_id WHERE version_origins.version_id != excluded.version_id
 """
 FINISH_RUN = "UPDATE runs SET state = ?1, error = ?2, finished_at = ?3 WHERE id = ?4 AND state = 'running' AND ?1 != 'running'"
 INSERT_RUN_ORIGIN = "INSERT INTO run_origins(origin, run_id) VALUES (?, ?) ON CONFLICT(origin) DO NOTHING"

@@ -35,6 +35,7 @@ from ._walk import FileRow, FileRows
 from .storage import _blob_rows as blob_rows
 from .storage._blobs import BlobStore, Stored, wait_all
 from .storage._manifest import EntryRow
+from .storage._pg_sql import override
 
 # Inline blobs waiting for the version's transaction are written early above this many
 # bytes or rows, so a log's memory stays bounded however many files it stores.
@@ -54,6 +55,19 @@ INSERT INTO stat_cache(dev, ino, size, mtime_ns, ctime_ns, digest) VALUES (?, ?,
 ON CONFLICT(dev, ino) DO UPDATE
 SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, digest = excluded.digest
 """
+# A catalog in PostgreSQL is shared by machines, and these caches describe one machine's
+# files: its device numbers are stored XOR its salt, its tree fingerprints suffixed with it
+# (artreg_machine(), see _pg.machine_salt), so no machine ever reads another's entries.
+override(SELECT_STAT, """
+SELECT s.dev # artreg_machine(), s.ino, s.size, s.mtime_ns, s.ctime_ns, s.digest
+FROM jsonb_array_elements(CAST(? AS jsonb)) AS j(value)
+JOIN stat_cache AS s ON s.dev = CAST(j.value ->> 0 AS bigint) # artreg_machine() AND s.ino = CAST(j.value ->> 1 AS bigint)
+""")
+override(SELECT_STAT_RANGE, "SELECT dev # artreg_machine(), ino, size, mtime_ns, ctime_ns, digest FROM stat_cache "
+                            "WHERE dev = CAST(? AS bigint) # artreg_machine() AND ino BETWEEN ? AND ?")
+override(UPSERT_STAT, UPSERT_STAT.replace("VALUES (?, ", "VALUES (CAST(? AS bigint) # artreg_machine(), "))
+override(SELECT_TREE, "SELECT digest FROM tree_cache WHERE fingerprint = CAST(? AS text) || ':' || artreg_machine()")
+override(UPSERT_TREE, UPSERT_TREE.replace("VALUES (?, ?)", "VALUES (CAST(? AS text) || ':' || artreg_machine(), ?)"))
 
 
 NO_EXTRA = "{}"

@@ -17,6 +17,7 @@ import apsw
 from ._errors import InvalidName
 from ._names import at_most_int64
 from ._svg import to_svg
+from .storage._pg_sql import override
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -42,16 +43,16 @@ _DOWN_STEPS = """
 # Driven from json_each so SQLite looks each id up by key: "id IN (SELECT ... json_each)"
 # over two lists made it scan, 4 s for a 10,000-node chain against 20 ms this way.
 VERSION_LABELS = """
-SELECT v.id, p.name || '/' || c.name || ':v' || v.idx, c.type, v.state FROM json_each(?) AS j
+SELECT v.id, p.name || '/' || c.name || ':v' || v.idx, c.type, v.state FROM json_each(? /* bigint */) AS j
 JOIN versions AS v ON v.id = j.value JOIN collections AS c ON c.id = v.collection_id
 JOIN projects AS p ON p.id = c.project_id
 """
 RUN_LABELS = """
-SELECT r.id, r.name, r.job_type, r.state, p.name FROM json_each(?) AS j
+SELECT r.id, r.name, r.job_type, r.state, p.name FROM json_each(? /* bigint */) AS j
 JOIN runs AS r ON r.id = j.value JOIN projects AS p ON p.id = r.project_id
 """
-OUTPUT_EDGES = "SELECT o.run_id, o.version_id FROM json_each(?) AS j JOIN run_outputs AS o ON o.run_id = j.value"
-INPUT_EDGES = "SELECT i.version_id, i.run_id FROM json_each(?) AS j JOIN run_inputs AS i ON i.run_id = j.value"
+OUTPUT_EDGES = "SELECT o.run_id, o.version_id FROM json_each(? /* bigint */) AS j JOIN run_outputs AS o ON o.run_id = j.value"
+INPUT_EDGES = "SELECT i.version_id, i.run_id FROM json_each(? /* bigint */) AS j JOIN run_inputs AS i ON i.run_id = j.value"
 
 
 def _walk_sql(steps: str, limited: bool) -> str:
@@ -60,6 +61,28 @@ def _walk_sql(steps: str, limited: bool) -> str:
         return f"WITH RECURSIVE walk(kind, id, depth) AS (SELECT 'version', :root, 0 UNION {body}) SELECT kind, id FROM walk"
     body = steps.format(depth="", limit="")
     return f"WITH RECURSIVE walk(kind, id) AS (SELECT 'version', :root UNION {body}) SELECT kind, id FROM walk"
+
+
+# PostgreSQL allows one recursive reference to the walk: it joins the walk once with both
+# kinds of edge (version -> run, run -> version) as one relation.
+_PG_UP_EDGES = """SELECT 'version' AS from_kind, o.version_id AS from_id, 'run' AS kind, o.run_id AS id FROM run_outputs AS o
+    UNION ALL SELECT 'run', i.run_id, 'version', i.version_id FROM run_inputs AS i"""
+_PG_DOWN_EDGES = """SELECT 'version' AS from_kind, i.version_id AS from_id, 'run' AS kind, i.run_id AS id FROM run_inputs AS i
+    UNION ALL SELECT 'run', o.run_id, 'version', o.version_id FROM run_outputs AS o"""
+
+
+def _pg_walk_sql(edges: str, limited: bool) -> str:
+    step = f"FROM walk AS w JOIN ({edges}) AS e ON e.from_kind = w.kind AND e.from_id = w.id"
+    if limited:
+        return (f"WITH RECURSIVE walk(kind, id, depth) AS (SELECT 'version', CAST(:root AS bigint), 0 "
+                f"UNION SELECT e.kind, e.id, w.depth + 1 {step} WHERE w.depth < :depth) SELECT kind, id FROM walk")
+    return (f"WITH RECURSIVE walk(kind, id) AS (SELECT 'version', CAST(:root AS bigint) "
+            f"UNION SELECT e.kind, e.id {step}) SELECT kind, id FROM walk")
+
+
+for _steps, _edges in ((_UP_STEPS, _PG_UP_EDGES), (_DOWN_STEPS, _PG_DOWN_EDGES)):
+    for _limited in (False, True):
+        override(_walk_sql(_steps, _limited), _pg_walk_sql(_edges, _limited))
 
 
 @dataclass(frozen=True)

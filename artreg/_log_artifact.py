@@ -7,7 +7,6 @@ tags, the producer edge of a run, and the collection's retention policy.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -203,7 +202,7 @@ def _plan(ctx: Context, content: Content, started: int, progress: ProgressCallba
 
 def _same_registry(base: Base, ctx: Context) -> bool:
     """Whether a draft's base version lives in this registry's database (its chunks can be shared)."""
-    return base.db is ctx.db or (not base.db.memory and os.path.realpath(base.db.path) == os.path.realpath(ctx.db.path))
+    return base.db.same(ctx.db)
 
 
 def _latest_digest(ctx: Context, project: str, name: str) -> str | None:

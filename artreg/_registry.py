@@ -39,6 +39,7 @@ from ._versions import ArtifactVersion, Collection, find_collection, list_collec
 from ._webhooks import Deliverer, DeliveryReport, RetryPolicy, deliver
 from .references import default_name, is_uri
 from .storage._blob_cache import CacheUsage, parse_size
+from .storage._catalog_open import is_catalog_url, open_catalog
 from .storage._db import Database
 from .storage._location import locate
 from .storage._s3 import parse_location
@@ -132,25 +133,30 @@ class Registry:
         memory = path is not None and os.fspath(path) == ":memory:"
         if read_only and memory:
             raise InvalidName("a new in-memory registry is empty: it cannot be opened read-only")
-        location = None if blobs is None else parse_location(blobs)
-        limit = parse_size(cache_size)
-        if memory and (location is not None or limit is not None):
-            raise InvalidName("a :memory: registry keeps every blob inline: blobs= and cache_size= need a registry on disk")
         create = create and not read_only
-        where = locate(default_home() if path is None else path, create=create)
-        db_path = where.database
-        settings = {"created_by": self.user}
-        if where.objects is not None:
-            settings["objects"] = where.objects
-        if location is not None:
-            settings["blobs"] = location.url
         self.read_only = read_only
-        self._db = Database(db_path, initial_settings=settings, create=create or where.objects is None, read_only=read_only)
-        self.path = db_path
-        # Where the blob files are is fixed when the file is created, so a registry opened
-        # by its folder or by its .db path finds the same objects.
-        stored = self._db.setting("objects")
-        self.objects = None if stored is None else Path(db_path).parent / stored
+        self.objects: Path | None
+        if path is not None and is_catalog_url(os.fspath(path)):
+            self._db, self.objects, location = open_catalog(
+                os.fspath(path), blobs, self.user, default_home(), create=create, read_only=read_only)
+            self.path = self._db.path
+        else:
+            location = None if blobs is None else parse_location(blobs)
+            if memory and (location is not None or cache_size is not None):
+                raise InvalidName("a :memory: registry keeps every blob inline: blobs= and cache_size= need a registry on disk")
+            where = locate(default_home() if path is None else path, create=create)
+            settings = {"created_by": self.user}
+            if where.objects is not None:
+                settings["objects"] = where.objects
+            if location is not None:
+                settings["blobs"] = location.url
+            self._db = Database(where.database, initial_settings=settings, create=create or where.objects is None, read_only=read_only)
+            self.path = where.database
+            # Where the blob files are is fixed when the file is created, so a registry opened
+            # by its folder or by its .db path finds the same objects.
+            stored = self._db.setting("objects")
+            self.objects = None if stored is None else Path(where.database).parent / stored
+        limit = parse_size(cache_size)
         try:
             self._store = open_store(self._db, self.objects, inline_limit, requested=location, cache_size=limit, user=self.user,
                                      create=not read_only)

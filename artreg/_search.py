@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from ._access import role_of
-from ._errors import InvalidName
+from ._errors import ArtregError, InvalidName
 from ._names import at_most_int64
+from .storage._pg_sql import SYNTAX_ERROR, override
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -64,6 +65,20 @@ WHERE registry_id IS NULL OR registry_id IN (SELECT value FROM json_each(:visibl
 ORDER BY rank, kind, ref, field, text
 LIMIT :limit
 """
+
+# The catalog in PostgreSQL (SPEC §18) matches with a tsquery over search_docs.tsv (the
+# 'simple' configuration: lower-cased words, no stemming, as FTS5's unicode61) and ranks by
+# ts_rank, negated to sort as bm25 does. Ranking differs from FTS5's bm25: ts_rank weighs how
+# often and how close the words are in the one field, not how rare they are in the index.
+PG_SEARCH_SQL = SEARCH_SQL.replace(
+    """    SELECT d.kind, d.ref_id, d.field, d.text, bm25(search_fts) AS rank
+    FROM search_fts JOIN search_docs AS d ON d.id = search_fts.rowid
+    WHERE search_fts MATCH :query AND""",
+    """    SELECT d.kind, d.ref_id, d.field, d.text, -ts_rank(d.tsv, q.query) AS rank
+    FROM search_docs AS d, to_tsquery('simple', :query) AS q(query)
+    WHERE d.tsv @@ q.query AND""",
+).replace("CROSS JOIN", "JOIN")
+override(SEARCH_SQL, PG_SEARCH_SQL)
 
 # A quoted phrase (optionally a prefix), a parenthesis, or a bare word.
 _TOKEN = re.compile(r'\s*(?:("(?:[^"]|"")*"\*?)|([()])|([^\s()"]+))')
@@ -122,6 +137,49 @@ def fts_query(text: object) -> str:
     return " ".join(parts)
 
 
+def ts_query(fts: str) -> str:
+    """An FTS5 query of ``fts_query`` as PostgreSQL's tsquery text, with the same meaning.
+
+    A phrase becomes its words joined by ``<->`` (followed by), a prefix ``:*`` on its last
+    word, ``AND``/``OR``/``NOT`` become ``&``/``|``/``& !``, and operands side by side are
+    joined by ``&`` as FTS5 joins them. Words are split as FTS5's tokenizer splits them
+    (letters and digits), so ``production-us`` is the phrase of its two words in both.
+    """
+    parts: list[str] = []
+    previous = None  # "operand", "operator", "(" or None
+    for found in _TOKEN.finditer(fts):
+        phrase, paren, word = found.groups()
+        if word in _OPERATORS:
+            parts.append({"AND": "&", "OR": "|", "NOT": "& !"}[word])
+            previous = "operator"
+            continue
+        if paren == ")":
+            parts.append(")")
+            previous = "operand"
+            continue
+        if previous == "operand":
+            parts.append("&")
+        if paren == "(":
+            parts.append("(")
+            previous = "("
+            continue
+        text = phrase or word or ""
+        prefix = text.endswith("*")
+        words = _WORD.findall(text.rstrip("*")[1:-1].replace('""', '"'))
+        if not words:
+            parts.append("''")  # nothing to match, as FTS5's empty phrase
+        else:
+            lexemes = [f"'{w}'" for w in words]  # the 'simple' dictionary lower-cases them, as it does the text
+            if prefix:
+                lexemes[-1] += ":*"
+            parts.append("(" + " <-> ".join(lexemes) + ")")
+        previous = "operand"
+    return " ".join(parts)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
 def _kinds(kinds: Iterable[str] | None) -> list[str]:
     if kinds is None:
         return list(KINDS)
@@ -137,6 +195,8 @@ def _kinds(kinds: Iterable[str] | None) -> list[str]:
 def search(ctx: Context, text: str, *, kinds: Iterable[str] | None, limit: int) -> list[SearchHit]:
     """Rank registries, collections and versions matching ``text`` (see ``Registry.search``)."""
     query = fts_query(text)
+    if ctx.db.dialect == "postgresql":
+        query = ts_query(query)
     chosen = _kinds(kinds)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise InvalidName(f"limit must be a positive number of hits, not {limit!r}")
@@ -148,5 +208,9 @@ def search(ctx: Context, text: str, *, kinds: Iterable[str] | None, limit: int) 
         try:
             rows: list[Any] = con.execute(SEARCH_SQL, args).fetchall()
         except apsw.SQLError as exc:
+            raise InvalidName(f"cannot search for {text!r}: {exc}") from exc
+        except ArtregError as exc:  # PostgreSQL's to_tsquery refusing the query's syntax
+            if getattr(exc, "sqlstate", None) != SYNTAX_ERROR:
+                raise
             raise InvalidName(f"cannot search for {text!r}: {exc}") from exc
     return [SearchHit(kind, field, ref, value, -rank) for kind, field, value, rank, ref in rows]

@@ -51,6 +51,7 @@ from ._suggest import no_artifact, no_collection, no_registry
 from .references import open_reference
 from .storage import _chunks as chunks
 from .storage._manifest import ManifestEntry, folder_range
+from .storage._pg_sql import override
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -130,6 +131,8 @@ RESOLVE = VERSION_COLUMNS + """WHERE v.id = (
     FROM collections AS c2 JOIN projects AS p2 ON p2.id = c2.project_id
     WHERE p2.name = :project AND c2.name = :name AND c2.deleted_at IS NULL
 )"""
+# PostgreSQL cannot type a bare ":index IS NULL" when the index is None: say what it is.
+override(RESOLVE, RESOLVE.replace("iif(:index IS NULL", "iif(CAST(:index AS bigint) IS NULL"))
 SELECT_LIVE_PAGE = "SELECT id FROM versions WHERE collection_id = ? AND state = 'committed' ORDER BY idx DESC LIMIT ? OFFSET ?"
 COUNT_LIVE = "SELECT count(*) FROM versions WHERE collection_id = ? AND state = 'committed'"
 LIVE_LINKS = "SELECT count(*) FROM versions WHERE source_id = ? AND state = 'committed'"

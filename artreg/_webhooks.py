@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._access import is_org_admin, role_of
 from ._clock import format_time, parse_time
 from ._errors import InvalidName
+from .storage._pg_sql import override
 
 if TYPE_CHECKING:
     from .storage._db import Database
@@ -46,6 +47,8 @@ UPDATE outbox SET next_attempt_at = :lease
 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now ORDER BY id LIMIT :batch)
 RETURNING id, automation, event, url, secret_env, body, attempts
 """
+# On a shared catalog in PostgreSQL several machines deliver: each claims rows no other has locked.
+override(CLAIM, CLAIM.replace("LIMIT :batch)", "LIMIT :batch FOR UPDATE SKIP LOCKED)"))
 INSERT_ATTEMPT = "INSERT INTO delivery_attempts(outbox_id, at, status, error, seconds) VALUES (?, ?, ?, ?, ?)"
 UPDATE_OUTCOME = """
 UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?, finished_at = ? WHERE id = ? AND state = 'pending'
@@ -54,6 +57,8 @@ SELECT_DELIVERIES = """
 SELECT id, automation, event, url, payload, body, state, created_at, next_attempt_at, finished_at FROM outbox
 WHERE (:name IS NULL OR automation = :name) AND (:state IS NULL OR state = :state) ORDER BY id
 """
+override(SELECT_DELIVERIES, SELECT_DELIVERIES.replace("(:name IS NULL", "(CAST(:name AS text) IS NULL").replace(
+    "(:state IS NULL", "(CAST(:state AS text) IS NULL"))
 SELECT_ATTEMPTS = """
 SELECT outbox_id, at, status, error, seconds FROM delivery_attempts
 WHERE outbox_id IN (SELECT value FROM json_each(:ids)) ORDER BY id

@@ -49,6 +49,7 @@ from ._paths import children, descendants, is_folder, local_files
 from ._registry import Registry, default_home, default_user
 from ._versions import ArtifactVersion
 from .storage._blobs import VerifyingReader, check_bytes
+from .storage._catalog_open import is_catalog_url
 from .storage._location import locate
 from .storage._manifest import ManifestEntry
 
@@ -57,7 +58,7 @@ BUFFER = io.DEFAULT_BUFFER_SIZE  # an opened file's read buffer unless block_siz
 
 # Registries opened from a path, shared by every filesystem object of the process: the key
 # holds the database file's identity, so a registry replaced on disk is opened afresh.
-_OPENED: dict[tuple[str, str, int, int], Registry] = {}
+_OPENED: dict[tuple[object, ...], Registry] = {}
 _OPENING = threading.Lock()
 
 
@@ -100,7 +101,8 @@ class ArtregFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec ship
             reg = options["registry"]
             if reg.path == ":memory:":
                 raise TypeError("an artreg:// filesystem over a ':memory:' registry cannot leave its process")
-            options["registry"] = reg.path
+            # A catalog's own URL: Registry.path hides its password, which the other process needs.
+            options["registry"] = getattr(reg._db, "url", reg.path)
             options["user"] = reg.user
         return _make, (type(self), self.storage_args, options)
 
@@ -358,12 +360,19 @@ class ArtregFile(io.BufferedReader):
 def open_registry(location: str | os.PathLike[str] | None, user: str | None) -> Registry:
     """The registry at ``location`` (None: ``$ARTREG_HOME`` or the default), opened once per process;
     FileNotFound when there is none (nothing is created)."""
+    who = user if user is not None else default_user()
+    if location is not None and is_catalog_url(os.fspath(location)):
+        url = os.fspath(location)
+        with _OPENING:
+            reg = _OPENED.get((url, who))
+            if reg is None:
+                reg = _OPENED[(url, who)] = Registry(url, user=who, create=False)
+        return reg
     try:
         database = locate(location if location is not None else default_home(), create=False).database
         found = os.stat(database)
     except (NotFound, FileNotFoundError, NotADirectoryError) as exc:
         raise FileNotFound(f"no artreg registry at {os.fspath(location if location is not None else default_home())!r}") from exc
-    who = user if user is not None else default_user()
     key = (str(database), who, found.st_dev, found.st_ino)
     with _OPENING:
         reg = _OPENED.get(key)

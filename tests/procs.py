@@ -112,7 +112,7 @@ def contend(path: str, seed: int, ops: int, who: int) -> None:
     races = 0
     slowest = 0.0
     started = time.monotonic()
-    with artreg.open(path, inline_limit=1024, user=f"worker{who}") as reg:
+    with open_registry(path, inline_limit=1024, user=f"worker{who}") as reg:
         for _ in range(ops):
             action = rng.choices(names, weights)[0]
             began = time.monotonic()
@@ -141,7 +141,7 @@ def _crash_draft(rng: random.Random, big: bool) -> artreg.Artifact:
 
 
 def _gc_loop(path: str, stop: threading.Event) -> None:
-    with artreg.open(path, inline_limit=1024) as reg:
+    with open_registry(path, inline_limit=1024) as reg:
         while not stop.is_set():
             reg.gc()
 
@@ -175,7 +175,7 @@ def _edited(rng: random.Random, reg: artreg.Registry) -> artreg.Artifact:
 def crash(path: str, seed: int, variant: str) -> None:
     rng = random.Random(seed)
     if variant == "edits":
-        with artreg.open(path, inline_limit=1024) as reg:
+        with open_registry(path, inline_limit=1024) as reg:
             threading.Thread(target=_gc_loop, args=(path, threading.Event()), daemon=True).start()
             print("ready", flush=True)
             while True:
@@ -185,7 +185,7 @@ def crash(path: str, seed: int, variant: str) -> None:
                     old.delete(delete_aliases=True)
     if variant == "fresh":
         print("ready", flush=True)  # killed while creating the registry, or just after
-    with artreg.open(path, inline_limit=1024) as reg:
+    with open_registry(path, inline_limit=1024) as reg:
         if variant == "gc":
             threading.Thread(target=_gc_loop, args=(path, threading.Event()), daemon=True).start()
         if variant != "fresh":
@@ -215,7 +215,7 @@ def _outcome(action: Callable[[], object]) -> dict[str, str | None]:
 
 
 def full_disk(path: str, limit: int, kind: str) -> None:
-    reg = artreg.open(path, inline_limit=64 * 1024)
+    reg = open_registry(path, inline_limit=64 * 1024)
     rng = random.Random(limit)
     action: Callable[[], object]
     if kind == "download":  # a version logged beforehand, copied out past the limit
@@ -253,7 +253,7 @@ def read_only(path: str, uid: int | None) -> None:
         os.setuid(uid)
 
     def use() -> None:
-        with artreg.open(path, inline_limit=1024) as reg:
+        with open_registry(path, inline_limit=1024) as reg:
             reg.artifact(f"{PROJECT}/ds").verify()
             art = artreg.Artifact("more", type="dataset")
             with art.new_file("big.bin", mode="wb") as f:
@@ -273,14 +273,22 @@ def gc_as(path: str, uid: int | None) -> None:
         os.setuid(uid)
 
     def collect() -> None:
-        with artreg.open(path, inline_limit=1024) as reg:
+        with open_registry(path, inline_limit=1024) as reg:
             reg.gc()
 
     def fix() -> None:
-        with artreg.open(path, inline_limit=1024) as reg:
+        with open_registry(path, inline_limit=1024) as reg:
             reg.check(fix=True)
 
     print(json.dumps({"gc": _outcome(collect), "check": _outcome(fix)}), flush=True)
+
+
+def open_registry(path: str, **options: Any) -> artreg.Registry:
+    """``artreg.open``; a PostgreSQL catalog keeps its blobs in ``$ARTREG_TEST_BLOBS`` when it is created here."""
+    blobs = os.environ.get("ARTREG_TEST_BLOBS")
+    if blobs and path.startswith("postgresql://"):
+        options.setdefault("blobs", blobs)
+    return artreg.open(path, **options)
 
 
 def main(argv: list[str]) -> None:

@@ -52,8 +52,10 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -1094,6 +1096,38 @@ class DiskAliasMachine(AliasMachine):
             shutil.rmtree(self.tmpdir)
 
 
+class PgAliasMachine(AliasMachine):
+    """The same rules on a catalog in PostgreSQL (SPEC §18), each example in a schema of its own.
+
+    ``database`` is set by the ``_pg_database`` fixture: one database of the test session's
+    cluster, a fresh schema (and blob folder) per example.
+    """
+
+    database = ""
+
+    def open_registry(self) -> artreg.Registry:
+        assert self.database, "the _pg_database fixture sets the database"
+        self.schema = f"example_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.database, autocommit=True) as con:
+            con.execute(f"CREATE SCHEMA {self.schema}")
+        self.tmpdir = tempfile.mkdtemp(prefix="artreg-stateful-pg-")
+        return artreg.open(f"{self.database}?options=-csearch_path%3D{self.schema}", blobs=self.tmpdir, inline_limit=0)
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+            with psycopg.connect(self.database, autocommit=True) as con:
+                con.execute(f"DROP SCHEMA {self.schema} CASCADE")
+        finally:
+            shutil.rmtree(self.tmpdir)
+
+
+@pytest.fixture(autouse=True)
+def _pg_database(request: pytest.FixtureRequest) -> None:
+    if request.cls is TestAliasesOnPostgres:
+        PgAliasMachine.database = request.getfixturevalue("pg_url")
+
+
 AliasMachine.TestCase.settings = settings(
     max_examples=75, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -1101,8 +1135,14 @@ DiskAliasMachine.TestCase.settings = settings(
     max_examples=25, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
+PgAliasMachine.TestCase.settings = settings(
+    max_examples=20, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
 TestAliases = AliasMachine.TestCase
 TestAliasesOnDisk = DiskAliasMachine.TestCase
+TestAliasesOnPostgres = PgAliasMachine.TestCase
+TestAliasesOnPostgres.pytestmark = [pytest.mark.slow]
 # Together over two minutes on two cores: in CI, not in `pytest -m "not slow"`.
 TestAliases.pytestmark = [pytest.mark.slow]
 TestAliasesOnDisk.pytestmark = [pytest.mark.slow]

@@ -101,7 +101,8 @@ def test_cli_copy_verify_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
         (["copy", str(tmp_path / "missing"), bundle], artreg.NotFound),
         (["copy", str(tmp_path / "missing.tar"), str(tmp_path / "x")], artreg.NotFound),
         (["copy", str(tmp_path / "src"), bundle, "p/nothing"], artreg.NotFound),
-        (["copy", str(tmp_path / "src"), "postgresql://db/reg"], artreg.InvalidName),
+        (["copy", str(tmp_path / "src"), "https://example.com/reg"], artreg.InvalidName),
+        (["copy", str(tmp_path / "src"), "postgresql://nobody@127.0.0.1:1/reg"], artreg.CatalogUnavailable),
     ]:
         assert cli.main(argv) == cli.EXIT_CODES[error], argv
         err = capsys.readouterr().err
@@ -110,10 +111,8 @@ def test_cli_copy_verify_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize(("url", "says"), [
-    ("postgresql://db.example/registry", "keeps a catalog in a registry file only, not in PostgreSQL"),
-    ("postgres://db.example/registry", "not in PostgreSQL"),
     ("s3://bucket/team/registry.tar", "a bucket holds a registry's blobs, not a registry: open the registry with blobs="),
-    ("https://example.com/registry", "opens no catalog by URL"),
+    ("https://example.com/registry", "the only catalog opened by URL is PostgreSQL's"),
 ])
 def test_copy_says_why_it_refuses_a_url(tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, says: str) -> None:
     populate(tmp_path / "src").close()
@@ -121,7 +120,7 @@ def test_copy_says_why_it_refuses_a_url(tmp_path: Path, capsys: pytest.CaptureFi
         assert cli.main(argv) == cli.EXIT_CODES[artreg.InvalidName]
         err = capsys.readouterr().err
         assert err.startswith(f"artreg: error: copy cannot use {url!r}: ") and says in err, err
-        assert "registry folders or .db files, .tar bundles and -" in err
+        assert "registry folders or .db files, postgresql:// catalogs, .tar bundles and -" in err
     assert not (tmp_path / "dst").exists() and [p.name for p in tmp_path.iterdir()] == ["src"]
 
 

@@ -68,9 +68,19 @@ def chunk_ids(reg: artreg.Registry, version: artreg.ArtifactVersion) -> list[int
     return [r[0] for r in con.execute("SELECT chunk_id FROM manifests WHERE version_id = ? ORDER BY first_path", (version.id,))]
 
 
+PG_TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+
+
 def used_bytes(reg: artreg.Registry) -> int:
-    """Bytes of the database in use (pages minus free pages), as this connection sees it."""
+    """Bytes of the database in use, as this connection sees it.
+
+    SQLite: its pages minus its free pages. PostgreSQL: the bytes of every live row (its
+    pages keep dead rows until a vacuum, and each index and fork starts at a page of 8 KiB).
+    """
     con = reg._db.connection()
+    if reg._db.dialect == "postgresql":
+        tables = [r[0] for r in con.execute(PG_TABLES)]
+        return sum(int(con.execute(f"SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {name} AS t").fetchone()[0]) for name in tables)
     pages, free, size = (con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
     return int((pages - free) * size)
 

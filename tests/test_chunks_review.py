@@ -26,6 +26,7 @@ from test_chunks import check_version, chunk_ids, draft_of, small_chunks
 
 import artreg
 from artreg.storage import _chunks
+from artreg.storage._pg_sql import override
 from artreg.storage._schema import MIGRATIONS, _v12
 from conftest import UNDO_CHUNKS, child_env, readline
 from invariants import assert_chunks_consistent
@@ -179,10 +180,14 @@ def damaged_registry(reg: artreg.Registry) -> artreg.ArtifactVersion:
 
 
 CHUNK_OF = "(SELECT id FROM chunks WHERE first_path <= 'f013' AND last_path >= 'f013')"
+DAMAGE_TEXT = override(
+    f"UPDATE chunks SET text = CAST(replace(CAST(text AS TEXT), 'f013', 'f01x') AS BLOB) WHERE id = {CHUNK_OF}",
+    f"UPDATE chunks SET text = convert_to(replace(convert_from(text, 'UTF8'), 'f013', 'f01x'), 'UTF8') WHERE id = {CHUNK_OF}",
+)
 
 
 @pytest.mark.parametrize("damage", [
-    f"UPDATE chunks SET text = CAST(replace(CAST(text AS TEXT), 'f013', 'f01x') AS BLOB) WHERE id = {CHUNK_OF}",
+    DAMAGE_TEXT,
     f"UPDATE chunk_entries SET digest = '{'0' * 64}' WHERE path = 'f013'",
     "UPDATE chunk_entries SET path = 'f013x' WHERE path = 'f013'",
     "UPDATE chunk_entries SET size = size + 1 WHERE path = 'f013'",
@@ -206,7 +211,7 @@ def test_a_version_built_on_a_damaged_chunk_text_is_reported_by_check(reg: artre
     and in what was built on it."""
     version = damaged_registry(reg)
     with reg._db.write() as con:
-        con.execute(f"UPDATE chunks SET text = CAST(replace(CAST(text AS TEXT), 'f013', 'f01x') AS BLOB) WHERE id = {CHUNK_OF}")
+        con.execute(DAMAGE_TEXT)
     draft = version.new_draft()
     with draft.new_file("f039", mode="wb", overwrite=True) as f:
         f.write(b"changed")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import artreg
-from conftest import child_env, readline
+from conftest import child_env, open_catalog, readline
 from invariants import assert_consistent, rows
 
 PROCS = str(Path(__file__).resolve().with_name("procs.py"))
@@ -34,13 +34,16 @@ WORKERS = int(os.environ.get("ARTREG_TEST_WORKERS", "4"))  # benchmarks/soak.py 
 TIMEOUT = 180 * max(1.0, SCALE * WORKERS / 4)
 
 
-def run_workers(registry: Path, ops: int) -> list[dict[str, Any]]:
-    """Start the workers, release them at once, and return their reports."""
+def run_workers(registry: str, ops: int, blobs: Path) -> list[dict[str, Any]]:
+    """Start the workers, release them at once, and return their reports.
+
+    ``blobs``: where a PostgreSQL catalog a worker creates keeps its blobs.
+    """
     deadline = time.monotonic() + TIMEOUT
     procs = [
         subprocess.Popen(
-            [sys.executable, PROCS, "contend", str(registry), str(SEED * 100 + who), str(ops), str(who)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+            [sys.executable, PROCS, "contend", registry, str(SEED * 100 + who), str(ops), str(who)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(ARTREG_TEST_BLOBS=str(blobs)),
         )
         for who in range(WORKERS)
     ]
@@ -70,11 +73,11 @@ def assert_no_errors(reports: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.slow
-def test_four_processes_log_alias_link_delete_and_gc_one_collection(tmp_path: Path) -> None:
-    registry = tmp_path / "shared"
-    artreg.open(registry, inline_limit=1024).close()
+def test_four_processes_log_alias_link_delete_and_gc_one_collection(catalog: str, tmp_path: Path) -> None:
+    registry = catalog
+    open_catalog(registry, tmp_path, inline_limit=1024).close()
     ops = max(10, int(250 * SCALE))
-    reports = run_workers(registry, ops)
+    reports = run_workers(registry, ops, tmp_path / "blobs")
     assert_no_errors(reports)  # no Busy, nothing but NotFound for a version another worker deleted first
     assert all(len(r["done"]) + r["races"] == ops for r in reports)
     done = [d for r in reports for d in r["done"]]
@@ -96,7 +99,7 @@ def test_four_processes_log_alias_link_delete_and_gc_one_collection(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_four_processes_create_one_registry_at_once(tmp_path: Path) -> None:
+def test_four_processes_create_one_registry_at_once(catalog: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Creating the file, its schema and the first collection is itself contended.
 
     Several rounds, because the windows are short. Before the fixes in _db, about one round
@@ -105,8 +108,10 @@ def test_four_processes_create_one_registry_at_once(tmp_path: Path) -> None:
     the new file to WAL at once).
     """
     for round_ in range(max(1, int(5 * SCALE))):
-        registry = tmp_path / f"new{round_}"
-        reports = run_workers(registry, 4)
+        registry = str(tmp_path / f"new{round_}")
+        if catalog.startswith("postgresql://"):  # an empty database: the workers race to make the catalog in it
+            registry = request.getfixturevalue("pg_cluster").create_database()
+        reports = run_workers(registry, 4, tmp_path / "blobs")
         assert_no_errors(reports)
         with artreg.open(registry, inline_limit=1024) as reg:
             assert reg.created_by in {f"worker{who}" for who in range(WORKERS)}

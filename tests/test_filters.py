@@ -150,7 +150,8 @@ def test_links_filter_on_their_sources_metadata_and_tags_and_their_own_aliases(t
         reg.versions(registry="nope")
 
 
-def test_a_filter_is_one_query(reg: artreg.Registry) -> None:
+def test_a_filter_is_one_query(reg: artreg.Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a $regex first reads the field's distinct values (matched in Python): one more query."""
     spec = {"$or": [{"metadata.cfg.lr": {"$lt": 0.05}}, {"tag": {"$regex": "te"}}], "alias": {"$nin": ["x"]}, "size": {"$gt": 0}}
     statements: list[str] = []
 
@@ -159,14 +160,17 @@ def test_a_filter_is_one_query(reg: artreg.Registry) -> None:
         return True
 
     with reg._db.read() as con:
+        if reg._db.dialect == "postgresql":
+            run = type(con)._run
+            monkeypatch.setattr(type(con), "_run", lambda self, sql, params: (statements.append(sql), run(self, sql, params))[1])
         con.exec_trace = trace
         try:
-            ids = version_ids(reg, con, spec, registry=None, project=None, order="metadata.cfg.lr", limit=None)
+            ids = version_ids(reg._ctx, con, spec, registry=None, project=None, order="metadata.cfg.lr", limit=None)
         finally:
             con.exec_trace = None
     assert len(ids) == 3
-    assert len(statements) == 1  # one SELECT, every value bound
-    assert "0.05" not in statements[0] and "'te'" not in statements[0] and "'x'" not in statements[0]
+    assert len(statements) == (2 if reg._db.dialect == "postgresql" else 1)  # one SELECT, every value bound
+    assert "0.05" not in statements[-1] and "'te'" not in statements[-1] and "'x'" not in statements[-1]
 
 
 @pytest.mark.parametrize(

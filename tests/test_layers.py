@@ -19,7 +19,8 @@ PACKAGE = Path(artreg.__file__).parent
 LAYERS: dict[str, set[str]] = {
     "base": {"_errors", "_names", "_clock", "_progress", "_hashing", "_version", "_rows"},
     "storage": {
-        "storage", "storage._db", "storage._schema", "storage._location", "storage._manifest", "storage._chunks",
+        "storage", "storage._db", "storage._schema", "storage._pg", "storage._pg_sql", "storage._pg_schema", "storage._catalog_open",
+        "storage._location", "storage._manifest", "storage._chunks",
         "storage._chunkcheck", "storage._blob_rows", "storage._blobs", "storage._blob_cache", "storage._s3",
         "storage._s3_store", "storage._s3_gc", "storage._storage", "storage._root",
     },
@@ -30,7 +31,7 @@ LAYERS: dict[str, set[str]] = {
     "domain": {
         "_context", "_access", "_audit", "_events", "_projects", "_aliases", "_lifecycle", "_links", "_draft", "_based",
         "_chunkcache", "_ingest", "_log_artifact",
-        "_download", "_cache", "_paths", "_gc", "_diff", "_lineage", "_svg", "_search", "_filters", "_suggest",
+        "_download", "_cache", "_paths", "_gc", "_diff", "_lineage", "_svg", "_search", "_filters", "_filters_pg", "_suggest",
         "_webhooks", "_tar", "_bundle", "_bundle_read", "_export", "_import", "_copy",
         "_run_rows",
     },

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -84,7 +83,7 @@ def test_links_and_a_cycle(reg: artreg.Registry) -> None:
     assert len(boxes(svg)) == 2 and len(root.findall(f".//{SVG}path[@class]")) == 2
 
 
-def test_cli_lineage_format_svg(graph: artreg.ArtifactVersion, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["--registry", str(tmp_path / "reg"), "lineage", "zoo/clean", "--format", "svg"]) == 0
+def test_cli_lineage_format_svg(graph: artreg.ArtifactVersion, catalog: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--registry", catalog, "lineage", "zoo/clean", "--format", "svg"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("<svg ") and len(nodes(out)) == len(graph.lineage().nodes)

@@ -101,8 +101,6 @@ def test_the_default_registry_is_not_created_without_create(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("url", "says"), [
-    ("postgresql://team@db.example/registry", "PostgreSQL is not available"),
-    ("postgres://db/registry", "PostgreSQL is not available"),
     ("s3://bucket/prefix", "blobs='s3://bucket/prefix'"),
     ("file:///srv/registry", "without file://"),
     ("https://example.com/registry", "a folder or a .db file"),

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -219,7 +218,7 @@ def test_resolve_sees_another_threads_commit(reg: artreg.Registry) -> None:
     assert reg.artifact("ds:best").index == 1
 
 
-def test_resolve_sees_another_processs_commit(reg: artreg.Registry, tmp_path: Path) -> None:
+def test_resolve_sees_another_processs_commit(reg: artreg.Registry, catalog: str) -> None:
     reg.log_artifact(make(a="0"), aliases=["best"])
     reg.log_artifact(make(a="1"))
     assert reg.artifact("ds:best").index == 0  # remembered now
@@ -228,6 +227,6 @@ def test_resolve_sees_another_processs_commit(reg: artreg.Registry, tmp_path: Pa
         "reg = artreg.open(sys.argv[1])\n"
         "v = reg.artifact('ds:v1'); v.aliases.append('best'); v.save()\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(tmp_path / "reg")], env=child_env(), check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", script, catalog], env=child_env(), check=True, timeout=60)
     assert reg.artifact("ds:best").index == 1
     assert reg.artifact("ds:v0").aliases == []

@@ -67,7 +67,8 @@ def test_memory_registry_keeps_everything_inline() -> None:
         assert v.open("big").read() == v.open("big").read()
 
 
-def test_pragmas_and_identity(reg: artreg.Registry) -> None:
+def test_pragmas_and_identity(tmp_path: Path) -> None:
+    reg = artreg.open(tmp_path / "reg")
     con = reg._db.connection()
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert con.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -75,6 +76,16 @@ def test_pragmas_and_identity(reg: artreg.Registry) -> None:
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert con.transaction_mode == "IMMEDIATE"
     assert reg.created_by == "tester"
+    reg.close()
+
+
+def test_a_postgresql_catalog_records_its_application_and_schema_version(pg_url: str, tmp_path: Path) -> None:
+    with artreg.open(pg_url, blobs=str(tmp_path / "blobs")) as reg:
+        row = reg._db.connection().execute("SELECT application_id, version FROM artreg_catalog").fetchone()
+        assert row == (APPLICATION_ID, SCHEMA_VERSION)
+        assert reg.created_by == "tester" and reg._db.created
+    with artreg.open(pg_url) as again:  # the blob folder is remembered
+        assert not again._db.created and again.objects == tmp_path / "blobs"
 
 
 def test_user_defaults_to_env_and_can_be_given(tmp_path: Path) -> None:

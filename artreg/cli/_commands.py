@@ -488,7 +488,7 @@ def _copy(args: argparse.Namespace) -> Result:
     progress = ProgressLine("copying")
     try:
         report = copy(args.src, args.dst, args.refs, user=args.user, basis=args.basis,
-                      keep_destination_aliases=args.keep_destination_aliases, progress=progress)
+                      keep_destination_aliases=args.keep_destination_aliases, progress=progress, blobs=args.blobs)
     finally:
         progress.close()
     verb = "exported" if is_bundle(args.dst) else "imported" if is_bundle(args.src) else "copied"

@@ -29,6 +29,8 @@ EXIT_CODES: dict[type[errors.ArtregError], int] = {
     errors.DiskError: 16,
     errors.SourceError: 17,
     errors.MissingExtra: 18,
+    errors.CatalogUnavailable: 19,
+    errors.CatalogDenied: 20,
     errors.ArtregError: 1,
 }
 USAGE_EXIT = 2

@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argparse.ArgumentParser:
     common = parser_class(add_help=False)
     common.add_argument("--registry", default=argparse.SUPPRESS, metavar="PATH",
-                        help=f"registry folder or database file (default: $ARTREG_HOME or {default_home()}); "
+                        help=f"registry folder, database file or postgresql:// catalog (default: $ARTREG_HOME or {default_home()}); "
                              "only commands that write create one")
     common.add_argument("--user", default=argparse.SUPPRESS, help="act as this user (default: $ARTREG_USER or the login name)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
@@ -141,13 +141,17 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     p.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port; default 8765)")
     p.add_argument("--open", action="store_true", help="open the web view in the default browser")
     p = add("copy", "copy versions between registries and bundle files (.tar, or - for stdin/stdout)")
-    p.add_argument("src", help="a registry (folder or .db file), a bundle (.tar), or - for a bundle on stdin")
-    p.add_argument("dst", help="a registry (created when missing), a bundle (.tar), or - for a bundle on stdout")
+    p.add_argument("src", help="a registry (folder, .db file or postgresql:// catalog), a bundle (.tar), or - for a bundle on stdin")
+    p.add_argument("dst", help="a registry (created when missing; a postgresql:// catalog in an existing database), "
+                               "a bundle (.tar), or - for a bundle on stdout")
     p.add_argument("refs", nargs="*", metavar="REF", help="versions to copy from a registry, with their links and runs (default: all)")
     p.add_argument("--basis", action="append", default=[], metavar="BUNDLE",
                    help="a bundle the receiver has imported already: what it carried is left out (repeatable)")
     p.add_argument("--keep-destination-aliases", action="store_true",
                    help="leave an alias where it is when another version holds it at the destination")
+    p.add_argument("--blobs", metavar="LOCATION",
+                   help="where a destination created by the copy keeps its blobs: s3://bucket/prefix, or for a "
+                        "postgresql:// catalog a folder all its machines reach")
     p = add("bundle", "check a bundle file on its own")
     bsub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=parser_class)
     b = add("verify", "read the whole bundle and check every record and blob", bsub)

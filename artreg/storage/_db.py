@@ -188,6 +188,8 @@ class Checkpointer:
 class Database:
     """The registry's SQLite file: validated, migrated, one connection per thread."""
 
+    dialect = "sqlite"  # the SQL it speaks; see _pg.PgDatabase for the other
+
     def __init__(self, path: str, *, initial_settings: dict[str, str], create: bool = True, read_only: bool = False) -> None:
         self.path = path
         self.memory = path == ":memory:"
@@ -309,6 +311,17 @@ class Database:
         ``__init__``, so it never changes afterwards.
         """
         return ("file", self._identity) if self._identity is not None else ("memory", id(self))
+
+    def same(self, other: object) -> bool:
+        """True when ``other`` is a Database of the same file (or this very ``:memory:`` one)."""
+        if other is self:
+            return True
+        if not isinstance(other, Database) or self.memory or other.memory:
+            return False
+        try:
+            return os.path.samefile(self.path, other.path)
+        except OSError:
+            return False
 
     def check_file(self) -> None:
         """Raise SchemaError when the database file was deleted or replaced since it was opened.

@@ -90,9 +90,7 @@ def locate(path: str | os.PathLike[str], *, create: bool) -> Location:
 
 def _url_refusal(text: str, scheme: str) -> str:
     """Why ``open()`` refuses a URL, instead of making a folder named after it."""
-    if scheme.startswith("postgres"):
-        why = "a catalog in PostgreSQL is not available in this version of artreg; the catalog is a registry file"
-    elif scheme in ("s3", "gs", "gcs", "az", "abfs"):
+    if scheme in ("s3", "gs", "gcs", "az", "abfs"):
         why = "a bucket holds a registry's blobs, not its catalog: open a local registry with blobs='s3://bucket/prefix'"
     elif scheme == "file":
         why = "give the path itself, without file://"

@@ -28,8 +28,9 @@ same SQL text serves both catalogs. Where it differs, and why:
   ``REAL`` is ``DOUBLE PRECISION``; ``user`` is a reserved word and is written ``"user"``.
 - ``json_valid(x)`` is ``artreg_json_valid(x)``: the ``json`` type's parser, which like
   SQLite's accepts any syntactically valid escape (``jsonb`` would refuse ``\\u0000``).
-- Search: ``search_docs`` gains ``tsv``, a stored ``to_tsvector('simple', text)`` with a GIN
-  index, in place of the FTS5 table ``search_fts`` and the two triggers that fed it. Its
+- Search: ``search_docs`` gains ``tsv``, a stored ``to_tsvector('simple', …)`` of the text with
+  its punctuation made spaces (FTS5's tokenizer splits words there; PostgreSQL's parser would
+  keep ``model.pt`` or ``a-b`` whole), with a GIN index, in place of the FTS5 table ``search_fts`` and the two triggers that fed it. Its
   uniqueness is over ``md5(text)`` (index ``search_docs_unique``) instead of the text itself:
   a B-tree entry holds at most about 2.7 kB, and a version's description has no length limit.
 - ``artreg_catalog`` (PostgreSQL only) holds the application id and the schema version, which
@@ -246,7 +247,7 @@ CREATE TABLE search_docs (
     ref_id BIGINT NOT NULL,
     field  TEXT COLLATE "C" NOT NULL CHECK (field IN ('name', 'description', 'alias', 'tag')),
     text   TEXT COLLATE "C" NOT NULL,
-    tsv    tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED
+    tsv    tsvector GENERATED ALWAYS AS (to_tsvector('simple', regexp_replace(text, '[[:punct:]]+', ' ', 'g'))) STORED
 );
 -- SQLite's UNIQUE (kind, ref_id, field, text), by digest: a description may outgrow a B-tree entry.
 CREATE UNIQUE INDEX search_docs_unique ON search_docs(kind, ref_id, field, md5(text));
