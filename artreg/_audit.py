@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ._clock import parse_time
 from ._errors import IntegrityError, InvalidName
 from ._names import at_most_int64, dump_json
+from .storage._pg_sql import override
 
 if TYPE_CHECKING:
     from ._context import Transaction
@@ -30,6 +31,11 @@ INSERT INTO audit(id, at, user, action, registry_id, collection_id, version_id, 
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SELECT_HEAD = "SELECT value FROM settings WHERE key = 'audit_head'"
+# The head read by a write that appends. On PostgreSQL its row is locked until the commit: no
+# two transactions can append after the same entry (writers are queued anyway; this holds
+# without that queue).
+APPEND_AFTER = override("SELECT value AS head FROM settings WHERE key = 'audit_head'",
+                        "SELECT value AS head FROM settings WHERE key = 'audit_head' FOR UPDATE")
 UPSERT_HEAD = """
 INSERT INTO settings(key, value) VALUES ('audit_head', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
 """
@@ -95,7 +101,7 @@ def record(
 ) -> None:
     """Append one entry (inside the transaction of the change), with its actor and timestamp."""
     con, actor = tx.con, tx.actor
-    head = con.execute(SELECT_HEAD).fetchone()
+    head = con.execute(APPEND_AFTER).fetchone()
     last_id, prev = (0, GENESIS) if head is None else json.loads(head[0])
     row = (last_id + 1, actor.at, actor.user, action, registry_id, collection_id, version_id, alias, dump_json(detail))
     digest = _row_hash(prev, row)

@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from typing import BinaryIO
 
 from ._bundle import CopyReport
-from ._errors import InvalidName, NotFound
+from ._errors import InvalidName, NotFound, SchemaError
 from ._progress import ProgressCallback
 from ._registry import Registry
 from .storage._catalog_open import is_catalog_url
@@ -74,7 +74,8 @@ def copy(
     """``artreg copy SRC DST [REF...]``: each side a registry path, a ``postgresql://`` catalog, a ``.tar`` bundle, or ``-``.
 
     ``blobs`` is where a destination registry created here keeps its blobs (``open(blobs=)``):
-    a new catalog in PostgreSQL needs it, ``s3://bucket/prefix`` or a folder all its machines reach.
+    a new catalog in PostgreSQL needs it, ``s3://bucket/prefix`` or a folder all its machines
+    reach; by default one takes the bucket prefix of a source whose blobs are in a bucket.
     """
     if is_bundle(src) and is_bundle(dst):
         raise InvalidName("copy needs a registry on at least one side: use 'artreg bundle verify' to check a bundle")
@@ -97,7 +98,13 @@ def copy(
         if is_bundle(dst):
             target = stack.enter_context(_stdio(dst, "w"))
             return origin.export_bundle(target, refs or None, basis=list(basis) or None, progress=progress)
-        destination = stack.enter_context(Registry(dst, user=user, blobs=blobs))
+        try:
+            destination = stack.enter_context(Registry(dst, user=user, blobs=blobs))
+        except SchemaError:
+            if blobs is not None or not is_catalog_url(dst) or origin.blobs is None:
+                raise
+            # An empty database becomes a team catalog keeping its blobs in the bucket the source uses: none are sent.
+            destination = stack.enter_context(Registry(dst, user=user, blobs=origin.blobs))
         return origin.copy_to(destination, refs or None, keep_destination_aliases=keep_destination_aliases, progress=progress)
     raise AssertionError("unreachable")
 

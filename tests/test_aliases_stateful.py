@@ -1136,7 +1136,7 @@ DiskAliasMachine.TestCase.settings = settings(
 )
 
 PgAliasMachine.TestCase.settings = settings(
-    max_examples=20, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=12, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 TestAliases = AliasMachine.TestCase

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ import pgserver
 from artreg import cli
 from artreg.storage._schema import SCHEMA_VERSION
 from conftest import child_env, make
+from s3servers import Bucket, blob_key
 
 
 def versions_of(reg: artreg.Registry) -> list[tuple[str, int, str]]:
@@ -156,6 +158,11 @@ def test_copy_moves_a_local_registry_into_a_postgresql_catalog(pg_url: str, tmp_
     assert cli.main(["copy", str(tmp_path / "local"), pg_url, "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["versions_created"] == 0 and again["versions_reused"] == 2
+    # And back out, through a bundle, into a registry file.
+    assert cli.main(["copy", pg_url, str(tmp_path / "backup.tar")]) == 0
+    assert cli.main(["copy", str(tmp_path / "backup.tar"), str(tmp_path / "restored")]) == 0
+    with artreg.open(tmp_path / "restored") as restored:
+        assert versions_of(restored) == expected
 
 
 def test_processes_share_the_resolve_memo_of_nothing(pg_url: str, tmp_path: Path) -> None:
@@ -197,3 +204,60 @@ def test_a_read_only_open_reads_and_the_server_refuses_its_writes(pg_url: str, t
             con.execute("DELETE FROM aliases")
     with artreg.open(pg_url) as reg:
         assert reg.artifact("ds:prod").index == 0 and len(reg.artifacts("uncategorized", "ds")) == 1
+
+
+def test_a_team_catalog_with_blobs_in_a_bucket_serves_two_machines(pg_url: str, moto_bucket: Bucket, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's set-up: the catalog in PostgreSQL, the bytes in a bucket, each machine its own cache."""
+    large = os.urandom(200_000)
+    monkeypatch.setenv("ARTREG_HOME", str(tmp_path / "machine-a"))
+    with artreg.open(pg_url, blobs=moto_bucket.url("team"), inline_limit=1024) as a:
+        v = a.log_artifact(make(small=b"tiny", large=large), project="p", aliases=["prod"])
+        assert a.blobs == moto_bucket.url("team") and a.objects == tmp_path / "machine-a" / "catalogs" / a.uuid
+    assert moto_bucket.blob_keys("team") == [blob_key("team", large)]
+    monkeypatch.setenv("ARTREG_HOME", str(tmp_path / "machine-b"))
+    with artreg.open(pg_url) as b:  # another machine: only the URL, an empty cache
+        assert b.artifact("p/ds:prod").digest == v.digest
+        out = Path(b.artifact("p/ds:prod").download(root=str(tmp_path / "out-b")))
+        assert (out / "large").read_bytes() == large and (out / "small").read_bytes() == b"tiny"
+        assert b.check().ok
+        with pytest.raises(artreg.AlreadyExists):
+            artreg.open(pg_url, blobs=moto_bucket.url("elsewhere"))
+
+
+def test_what_postgresql_cannot_hold_is_refused_as_invalid_and_changes_nothing(pg_url: str, tmp_path: Path) -> None:
+    """No NUL in text, and an index entry of at most 2,704 bytes: SQLite has neither limit."""
+    import random
+    import string
+
+    rng = random.Random(7)
+    long_path = "/".join("".join(rng.choice(string.ascii_letters) for _ in range(200)) for _ in range(20)) + "/x.txt"
+    with artreg.open(pg_url, blobs=str(tmp_path / "blobs")) as reg:
+        reg.log_artifact(make(a="1"), aliases=["prod"])
+        before = versions_of(reg)
+        art = artreg.Artifact("ds", type="dataset")
+        with art.new_file(long_path) as f:
+            f.write("deep")
+        with pytest.raises(artreg.InvalidName, match="cannot hold a value this large"):
+            reg.log_artifact(art)
+        nul = make(a="3")
+        nul.description = "a \x00 b"
+        with pytest.raises(artreg.InvalidName, match="NUL"):
+            reg.log_artifact(nul)
+        assert versions_of(reg) == before and reg.artifact("ds:prod").index == 0
+        reg.audit.verify()
+
+
+def test_copy_into_an_empty_database_takes_the_bucket_of_a_source_whose_blobs_are_there(
+        pg_url: str, moto_bucket: Bucket, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    large = os.urandom(100_000)
+    with artreg.open(tmp_path / "local", blobs=moto_bucket.url("team"), inline_limit=1024) as local:
+        local.log_artifact(make(large=large), project="p", aliases=["prod"])
+    keys = moto_bucket.blob_keys("team")
+    assert cli.main(["copy", str(tmp_path / "local"), pg_url, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["versions_created"] == 1 and report["blobs_shared"] == 1 and report["bytes_sent"] == 0
+    assert moto_bucket.blob_keys("team") == keys  # nothing uploaded again
+    with artreg.open(pg_url) as team:
+        assert team.blobs == moto_bucket.url("team")
+        assert team.artifact("p/ds:prod").get_entry("large").digest == hashlib.sha256(large).hexdigest()

@@ -47,13 +47,14 @@ from .._errors import (
     CatalogUnavailable,
     Conflict,
     IntegrityError,
+    InvalidName,
     MissingExtra,
     PermissionDenied,
     SchemaError,
 )
-from ._pg_schema import create_schema, upgrade_schema
+from ._pg_schema import create_schema, pg_schema_version, upgrade_schema
 from ._pg_sql import FUNCTIONS, translate
-from ._schema import APPLICATION_ID, SCHEMA_VERSION
+from ._schema import APPLICATION_ID
 
 try:
     import psycopg
@@ -237,25 +238,31 @@ def translate_error(exc: Exception, url: str, con: Connection | None = None) -> 
 
 def _translated(exc: Exception, url: str, con: Connection | None) -> ArtregError:
     where = redact(url)
+    state = getattr(exc, "sqlstate", None) or ""
     if con is not None and con._broken():
         return CatalogUnavailable(f"the connection to the catalog {where} was lost; the transaction was rolled back: {exc}")
     if isinstance(exc, pgerrors.InvalidPassword | pgerrors.InvalidAuthorizationSpecification):
         return CatalogDenied(f"the catalog {where} refused the credentials: {exc}")
-    if isinstance(exc, psycopg.OperationalError):
-        text = str(exc)
-        if "password authentication failed" in text or "no password supplied" in text or "authentication failed" in text:
-            return CatalogDenied(f"the catalog {where} refused the credentials: {text.strip()}")
-        if "does not exist" in text and "database" in text:
-            return SchemaError(f"no catalog at {where}: {text.strip()}")
-        return CatalogUnavailable(f"cannot reach the catalog {where}: {text.strip()}")
     if isinstance(exc, pgerrors.LockNotAvailable | pgerrors.QueryCanceled):
         return Busy(f"the catalog {where} stayed locked by another writer for longer than {LOCK_TIMEOUT_MS // 1000} s")
+    if state.startswith("54"):  # program limit exceeded: an index entry over 2,704 bytes, most often
+        return InvalidName(f"the catalog {where} cannot hold a value this large (a path longer than about 2,700 bytes?): {exc}")
+    if isinstance(exc, psycopg.DataError):
+        return InvalidName(f"the catalog {where} cannot hold this value (PostgreSQL text has no NUL character): {exc}")
     if isinstance(exc, pgerrors.IntegrityError):
         return IntegrityError(f"a database constraint refused the change: {exc}")
     if isinstance(exc, pgerrors.InsufficientPrivilege | pgerrors.ReadOnlySqlTransaction):
         return PermissionDenied(f"the catalog {where} refused the change: {exc}")
     if isinstance(exc, pgerrors.UndefinedTable | pgerrors.UndefinedColumn):
         return SchemaError(f"{where} is a damaged artreg catalog: {exc}")
+    if isinstance(exc, psycopg.OperationalError) and (not state or state.startswith(("08", "57P"))):
+        # No SQLSTATE: the client could not connect. 08: a connection exception; 57P: the server shutting down.
+        text = str(exc).strip()
+        if "password authentication failed" in text or "no password supplied" in text or "authentication failed" in text:
+            return CatalogDenied(f"the catalog {where} refused the credentials: {text}")
+        if "does not exist" in text and "database" in text:
+            return SchemaError(f"no catalog at {where}: {text}")
+        return CatalogUnavailable(f"cannot reach the catalog {where}: {text}")
     return ArtregError(f"database error on {where}: {exc}")
 
 
@@ -327,7 +334,7 @@ class PgDatabase:
 
     def _migrate(self, con: Connection) -> None:
         version = _catalog_version(con, self.path)
-        if version == SCHEMA_VERSION:
+        if version == pg_schema_version():
             return
         if self.read_only:
             raise SchemaError(f"{self.path!r} has no artreg catalog of this version; a read-only open creates and migrates nothing")
@@ -341,7 +348,7 @@ class PgDatabase:
                 con.simple(FUNCTIONS)
                 create_schema(execute, self._initial_settings)
                 self.created = True
-            elif version < SCHEMA_VERSION:
+            elif version < pg_schema_version():
                 upgrade_schema(execute, version)
             con.simple("COMMIT")
         except psycopg.Error as exc:
@@ -520,9 +527,10 @@ def _catalog_version(con: Connection, where: str) -> int | None:
     if found is None or found[0] != APPLICATION_ID:
         raise SchemaError(f"{where!r} is not an artreg catalog")
     version = int(found[1])
-    if version > SCHEMA_VERSION:
+    if version > pg_schema_version():
         raise SchemaError(
-            f"{where!r} has schema version {version}, newer than this artreg understands ({SCHEMA_VERSION}); upgrade artreg to open it"
+            f"{where!r} has schema version {version}, newer than this artreg understands ({pg_schema_version()}); "
+            "upgrade artreg to open it"
         )
     return version
 
