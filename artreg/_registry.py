@@ -136,9 +136,12 @@ class Registry:
         create = create and not read_only
         self.read_only = read_only
         self.objects: Path | None
+        if path is None and is_catalog_url(default_home()):
+            path = default_home()  # ARTREG_HOME=postgresql://...: the team catalog is the default registry
         if path is not None and is_catalog_url(os.fspath(path)):
-            self._db, self.objects, location = open_catalog(
-                os.fspath(path), blobs, self.user, default_home(), create=create, read_only=read_only)
+            home = default_home()  # the catalog's local caches go under it, unless it is the catalog itself
+            local = platformdirs.user_data_dir("artreg") if is_catalog_url(home) else home
+            self._db, self.objects, location = open_catalog(os.fspath(path), blobs, self.user, local, create=create, read_only=read_only)
             self.path = self._db.path
         else:
             location = None if blobs is None else parse_location(blobs)

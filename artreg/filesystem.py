@@ -361,6 +361,8 @@ def open_registry(location: str | os.PathLike[str] | None, user: str | None) -> 
     """The registry at ``location`` (None: ``$ARTREG_HOME`` or the default), opened once per process;
     FileNotFound when there is none (nothing is created)."""
     who = user if user is not None else default_user()
+    if location is None and is_catalog_url(default_home()):
+        location = default_home()  # ARTREG_HOME=postgresql://...
     if location is not None and is_catalog_url(os.fspath(location)):
         url = os.fspath(location)
         with _OPENING:

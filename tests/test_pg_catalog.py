@@ -261,3 +261,23 @@ def test_copy_into_an_empty_database_takes_the_bucket_of_a_source_whose_blobs_ar
     with artreg.open(pg_url) as team:
         assert team.blobs == moto_bucket.url("team")
         assert team.artifact("p/ds:prod").get_entry("large").digest == hashlib.sha256(large).hexdigest()
+
+
+def test_artreg_home_may_name_the_team_catalog(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``ARTREG_HOME=postgresql://…`` makes the catalog the default of artreg.open(), the CLI, artreg.wandb and artreg://."""
+    import fsspec
+
+    import artreg.wandb
+
+    with artreg.open(pg_url, blobs=str(tmp_path / "blobs")) as reg:
+        reg.log_artifact(make(a="alpha"), project="p", aliases=["prod"])
+    monkeypatch.setenv("ARTREG_HOME", pg_url)
+    with artreg.open() as reg:
+        assert reg.path == pg_url and reg.artifact("p/ds:prod").index == 0
+    assert cli.main(["ls", "p"]) == 0 and "ds" in capsys.readouterr().out
+    run = artreg.wandb.init(project="p")
+    assert run.use_artifact("ds:prod").version == "v0"
+    run.finish()
+    assert fsspec.open("artreg://p/ds:prod/a").open().read() == b"alpha"
+    assert not Path(pg_url).exists() and not (tmp_path / "postgresql:").exists()

@@ -26,6 +26,7 @@ import pytest
 import artreg
 import artreg.wandb
 from artreg.wandb import _state
+from conftest import open_catalog
 from s3servers import point_at
 
 
@@ -58,11 +59,12 @@ class Docs:
 
 
 @pytest.fixture
-def docs(tmp_path: Path) -> Iterator[Docs]:
+def docs(catalog: str, tmp_path: Path) -> Iterator[Docs]:
+    """W&B's examples run on each catalog: a registry folder, and a team catalog in PostgreSQL."""
     saved = {k: v for k, v in sys.modules.items() if k == "wandb" or k.startswith("wandb.")}
     meta = list(sys.meta_path)
     artreg.wandb.install()
-    reg = artreg.wandb.use_registry(artreg.open(tmp_path / "reg", inline_limit=1024))
+    reg = artreg.wandb.use_registry(open_catalog(catalog, tmp_path, inline_limit=1024))
     try:
         yield Docs(reg, tmp_path)
     finally:
