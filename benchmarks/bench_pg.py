@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from _bench import ROOT, child_env
+from bench_concurrent import CHILD  # logs its collection(s) from a common start time
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
@@ -43,28 +44,6 @@ import artreg  # noqa: E402
 import pgserver  # noqa: E402  (the tests' throwaway cluster)
 
 PROCESSES = 8
-
-CHILD = """
-import json, sys, time
-import artreg
-
-where, start_at, name, count = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-reg = artreg.open(where, user="bench")
-reg.projects()  # connect before the clock starts
-time.sleep(max(0.0, start_at - time.monotonic()))
-errors = []
-started = time.monotonic()
-for i in range(count):
-    art = artreg.Artifact(name, type="dataset")
-    with art.new_file("data.txt") as f:
-        f.write(f"{name} {i}")
-    try:
-        reg.log_artifact(art, project="bench")
-    except artreg.ArtregError as exc:
-        errors.append(repr(exc))
-print(json.dumps({"started": started, "ended": time.monotonic(), "errors": errors}))
-"""
-
 
 def draft(i: int) -> artreg.Artifact:
     art = artreg.Artifact("ds", type="dataset")

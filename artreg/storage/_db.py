@@ -185,7 +185,23 @@ class Checkpointer:
             thread.join()
 
 
-class Database:
+class CommitHooks:
+    """Work queued for after this thread's outermost write commits (both catalogs' ``after_commit``)."""
+
+    _after: threading.local
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after the current write transaction commits (never if it rolls back)."""
+        self._queued().append(fn)
+
+    def _queued(self) -> list[Callable[[], None]]:
+        queued: list[Callable[[], None]] | None = getattr(self._after, "queued", None)
+        if queued is None:
+            queued = self._after.queued = []
+        return queued
+
+
+class Database(CommitHooks):
     """The registry's SQLite file: validated, migrated, one connection per thread."""
 
     dialect = "sqlite"  # the SQL it speaks; see _pg.PgDatabase for the other
@@ -400,16 +416,6 @@ class Database:
             queued.clear()
             for fn in ready:
                 fn()
-
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` after the current write transaction commits (never if it rolls back)."""
-        self._queued().append(fn)
-
-    def _queued(self) -> list[Callable[[], None]]:
-        queued: list[Callable[[], None]] | None = getattr(self._after, "queued", None)
-        if queued is None:
-            queued = self._after.queued = []
-        return queued
 
     @contextmanager
     def read(self) -> Iterator[apsw.Connection]:

@@ -35,7 +35,7 @@ import re
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -52,6 +52,7 @@ from .._errors import (
     PermissionDenied,
     SchemaError,
 )
+from ._db import CommitHooks
 from ._pg_schema import create_schema, pg_schema_version, upgrade_schema
 from ._pg_sql import FUNCTIONS, translate
 from ._schema import APPLICATION_ID
@@ -266,7 +267,7 @@ def _translated(exc: Exception, url: str, con: Connection | None) -> ArtregError
     return ArtregError(f"database error on {where}: {exc}")
 
 
-class PgDatabase:
+class PgDatabase(CommitHooks):
     """An artreg catalog in a PostgreSQL database: validated, migrated, one connection per thread."""
 
     memory = False
@@ -431,15 +432,6 @@ class PgDatabase:
             con = self.connection()
             con.simple(sql)
         return con
-
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        self._queued().append(fn)
-
-    def _queued(self) -> list[Callable[[], None]]:
-        queued: list[Callable[[], None]] | None = getattr(self._after, "queued", None)
-        if queued is None:
-            queued = self._after.queued = []
-        return queued
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
