@@ -281,3 +281,33 @@ def test_artreg_home_may_name_the_team_catalog(pg_url: str, tmp_path: Path, monk
     run.finish()
     assert fsspec.open("artreg://p/ds:prod/a").open().read() == b"alpha"
     assert not Path(pg_url).exists() and not (tmp_path / "postgresql:").exists()
+
+
+def test_writers_queue_correctly_whatever_isolation_the_server_defaults_to(pg_url: str, tmp_path: Path) -> None:
+    """A database set to SERIALIZABLE by its administrator: each writer still sees the one before it."""
+    import threading
+
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        dbname = pg_url.rsplit("/", 1)[1]
+        con.execute(f"ALTER DATABASE {dbname} SET default_transaction_isolation = 'serializable'")
+    reg = artreg.open(pg_url, blobs=str(tmp_path / "blobs"))
+    errors: list[BaseException] = []
+
+    def log(who: int) -> None:
+        try:
+            for i in range(15):
+                reg.log_artifact(make(a=f"{who}-{i}"), aliases=[f"by{who}"])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=log, args=(who,)) for who in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    indices = sorted(v.index for v in reg.artifacts("uncategorized", "ds"))
+    assert indices == list(range(45))
+    assert reg.artifact("ds:latest").index == 44
+    reg.audit.verify()
+    reg.close()

@@ -225,7 +225,11 @@ class Connection:
         self.raw.close()
 
 
-BEGIN_WRITE = f"BEGIN; SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+# READ COMMITTED whatever the server's default: the lock is taken by a statement, and each
+# statement after it must see what the writer before committed (a snapshot from before the
+# wait, as REPEATABLE READ or SERIALIZABLE would keep, would not).
+BEGIN_WRITE = (f"BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}; "
+               f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 SNAPSHOT = "SELECT pg_current_snapshot()::text"
 
@@ -339,7 +343,7 @@ class PgDatabase(CommitHooks):
             return
         if self.read_only:
             raise SchemaError(f"{self.path!r} has no artreg catalog of this version; a read-only open creates and migrates nothing")
-        con.simple(f"BEGIN; SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
+        con.simple(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
         try:
             version = _catalog_version(con, self.path)  # another process may have done it meanwhile
             execute = psycopg.Cursor(con.raw).execute  # %s placeholders, as _pg_schema writes them
