@@ -7,12 +7,14 @@ registry, not a similar one.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import artreg
+from artreg.storage import _pg
 from artreg.storage._pg_sql import translate
 from conftest import make
 
@@ -106,3 +108,27 @@ def test_the_same_filters_and_orders_give_the_same_versions_on_both_catalogs(pg_
                 except artreg.ArtregError as exc:
                     got = type(exc)
                 assert got == expected, (spec, order)
+
+
+def test_a_writer_that_waited_too_long_gets_busy_and_its_next_calls_work(pg_url: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_pg, "BEGIN_WRITE", _pg.BEGIN_WRITE.replace(f"lock_timeout = {_pg.LOCK_TIMEOUT_MS}", "lock_timeout = 200"))
+    with artreg.open(pg_url, blobs=str(tmp_path / "blobs")) as holder, artreg.open(pg_url) as other:
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with holder._db.write():
+                held.set()
+                release.wait(30)
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        try:
+            assert held.wait(30)
+            with pytest.raises(artreg.Busy, match="stayed locked by another writer"):
+                other.log_artifact(make("a", f="1"))
+        finally:
+            release.set()
+            thread.join(30)
+        assert other.versions() == []  # the thread's connection is not left in the failed transaction
+        assert other.log_artifact(make("a", f="2")).version == "v0"
