@@ -212,7 +212,7 @@ class Compiler:
     def multi(self, field: str, op: str, value: object, ops: Mapping[str, object]) -> str:
         column, exists = SET_COLUMNS[field], SET_FIELDS[field]
         if op == "$exists":
-            return f"{'' if _flag(field, value) else 'NOT '}EXISTS ({exists.format('1')})"
+            return f"{'' if _flag(field, value) else 'NOT '}EXISTS ({exists.format(self.TRUE)})"
         if op == "$regex":
             return f"EXISTS ({exists.format(self.regex(_pattern(field, value, ops), column, SET_VALUES[field]))})"
         if op in ("$in", "$nin"):
@@ -345,7 +345,8 @@ def _json_value(field: str, value: int | float | str) -> int | float | str:
 
 def _json_text(field: str, value: object) -> str:
     try:
-        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        # Keys sorted, as stored (dump_json): {"b": 1, "a": 2} equals what was logged as {"a": 2, "b": 1}.
+        return json.dumps(value, sort_keys=True, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except RecursionError as exc:
         raise InvalidName(f"filter field {field!r} compares with a JSON value nested too deep") from exc
     except (TypeError, ValueError) as exc:

@@ -19,13 +19,16 @@ from typing import Any
 
 from ._filters import Compiler, _json_types
 
-# Sorting by a metadata value as SQLite does: null (or missing) first, then numbers (true
-# and false as 1 and 0), then text in byte order, then arrays and objects by their text.
+# Sorting by a metadata value as SQLite's json_extract sorts: null (or missing) first, then
+# numbers (true and false as 1 and 0; equal numbers tie, whatever their type), then text in
+# byte order, where an array or an object is its JSON text (compact, keys sorted: as stored,
+# so the ``json`` type's subvalue is that text) among the strings.
 ORDER_RANK = (
     "CASE coalesce({t}, 'null') WHEN 'null' THEN 0 WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'true' THEN 1 "
-    "WHEN 'false' THEN 1 WHEN 'text' THEN 2 ELSE 3 END"
+    "WHEN 'false' THEN 1 ELSE 2 END"
 )
 ORDER_NUMBER = "CASE {t} WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN 'integer' THEN ({e})::numeric WHEN 'real' THEN ({e})::numeric END"
+ORDER_TEXT = "(CASE {t} WHEN 'text' THEN {e} WHEN 'array' THEN {j} WHEN 'object' THEN {j} END) COLLATE \"C\""
 
 
 class PgCompiler(Compiler):
@@ -52,8 +55,9 @@ class PgCompiler(Compiler):
 
     def order_metadata(self, path: str, direction: str) -> str:
         t, e = self.json_type(path), self.extract(path)
-        rank, number = ORDER_RANK.format(t=t), ORDER_NUMBER.format(t=t, e=e)
-        return f"{rank}{direction}, {number}{direction}, {e} COLLATE \"C\"{direction}"
+        j = f"(({self.meta})::json #> artreg_json_path({self.bind(path)}))::text"
+        rank, number, text = ORDER_RANK.format(t=t), ORDER_NUMBER.format(t=t, e=e), ORDER_TEXT.format(t=t, e=e, j=j)
+        return f"{rank}{direction}, {number}{direction}, {text}{direction}"
 
     def ordered(self, path: str, symbol: str, value: int | float | str) -> str:
         t, e = self.json_type(path), self.extract(path)

@@ -429,13 +429,26 @@ class PgDatabase(CommitHooks):
         """
         con = self.connection()
         try:
-            con.simple(sql)
+            self._begin_on(con, sql)
         except CatalogUnavailable:
             if not con._broken():
                 raise
             con = self.connection()
-            con.simple(sql)
+            self._begin_on(con, sql)
         return con
+
+    @staticmethod
+    def _begin_on(con: Connection, sql: str) -> None:
+        """Run ``sql`` on ``con``; if it fails once begun (the write lock's wait timed out: Busy), end that transaction.
+
+        Left open, the failed transaction would refuse every later statement on this
+        thread's connection, and be taken for an outer transaction to nest in.
+        """
+        try:
+            con.simple(sql)
+        except BaseException:
+            con.rollback()
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

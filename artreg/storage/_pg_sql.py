@@ -12,8 +12,9 @@ pairs) have hand-written PostgreSQL twins in ``OVERRIDES``. What is rewritten:
   compares ids with ids and text with text;
 - SQLite's scalar ``max(a, b)``/``min(a, b)`` become ``greatest``/``least``, ``iif`` a
   ``CASE``, ``json_group_array`` ``json_agg``, ``a IS ?`` ``IS NOT DISTINCT FROM``,
-  ``LIMIT -1`` ``LIMIT ALL``, ``COLLATE NOCASE`` the catalog's case-insensitive ICU
-  collation, and the column name ``user`` (a reserved word there) is quoted;
+  ``LIMIT -1`` ``LIMIT ALL``, ``column = ? COLLATE NOCASE`` a comparison of both sides
+  lower-cased in the "C" collation (ASCII letters only, as SQLite's NOCASE), and the
+  column name ``user`` (a reserved word there) is quoted;
 - SQLite's other functions (``json_extract``, ``json_type``, ``typeof``, ``unhex``,
   ``unixepoch``) exist in the catalog itself as functions of the same name and meaning
   (``_pg_schema``), so they need no rewriting.
@@ -191,8 +192,12 @@ class _Translator:
                     i = j + 1
                     continue
                 elif lower == "collate" and tokens[_next_code(tokens, i + 1)][1].lower() == "nocase":
-                    out.append("COLLATE artreg_nocase")
-                    i = _next_code(tokens, i + 1) + 1
+                    raise ValueError("COLLATE NOCASE is rewritten only in `column = ? COLLATE NOCASE`")
+                elif (found_nocase := _nocase_comparison(tokens, i)) is not None:
+                    column, param, end = found_nocase
+                    value = self.placeholder(param[0], param[1], False)
+                    out.append(f'lower({column} COLLATE "C") = lower(CAST({value} AS text) COLLATE "C")')
+                    i = end + 1
                     continue
                 elif lower == "is":
                     i = self._is(tokens, i, out)
@@ -259,6 +264,33 @@ def _in_json_each(tokens: list[tuple[str, str]], at: int) -> tuple[tuple[str, st
             return None
     assert param is not None
     return param, i
+
+
+def _nocase_comparison(tokens: list[tuple[str, str]], at: int) -> tuple[str, tuple[str, str], int] | None:
+    """At a column: ``column = P COLLATE NOCASE``'s column text, placeholder P and the index of ``NOCASE``, if that follows.
+
+    SQLite's NOCASE folds ASCII letters only; ``lower()`` in the "C" collation does the same
+    (an ICU case-insensitive collation would also fold é and É, ignore a soft hyphen and
+    equate full-width letters, so names SQLite keeps apart would meet).
+    """
+    column = [tokens[at][1]]
+    i = _next_code(tokens, at + 1)
+    if i + 1 < len(tokens) and tokens[i][1] == "." and tokens[i + 1][0] == "word":
+        column += [".", tokens[i + 1][1]]
+        i = _next_code(tokens, i + 2)
+    if i >= len(tokens) or tokens[i][1] != "=":
+        return None
+    i = _next_code(tokens, i + 1)
+    if i >= len(tokens) or tokens[i][0] not in ("positional", "named"):
+        return None
+    param = tokens[i]
+    i = _next_code(tokens, i + 1)
+    if i >= len(tokens) or tokens[i][1].lower() != "collate":
+        return None
+    i = _next_code(tokens, i + 1)
+    if i >= len(tokens) or tokens[i][1].lower() != "nocase":
+        return None
+    return "".join(column), param, i
 
 
 def _unnamed_subqueries(tokens: list[tuple[str, str]]) -> set[int]:
@@ -368,8 +400,6 @@ def translate(sql: str) -> Statement:
 # and meaning, so no rewrite is needed for them. Paths are SQLite's JSON paths as artreg
 # writes them: ``$``, then ``.key``, ``."key"`` or ``[n]`` steps.
 FUNCTIONS = r"""
-CREATE COLLATION IF NOT EXISTS artreg_nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
-
 CREATE OR REPLACE FUNCTION artreg_json_path(path text) RETURNS text[] LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 DECLARE
     steps text[] := '{}';
