@@ -75,7 +75,7 @@ PG_SEARCH_SQL = SEARCH_SQL.replace(
     FROM search_fts JOIN search_docs AS d ON d.id = search_fts.rowid
     WHERE search_fts MATCH :query AND""",
     """    SELECT d.kind, d.ref_id, d.field, d.text, -ts_rank(d.tsv, q.query) AS rank
-    FROM search_docs AS d, to_tsquery('simple', :query) AS q(query)
+    FROM search_docs AS d, to_tsquery('simple', artreg_unaccent(:query)) AS q(query)
     WHERE d.tsv @@ q.query AND""",
 ).replace("CROSS JOIN", "JOIN")
 override(SEARCH_SQL, PG_SEARCH_SQL)
@@ -137,44 +137,82 @@ def fts_query(text: object) -> str:
     return " ".join(parts)
 
 
-def ts_query(fts: str) -> str:
-    """An FTS5 query of ``fts_query`` as PostgreSQL's tsquery text, with the same meaning.
+def ts_query(fts: str) -> str | None:
+    """An FTS5 query of ``fts_query`` as PostgreSQL's tsquery text, with the same meaning; None when it matches nothing.
 
     A phrase becomes its words joined by ``<->`` (followed by), a prefix ``:*`` on its last
-    word, ``AND``/``OR``/``NOT`` become ``&``/``|``/``& !``, and operands side by side are
+    word; ``AND``, ``OR``, ``NOT`` become ``&``, ``|``, ``& !``, and phrases side by side are
     joined by ``&`` as FTS5 joins them. Words are split as FTS5's tokenizer splits them
-    (letters and digits), so ``production-us`` is the phrase of its two words in both.
+    (letters and digits), so ``production-us`` is the phrase of its two words in both. A
+    phrase of no words (``&``) is what FTS5 makes of it: left out from between phrases side
+    by side and from either side of ``OR`` and the right of ``NOT``, and nothing under ``AND``.
+    Raises InvalidName where FTS5 reports a syntax error.
     """
-    parts: list[str] = []
-    previous = None  # "operand", "operator", "(" or None
-    for found in _TOKEN.finditer(fts):
-        phrase, paren, word = found.groups()
-        if word in _OPERATORS:
-            parts.append({"AND": "&", "OR": "|", "NOT": "& !"}[word])
-            previous = "operator"
-            continue
-        if paren == ")":
-            parts.append(")")
-            previous = "operand"
-            continue
-        if previous == "operand":
-            parts.append("&")
+    tokens = [(found.group(1), found.group(2), found.group(3)) for found in _TOKEN.finditer(fts)]
+    at = 0
+
+    def peek() -> tuple[str | None, str | None, str | None] | None:
+        return tokens[at] if at < len(tokens) else None
+
+    def take() -> tuple[str | None, str | None, str | None]:
+        nonlocal at
+        token = peek()
+        if token is None:
+            raise InvalidName(f"search text ends where a word was expected: {fts!r}")
+        at += 1
+        return token
+
+    def primary() -> str | None:
+        phrase, paren, word = take()
         if paren == "(":
-            parts.append("(")
-            previous = "("
-            continue
+            inside = either()
+            if take()[1] != ")":
+                raise InvalidName(f"search text has an unclosed parenthesis: {fts!r}")
+            return inside
+        if paren or word in _OPERATORS:
+            raise InvalidName(f"search text has {paren or word!r} where a word was expected: {fts!r}")
         text = phrase or word or ""
-        prefix = text.endswith("*")
         words = _WORD.findall(text.rstrip("*")[1:-1].replace('""', '"'))
         if not words:
-            parts.append("''")  # nothing to match, as FTS5's empty phrase
-        else:
-            lexemes = [f"'{w}'" for w in words]  # the 'simple' dictionary lower-cases them, as it does the text
-            if prefix:
-                lexemes[-1] += ":*"
-            parts.append("(" + " <-> ".join(lexemes) + ")")
-        previous = "operand"
-    return " ".join(parts)
+            return None
+        lexemes = [f"'{w}'" for w in words]  # the 'simple' dictionary lower-cases them, as it does the text
+        if text.endswith("*"):
+            lexemes[-1] += ":*"
+        return "(" + " <-> ".join(lexemes) + ")"
+
+    def negated() -> str | None:
+        left = primary()
+        while (token := peek()) is not None and token[2] == "NOT":
+            take()
+            right = primary()
+            left = None if left is None else left if right is None else f"({left} & !{right})"
+        return left
+
+    def both() -> str | None:
+        left = negated()
+        while (token := peek()) is not None and token[2] != "OR" and token[1] != ")":
+            explicit = token[2] == "AND"
+            if explicit:
+                take()
+            right = negated()
+            if explicit and (left is None or right is None):
+                left = None
+                continue
+            left = right if left is None else left if right is None else f"({left} & {right})"
+        return left
+
+    def either() -> str | None:
+        left = both()
+        while (token := peek()) is not None and token[2] == "OR":
+            take()
+            right = both()
+            left = right if left is None else left if right is None else f"({left} | {right})"
+        return left
+
+    query = either()
+    if peek() is not None:
+        raise InvalidName(f"search text has an unmatched {tokens[at][1] or tokens[at][2]!r}: {fts!r}")
+    return query
 
 
 _WORD = re.compile(r"[^\W_]+")
@@ -195,12 +233,15 @@ def _kinds(kinds: Iterable[str] | None) -> list[str]:
 def search(ctx: Context, text: str, *, kinds: Iterable[str] | None, limit: int) -> list[SearchHit]:
     """Rank registries, collections and versions matching ``text`` (see ``Registry.search``)."""
     query = fts_query(text)
-    if ctx.db.dialect == "postgresql":
-        query = ts_query(query)
     chosen = _kinds(kinds)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise InvalidName(f"limit must be a positive number of hits, not {limit!r}")
     limit = at_most_int64(limit)
+    if ctx.db.dialect == "postgresql":
+        tsquery = ts_query(query)
+        if tsquery is None:
+            return []  # phrases of no words alone: FTS5 matches nothing either
+        query = tsquery
     with ctx.read() as con:
         registry_ids = [r[0] for r in con.execute("SELECT id FROM registries")]
         visible = [i for i in registry_ids if role_of(con, i, ctx.user) is not None]

@@ -311,3 +311,35 @@ def test_writers_queue_correctly_whatever_isolation_the_server_defaults_to(pg_ur
     assert reg.artifact("ds:latest").index == 44
     reg.audit.verify()
     reg.close()
+
+
+SEARCHES = [
+    "alpha", "alp*", "alpha beta", "alpha AND beta", "alpha OR gamma", "alpha NOT beta", "(alpha OR gamma) AND delta",
+    '"alpha beta"', '"beta alpha"', "alpha & beta", "& alpha", "alpha OR &", "& OR gamma", "alpha NOT &", "& NOT alpha",
+    "alpha AND &", "(&) OR gamma", "&", "café", "CAFE", "naïve", "model-v2", "model.pt", "v2", "NOT", "alpha AND", "(alpha", "alpha)",
+]
+
+
+def test_search_answers_as_fts5_does_for_each_query(pg_url: str, tmp_path: Path) -> None:
+    """The same registries, collections and versions, the same query texts: the same hits (their order may differ)."""
+    descriptions = ["alpha beta delta", "beta alpha", "gamma delta", "Café au lait, naïve", "the model-v2 in model.pt"]
+
+    def fill(reg: artreg.Registry) -> None:
+        for i, description in enumerate(descriptions):
+            v = reg.log_artifact(make(f"c{i}", a=str(i)), project="p")
+            v.description = description
+            v.save()
+
+    def answers(reg: artreg.Registry) -> list[object]:
+        out: list[object] = []
+        for text in SEARCHES:
+            try:
+                out.append(sorted((h.kind, h.field, h.ref) for h in reg.search(text)))
+            except artreg.InvalidName:
+                out.append("refused")
+        return out
+
+    with artreg.open(tmp_path / "local") as local, artreg.open(pg_url, blobs=str(tmp_path / "blobs")) as team:
+        fill(local)
+        fill(team)
+        assert answers(team) == answers(local)

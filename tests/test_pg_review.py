@@ -146,28 +146,17 @@ def described(reg: artreg.Registry) -> artreg.Registry:
     return reg
 
 
-def known_difference(request: pytest.FixtureRequest, reason: str) -> None:
-    """Mark this (PostgreSQL) run an expected failure that must fail: a fix makes it pass loudly."""
-    request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 DIGITS = [("version", "description", "uncategorized/mnist:v0")]
 
 
 def test_search_ignores_words_of_punctuation_alone_as_fts5_does(described: artreg.Registry, catalog: str,
                                                                request: pytest.FixtureRequest) -> None:
-    if catalog.startswith("postgresql"):
-        known_difference(request, "ts_query renders a word with no letters or digits as '', which to_tsquery refuses (InvalidName); "
-                     "FTS5 drops such an empty phrase from its expression")
     assert _search_refs(described, "digits & images") == DIGITS
     assert _search_refs(described, "&") == []
 
 
 def test_search_matches_words_without_their_diacritics_as_fts5_does(described: artreg.Registry, catalog: str,
                                                                   request: pytest.FixtureRequest) -> None:
-    if catalog.startswith("postgresql"):
-        known_difference(request, "search_docs.tsv uses the 'simple' configuration, which keeps diacritics; FTS5's unicode61 "
-                     "tokenizer removes them (needs unaccent in the catalog's schema)")
     assert _search_refs(described, "cafe") == DIGITS
     assert _search_refs(described, "NAIVE") == DIGITS
 

@@ -54,7 +54,7 @@ from .._errors import (
 )
 from ._db import CommitHooks
 from ._pg_schema import create_schema, pg_schema_version, upgrade_schema
-from ._pg_sql import FUNCTIONS, translate
+from ._pg_sql import translate
 from ._schema import APPLICATION_ID
 
 try:
@@ -350,7 +350,6 @@ class PgDatabase(CommitHooks):
             if version is None:
                 if not self._create:
                     raise SchemaError(f"{self.path!r} is an empty database, not an artreg catalog{self._cannot_create}")
-                con.simple(FUNCTIONS)
                 create_schema(execute, self._initial_settings)
                 self.created = True
             elif version < pg_schema_version():

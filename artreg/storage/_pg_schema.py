@@ -30,8 +30,10 @@ same SQL text serves both catalogs. Where it differs, and why:
   SQLite's accepts any syntactically valid escape (``jsonb`` would refuse ``\\u0000``).
 - Search: ``search_docs`` gains ``tsv``, a stored ``to_tsvector('simple', …)`` of the text with
   its punctuation made spaces (FTS5's tokenizer splits words there; PostgreSQL's parser would
-  keep ``model.pt`` or ``a-b`` whole), with a GIN index, in place of the FTS5 table ``search_fts`` and the two triggers that fed it. Its
-  uniqueness is over ``md5(text)`` (index ``search_docs_unique``) instead of the text itself:
+  keep ``model.pt`` or ``a-b`` whole) and its Latin letters' diacritics removed, as FTS5
+  does (``artreg_unaccent``, one of the functions of ``_pg_sql``), with a GIN index, in place
+  of the FTS5 table ``search_fts`` and the two triggers that fed it. Its uniqueness is over
+  ``md5(text)`` (index ``search_docs_unique``) instead of the text itself:
   a B-tree entry holds at most about 2.7 kB, and a version's description has no length limit.
 - ``artreg_catalog`` (PostgreSQL only) holds the application id and the schema version, which
   SQLite keeps in its file header (``PRAGMA application_id`` and ``user_version``).
@@ -42,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ._pg_sql import FUNCTIONS
 from ._schema import APPLICATION_ID
 
 
@@ -247,7 +250,7 @@ CREATE TABLE search_docs (
     ref_id BIGINT NOT NULL,
     field  TEXT COLLATE "C" NOT NULL CHECK (field IN ('name', 'description', 'alias', 'tag')),
     text   TEXT COLLATE "C" NOT NULL,
-    tsv    tsvector GENERATED ALWAYS AS (to_tsvector('simple', regexp_replace(text, '[[:punct:]]+', ' ', 'g'))) STORED
+    tsv    tsvector GENERATED ALWAYS AS (to_tsvector('simple', artreg_unaccent(regexp_replace(text, '[[:punct:]]+', ' ', 'g')))) STORED
 );
 -- SQLite's UNIQUE (kind, ref_id, field, text), by digest: a description may outgrow a B-tree entry.
 CREATE UNIQUE INDEX search_docs_unique ON search_docs(kind, ref_id, field, md5(text));
@@ -585,6 +588,7 @@ def create_schema(execute: Execute, initial_settings: Mapping[str, str]) -> None
     ``initial_settings`` as for SQLite: ``created_by`` names the creator of the core
     registries and the first org admin; a ``registry_id`` given here is kept.
     """
+    execute(FUNCTIONS)  # SQLite's functions the statements call, and those the tables below use
     execute(PG_BASELINE_TABLES)
     for key, value in initial_settings.items():
         execute(INSERT_SETTING, (key, value))

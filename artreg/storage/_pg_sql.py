@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -455,4 +456,25 @@ $$;
 CREATE OR REPLACE FUNCTION unixepoch(moment text, modifier text) RETURNS double precision LANGUAGE sql STABLE STRICT AS $$
     SELECT extract(epoch FROM moment::timestamptz)::double precision
 $$;
+
+-- What FTS5's tokenizer does to a letter with diacritics (remove_diacritics): the Latin
+-- letters of U+00C0-U+024F that decompose to an ASCII letter and combining marks, as it.
+CREATE OR REPLACE FUNCTION artreg_unaccent(value text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT translate(value, '{accented}', '{plain}')
+$$;
 """
+
+
+def _diacritics() -> tuple[str, str]:
+    """The Latin letters U+00C0-U+024F that decompose to an ASCII letter and combining marks, and those letters."""
+    accented, plain = [], []
+    for point in range(0xC0, 0x250):
+        letter = chr(point)
+        parts = unicodedata.normalize("NFD", letter)
+        if len(parts) > 1 and parts[0].isascii() and parts[0].isalpha() and all(unicodedata.combining(c) for c in parts[1:]):
+            accented.append(letter)
+            plain.append(parts[0])
+    return "".join(accented), "".join(plain)
+
+
+FUNCTIONS = FUNCTIONS.replace("{accented}", _diacritics()[0]).replace("{plain}", _diacritics()[1])
