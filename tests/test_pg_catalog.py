@@ -343,3 +343,17 @@ def test_search_answers_as_fts5_does_for_each_query(pg_url: str, tmp_path: Path)
         fill(local)
         fill(team)
         assert answers(team) == answers(local)
+
+
+def test_a_database_not_in_utf8_is_refused_untouched(pg_cluster: pgserver.Cluster, tmp_path: Path) -> None:
+    url = pg_cluster.create_database()
+    name = url.rsplit("/", 1)[1] + "_latin1"
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    latin1 = pg_cluster.url(name)
+    with pytest.raises(artreg.SchemaError, match="needs one in UTF8"):
+        artreg.open(latin1, blobs=str(tmp_path / "blobs"))
+    with psycopg.connect(latin1) as con:
+        assert con.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+    pg_cluster.drop_database(latin1)
+    pg_cluster.drop_database(url)

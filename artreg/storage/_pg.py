@@ -350,6 +350,10 @@ class PgDatabase(CommitHooks):
             if version is None:
                 if not self._create:
                     raise SchemaError(f"{self.path!r} is an empty database, not an artreg catalog{self._cannot_create}")
+                encoding = con.execute("SELECT current_setting('server_encoding')").fetchone()
+                if encoding is None or encoding[0] != "UTF8":
+                    raise SchemaError(f"{self.path!r} is a database in {encoding and encoding[0]}: an artreg catalog needs "
+                                      "one in UTF8 (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)")
                 create_schema(execute, self._initial_settings)
                 self.created = True
             elif version < pg_schema_version():
