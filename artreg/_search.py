@@ -68,13 +68,14 @@ LIMIT :limit
 
 # The catalog in PostgreSQL (SPEC §18) matches with a tsquery over search_docs.tsv (the
 # 'simple' configuration: lower-cased words, no stemming, as FTS5's unicode61) and ranks by
-# ts_rank, negated to sort as bm25 does. Ranking differs from FTS5's bm25: ts_rank weighs how
-# often and how close the words are in the one field, not how rare they are in the index.
+# ts_rank, negated to sort as bm25 does, divided by 1 + the log of the field's distinct words
+# (normalisation 16) so that, as with bm25, more matches rank higher and a longer field lower.
+# Ranking still differs from bm25: ts_rank does not weigh how rare a word is in the index.
 PG_SEARCH_SQL = SEARCH_SQL.replace(
     """    SELECT d.kind, d.ref_id, d.field, d.text, bm25(search_fts) AS rank
     FROM search_fts JOIN search_docs AS d ON d.id = search_fts.rowid
     WHERE search_fts MATCH :query AND""",
-    """    SELECT d.kind, d.ref_id, d.field, d.text, -ts_rank(d.tsv, q.query) AS rank
+    """    SELECT d.kind, d.ref_id, d.field, d.text, -ts_rank(d.tsv, q.query, 16) AS rank
     FROM search_docs AS d, to_tsquery('simple', artreg_unaccent(:query)) AS q(query)
     WHERE d.tsv @@ q.query AND""",
 ).replace("CROSS JOIN", "JOIN")

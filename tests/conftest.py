@@ -143,6 +143,20 @@ def fresh_catalog(cluster: pgserver.Cluster, template: str, tmp_path: Path) -> s
     return url
 
 
+def made_by(request: pytest.FixtureRequest, tmp_path: Path, name: str, user: str) -> str:
+    """Where a module's own registry goes, for a fixture parametrised over ``CATALOGS``.
+
+    SQLite: ``tmp_path/name``, made by its first open. PostgreSQL: an empty database, made a
+    catalog by ``user`` now (its blob files in ``tmp_path/blobs``), so that any later open,
+    in this process or a child, needs only the URL and finds ``user`` its creator.
+    """
+    if request.param == "sqlite":
+        return str(tmp_path / name)
+    url: str = request.getfixturevalue("pg_url")
+    artreg.open(url, user=user, blobs=str(tmp_path / "blobs")).close()
+    return url
+
+
 def open_catalog(catalog: str, tmp_path: Path, **options: Any) -> artreg.Registry:
     """Open the registry of ``catalog``: a PostgreSQL catalog keeps its blob files in ``tmp_path/blobs``."""
     if catalog.startswith("postgresql://"):

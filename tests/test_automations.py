@@ -28,7 +28,7 @@ import pytest
 import artreg
 from artreg._clock import format_time
 from artreg._webhooks import CLAIM
-from conftest import Clock, child_env, make, serve
+from conftest import CATALOGS, Clock, child_env, made_by, make, serve
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
 PROXIES = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
@@ -93,13 +93,14 @@ def clock() -> Clock:
     return Clock(T0)
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "org"
+@pytest.fixture(params=CATALOGS)
+def path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The organisation's registry, made by "boss", on each catalog."""
+    return made_by(request, tmp_path, "org", "boss")
 
 
 @pytest.fixture
-def boss(path: Path, clock: Clock) -> Iterator[artreg.Registry]:
+def boss(path: str, clock: Clock) -> Iterator[artreg.Registry]:
     with artreg.open(path, user="boss", clock=clock) as reg:
         yield reg
 
@@ -333,7 +334,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_an_event_survives_a_crash_between_commit_and_delivery(path: Path, hooks: Hooks) -> None:
+def test_an_event_survives_a_crash_between_commit_and_delivery(path: str, hooks: Hooks) -> None:
     with artreg.open(path, user="boss") as reg:
         reg.automations.create(
             "deploy", event="alias_added", scope="model", filter={"alias": "production"}, action=artreg.webhook(hooks.url("/deploy"))
@@ -355,7 +356,7 @@ def test_an_event_survives_a_crash_between_commit_and_delivery(path: Path, hooks
     )
 
 
-def test_the_background_deliverer(path: Path, hooks: Hooks) -> None:
+def test_the_background_deliverer(path: str, hooks: Hooks) -> None:
     with artreg.open(path, user="boss") as reg:
         reg.automations.create("h", event="version_created", scope="zoo", action=artreg.webhook(hooks.url("/h")))
         log_model(reg, "queued before the start")
@@ -391,7 +392,7 @@ def test_payload_template(boss: artreg.Registry, hooks: Hooks) -> None:
 
 
 def test_callbacks_run_after_commit_and_their_failures_are_logged(
-    path: Path, boss: artreg.Registry, caplog: pytest.LogCaptureFixture
+    path: str, boss: artreg.Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[tuple[artreg.AutomationEvent, str]] = []
 
@@ -430,7 +431,7 @@ def test_callbacks_are_not_fired_by_a_rolled_back_change(boss: artreg.Registry) 
     assert seen == [] and pending(boss) == []
 
 
-def test_callbacks_live_only_in_their_registry_object(path: Path, boss: artreg.Registry) -> None:
+def test_callbacks_live_only_in_their_registry_object(path: str, boss: artreg.Registry) -> None:
     seen: list[str] = []
     boss.automations.create("mine", event="version_created", scope="zoo", action=artreg.callback(lambda e: seen.append(e.version)))
     log_model(boss, "1")
@@ -451,7 +452,7 @@ def test_callbacks_live_only_in_their_registry_object(path: Path, boss: artreg.R
 # -- permissions and bad input ------------------------------------------------------------------
 
 
-def test_registry_automations_need_the_admin_role(path: Path, boss: artreg.Registry, hooks: Hooks) -> None:
+def test_registry_automations_need_the_admin_role(path: str, boss: artreg.Registry, hooks: Hooks) -> None:
     log_model(boss)
     vault = boss.create_registry("vault", visibility="restricted")
     boss.automations.create("vaulted", event="version_linked", scope="vault", action=artreg.webhook(hooks.url("/v")))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import artreg
 from artreg._filters import version_ids
-from conftest import Clock, make
+from conftest import CATALOGS, Clock, made_by, make
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -28,10 +28,10 @@ ROWS: list[tuple[str, str, int, dict[str, Any], list[str], list[str]]] = [
 ]
 
 
-@pytest.fixture
-def reg(tmp_path: Path) -> Iterator[artreg.Registry]:
+@pytest.fixture(params=CATALOGS)
+def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[artreg.Registry]:
     clock = Clock(T0)
-    with artreg.open(tmp_path / "r", user="boss", clock=clock) as registry:
+    with artreg.open(made_by(request, tmp_path, "r", "boss"), user="boss", clock=clock) as registry:
         for hour, (name, type_, size, metadata, aliases, tags) in enumerate(ROWS):
             clock.now = T0 + timedelta(hours=hour)
             art = make(name, type=type_, f="x" * size)
@@ -128,7 +128,7 @@ def test_deleted_versions_are_left_out(reg: artreg.Registry) -> None:
     assert names(reg, {"type": "model"}) == ["cnn:v1"]
 
 
-def test_links_filter_on_their_sources_metadata_and_tags_and_their_own_aliases(tmp_path: Path, reg: artreg.Registry) -> None:
+def test_links_filter_on_their_sources_metadata_and_tags_and_their_own_aliases(reg: artreg.Registry) -> None:
     reg.artifact("p/cnn:v1").link("wandb-registry-model/Vision", aliases=["staging"])
     reg.artifact("p/rnn:v1").link("wandb-registry-model/Vision")
     assert names(reg, {"metadata.opt": "sgd"}, registry="model") == ["Vision:v0"]
@@ -139,12 +139,12 @@ def test_links_filter_on_their_sources_metadata_and_tags_and_their_own_aliases(t
     assert names(reg, {"metadata.acc": {"$gte": 0.95}}, registry="model", order="metadata.acc") == ["Vision:v0", "Vision:v1"]
     vault = reg.create_registry("vault", visibility="restricted")
     reg.artifact("p/cnn:v0").link("wandb-registry-vault/Secret")
-    with artreg.open(tmp_path / "r", user="eve") as eve:
+    with artreg.open(reg.path, user="eve") as eve:
         assert names(eve, {"alias": "staging"}, registry="model") == ["Vision:v0"]
         with pytest.raises(artreg.PermissionDenied, match="vault"):
             eve.versions(registry="vault")
     vault.add_member("eve", "restricted_viewer")
-    with artreg.open(tmp_path / "r", user="eve") as eve:
+    with artreg.open(reg.path, user="eve") as eve:
         assert names(eve, None, registry="vault") == ["Secret:v0"]
     with pytest.raises(artreg.NotFound, match="nope"):
         reg.versions(registry="nope")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 import artreg
-from conftest import Clock, make
+from conftest import CATALOGS, Clock, made_by, make
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -18,9 +19,10 @@ def clock() -> Clock:
     return Clock(T0)
 
 
-@pytest.fixture
-def creg(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
-    with artreg.open(tmp_path / "r", clock=clock, inline_limit=16) as reg:
+@pytest.fixture(params=CATALOGS)
+def creg(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[artreg.Registry]:
+    """A registry on each catalog, on the test's clock."""
+    with artreg.open(made_by(request, tmp_path, "r", "tester"), clock=clock, inline_limit=16) as reg:
         yield reg
 
 

@@ -6,28 +6,28 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import apsw
 import pytest
 
 import artreg
-from conftest import make
+from conftest import CATALOGS, made_by, make
 
 ROLES = ["none", "restricted_viewer", "viewer", "member", "admin"]
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "org"
+@pytest.fixture(params=CATALOGS)
+def path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The organisation's registry, made by "boss", on each catalog."""
+    return made_by(request, tmp_path, "org", "boss")
 
 
 @pytest.fixture
-def boss(path: Path) -> Iterator[artreg.Registry]:
+def boss(path: str) -> Iterator[artreg.Registry]:
     """The user who created the file: an org admin."""
     with artreg.open(path, user="boss", inline_limit=16) as reg:
         yield reg
 
 
-def as_user(path: Path, user: str) -> artreg.Registry:
+def as_user(path: str, user: str) -> artreg.Registry:
     return artreg.open(path, user=user, inline_limit=16)
 
 
@@ -41,7 +41,7 @@ def test_core_registries_exist(boss: artreg.Registry) -> None:
         boss.registry("nope")
 
 
-def test_the_seeds_workflow(path: Path, boss: artreg.Registry) -> None:
+def test_the_seeds_workflow(path: str, boss: artreg.Registry) -> None:
     """Log, link with two aliases, resolve by alias, protect, watch a member be refused."""
     with boss.init("zoo", job_type="train") as run:
         model = run.log_artifact(make("zoo_classifier", type="model", weights=b"w" * 100))
@@ -208,7 +208,7 @@ def test_registry_administration(boss: artreg.Registry) -> None:
 # -- every role against every action ------------------------------------------------------
 
 
-def _setup(path: Path) -> None:
+def _setup(path: str) -> None:
     with artreg.open(path, user="boss", inline_limit=16) as reg:
         zoo = reg.create_registry("zoo", visibility="restricted")
         for role in ROLES[1:]:
@@ -260,7 +260,7 @@ ACTIONS: dict[str, tuple[str, Callable[[artreg.Registry], object]]] = {
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("action", list(ACTIONS))
-def test_role_against_action(path: Path, role: str, action: str) -> None:
+def test_role_against_action(path: str, role: str, action: str) -> None:
     _setup(path)
     needed, attempt = ACTIONS[action]
     allowed = role != "none" and ROLES.index(role) >= ROLES.index(needed)
@@ -275,7 +275,7 @@ def test_role_against_action(path: Path, role: str, action: str) -> None:
         assert reg.audit.verify() >= before[0]
 
 
-def test_organization_visibility_gives_everyone_the_default_role(path: Path) -> None:
+def test_organization_visibility_gives_everyone_the_default_role(path: str) -> None:
     _setup(path)
     with as_user(path, "boss") as reg:
         reg.registry("zoo").set_visibility("organization")
@@ -295,7 +295,7 @@ def test_organization_visibility_gives_everyone_the_default_role(path: Path) -> 
 # -- audit ------------------------------------------------------------------------------
 
 
-def test_alias_history(path: Path, boss: artreg.Registry) -> None:
+def test_alias_history(path: str, boss: artreg.Registry) -> None:
     v0 = boss.log_artifact(make("m", type="model", w="0"), project="p")
     v1 = boss.log_artifact(make("m", type="model", w="1"), project="p")
     link0 = v0.link("wandb-registry-model/Zoo", aliases=["production"])
@@ -340,12 +340,11 @@ def test_every_change_is_audited(boss: artreg.Registry) -> None:
         ("UPDATE audit SET detail = '{}' WHERE id = 1", "entry 1 .* altered"),
     ],
 )
-def test_audit_tampering_is_detected(path: Path, tamper: str, match: str) -> None:
+def test_audit_tampering_is_detected(path: str, tamper: str, match: str) -> None:
     with artreg.open(path, user="boss") as reg:
         reg.log_artifact(make("m", type="model", w="0"), project="p", aliases=["a"])
         assert reg.audit.verify() >= 3
-    con = apsw.Connection(str(path / "registry.db"))
-    con.execute(tamper)
-    con.close()
+    with artreg.open(path, user="boss") as reg, reg._db.write() as con:  # past the API, as anyone with the file or the server could
+        con.execute(tamper)
     with artreg.open(path, user="boss") as reg, pytest.raises(artreg.IntegrityError, match=match):
         reg.audit.verify()
