@@ -1129,14 +1129,14 @@ def _pg_database(request: pytest.FixtureRequest) -> None:
 
 
 AliasMachine.TestCase.settings = settings(
-    max_examples=75, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=55, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 DiskAliasMachine.TestCase.settings = settings(
     max_examples=25, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 PgAliasMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=10, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 TestAliases = AliasMachine.TestCase

@@ -41,12 +41,12 @@ CHILD_TIMEOUT = 60  # seconds for a child to start, or to die once killed
 
 
 def kills(count: int, catalog: str = "") -> int:
-    """How many kills a test makes: ``count``, by ``ARTREG_TEST_SCALE``; half on PostgreSQL.
+    """How many kills a test makes: ``count``, by ``ARTREG_TEST_SCALE``; 40% of it on PostgreSQL.
 
     The server rolls back what a killed client left, the same way each time, and a round
     there (a child connecting, a check over the network) costs about twice one on a file.
     """
-    share = 0.5 if catalog.startswith("postgresql://") else 1.0
+    share = 0.4 if catalog.startswith("postgresql://") else 1.0
     return max(1, int(count * SCALE * share))
 
 
