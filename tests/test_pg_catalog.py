@@ -357,3 +357,22 @@ def test_a_database_not_in_utf8_is_refused_untouched(pg_cluster: pgserver.Cluste
         assert con.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
     pg_cluster.drop_database(latin1)
     pg_cluster.drop_database(url)
+
+
+def test_a_password_never_shows_in_the_registry_path_or_its_errors(pg_cluster: pgserver.Cluster, pg_url: str,
+                                                                    tmp_path: Path) -> None:
+    from artreg.storage._pg import redact
+
+    assert redact("postgresql://ml:s3cret@db/artreg") == "postgresql://ml:***@db/artreg"
+    assert redact("postgresql://ml@db/artreg?sslmode=require&password=s3cret") == "postgresql://ml@db/artreg?sslmode=require&password=***"
+    assert redact("postgresql://ml@db/artreg") == "postgresql://ml@db/artreg"
+    dbname = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"GRANT ALL ON DATABASE {dbname} TO {pgserver.PASSWORD_ROLE}")
+        con.execute(f"GRANT ALL ON SCHEMA public TO {pgserver.PASSWORD_ROLE}")
+    url = f"{pg_cluster.url(dbname, user=pgserver.PASSWORD_ROLE)}?password={pgserver.PASSWORD}"
+    with artreg.open(url, blobs=str(tmp_path / "blobs")) as reg:
+        assert pgserver.PASSWORD not in reg.path and reg.path.endswith("password=***")
+        with pytest.raises(artreg.NotFound) as caught:
+            reg.artifact("nothing:latest")
+        assert pgserver.PASSWORD not in str(caught.value)

@@ -77,13 +77,15 @@ def is_url(path: str) -> bool:
 
 
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and ``Registry.path``."""
+    """``url`` without its password (in the user part or a ``password=`` parameter), for messages and ``Registry.path``."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        parts = parts._replace(netloc=f"{netloc[0].split(':', 1)[0]}:***@{netloc[1]}")
+    if parts.query:
+        pairs = [pair.split("=", 1) for pair in parts.query.split("&")]
+        parts = parts._replace(query="&".join(f"{p[0]}=***" if p[0] == "password" and len(p) == 2 else "=".join(p) for p in pairs))
+    return urlunsplit(parts)
 
 
 class Cursor:
