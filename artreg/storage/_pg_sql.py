@@ -68,13 +68,8 @@ class Statement:
             return []
         if given is None:
             given = ()
-        out: list[Any] = []
-        for p in self.params:
-            value = given[p.key] if isinstance(given, Mapping) else given[p.key]  # type: ignore[index]
-            if p.array:
-                value = _array(value)
-            out.append(value)
-        return out
+        # A key is a position for a sequence of values, a name for a mapping (see _Translator.placeholder).
+        return [_array(given[p.key]) if p.array else given[p.key] for p in self.params]  # type: ignore[index]
 
 
 def _array(value: Any) -> list[Any]:
@@ -85,13 +80,9 @@ def _array(value: Any) -> list[Any]:
     return decoded
 
 
-class _Tokens:
-    def __init__(self, sql: str) -> None:
-        self.items: list[tuple[str, str]] = []
-        for m in _TOKEN.finditer(sql):
-            kind = m.lastgroup
-            assert kind is not None
-            self.items.append((kind, m.group()))
+def _tokens(sql: str) -> list[tuple[str, str]]:
+    """``sql`` as (kind, text) pairs, the kinds of ``_TOKEN``'s groups; together they are the whole text."""
+    return [(str(m.lastgroup), m.group()) for m in _TOKEN.finditer(sql)]
 
 
 def _split_args(tokens: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
@@ -393,7 +384,7 @@ def override(sqlite: str, postgres: str) -> str:
 def translate(sql: str) -> Statement:
     """``sql`` (SQLite's dialect, as artreg writes it) as PostgreSQL runs it."""
     tr = _Translator()
-    text = tr.render(_Tokens(OVERRIDES.get(sql, sql)).items)
+    text = tr.render(_tokens(OVERRIDES.get(sql, sql)))
     return Statement(text, tuple(tr.params))
 
 
